@@ -1,0 +1,23 @@
+"""bayesmf: Bayesian probabilistic matrix factorization on PyMC.
+
+Fit ``PMF`` models to ratings by MAP (find_MAP, ALS, SGD) or the full posterior (Gibbs,
+NUTS, ADVI), and get recommendations with posterior-predictive intervals.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib.metadata import PackageNotFoundError, version
+
+from bayesmf.data import IdEncoder, RatingsData
+from bayesmf.results import FitResult
+from bayesmf.spec import PMF
+
+try:
+    __version__ = version("bayesmf")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0+unknown"
+
+logging.getLogger("bayesmf").addHandler(logging.NullHandler())
+
+__all__ = ["PMF", "FitResult", "IdEncoder", "RatingsData", "__version__"]

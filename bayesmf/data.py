@@ -1,0 +1,350 @@
+"""Validated ratings with dense user/item indices and the encoders that map raw ids back.
+
+`RatingsData` is the only input type of the models. It is immutable: its arrays are
+read-only and every transformation returns a new object. Raw ids (ints or strings, not
+necessarily contiguous) are mapped to dense indices ``0..n-1`` by an `IdEncoder`; two
+`RatingsData` that share encoders (a train/test split) use the same indices.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["IdEncoder", "RatingsData"]
+
+DuplicatePolicy = Literal["raise", "mean", "last"]
+_DUPLICATE_CHOICES = ("raise", "mean", "last")
+# Rating grids tried, coarsest first, when inferring the discrete rating levels.
+_LEVEL_STEPS = (1.0, 0.5, 0.25, 0.1)
+
+
+def _readonly(array: np.ndarray) -> np.ndarray:
+    array = np.ascontiguousarray(array)
+    array.setflags(write=False)
+    return array
+
+
+@dataclass(frozen=True, eq=False)
+class IdEncoder:
+    """Bijection between raw ids (ints or strings) and dense indices ``0..n-1``.
+
+    Parameters
+    ----------
+    name : str
+        What the ids are ("user" or "item"); used in error messages.
+    classes : numpy.ndarray
+        The raw ids; ``classes[i]`` is the raw id of index ``i``.
+    """
+
+    name: str
+    classes: np.ndarray
+    _lookup: dict[Hashable, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        classes = np.asarray(self.classes)
+        if classes.dtype.kind not in "iuO":
+            classes = classes.astype(object)
+        object.__setattr__(self, "classes", _readonly(classes))
+        lookup = {_scalar(raw): i for i, raw in enumerate(classes.tolist())}
+        if len(lookup) != len(classes):
+            raise ValueError(f"{self.name} ids passed to IdEncoder are not unique")
+        object.__setattr__(self, "_lookup", lookup)
+
+    @classmethod
+    def fit(cls, name: str, raw_ids: Iterable[Any]) -> IdEncoder:
+        """Build an encoder over the distinct raw ids, in sorted order when sortable."""
+        unique = pd.unique(pd.Series(list(raw_ids) if not isinstance(raw_ids, pd.Series) else raw_ids))
+        try:
+            unique = np.sort(unique)
+        except TypeError:  # mixed types: keep first-seen order
+            pass
+        return cls(name, np.asarray(unique))
+
+    def __len__(self) -> int:
+        return len(self.classes)
+
+    def __contains__(self, raw: object) -> bool:
+        return _scalar(raw) in self._lookup
+
+    def to_index(
+        self, raw_ids: Iterable[Any], unknown: Literal["raise", "flag"] = "raise"
+    ) -> np.ndarray:
+        """Map raw ids to indices.
+
+        Parameters
+        ----------
+        raw_ids : iterable
+            Raw ids to encode.
+        unknown : {"raise", "flag"}
+            ``"raise"``: an id never seen raises ``KeyError`` naming it; ``"flag"``: it maps
+            to ``-1``.
+
+        Returns
+        -------
+        numpy.ndarray
+            int64 indices.
+        """
+        if unknown not in ("raise", "flag"):
+            raise ValueError(f"unknown={unknown!r} is not one of 'raise', 'flag'")
+        values = list(raw_ids)
+        out = np.fromiter(
+            (self._lookup.get(_scalar(v), -1) for v in values), dtype=np.int64, count=len(values)
+        )
+        if unknown == "raise" and (out < 0).any():
+            bad = [values[i] for i in np.flatnonzero(out < 0)[:5]]
+            raise KeyError(f"unknown {self.name} id(s) {bad!r} (not seen when the encoder was built)")
+        return out
+
+    def to_raw(self, index: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Map indices back to raw ids."""
+        index = np.asarray(index, dtype=np.int64)
+        if index.size and (index.min() < 0 or index.max() >= len(self)):
+            raise IndexError(f"{self.name} index out of range 0..{len(self) - 1}")
+        return self.classes[index]
+
+    def extend(self, raw_ids: Iterable[Any]) -> IdEncoder:
+        """Return a new encoder with ``raw_ids`` not yet known appended (indices kept)."""
+        new = [v for v in pd.unique(pd.Series(list(raw_ids))) if v not in self]
+        if not new:
+            return self
+        return IdEncoder(self.name, np.concatenate([self.classes.astype(object), np.asarray(new, dtype=object)]))
+
+    def to_json(self) -> str:
+        """Serialize to JSON (ids keep their int/str type)."""
+        return json.dumps({"name": self.name, "classes": [_scalar(c) for c in self.classes.tolist()]})
+
+    @classmethod
+    def from_json(cls, text: str) -> IdEncoder:
+        """Inverse of `to_json`."""
+        payload = json.loads(text)
+        classes = payload["classes"]
+        array = np.asarray(classes) if all(isinstance(c, int) for c in classes) else np.asarray(classes, dtype=object)
+        return cls(payload["name"], array)
+
+    def equals(self, other: IdEncoder) -> bool:
+        """True when both encoders map the same raw ids to the same indices."""
+        return self is other or (
+            len(self) == len(other) and self.classes.tolist() == other.classes.tolist()
+        )
+
+
+def _scalar(value: Any) -> Any:
+    """Normalize numpy scalars so ``np.int64(3)`` and ``3`` are the same key."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+@dataclass(frozen=True, eq=False)
+class RatingsData:
+    """Observed ratings, encoded.
+
+    Use `RatingsData.from_dataframe` to build one; the constructor does no validation.
+
+    Attributes
+    ----------
+    user_idx, item_idx : numpy.ndarray
+        Dense int64 indices of each rating's user and item (read-only).
+    rating : numpy.ndarray
+        float64 ratings (read-only).
+    scale : tuple of float
+        ``(low, high)`` bounds of the rating scale.
+    users, items : IdEncoder
+        Raw id <-> index maps; shared between the train and test parts of a split.
+    """
+
+    user_idx: np.ndarray
+    item_idx: np.ndarray
+    rating: np.ndarray
+    scale: tuple[float, float]
+    users: IdEncoder
+    items: IdEncoder
+
+    def __post_init__(self) -> None:
+        for name in ("user_idx", "item_idx"):
+            object.__setattr__(self, name, _readonly(np.asarray(getattr(self, name), dtype=np.int64)))
+        object.__setattr__(self, "rating", _readonly(np.asarray(self.rating, dtype=np.float64)))
+        object.__setattr__(self, "scale", (float(self.scale[0]), float(self.scale[1])))
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def from_dataframe(
+        cls,
+        df: pd.DataFrame,
+        user: str = "userId",
+        item: str = "movieId",
+        rating: str = "rating",
+        scale: tuple[float, float] = (0.5, 5.0),
+        duplicates: DuplicatePolicy = "raise",
+        users: IdEncoder | None = None,
+        items: IdEncoder | None = None,
+    ) -> RatingsData:
+        """Validate a ratings table and encode its ids.
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+            One row per rating; never modified.
+        user, item, rating : str
+            Column names of the raw user id, raw item id and rating.
+        scale : tuple of float
+            ``(low, high)``: every rating must lie in this closed interval.
+        duplicates : {"raise", "mean", "last"}
+            What to do with repeated (user, item) pairs: raise (default), keep their mean,
+            or keep the last one in row order.
+        users, items : IdEncoder, optional
+            Encoders to reuse (so indices agree with another dataset); ids they do not know
+            are appended.
+
+        Returns
+        -------
+        RatingsData
+
+        Raises
+        ------
+        TypeError
+            If ``df`` is not a DataFrame or the rating column is not numeric.
+        ValueError
+            On a missing column, an empty frame, a missing id, a NaN/inf rating, a rating
+            outside ``scale``, a bad scale, or duplicate pairs with ``duplicates="raise"``;
+            the message names the offending value and its row.
+        """
+        from bayesmf._validate import validate_ratings_frame
+
+        frame = validate_ratings_frame(df, user, item, rating, scale, duplicates)
+        users = users.extend(frame[user]) if users is not None else IdEncoder.fit("user", frame[user])
+        items = items.extend(frame[item]) if items is not None else IdEncoder.fit("item", frame[item])
+        return cls(
+            user_idx=users.to_index(frame[user]),
+            item_idx=items.to_index(frame[item]),
+            rating=frame[rating].to_numpy(dtype=np.float64),
+            scale=(float(scale[0]), float(scale[1])),
+            users=users,
+            items=items,
+        )
+
+    # -- sizes --------------------------------------------------------------------------
+    @property
+    def n_users(self) -> int:
+        """Number of users known to the encoder (may exceed those with ratings here)."""
+        return len(self.users)
+
+    @property
+    def n_items(self) -> int:
+        """Number of items known to the encoder (may exceed those with ratings here)."""
+        return len(self.items)
+
+    @property
+    def n_ratings(self) -> int:
+        """Number of ratings."""
+        return len(self.rating)
+
+    def __len__(self) -> int:
+        return self.n_ratings
+
+    def __repr__(self) -> str:
+        low, high = self.scale
+        return (
+            f"RatingsData({self.n_ratings} ratings, {self.n_users} users, "
+            f"{self.n_items} items, scale {low:g}-{high:g})"
+        )
+
+    # -- derived ------------------------------------------------------------------------
+    @property
+    def levels(self) -> np.ndarray | None:
+        """The discrete rating levels (e.g. 1..5 or 0.5..5 by 0.5), or None if continuous.
+
+        Inferred as the coarsest grid from ``low`` (steps 1, 0.5, 0.25, 0.1) holding every
+        rating.
+        """
+        low, high = self.scale
+        for step in _LEVEL_STEPS:
+            k = (self.rating - low) / step
+            if np.allclose(k, np.round(k), atol=1e-9):
+                return np.round(np.arange(low, high + step / 2, step), 10)
+        return None
+
+    def user_counts(self) -> np.ndarray:
+        """Ratings per user index (length ``n_users``)."""
+        return np.bincount(self.user_idx, minlength=self.n_users)
+
+    def item_counts(self) -> np.ndarray:
+        """Ratings per item index (length ``n_items``)."""
+        return np.bincount(self.item_idx, minlength=self.n_items)
+
+    def unseen(self, train: RatingsData) -> pd.DataFrame:
+        """Flag each rating whose user or item has no rating in ``train``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Boolean columns ``new_user`` and ``new_item``, one row per rating.
+        """
+        self._check_same_encoders(train)
+        return pd.DataFrame(
+            {
+                "new_user": train.user_counts()[self.user_idx] == 0,
+                "new_item": train.item_counts()[self.item_idx] == 0,
+            }
+        )
+
+    def subset(self, index: np.ndarray) -> RatingsData:
+        """The ratings at ``index`` (positions or a boolean mask), with the same encoders."""
+        index = np.asarray(index)
+        return RatingsData(
+            self.user_idx[index], self.item_idx[index], self.rating[index], self.scale, self.users, self.items
+        )
+
+    def with_encoders(self, users: IdEncoder, items: IdEncoder) -> RatingsData:
+        """Re-express the ratings under wider encoders (which must extend the current ones)."""
+        return RatingsData(
+            users.to_index(self.users.to_raw(self.user_idx)),
+            items.to_index(self.items.to_raw(self.item_idx)),
+            self.rating,
+            self.scale,
+            users,
+            items,
+        )
+
+    def _check_same_encoders(self, other: RatingsData) -> None:
+        if not (self.users.equals(other.users) and self.items.equals(other.items)):
+            raise ValueError(
+                "the two RatingsData use different id encoders; build them from one split "
+                "(bayesmf.train_test_split / load_movielens(split=...)) or re-encode with "
+                "with_encoders()"
+            )
+
+    # -- conversion ---------------------------------------------------------------------
+    def to_dataframe(self, user: str = "user", item: str = "item", rating: str = "rating") -> pd.DataFrame:
+        """Tidy table of raw ids and ratings."""
+        return pd.DataFrame(
+            {
+                user: self.users.to_raw(self.user_idx),
+                item: self.items.to_raw(self.item_idx),
+                rating: np.asarray(self.rating),
+            }
+        )
+
+    def summary(self) -> pd.Series:
+        """A short description: sizes, density, rating mean and sd, ratings per user/item."""
+        counts_u, counts_i = self.user_counts(), self.item_counts()
+        return pd.Series(
+            {
+                "ratings": self.n_ratings,
+                "users": self.n_users,
+                "items": self.n_items,
+                "density": self.n_ratings / max(self.n_users * self.n_items, 1),
+                "scale": f"{self.scale[0]:g}-{self.scale[1]:g}",
+                "rating mean": float(np.mean(self.rating)) if self.n_ratings else float("nan"),
+                "rating sd": float(np.std(self.rating)) if self.n_ratings else float("nan"),
+                "median ratings per user": float(np.median(counts_u)) if len(counts_u) else 0.0,
+                "median ratings per item": float(np.median(counts_i)) if len(counts_i) else 0.0,
+            },
+            name="RatingsData",
+        )

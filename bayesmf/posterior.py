@@ -1,0 +1,214 @@
+"""The one module that knows the layout of a bayesmf posterior (an ArviZ ``DataTree``).
+
+Every inference route writes its draws through `make_posterior`, and everything downstream
+(prediction, diagnostics, save/load) reads them through `posterior_arrays`. MAP estimates
+are stored as one chain of one draw.
+
+Layout
+------
+group ``posterior`` (dims ``chain``, ``draw`` first):
+
+==================  ======================  ============================================
+variable            dims                    meaning
+==================  ======================  ============================================
+``U``               user, factor            user factors (float32)
+``V``               item, factor            item factors (float32)
+``mu``              -                       global mean (``biases=True``)
+``user_bias``       user                    user offsets (``biases=True``)
+``item_bias``       item                    item offsets (``biases=True``)
+``sigma``           -                       noise sd (``likelihood="normal"``)
+``sigma_factor``    - or factor             factor prior sd (hierarchical)
+``sigma_user_bias`` -                       user-bias prior sd (hierarchical, biases)
+``sigma_item_bias`` -                       item-bias prior sd (hierarchical, biases)
+``cutpoints``       cutpoint                ordinal cutpoints (``likelihood="ordinal"``)
+==================  ======================  ============================================
+
+group ``observed_data``: ``rating`` (dim ``obs``); group ``constant_data``: ``user_idx``,
+``item_idx`` (dim ``obs``) -- the training ratings, so a result is self-contained.
+Coordinates ``user`` and ``item`` hold the raw ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import xarray as xr
+
+if TYPE_CHECKING:
+    from bayesmf.data import IdEncoder, RatingsData
+    from bayesmf.spec import PMF
+
+__all__ = [
+    "DIMS",
+    "FACTOR_VARS",
+    "PosteriorArrays",
+    "coords_for",
+    "make_posterior",
+    "param_names",
+    "posterior_arrays",
+]
+
+#: dims of each posterior variable after (chain, draw)
+DIMS: dict[str, tuple[str, ...]] = {
+    "U": ("user", "factor"),
+    "V": ("item", "factor"),
+    "mu": (),
+    "user_bias": ("user",),
+    "item_bias": ("item",),
+    "sigma": (),
+    "sigma_factor": (),  # ("factor",) with per_factor_scales
+    "sigma_user_bias": (),
+    "sigma_item_bias": (),
+    "cutpoints": ("cutpoint",),
+}
+#: stored as float32 to keep posteriors of large models small
+FACTOR_VARS = ("U", "V")
+
+
+def param_names(spec: PMF) -> list[str]:
+    """The posterior variables a spec produces, in layout order."""
+    names = ["U", "V"]
+    if spec.biases:
+        names += ["mu", "user_bias", "item_bias"]
+    if spec.likelihood == "normal":
+        names.append("sigma")
+    else:
+        names.append("cutpoints")
+    if spec.priors == "hierarchical":
+        names.append("sigma_factor")
+        if spec.biases:
+            names += ["sigma_user_bias", "sigma_item_bias"]
+    return names
+
+
+def dims_of(spec: PMF, name: str) -> tuple[str, ...]:
+    """Dims (after chain, draw) of variable ``name`` under ``spec``."""
+    if name == "sigma_factor" and spec.per_factor_scales:
+        return ("factor",)
+    return DIMS[name]
+
+
+def coords_for(
+    spec: PMF, users: IdEncoder, items: IdEncoder, n_levels: int | None = None
+) -> dict[str, np.ndarray]:
+    """Coordinates of the layout: raw user/item ids, factor numbers, cutpoint numbers."""
+    coords = {
+        "user": _coord_values(users.classes),
+        "item": _coord_values(items.classes),
+        "factor": np.arange(spec.n_factors),
+    }
+    if spec.likelihood == "ordinal":
+        if n_levels is None:
+            raise ValueError("an ordinal model needs the number of rating levels")
+        coords["cutpoint"] = np.arange(n_levels - 1)
+    return coords
+
+
+def _coord_values(classes: np.ndarray) -> np.ndarray:
+    if classes.dtype == object:
+        return np.asarray([str(c) for c in classes.tolist()], dtype=str)
+    return np.asarray(classes)
+
+
+def make_posterior(
+    spec: PMF,
+    train: RatingsData,
+    draws: Mapping[str, np.ndarray],
+    *,
+    sample_stats: Mapping[str, np.ndarray] | None = None,
+    attrs: Mapping[str, Any] | None = None,
+) -> xr.DataTree:
+    """Assemble a posterior ``DataTree`` in the bayesmf layout.
+
+    Parameters
+    ----------
+    spec : PMF
+        The model spec (decides which variables must be present).
+    train : RatingsData
+        The training ratings (stored in ``observed_data``/``constant_data``).
+    draws : mapping of str to numpy.ndarray
+        Arrays of shape ``(chain, draw, *dims)`` for every name in `param_names`; extra
+        names are ignored.
+    sample_stats : mapping, optional
+        Arrays of shape ``(chain, draw)`` (e.g. ``diverging``, ``lp``).
+    attrs : mapping, optional
+        Attributes of the posterior group (method, timings...).
+    """
+    levels = train.levels
+    coords = coords_for(spec, train.users, train.items, None if levels is None else len(levels))
+    names = param_names(spec)
+    missing = [n for n in names if n not in draws]
+    if missing:
+        raise ValueError(f"draws lack the variable(s) {missing} of the layout")
+    chains, n_draws = np.shape(draws[names[0]])[:2]
+    data_vars = {}
+    for name in names:
+        array = np.asarray(draws[name])
+        array = array.astype(np.float32 if name in FACTOR_VARS else np.float64, copy=False)
+        dims = ("chain", "draw", *dims_of(spec, name))
+        if array.shape[:2] != (chains, n_draws) or array.ndim != len(dims):
+            raise ValueError(f"draws[{name!r}] has shape {array.shape}, expected dims {dims}")
+        data_vars[name] = (dims, array)
+    base = {"chain": np.arange(chains), "draw": np.arange(n_draws)}
+    var_coords = {k: v for k, v in coords.items() if any(k in d[0] for d in data_vars.values())}
+    posterior = xr.Dataset(data_vars, coords=base | var_coords, attrs=dict(attrs or {}))
+    groups: dict[str, xr.Dataset] = {"posterior": posterior}
+    if sample_stats:
+        groups["sample_stats"] = xr.Dataset(
+            {k: (("chain", "draw"), np.asarray(v)) for k, v in sample_stats.items()}, coords=base
+        )
+    obs = {"obs": np.arange(train.n_ratings)}
+    groups["observed_data"] = xr.Dataset({"rating": ("obs", np.asarray(train.rating))}, coords=obs)
+    groups["constant_data"] = xr.Dataset(
+        {"user_idx": ("obs", np.asarray(train.user_idx)), "item_idx": ("obs", np.asarray(train.item_idx))},
+        coords=obs,
+    )
+    return xr.DataTree.from_dict(groups)
+
+
+@dataclass(frozen=True)
+class PosteriorArrays:
+    """Posterior draws as numpy arrays with chains and draws flattened into ``sample``.
+
+    Absent parts (no biases, no noise sd for the ordinal likelihood) are ``None``.
+    """
+
+    U: np.ndarray  # (sample, user, factor)
+    V: np.ndarray  # (sample, item, factor)
+    mu: np.ndarray | None  # (sample,)
+    user_bias: np.ndarray | None  # (sample, user)
+    item_bias: np.ndarray | None  # (sample, item)
+    sigma: np.ndarray | None  # (sample,)
+    cutpoints: np.ndarray | None  # (sample, cutpoint)
+
+    @property
+    def n_samples(self) -> int:
+        """Number of draws (chains x draws)."""
+        return int(self.U.shape[0])
+
+
+def posterior_arrays(tree: xr.DataTree) -> PosteriorArrays:
+    """Read the draws of a bayesmf posterior into flat numpy arrays (no copy where possible)."""
+    post = tree["posterior"].to_dataset()
+
+    def get(name: str) -> np.ndarray | None:
+        if name not in post:
+            return None
+        values = post[name].values
+        return values.reshape((-1, *values.shape[2:]))
+
+    U, V = get("U"), get("V")
+    if U is None or V is None:
+        raise ValueError("not a bayesmf posterior: the posterior group lacks U or V")
+    return PosteriorArrays(
+        U=U,
+        V=V,
+        mu=get("mu"),
+        user_bias=get("user_bias"),
+        item_bias=get("item_bias"),
+        sigma=get("sigma"),
+        cutpoints=get("cutpoints"),
+    )

@@ -1,0 +1,199 @@
+"""`PMF`: the description of a probabilistic matrix factorization model.
+
+A `PMF` is a frozen, JSON-serializable description (priors as data). It builds the PyMC
+model (`PMF.build`, delegated to `bayesmf.model`) and fits it (`PMF.fit`, delegated to
+`bayesmf.inference`), returning a `bayesmf.results.FitResult`. It holds no fitted state,
+so one spec can be fitted several ways and the results compared side by side.
+
+The model, for a rating :math:`r_{ij}` of user :math:`i` on item :math:`j`:
+
+.. math::
+
+    \\eta_{ij} = \\mu + b_i + c_j + U_i \\cdot V_j, \\qquad
+    r_{ij} \\sim \\mathcal N(g(\\eta_{ij}), \\sigma^2)
+
+with :math:`g` the identity or (``link="logistic"``) the logistic function on ratings
+rescaled to [0, 1], or an ordered-logistic likelihood over the rating levels
+(``likelihood="ordinal"``). Priors: :math:`U_i \\sim \\mathcal N(0, \\sigma_U^2 I)`,
+:math:`V_j \\sim \\mathcal N(0, \\sigma_V^2 I)`, biases :math:`\\mathcal N(0, \\sigma_b^2)`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from bayesmf._validate import validate_choice, validate_positive, validate_positive_int
+
+if TYPE_CHECKING:
+    import pymc as pm
+
+    from bayesmf.data import RatingsData
+    from bayesmf.results import FitResult
+
+__all__ = ["DEFAULT_HYPERPRIORS", "PMF"]
+
+PRIORS = ("fixed", "hierarchical")
+LINKS = ("identity", "logistic")
+LIKELIHOODS = ("normal", "ordinal")
+
+#: Hyperpriors of ``priors="hierarchical"`` (shape, scale of inverse-gamma variances), merged
+#: under the user's ``hyperpriors``. Conjugate, so the Gibbs sampler and PyMC share them.
+DEFAULT_HYPERPRIORS: dict[str, tuple[float, float]] = {
+    # noise variance sigma^2 ~ InvGamma(a, b), on the (possibly rescaled) rating scale
+    "sigma2": (2.0, 1.0),
+    # shared factor variance s^2 ~ InvGamma(a, b); U_i, V_j ~ N(0, s^2 I)
+    "factor_var": (2.0, 0.1),
+    # bias variances s_b^2 ~ InvGamma(a, b) (user and item separately)
+    "bias_var": (2.0, 0.1),
+}
+
+
+@dataclass(frozen=True)
+class PMF:
+    """Probabilistic matrix factorization (Salakhutdinov & Mnih 2008), with options.
+
+    Parameters
+    ----------
+    n_factors : int
+        Rank of the factorization (length of :math:`U_i`, :math:`V_j`).
+    priors : {"hierarchical", "fixed"}
+        ``"fixed"``: :math:`\\sigma, \\sigma_U, \\sigma_V, \\sigma_b` are the given numbers
+        (the classic PMF; MAP then minimizes the regularized squared error with
+        :math:`\\lambda_U = \\sigma^2/\\sigma_U^2`). ``"hierarchical"``: :math:`\\sigma` and the
+        scales are learned under conjugate inverse-gamma priors (`DEFAULT_HYPERPRIORS`).
+        U and V share one scale (or one per factor): separate scales are not identified,
+        only their product is (U -> cU, V -> V/c leaves the likelihood unchanged).
+        MAP methods need ``"fixed"`` (the joint mode of a hierarchical model is degenerate).
+    biases : bool
+        Global mean and user/item offsets; ``False`` is the seeds' model exactly.
+    link : {"identity", "logistic"}
+        ``"logistic"``: ratings rescaled to [0, 1] by ``(r - low) / (high - low)`` and
+        mean :math:`g(\\eta)` with :math:`g` the logistic function (PMF paper, sec. 2).
+    likelihood : {"normal", "ordinal"}
+        ``"ordinal"``: ordered-logistic over the discrete rating levels.
+    per_factor_scales : bool
+        Hierarchical only: one scale per factor (ARD-like) instead of one shared scale.
+    sigma : float, optional
+        Fixed noise sd. Default: (high - low) / 4.5 for the identity link (0.89 on 1-5 stars),
+        1 / 4.5 for the logistic link (ratings rescaled to [0, 1]).
+    sigma_u, sigma_v, sigma_bias : float
+        Fixed prior sds of the user factors, item factors and biases.
+    hyperpriors : mapping, optional
+        Overrides of `DEFAULT_HYPERPRIORS` (``{"sigma2": (a, b), ...}``).
+    """
+
+    n_factors: int = 10
+    priors: Literal["hierarchical", "fixed"] = "hierarchical"
+    biases: bool = True
+    link: Literal["identity", "logistic"] = "identity"
+    likelihood: Literal["normal", "ordinal"] = "normal"
+    per_factor_scales: bool = False
+    sigma: float | None = None
+    sigma_u: float = 0.3
+    sigma_v: float = 0.3
+    sigma_bias: float = 0.3
+    hyperpriors: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        validate_positive_int("n_factors", self.n_factors)
+        validate_choice("priors", self.priors, PRIORS)
+        validate_choice("link", self.link, LINKS)
+        validate_choice("likelihood", self.likelihood, LIKELIHOODS)
+        if not isinstance(self.biases, bool):
+            raise TypeError(f"biases must be True or False, got {self.biases!r}")
+        validate_positive("sigma", self.sigma, allow_none=True)
+        for name in ("sigma_u", "sigma_v", "sigma_bias"):
+            validate_positive(name, getattr(self, name))
+        if self.likelihood == "ordinal" and self.link != "identity":
+            raise ValueError(
+                f"link={self.link!r} has no meaning with likelihood='ordinal' (the ordered "
+                "logistic already links the latent score to the rating levels); use link='identity'"
+            )
+        hyper = dict(self.hyperpriors)
+        for key, value in hyper.items():
+            validate_choice("hyperpriors key", key, DEFAULT_HYPERPRIORS)
+            try:
+                a, b = value
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"hyperpriors[{key!r}] must be a pair (a, b), got {value!r}") from exc
+            validate_positive(f"hyperpriors[{key!r}][0]", a)
+            validate_positive(f"hyperpriors[{key!r}][1]", b)
+            hyper[key] = (float(a), float(b))
+        object.__setattr__(self, "hyperpriors", hyper)
+
+    # -- derived ------------------------------------------------------------------------
+    @property
+    def hyper(self) -> dict[str, tuple[float, float]]:
+        """The hyperpriors in force: defaults updated by the user's."""
+        return DEFAULT_HYPERPRIORS | dict(self.hyperpriors)
+
+    def noise_sd(self, scale: tuple[float, float]) -> float:
+        """The fixed noise sd for a rating scale (``sigma`` or its link-dependent default)."""
+        if self.sigma is not None:
+            return float(self.sigma)
+        low, high = scale
+        return 1.0 / 4.5 if self.link == "logistic" else (high - low) / 4.5
+
+    def lambdas(self, scale: tuple[float, float]) -> dict[str, float]:
+        """Regularization weights of the fixed-prior objective, lambda = sigma^2 / sd^2."""
+        s2 = self.noise_sd(scale) ** 2
+        return {
+            "lambda_u": s2 / self.sigma_u**2,
+            "lambda_v": s2 / self.sigma_v**2,
+            "lambda_bias": s2 / self.sigma_bias**2,
+        }
+
+    # -- serialization ------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (JSON-ready)."""
+        out = asdict(self)
+        out["hyperpriors"] = {k: list(v) for k, v in self.hyperpriors.items()}
+        return out
+
+    def to_json(self) -> str:
+        """JSON text of `to_dict`."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, payload: Mapping[str, Any]) -> PMF:
+        """Inverse of `to_dict`; unknown keys raise ``ValueError``."""
+        known = set(cls.__dataclass_fields__)
+        unknown = set(payload) - known
+        if unknown:
+            raise ValueError(f"unknown PMF option(s) {sorted(unknown)}; known: {sorted(known)}")
+        kwargs = dict(payload)
+        kwargs["hyperpriors"] = {k: tuple(v) for k, v in dict(payload.get("hyperpriors", {})).items()}
+        return cls(**kwargs)
+
+    @classmethod
+    def from_json(cls, text: str) -> PMF:
+        """Inverse of `to_json`."""
+        return cls.from_dict(json.loads(text))
+
+    # -- the two verbs ------------------------------------------------------------------
+    def build(self, data: RatingsData) -> pm.Model:
+        """Build the PyMC model of this spec on ``data`` (coords ``user``, ``item``, ``factor``)."""
+        from bayesmf.model import build_model
+
+        return build_model(self, data)
+
+    def fit(self, data: RatingsData, method: str = "gibbs", **kwargs: Any) -> FitResult:
+        """Fit on ``data`` by ``method`` and return a `bayesmf.results.FitResult`.
+
+        Parameters
+        ----------
+        data : RatingsData
+            Training ratings.
+        method : {"gibbs", "nuts", "advi", "map", "als", "sgd"}
+            Inference route; every route returns the same result type (MAP routes as a
+            posterior of one chain and one draw).
+        **kwargs
+            Options of the route (``draws``, ``tune``, ``chains``, ``random_seed``,
+            ``progressbar``, ...); see `bayesmf.inference.fit`.
+        """
+        from bayesmf.inference import fit
+
+        return fit(self, data, method=method, **kwargs)
