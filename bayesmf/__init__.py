@@ -10,6 +10,7 @@ import logging
 from importlib.metadata import PackageNotFoundError, version
 
 from bayesmf.data import IdEncoder, RatingsData
+from bayesmf.datasets import Simulation, simulate
 from bayesmf.results import FitResult
 from bayesmf.spec import PMF
 
@@ -20,4 +21,12 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 logging.getLogger("bayesmf").addHandler(logging.NullHandler())
 
-__all__ = ["PMF", "FitResult", "IdEncoder", "RatingsData", "__version__"]
+__all__ = [
+    "PMF",
+    "FitResult",
+    "IdEncoder",
+    "RatingsData",
+    "Simulation",
+    "__version__",
+    "simulate",
+]
