@@ -7,7 +7,7 @@ uses ``assert``. Library modules call these instead of writing their own checks.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from typing import Any
 
 import numpy as np
@@ -74,14 +74,161 @@ def validate_scale(scale: Any) -> tuple[float, float]:
 
 def validate_ratings_frame(
     df: Any,
-    user: str,
-    item: str,
-    rating: str,
+    user: Hashable,
+    item: Hashable,
+    rating: Hashable,
     scale: Any,
-    duplicates: str,
+    duplicates: str = "raise",
 ) -> pd.DataFrame:
     """Check a ratings table and return a cleaned copy (the caller's frame is untouched).
 
-    See `bayesmf.RatingsData.from_dataframe` for the rules.
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        One row per rating.
+    user, item, rating : hashable
+        Column names of the raw user id, raw item id and rating.
+    scale : tuple of float
+        ``(low, high)``; every rating must lie in the closed interval.
+    duplicates : {"raise", "mean", "last"}
+        Repeated (user, item) pairs: raise, keep their mean rating, or keep the last row.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A new frame with exactly the columns ``user``, ``item``, ``rating`` (float64) and
+        the caller's row labels (of the kept rows). Ids that are floats with integral values
+        (as pandas reads an integer column holding a gap) become int64.
+
+    Raises
+    ------
+    TypeError
+        ``df`` is not a DataFrame; the rating column is not numeric; an id is a
+        non-integral float; ``scale`` is not a pair of numbers.
+    ValueError
+        A missing or repeated column name, an empty frame, a missing id, a NaN/inf rating,
+        a rating outside ``scale``, a bad scale, a bad ``duplicates`` or a duplicate pair
+        (with ``duplicates="raise"``). Each message names the offending value and its row
+        label.
     """
-    raise NotImplementedError  # filled in by the data-layer work (issue 2)
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"ratings must be a pandas DataFrame, got {type(df).__name__}")
+    low, high = validate_scale(scale)
+    validate_choice("duplicates", duplicates, ("raise", "mean", "last"))
+    roles = {"user": user, "item": item, "rating": rating}
+    if len({user, item, rating}) < 3:
+        raise ValueError(f"user, item and rating must be three different columns, got {roles!r}")
+    available = list(df.columns)
+    for role, column in roles.items():
+        if column not in df.columns:
+            raise ValueError(
+                f"{role} column {column!r} not found; the DataFrame has columns {available!r}"
+            )
+    if len(df) == 0:
+        raise ValueError("the ratings DataFrame is empty (0 rows)")
+
+    # a new frame built from the three columns: nothing below can touch the caller's data
+    frame = pd.DataFrame(
+        {user: df[user].copy(), item: df[item].copy(), rating: df[rating].copy()}, index=df.index
+    )
+    for column in (user, item):
+        frame[column] = _check_ids(frame[column], column)
+    values = _numeric_ratings(frame[rating], rating)
+
+    bad = ~np.isfinite(values)
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"rating {float(values[pos])!r} in row {_py(frame.index[pos])!r} (column {rating!r}) is not "
+            f"finite; {int(bad.sum())} row(s) have NaN or infinite ratings: drop them first"
+        )
+    outside = (values < low) | (values > high)
+    if outside.any():
+        pos = int(np.flatnonzero(outside)[0])
+        raise ValueError(
+            f"rating {float(values[pos])!r} in row {_py(frame.index[pos])!r} (column {rating!r}) is "
+            f"outside the scale ({low:g}, {high:g}); {int(outside.sum())} row(s) are outside: "
+            "pass the right scale=(low, high)"
+        )
+    frame[rating] = values
+
+    repeated = frame.duplicated(subset=[user, item], keep=False)
+    if repeated.any():
+        if duplicates == "raise":
+            pos = int(np.flatnonzero(repeated.to_numpy())[0])
+            pair = (frame[user].iloc[pos], frame[item].iloc[pos])
+            same = (frame[user] == pair[0]) & (frame[item] == pair[1])
+            rows = frame.index[same.to_numpy()].tolist()
+            raise ValueError(
+                f"duplicate (user, item) pair {_py(pair[0])!r}, {_py(pair[1])!r} in rows "
+                f"{rows!r} ({int(repeated.sum())} rows are in repeated pairs); pass "
+                "duplicates='mean' or duplicates='last' to combine them"
+            )
+        if duplicates == "last":
+            frame = frame[~frame.duplicated(subset=[user, item], keep="last")]
+        else:  # mean, one row per pair at the position (and label) of its first occurrence
+            first = frame[~frame.duplicated(subset=[user, item], keep="first")]
+            means = frame.groupby([user, item], sort=False)[rating].mean()  # type: ignore[call-overload]
+            keys = pd.MultiIndex.from_arrays([first[user], first[item]])
+            first = first.copy()
+            first[rating] = means.reindex(keys).to_numpy()
+            frame = first
+    return frame
+
+
+def _py(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _check_ids(ids: pd.Series, column: Hashable) -> pd.Series:
+    """Refuse missing ids; turn integral float ids into int64; refuse other floats."""
+    missing = ids.isna().to_numpy()
+    if missing.any():
+        pos = int(np.flatnonzero(missing)[0])
+        raise ValueError(
+            f"missing id ({_py(ids.iloc[pos])!r}) in row {_py(ids.index[pos])!r} of column {column!r}; "
+            f"{int(missing.sum())} row(s) have no id: drop or fill them first"
+        )
+    if pd.api.types.is_bool_dtype(ids.dtype):
+        raise TypeError(f"ids in column {column!r} must be ints or strings, got booleans")
+    if pd.api.types.is_float_dtype(ids.dtype):
+        values = ids.to_numpy(dtype=np.float64)
+        fractional = values != np.round(values)
+        if fractional.any() or not np.isfinite(values).all():
+            pos = int(np.flatnonzero(fractional | ~np.isfinite(values))[0])
+            raise TypeError(
+                f"id {float(values[pos])!r} in row {_py(ids.index[pos])!r} of column {column!r} is not an "
+                "int or a string"
+            )
+        return pd.Series(values.astype(np.int64), index=ids.index, name=ids.name)
+    return ids
+
+
+def _numeric_ratings(ratings: pd.Series, column: Hashable) -> np.ndarray:
+    """Ratings as float64, or a TypeError naming the first value that is not a number."""
+    dtype = ratings.dtype
+    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+        if isinstance(dtype, pd.api.extensions.ExtensionDtype) and ratings.isna().any():
+            # nullable ints/floats: pd.NA cannot become float64, report it as missing
+            pos = int(np.flatnonzero(ratings.isna().to_numpy())[0])
+            raise ValueError(
+                f"rating {_py(ratings.iloc[pos])!r} in row {_py(ratings.index[pos])!r} (column "
+                f"{column!r}) is missing; drop those rows first"
+            )
+        return ratings.to_numpy(dtype=np.float64, copy=True)
+    if isinstance(dtype, np.dtype) and dtype.kind == "O":
+        values = [np.nan if v is None or v is pd.NA else v for v in ratings.tolist()]
+        ok = [
+            isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+            for v in values
+        ]
+        if all(ok):
+            return np.asarray(values, dtype=np.float64)
+        pos = ok.index(False)
+    else:
+        pos = 0
+    value = _py(ratings.iloc[pos])
+    raise TypeError(
+        f"rating column {column!r} must be numeric (dtype {dtype}); row {_py(ratings.index[pos])!r} "
+        f"holds {value!r} ({type(value).__name__}): convert it with pd.to_numeric first"
+    )

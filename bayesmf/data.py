@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["IdEncoder", "RatingsData"]
+__all__ = ["IdEncoder", "RatingsData", "UnknownIdError"]
 
 DuplicatePolicy = Literal["raise", "mean", "last"]
 _DUPLICATE_CHOICES = ("raise", "mean", "last")
@@ -24,10 +25,35 @@ _DUPLICATE_CHOICES = ("raise", "mean", "last")
 _LEVEL_STEPS = (1.0, 0.5, 0.25, 0.1)
 
 
-def _readonly(array: np.ndarray) -> np.ndarray:
-    array = np.ascontiguousarray(array)
+def _readonly(array: np.ndarray, dtype: Any = None) -> np.ndarray:
+    """Return a read-only array with these values, never freezing (or aliasing) the caller's array.
+
+    An array that is already read-only and owns its data is shared (it is one of ours, or
+    frozen on purpose); anything else is copied, so the caller's array stays writable and
+    later writes to it cannot change ours.
+    """
+    array = np.asarray(array, dtype=dtype)
+    if array.flags.writeable or array.base is not None or not array.flags.c_contiguous:
+        array = np.array(array, dtype=dtype, order="C", copy=True)
     array.setflags(write=False)
     return array
+
+
+class UnknownIdError(KeyError, ValueError):
+    """A raw user/item id that the encoder has never seen (a `KeyError` and a `ValueError`)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def _as_id_array(values: Sequence[Any] | np.ndarray) -> np.ndarray:
+    """Raw ids as int64 when they are all integers, else as an object array."""
+    items = [_scalar(v) for v in (values.tolist() if isinstance(values, np.ndarray) else values)]
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in items):
+        return np.asarray(items, dtype=np.int64)
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,23 +74,23 @@ class IdEncoder:
 
     def __post_init__(self) -> None:
         classes = np.asarray(self.classes)
-        if classes.dtype.kind not in "iuO":
-            classes = classes.astype(object)
+        if classes.ndim != 1:
+            raise ValueError(f"{self.name} ids must be one-dimensional, got shape {classes.shape}")
+        classes = _as_id_array(classes)
         object.__setattr__(self, "classes", _readonly(classes))
-        lookup = {_scalar(raw): i for i, raw in enumerate(classes.tolist())}
+        lookup = {raw: i for i, raw in enumerate(classes.tolist())}
         if len(lookup) != len(classes):
-            raise ValueError(f"{self.name} ids passed to IdEncoder are not unique")
+            repeated = pd.Series(classes.tolist()).loc[lambda c: c.duplicated()].iloc[0]
+            raise ValueError(f"{self.name} ids passed to IdEncoder are not unique: {repeated!r} repeats")
         object.__setattr__(self, "_lookup", lookup)
 
     @classmethod
     def fit(cls, name: str, raw_ids: Iterable[Any]) -> IdEncoder:
-        """Build an encoder over the distinct raw ids, in sorted order when sortable."""
-        unique = pd.unique(pd.Series(list(raw_ids) if not isinstance(raw_ids, pd.Series) else raw_ids))
-        try:
-            unique = np.sort(unique)
-        except TypeError:  # mixed types: keep first-seen order
-            pass
-        return cls(name, np.asarray(unique))
+        """Build an encoder over the distinct raw ids, in sorted order when sortable.
+
+        Ids of mixed types (ints and strings) cannot be sorted and keep first-seen order.
+        """
+        return cls(name, _sorted_unique(raw_ids))
 
     def __len__(self) -> int:
         return len(self.classes)
@@ -92,28 +118,38 @@ class IdEncoder:
         """
         if unknown not in ("raise", "flag"):
             raise ValueError(f"unknown={unknown!r} is not one of 'raise', 'flag'")
-        values = list(raw_ids)
+        values = raw_ids.tolist() if isinstance(raw_ids, (np.ndarray, pd.Series, pd.Index)) else list(raw_ids)
+        lookup = self._lookup
         out = np.fromiter(
-            (self._lookup.get(_scalar(v), -1) for v in values), dtype=np.int64, count=len(values)
+            (lookup.get(_scalar(v), -1) for v in values), dtype=np.int64, count=len(values)
         )
         if unknown == "raise" and (out < 0).any():
-            bad = [values[i] for i in np.flatnonzero(out < 0)[:5]]
-            raise KeyError(f"unknown {self.name} id(s) {bad!r} (not seen when the encoder was built)")
+            missing = np.flatnonzero(out < 0)
+            bad = [_scalar(values[i]) for i in missing[:5]]
+            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            raise UnknownIdError(
+                f"unknown {self.name} id(s) {bad!r}{more} (not seen when the encoder was built)"
+            )
         return out
 
     def to_raw(self, index: Sequence[int] | np.ndarray) -> np.ndarray:
         """Map indices back to raw ids."""
         index = np.asarray(index, dtype=np.int64)
         if index.size and (index.min() < 0 or index.max() >= len(self)):
-            raise IndexError(f"{self.name} index out of range 0..{len(self) - 1}")
+            bad = index[(index < 0) | (index >= len(self))][0]
+            raise IndexError(f"{self.name} index {int(bad)} out of range 0..{len(self) - 1}")
         return self.classes[index]
 
     def extend(self, raw_ids: Iterable[Any]) -> IdEncoder:
-        """Return a new encoder with ``raw_ids`` not yet known appended (indices kept)."""
-        new = [v for v in pd.unique(pd.Series(list(raw_ids))) if v not in self]
+        """Return a new encoder with ``raw_ids`` not yet known appended (indices kept).
+
+        The new ids are appended in sorted order (first-seen order if unsortable); the
+        result is int64 when every id is an integer.
+        """
+        new = [v for v in _sorted_unique(raw_ids).tolist() if v not in self]
         if not new:
             return self
-        return IdEncoder(self.name, np.concatenate([self.classes.astype(object), np.asarray(new, dtype=object)]))
+        return IdEncoder(self.name, _as_id_array([*self.classes.tolist(), *new]))
 
     def to_json(self) -> str:
         """Serialize to JSON (ids keep their int/str type)."""
@@ -123,12 +159,10 @@ class IdEncoder:
     def from_json(cls, text: str) -> IdEncoder:
         """Inverse of `to_json`."""
         payload = json.loads(text)
-        classes = payload["classes"]
-        array = np.asarray(classes) if all(isinstance(c, int) for c in classes) else np.asarray(classes, dtype=object)
-        return cls(payload["name"], array)
+        return cls(payload["name"], _as_id_array(payload["classes"]))
 
     def equals(self, other: IdEncoder) -> bool:
-        """True when both encoders map the same raw ids to the same indices."""
+        """Return True when both encoders map the same raw ids to the same indices."""
         return self is other or (
             len(self) == len(other) and self.classes.tolist() == other.classes.tolist()
         )
@@ -139,6 +173,17 @@ def _scalar(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def _sorted_unique(raw_ids: Iterable[Any]) -> np.ndarray:
+    """Distinct raw ids (as `_as_id_array`), sorted, or in first-seen order if unsortable."""
+    values = raw_ids.tolist() if isinstance(raw_ids, (np.ndarray, pd.Series, pd.Index)) else list(raw_ids)
+    unique = list(dict.fromkeys(_scalar(v) for v in values))
+    try:
+        unique.sort()
+    except TypeError:  # ints mixed with strings
+        pass
+    return _as_id_array(unique)
 
 
 @dataclass(frozen=True, eq=False)
@@ -167,10 +212,23 @@ class RatingsData:
     items: IdEncoder
 
     def __post_init__(self) -> None:
+        from bayesmf._validate import validate_scale
+
         for name in ("user_idx", "item_idx"):
-            object.__setattr__(self, name, _readonly(np.asarray(getattr(self, name), dtype=np.int64)))
-        object.__setattr__(self, "rating", _readonly(np.asarray(self.rating, dtype=np.float64)))
-        object.__setattr__(self, "scale", (float(self.scale[0]), float(self.scale[1])))
+            object.__setattr__(self, name, _readonly(getattr(self, name), dtype=np.int64))
+        object.__setattr__(self, "rating", _readonly(self.rating, dtype=np.float64))
+        object.__setattr__(self, "scale", validate_scale(self.scale))
+        # cheap structural checks only; the values are checked by from_dataframe
+        shapes = {a.shape for a in (self.user_idx, self.item_idx, self.rating)}
+        if len(shapes) != 1 or self.rating.ndim != 1:
+            raise ValueError(
+                "user_idx, item_idx and rating must be 1-d arrays of one length, got shapes "
+                f"{self.user_idx.shape}, {self.item_idx.shape}, {self.rating.shape}"
+            )
+        for name, idx, encoder in (("user_idx", self.user_idx, self.users), ("item_idx", self.item_idx, self.items)):
+            if idx.size and (idx.min() < 0 or idx.max() >= len(encoder)):
+                bad = int(idx[(idx < 0) | (idx >= len(encoder))][0])
+                raise ValueError(f"{name} holds {bad}, outside 0..{len(encoder) - 1} of its encoder")
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -256,18 +314,19 @@ class RatingsData:
         )
 
     # -- derived ------------------------------------------------------------------------
-    @property
+    @cached_property
     def levels(self) -> np.ndarray | None:
         """The discrete rating levels (e.g. 1..5 or 0.5..5 by 0.5), or None if continuous.
 
-        Inferred as the coarsest grid from ``low`` (steps 1, 0.5, 0.25, 0.1) holding every
-        rating.
+        Inferred as the coarsest grid from ``low`` to ``high`` (steps 1, 0.5, 0.25, 0.1) that
+        holds every rating; None when no such grid does (continuous ratings).
         """
         low, high = self.scale
         for step in _LEVEL_STEPS:
             k = (self.rating - low) / step
-            if np.allclose(k, np.round(k), atol=1e-9):
-                return np.round(np.arange(low, high + step / 2, step), 10)
+            if np.all(np.abs(k - np.round(k)) <= 1e-9 * max(1.0, abs(high - low) / step)):
+                n_levels = int(np.floor((high - low) / step + 1e-9)) + 1
+                return _readonly(np.round(low + step * np.arange(n_levels), 10))
         return None
 
     def user_counts(self) -> np.ndarray:
@@ -295,7 +354,7 @@ class RatingsData:
         )
 
     def subset(self, index: np.ndarray) -> RatingsData:
-        """The ratings at ``index`` (positions or a boolean mask), with the same encoders."""
+        """Return the ratings at ``index`` (positions or a boolean mask), with the same encoders."""
         index = np.asarray(index)
         return RatingsData(
             self.user_idx[index], self.item_idx[index], self.rating[index], self.scale, self.users, self.items
@@ -332,7 +391,7 @@ class RatingsData:
         )
 
     def summary(self) -> pd.Series:
-        """A short description: sizes, density, rating mean and sd, ratings per user/item."""
+        """Describe the data: sizes, density, rating mean and sd, ratings per user/item."""
         counts_u, counts_i = self.user_counts(), self.item_counts()
         return pd.Series(
             {
