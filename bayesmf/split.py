@@ -1,0 +1,174 @@
+"""Train/test splits and cross-validation folds that share one pair of id encoders.
+
+Every part of a split is a `bayesmf.RatingsData` with the encoders of the data it came
+from, so an index means the same user (item) in train and test, and
+``test.unseen(train)`` flags the test ratings whose user or item has no training rating.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+
+from bayesmf._validate import validate_choice, validate_positive_int, validate_prob
+from bayesmf.data import RatingsData
+
+__all__ = ["Split", "kfold", "train_test_split"]
+
+_BY = ("rating", "user")
+
+
+class Split(NamedTuple):
+    """A ``(train, test)`` pair of `RatingsData` sharing the same encoders."""
+
+    train: RatingsData
+    test: RatingsData
+
+
+def train_test_split(
+    data: RatingsData,
+    test_size: float = 0.2,
+    seed: int | np.random.Generator | None = 0,
+    by: Literal["rating", "user"] = "rating",
+) -> Split:
+    """Hold out a random part of the ratings.
+
+    Parameters
+    ----------
+    data : RatingsData
+        The ratings to split.
+    test_size : float
+        Fraction of ratings held out, in (0, 1).
+    seed : int or numpy.random.Generator, optional
+        Seed of `numpy.random.default_rng`; equal seeds give equal splits.
+    by : {"rating", "user"}
+        ``"rating"``: ``round(test_size * n)`` ratings drawn uniformly (at least one on
+        each side). ``"user"``: ``round(test_size * n_u)`` of each user's ``n_u`` ratings,
+        capped at ``n_u - 1`` so every user keeps at least one training rating (users with
+        a single rating stay wholly in train).
+
+    Returns
+    -------
+    Split
+        ``(train, test)``, each keeping the original order of the ratings and the encoders
+        of ``data``.
+
+    Raises
+    ------
+    TypeError
+        If ``data`` is not a `RatingsData`.
+    ValueError
+        On ``test_size`` outside (0, 1), an unknown ``by``, fewer than two ratings, or
+        (``by="user"``) no user with enough ratings to hold any out.
+
+    Examples
+    --------
+    >>> from bayesmf.datasets import simulate
+    >>> train, test = train_test_split(simulate(seed=0).data, test_size=0.2, seed=1)
+    >>> len(train), len(test)
+    (2400, 600)
+    """
+    _check_data(data)
+    test_size = validate_prob(test_size, "test_size")
+    validate_choice("by", by, _BY)
+    rng = np.random.default_rng(seed)
+    n = data.n_ratings
+    if n < 2:
+        raise ValueError(f"cannot split {n} rating(s): need at least 2")
+
+    in_test = np.zeros(n, dtype=bool)
+    if by == "rating":
+        n_test = min(max(round(test_size * n), 1), n - 1)
+        in_test[rng.permutation(n)[:n_test]] = True
+    else:
+        rank, count = _rank_within_user(data, rng)
+        n_test_user = np.minimum(np.round(test_size * count), count - 1)
+        in_test = rank < n_test_user[data.user_idx]
+        if not in_test.any():
+            raise ValueError(
+                f"test_size={test_size!r} holds out no rating with by='user': every user has "
+                f"too few ratings (at most {int(count.max())}); raise test_size or use by='rating'"
+            )
+    return Split(data.subset(~in_test), data.subset(in_test))
+
+
+def kfold(
+    data: RatingsData,
+    n_splits: int = 5,
+    seed: int | np.random.Generator | None = 0,
+    by: Literal["rating", "user"] = "rating",
+) -> Iterator[Split]:
+    """Yield ``n_splits`` train/test splits whose test parts partition the ratings.
+
+    Parameters
+    ----------
+    data : RatingsData
+        The ratings to split.
+    n_splits : int
+        Number of folds, at least 2 and at most the number of ratings.
+    seed : int or numpy.random.Generator, optional
+        Seed of `numpy.random.default_rng`; equal seeds give equal folds.
+    by : {"rating", "user"}
+        ``"rating"``: ratings shuffled and cut into ``n_splits`` folds of near-equal size;
+        each rating is in exactly one test fold. ``"user"``: each user's ratings are
+        shuffled and dealt round-robin to the folds (from a random starting fold), so each
+        user's ratings are spread evenly over the folds and every user with two or more
+        ratings keeps at least one in every training part. A user with a single rating
+        is never in a test fold.
+
+    Yields
+    ------
+    Split
+        ``(train, test)`` for fold 0, 1, ..., sharing the encoders of ``data``.
+
+    Raises
+    ------
+    TypeError
+        If ``data`` is not a `RatingsData` or ``n_splits`` is not an integer.
+    ValueError
+        On ``n_splits < 2``, more folds than ratings, or an unknown ``by``.
+    """
+    _check_data(data)
+    n_splits = validate_positive_int("n_splits", n_splits, minimum=2)
+    validate_choice("by", by, _BY)
+    n = data.n_ratings
+    if n_splits > n:
+        raise ValueError(f"n_splits={n_splits} exceeds the number of ratings ({n})")
+    rng = np.random.default_rng(seed)
+
+    if by == "rating":
+        fold = np.empty(n, dtype=np.int64)
+        for k, part in enumerate(np.array_split(rng.permutation(n), n_splits)):
+            fold[part] = k
+    else:
+        rank, count = _rank_within_user(data, rng)
+        start = rng.integers(0, n_splits, size=data.n_users)
+        fold = (rank + start[data.user_idx]) % n_splits
+        fold[count[data.user_idx] < 2] = -1  # a lone rating stays in train
+
+    # the folds are fixed before the first yield, so a half-consumed iterator is harmless
+    return _folds(data, fold, n_splits)
+
+
+def _folds(data: RatingsData, fold: np.ndarray, n_splits: int) -> Iterator[Split]:
+    for k in range(n_splits):
+        in_test = fold == k
+        yield Split(data.subset(~in_test), data.subset(in_test))
+
+
+def _rank_within_user(data: RatingsData, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Rank each user's ratings in a random order: ``rank[r]`` in ``0..n_u - 1``, and ``n_u``."""
+    key = rng.random(data.n_ratings)
+    order = np.lexsort((key, data.user_idx))  # by user, then random
+    count = data.user_counts()
+    first = np.concatenate([[0], np.cumsum(count)[:-1]])
+    rank = np.empty(data.n_ratings, dtype=np.int64)
+    rank[order] = np.arange(data.n_ratings) - first[data.user_idx[order]]
+    return rank, count
+
+
+def _check_data(data: Any) -> None:
+    if not isinstance(data, RatingsData):
+        raise TypeError(f"data must be a bayesmf.RatingsData, got {type(data).__name__}")
