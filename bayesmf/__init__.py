@@ -11,6 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from bayesmf.data import IdEncoder, RatingsData
 from bayesmf.datasets import Simulation, simulate
+from bayesmf.io import load
 from bayesmf.results import FitResult
 from bayesmf.spec import PMF
 
@@ -28,5 +29,6 @@ __all__ = [
     "RatingsData",
     "Simulation",
     "__version__",
+    "load",
     "simulate",
 ]

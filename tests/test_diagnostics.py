@@ -1,0 +1,326 @@
+"""Diagnostics on identified quantities, tested on fake posteriors built from random arrays."""
+
+from __future__ import annotations
+
+import warnings
+
+import arviz as az
+import numpy as np
+import pytest
+from scipy.stats import special_ortho_group
+
+from bayesmf import PMF, RatingsData, simulate
+from bayesmf.data import IdEncoder
+from bayesmf.diagnostics import (
+    ConvergenceWarning,
+    Diagnosis,
+    diagnose,
+    elbo_convergence,
+    identified_quantities,
+    plot_diagnostics,
+)
+from bayesmf.posterior import dims_of, make_posterior, param_names
+from bayesmf.results import FitResult
+
+N_FACTORS = 3
+
+
+@pytest.fixture(scope="module")
+def data() -> RatingsData:
+    return simulate(n_users=40, n_items=30, n_factors=N_FACTORS, density=0.2, seed=3).data
+
+
+def fake_draws(spec: PMF, data: RatingsData, chains: int, draws: int, seed: int, noise: float = 0.05):
+    """Independent draws scattered around one fixed parameter value (a well-mixed posterior)."""
+    rng = np.random.default_rng(seed)
+    sizes = {"user": data.n_users, "item": data.n_items, "factor": spec.n_factors}
+    levels = data.levels
+    if levels is not None:
+        sizes["cutpoint"] = len(levels) - 1
+    center_rng = np.random.default_rng(1234)
+    out = {}
+    for name in param_names(spec):
+        shape = tuple(sizes[d] for d in dims_of(spec, name))
+        center = center_rng.normal(size=shape)
+        if name.startswith("sigma"):
+            center = 0.5 + np.abs(center)
+        if name == "mu":
+            center = np.asarray(3.0)
+        if name == "cutpoints":
+            center = np.linspace(-2, 2, shape[0])
+        out[name] = center + noise * rng.normal(size=(chains, draws, *shape))
+    return out
+
+
+def fake_result(spec, data, draws, method="gibbs", sample_stats=None, info=None) -> FitResult:
+    tree = make_posterior(spec, data, draws, sample_stats=sample_stats)
+    return FitResult(spec, tree, method, data, dict(info or {}))
+
+
+def test_identified_quantities_layout(data):
+    spec = PMF(n_factors=N_FACTORS)
+    result = fake_result(spec, data, fake_draws(spec, data, 2, 30, seed=0))
+    tree = identified_quantities(result, n_pairs=7)
+    post = tree["posterior"].to_dataset()
+    assert set(post.data_vars) == {
+        "sigma", "mean_level", "sigma_user_bias", "sigma_item_bias", "sigma_factor",
+        "norm_UVt", "pred_train", "pred_unrated",
+    }
+    assert post.sizes["chain"] == 2 and post.sizes["draw"] == 30
+    assert post.sizes["train_pair"] == 7 and post.sizes["unrated_pair"] == 7
+    # the unrated pairs really are absent from the training data, the train pairs present
+    rated = set(zip(data.user_idx.tolist(), data.item_idx.tolist(), strict=True))
+    for coord, should_be_rated in (("train_pair", True), ("unrated_pair", False)):
+        for label in post[coord].values.tolist():
+            u, i = label.split(":")
+            pair = (int(data.users.to_index([int(u)])[0]), int(data.items.to_index([int(i)])[0]))
+            assert (pair in rated) is should_be_rated
+    # same seed, same pairs; another seed, other pairs
+    again = identified_quantities(result, n_pairs=7)["posterior"]
+    assert list(again["train_pair"].values) == list(post["train_pair"].values)
+    other = identified_quantities(result, n_pairs=7, seed=1)["posterior"]
+    assert list(other["train_pair"].values) != list(post["train_pair"].values)
+
+
+def test_identified_values_match_definitions(data):
+    spec = PMF(n_factors=N_FACTORS)
+    draws = fake_draws(spec, data, 2, 10, seed=1)
+    result = fake_result(spec, data, draws)
+    post = identified_quantities(result, n_pairs=5)["posterior"].to_dataset()
+    U = draws["U"].astype(np.float32).astype(np.float64)
+    V = draws["V"].astype(np.float32).astype(np.float64)
+    # Frobenius norm against the materialized matrix
+    full = np.einsum("cdik,cdjk->cdij", U, V)
+    np.testing.assert_allclose(post["norm_UVt"].values, np.sqrt((full**2).sum(axis=(2, 3))), rtol=1e-10)
+    level = draws["mu"] + draws["user_bias"].mean(axis=2) + draws["item_bias"].mean(axis=2)
+    np.testing.assert_allclose(post["mean_level"].values, level)
+    label = str(post["train_pair"].values[0])
+    u, i = (int(x) for x in label.split(":"))
+    ui, ii = data.users.to_index([u])[0], data.items.to_index([i])[0]
+    eta = draws["mu"] + draws["user_bias"][:, :, ui] + draws["item_bias"][:, :, ii] + (U[:, :, ui] * V[:, :, ii]).sum(-1)
+    np.testing.assert_allclose(post["pred_train"].values[:, :, 0], eta, rtol=1e-10)
+
+
+def test_test_pairs_and_encoder_check(data):
+    spec = PMF(n_factors=N_FACTORS)
+    result = fake_result(spec, data, fake_draws(spec, data, 2, 10, seed=1))
+    test = data.subset(np.arange(10))
+    post = identified_quantities(result, n_pairs=50, test=test)["posterior"]
+    assert "pred_test" in post and "pred_unrated" not in post
+    assert post.sizes["test_pair"] == 10  # fewer exist than asked for
+    other = RatingsData(
+        test.user_idx, test.item_idx, test.rating, test.scale,
+        IdEncoder("user", np.arange(data.n_users) + 1000), test.items,
+    )
+    with pytest.raises(ValueError, match="encoders"):
+        identified_quantities(result, test=other)
+    with pytest.raises(TypeError, match="RatingsData"):
+        identified_quantities(result, test=test.to_dataframe())
+    with pytest.raises(ValueError, match="n_pairs"):
+        identified_quantities(result, n_pairs=0)
+
+
+def test_well_mixed_passes(data):
+    spec = PMF(n_factors=N_FACTORS)
+    result = fake_result(spec, data, fake_draws(spec, data, 4, 1000, seed=2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        diagnosis = diagnose(result, n_pairs=20)
+    assert isinstance(diagnosis, Diagnosis)
+    assert diagnosis.ok is True and bool(diagnosis)
+    assert "All checks passed" in diagnosis.verdict
+    assert diagnosis.table["r_hat"].max() < 1.01
+    assert diagnosis.table["ess_bulk"].min() > 400
+    assert set(diagnosis.summary.index) >= {"sigma", "pred_train", "norm_UVt"}
+    assert diagnosis.summary["ok"].all()
+    assert "OK" in repr(diagnosis) and "OK" in diagnosis._repr_html_()
+
+
+def test_stuck_chains_fail_with_rhat(data):
+    spec = PMF(n_factors=N_FACTORS)
+    draws = fake_draws(spec, data, 4, 500, seed=3)
+    # each chain stuck in its own mode of sigma and of the global level
+    offsets = np.arange(4)[:, None] * 0.3
+    draws["sigma"] = draws["sigma"] + offsets
+    draws["mu"] = draws["mu"] + offsets
+    result = fake_result(spec, data, draws)
+    with pytest.warns(ConvergenceWarning, match="R-hat"):
+        diagnosis = diagnose(result, n_pairs=10)
+    assert diagnosis.ok is False
+    assert "R-hat > 1.01" in diagnosis.verdict
+    assert diagnosis.table.loc["sigma", "r_hat"] > 1.5
+    assert diagnosis.table.loc["mean_level", "r_hat"] > 1.5
+    assert not diagnosis.summary.loc["sigma", "ok"]
+    assert "PROBLEMS" in repr(diagnosis)
+    # a laxer threshold does not rescue chains this far apart; warn=False silences
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert diagnose(result, n_pairs=10, rhat_max=1.1, warn=False).ok is False
+
+
+def test_low_ess_fails(data):
+    spec = PMF(n_factors=N_FACTORS)
+    # 2 chains x 100 iid draws: ESS ~ 200 < 400
+    result = fake_result(spec, data, fake_draws(spec, data, 2, 100, seed=4))
+    with pytest.warns(ConvergenceWarning, match="ESS"):
+        diagnosis = diagnose(result, n_pairs=5)
+    assert diagnosis.ok is False and "bulk ESS < 400" in diagnosis.verdict
+    # R-hat of 200 iid draws scatters past 1.01 by chance, so relax both thresholds
+    assert diagnose(result, n_pairs=5, ess_min=50, rhat_max=1.1, warn=False).ok is True
+
+
+def test_rotation_leaves_identified_diagnosis_unchanged(data):
+    """Chains at different rotations: raw-factor R-hat is huge, predictions are unaffected."""
+    spec = PMF(n_factors=N_FACTORS)
+    draws = fake_draws(spec, data, 4, 500, seed=5)
+    plain = fake_result(spec, data, draws)
+    rotations = special_ortho_group.rvs(N_FACTORS, size=4, random_state=7)
+    rotated_draws = dict(draws)
+    rotated_draws["U"] = np.einsum("cdik,ckl->cdil", draws["U"], rotations)
+    rotated_draws["V"] = np.einsum("cdik,ckl->cdil", draws["V"], rotations)
+    rotated = fake_result(spec, data, rotated_draws)
+
+    raw_rhat = az.rhat(rotated.idata, var_names=["U"])["U"].values
+    assert np.median(raw_rhat) > 1.5  # a raw-factor diagnosis would call this a disaster
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        before = diagnose(plain, n_pairs=20)
+        after = diagnose(rotated, n_pairs=20)
+    assert before.ok is True and after.ok is True
+    np.testing.assert_allclose(after.table["mean"], before.table["mean"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(after.table["r_hat"], before.table["r_hat"], atol=2e-3)
+    np.testing.assert_allclose(after.table["ess_bulk"], before.table["ess_bulk"], rtol=0.05)
+
+
+def test_map_has_nothing_to_diagnose(data):
+    spec = PMF(n_factors=N_FACTORS, priors="fixed")
+    result = fake_result(spec, data, fake_draws(spec, data, 1, 1, seed=6), method="als")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        diagnosis = diagnose(result)
+    assert diagnosis.ok is None
+    assert "nothing to diagnose" in diagnosis.verdict or "no posterior sample" in diagnosis.verdict
+    assert "NOT APPLICABLE" in repr(diagnosis)
+    with pytest.raises(ValueError, match="point estimate"):
+        plot_diagnostics(result)
+
+
+def test_single_chain_says_rhat_not_computable(data):
+    spec = PMF(n_factors=N_FACTORS)
+    result = fake_result(spec, data, fake_draws(spec, data, 1, 1000, seed=7), method="nuts")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        diagnosis = diagnose(result, n_pairs=5)
+    assert "R-hat needs two chains" in diagnosis.verdict
+    assert diagnosis.table["r_hat"].isna().all()
+    assert diagnosis.ok is True  # ESS alone passes for iid draws
+
+
+def test_nuts_divergences_fail(data):
+    spec = PMF(n_factors=N_FACTORS)
+    diverging = np.zeros((4, 1000), dtype=bool)
+    diverging[1, [3, 50, 700]] = True
+    stats = {"diverging": diverging, "depth": np.full((4, 1000), 5), "maxdepth_reached": np.zeros((4, 1000), bool)}
+    result = fake_result(spec, data, fake_draws(spec, data, 4, 1000, seed=8), method="nuts", sample_stats=stats)
+    with pytest.warns(ConvergenceWarning, match="divergent"):
+        diagnosis = diagnose(result, n_pairs=5)
+    assert diagnosis.sampler["divergences"] == 3
+    assert diagnosis.sampler["max_tree_depth"] == 5
+    assert diagnosis.sampler["max_depth_hits"] == 0
+    assert diagnosis.ok is False and "3 divergent" in diagnosis.verdict
+
+
+def test_advi_checked_by_elbo(data):
+    spec = PMF(n_factors=N_FACTORS)
+    draws = fake_draws(spec, data, 1, 200, seed=9)
+    rng = np.random.default_rng(0)
+    iterations = np.arange(5000)
+    flat = -1000 - 500 * np.exp(-iterations / 300) + rng.normal(0, 5, 5000)
+    rising = -1000 - 500 * np.exp(-iterations / 30000) + rng.normal(0, 5, 5000)
+    good = fake_result(spec, data, draws, method="advi", info={"elbo": flat})
+    bad = fake_result(spec, data, draws, method="advi", info={"elbo": rising})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        diagnosis = diagnose(good, n_pairs=5)  # 200 draws < ess_min, but ESS is not the check
+    assert diagnosis.ok is True and diagnosis.elbo["flat"]
+    assert "ELBO" in diagnosis.verdict
+    with pytest.warns(ConvergenceWarning, match="ELBO"):
+        assert diagnose(bad, n_pairs=5).ok is False
+
+
+def test_elbo_convergence_direct():
+    rng = np.random.default_rng(1)
+    assert elbo_convergence(rng.normal(0, 1, 1000) - 50.0)["flat"]
+    assert not elbo_convergence(np.linspace(-200, -100, 1000))["flat"]
+    assert not elbo_convergence(np.arange(5.0))["flat"]
+
+
+def test_per_factor_scales_sorted(data):
+    spec = PMF(n_factors=N_FACTORS, per_factor_scales=True)
+    draws = fake_draws(spec, data, 4, 300, seed=10)
+    # permute the factor labels differently in each chain: only the sorted scales agree
+    permuted = dict(draws)
+    for key in ("U", "V", "sigma_factor"):
+        permuted[key] = draws[key].copy()
+    for chain, perm in enumerate([[0, 1, 2], [2, 0, 1], [1, 2, 0], [2, 1, 0]]):
+        for key in ("U", "V", "sigma_factor"):
+            permuted[key][chain] = draws[key][chain][..., perm]
+    result = fake_result(spec, data, permuted)
+    assert az.rhat(result.idata, var_names=["sigma_factor"])["sigma_factor"].values.max() > 1.5
+    post = identified_quantities(result, n_pairs=5)["posterior"]
+    assert post["sigma_factor"].dims == ("chain", "draw", "rank")
+    assert (np.diff(post["sigma_factor"].values, axis=-1) <= 0).all()
+    table = diagnose(result, n_pairs=5, warn=False).table
+    assert table[table["quantity"] == "sigma_factor"]["r_hat"].max() < 1.02
+
+
+def test_ordinal_quantities(data):
+    levels_data = RatingsData(
+        data.user_idx, data.item_idx, np.clip(np.round(data.rating), 1, 7), (1.0, 7.0), data.users, data.items
+    )
+    spec = PMF(n_factors=N_FACTORS, likelihood="ordinal")
+    result = fake_result(spec, levels_data, fake_draws(spec, levels_data, 2, 50, seed=11))
+    post = identified_quantities(result, n_pairs=5)["posterior"]
+    assert "cutpoints_rel" in post and "sigma" not in post and "mean_level" not in post
+    pred = post["pred_train"].values
+    assert pred.min() >= 1.0 and pred.max() <= 7.0
+
+
+def test_logistic_link_prediction_on_scale(data):
+    spec = PMF(n_factors=N_FACTORS, link="logistic")
+    result = fake_result(spec, data, fake_draws(spec, data, 2, 50, seed=12))
+    pred = identified_quantities(result, n_pairs=5)["posterior"]["pred_train"].values
+    low, high = data.scale
+    assert pred.min() > low and pred.max() < high
+
+
+def test_invalid_thresholds(data):
+    spec = PMF(n_factors=N_FACTORS)
+    result = fake_result(spec, data, fake_draws(spec, data, 2, 20, seed=13))
+    with pytest.raises(ValueError, match="rhat_max"):
+        diagnose(result, rhat_max=0.9)
+    with pytest.raises(TypeError, match="ess_min"):
+        diagnose(result, ess_min="many")
+
+
+@pytest.mark.parametrize("kind", ["trace", "rank"])
+def test_plot_diagnostics(data, kind, tmp_path):
+    from arviz_plots import PlotCollection
+
+    spec = PMF(n_factors=N_FACTORS)
+    result = fake_result(spec, data, fake_draws(spec, data, 2, 50, seed=14))
+    pc = plot_diagnostics(result, kind=kind, n_pairs=2, var_names=["sigma", "pred_train"])
+    assert isinstance(pc, PlotCollection)
+    pc.savefig(tmp_path / f"{kind}.png")
+    assert (tmp_path / f"{kind}.png").stat().st_size > 0
+    with pytest.raises(ValueError, match="unknown quantities"):
+        plot_diagnostics(result, var_names=["U"])
+    with pytest.raises(ValueError, match="kind"):
+        plot_diagnostics(result, kind="pair")
+
+
+def test_fit_result_diagnose_wrapper(data):
+    spec = PMF(n_factors=N_FACTORS)
+    result = fake_result(spec, data, fake_draws(spec, data, 4, 1000, seed=2))
+    assert result.diagnose(n_pairs=5).ok is True
