@@ -10,10 +10,11 @@ import logging
 from importlib.metadata import PackageNotFoundError, version
 
 from bayesmf.data import IdEncoder, RatingsData
-from bayesmf.datasets import Simulation, simulate
+from bayesmf.datasets import Simulation, load_movielens, movielens_items, simulate
 from bayesmf.io import load
 from bayesmf.results import FitResult
 from bayesmf.spec import PMF
+from bayesmf.split import Split, kfold, train_test_split
 
 try:
     __version__ = version("bayesmf")
@@ -28,7 +29,12 @@ __all__ = [
     "IdEncoder",
     "RatingsData",
     "Simulation",
+    "Split",
     "__version__",
+    "kfold",
     "load",
+    "load_movielens",
+    "movielens_items",
     "simulate",
+    "train_test_split",
 ]

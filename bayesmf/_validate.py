@@ -219,7 +219,8 @@ def _numeric_ratings(ratings: pd.Series, column: Hashable) -> np.ndarray:
     if isinstance(dtype, np.dtype) and dtype.kind == "O":
         values = [np.nan if v is None or v is pd.NA else v for v in ratings.tolist()]
         ok = [
-            isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+            isinstance(v, (int, float, np.integer, np.floating))
+            and not isinstance(v, (bool, np.bool_))
             for v in values
         ]
         if all(ok):

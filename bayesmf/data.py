@@ -81,7 +81,9 @@ class IdEncoder:
         lookup = {raw: i for i, raw in enumerate(classes.tolist())}
         if len(lookup) != len(classes):
             repeated = pd.Series(classes.tolist()).loc[lambda c: c.duplicated()].iloc[0]
-            raise ValueError(f"{self.name} ids passed to IdEncoder are not unique: {repeated!r} repeats")
+            raise ValueError(
+                f"{self.name} ids passed to IdEncoder are not unique: {repeated!r} repeats"
+            )
         object.__setattr__(self, "_lookup", lookup)
 
     @classmethod
@@ -118,7 +120,11 @@ class IdEncoder:
         """
         if unknown not in ("raise", "flag"):
             raise ValueError(f"unknown={unknown!r} is not one of 'raise', 'flag'")
-        values = raw_ids.tolist() if isinstance(raw_ids, (np.ndarray, pd.Series, pd.Index)) else list(raw_ids)
+        values = (
+            raw_ids.tolist()
+            if isinstance(raw_ids, (np.ndarray, pd.Series, pd.Index))
+            else list(raw_ids)
+        )
         lookup = self._lookup
         out = np.fromiter(
             (lookup.get(_scalar(v), -1) for v in values), dtype=np.int64, count=len(values)
@@ -153,7 +159,9 @@ class IdEncoder:
 
     def to_json(self) -> str:
         """Serialize to JSON (ids keep their int/str type)."""
-        return json.dumps({"name": self.name, "classes": [_scalar(c) for c in self.classes.tolist()]})
+        return json.dumps(
+            {"name": self.name, "classes": [_scalar(c) for c in self.classes.tolist()]}
+        )
 
     @classmethod
     def from_json(cls, text: str) -> IdEncoder:
@@ -177,7 +185,11 @@ def _scalar(value: Any) -> Any:
 
 def _sorted_unique(raw_ids: Iterable[Any]) -> np.ndarray:
     """Distinct raw ids (as `_as_id_array`), sorted, or in first-seen order if unsortable."""
-    values = raw_ids.tolist() if isinstance(raw_ids, (np.ndarray, pd.Series, pd.Index)) else list(raw_ids)
+    values = (
+        raw_ids.tolist()
+        if isinstance(raw_ids, (np.ndarray, pd.Series, pd.Index))
+        else list(raw_ids)
+    )
     unique = list(dict.fromkeys(_scalar(v) for v in values))
     try:
         unique.sort()
@@ -225,10 +237,15 @@ class RatingsData:
                 "user_idx, item_idx and rating must be 1-d arrays of one length, got shapes "
                 f"{self.user_idx.shape}, {self.item_idx.shape}, {self.rating.shape}"
             )
-        for name, idx, encoder in (("user_idx", self.user_idx, self.users), ("item_idx", self.item_idx, self.items)):
+        for name, idx, encoder in (
+            ("user_idx", self.user_idx, self.users),
+            ("item_idx", self.item_idx, self.items),
+        ):
             if idx.size and (idx.min() < 0 or idx.max() >= len(encoder)):
                 bad = int(idx[(idx < 0) | (idx >= len(encoder))][0])
-                raise ValueError(f"{name} holds {bad}, outside 0..{len(encoder) - 1} of its encoder")
+                raise ValueError(
+                    f"{name} holds {bad}, outside 0..{len(encoder) - 1} of its encoder"
+                )
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -276,8 +293,12 @@ class RatingsData:
         from bayesmf._validate import validate_ratings_frame
 
         frame = validate_ratings_frame(df, user, item, rating, scale, duplicates)
-        users = users.extend(frame[user]) if users is not None else IdEncoder.fit("user", frame[user])
-        items = items.extend(frame[item]) if items is not None else IdEncoder.fit("item", frame[item])
+        users = (
+            users.extend(frame[user]) if users is not None else IdEncoder.fit("user", frame[user])
+        )
+        items = (
+            items.extend(frame[item]) if items is not None else IdEncoder.fit("item", frame[item])
+        )
         return cls(
             user_idx=users.to_index(frame[user]),
             item_idx=items.to_index(frame[item]),
@@ -357,7 +378,12 @@ class RatingsData:
         """Return the ratings at ``index`` (positions or a boolean mask), with the same encoders."""
         index = np.asarray(index)
         return RatingsData(
-            self.user_idx[index], self.item_idx[index], self.rating[index], self.scale, self.users, self.items
+            self.user_idx[index],
+            self.item_idx[index],
+            self.rating[index],
+            self.scale,
+            self.users,
+            self.items,
         )
 
     def with_encoders(self, users: IdEncoder, items: IdEncoder) -> RatingsData:
@@ -380,7 +406,9 @@ class RatingsData:
             )
 
     # -- conversion ---------------------------------------------------------------------
-    def to_dataframe(self, user: str = "user", item: str = "item", rating: str = "rating") -> pd.DataFrame:
+    def to_dataframe(
+        self, user: str = "user", item: str = "item", rating: str = "rating"
+    ) -> pd.DataFrame:
         """Tidy table of raw ids and ratings."""
         return pd.DataFrame(
             {

@@ -12,7 +12,11 @@ from bayesmf.data import IdEncoder, RatingsData, UnknownIdError
 
 
 def frame(**overrides):
-    base = {"userId": [10, 10, 42, 7], "movieId": ["b", "a", "a", "c"], "rating": [4.0, 3.5, 5.0, 1.0]}
+    base = {
+        "userId": [10, 10, 42, 7],
+        "movieId": ["b", "a", "a", "c"],
+        "rating": [4.0, 3.5, 5.0, 1.0],
+    }
     base.update(overrides)
     return pd.DataFrame(base)
 
@@ -104,7 +108,9 @@ def test_from_dataframe_encodes_and_is_immutable():
 
 def test_constructor_does_not_freeze_or_alias_callers_arrays():
     users, items, ratings = np.array([0, 1]), np.array([1, 0]), np.array([2.0, 3.0])
-    data = RatingsData(users, items, ratings, (1, 5), IdEncoder.fit("user", [0, 1]), IdEncoder.fit("item", [0, 1]))
+    data = RatingsData(
+        users, items, ratings, (1, 5), IdEncoder.fit("user", [0, 1]), IdEncoder.fit("item", [0, 1])
+    )
     ratings[0] = 5.0  # the caller's array stays writable ...
     assert data.rating[0] == 2.0  # ... and writing it does not change the data
 
@@ -130,7 +136,9 @@ def test_to_dataframe_round_trip():
     df = frame()
     data = RatingsData.from_dataframe(df, scale=(1, 5))
     out = data.to_dataframe("userId", "movieId", "rating")
-    pd.testing.assert_frame_equal(out.reset_index(drop=True), df.reset_index(drop=True), check_dtype=False)
+    pd.testing.assert_frame_equal(
+        out.reset_index(drop=True), df.reset_index(drop=True), check_dtype=False
+    )
     again = RatingsData.from_dataframe(out, scale=data.scale)
     assert again.users.equals(data.users) and again.items.equals(data.items)
     np.testing.assert_array_equal(again.rating, data.rating)
@@ -180,7 +188,9 @@ def test_with_encoders_and_summary():
     users = data.users.extend([1])
     wide = data.with_encoders(users, data.items)
     assert wide.n_users == 4
-    np.testing.assert_array_equal(wide.users.to_raw(wide.user_idx), data.users.to_raw(data.user_idx))
+    np.testing.assert_array_equal(
+        wide.users.to_raw(wide.user_idx), data.users.to_raw(data.user_idx)
+    )
     summary = data.summary()
     assert summary["ratings"] == 4 and summary["density"] == pytest.approx(4 / 9)
 
@@ -203,20 +213,55 @@ def test_validation_does_not_modify_callers_frame():
     ("make", "kwargs", "error", "match"),
     [
         (lambda: frame().to_numpy(), {}, TypeError, "ndarray"),
-        (lambda: frame(), {"user": "user_id"}, ValueError, r"'user_id' not found.*'userId', 'movieId', 'rating'"),
+        (
+            lambda: frame(),
+            {"user": "user_id"},
+            ValueError,
+            r"'user_id' not found.*'userId', 'movieId', 'rating'",
+        ),
         (lambda: frame().iloc[:0], {}, ValueError, "empty"),
         (lambda: frame(rating=[4.0, np.nan, 5.0, 1.0]), {}, ValueError, r"rating nan in row 1"),
         (lambda: frame(rating=[4.0, 2.0, np.inf, 1.0]), {}, ValueError, r"rating inf in row 2"),
         (lambda: frame(rating=[4.0, 2.0, 3.0, -np.inf]), {}, ValueError, r"rating -inf in row 3"),
-        (lambda: frame(rating=[4.0, 7.5, 5.0, 1.0]), {}, ValueError, r"rating 7\.5 in row 1.*scale \(1, 5\)"),
-        (lambda: frame(rating=[4.0, 3.0, 0.5, 1.0]), {}, ValueError, r"rating 0\.5 in row 2.*\(1, 5\)"),
+        (
+            lambda: frame(rating=[4.0, 7.5, 5.0, 1.0]),
+            {},
+            ValueError,
+            r"rating 7\.5 in row 1.*scale \(1, 5\)",
+        ),
+        (
+            lambda: frame(rating=[4.0, 3.0, 0.5, 1.0]),
+            {},
+            ValueError,
+            r"rating 0\.5 in row 2.*\(1, 5\)",
+        ),
         (lambda: frame(rating=["4", "3", "five", "1"]), {}, TypeError, r"row 0 holds '4'"),
-        (lambda: frame(rating=pd.Series([4, 3, "five", 1], dtype=object)), {}, TypeError, r"row 2 holds 'five'"),
+        (
+            lambda: frame(rating=pd.Series([4, 3, "five", 1], dtype=object)),
+            {},
+            TypeError,
+            r"row 2 holds 'five'",
+        ),
         (lambda: frame(rating=[True, False, True, True]), {}, TypeError, "True"),
-        (lambda: frame(userId=[10, None, 42, 7]), {}, ValueError, r"missing id .* row 1 of column 'userId'"),
-        (lambda: frame(movieId=["b", "a", None, "c"]), {}, ValueError, r"row 2 of column 'movieId'"),
+        (
+            lambda: frame(userId=[10, None, 42, 7]),
+            {},
+            ValueError,
+            r"missing id .* row 1 of column 'userId'",
+        ),
+        (
+            lambda: frame(movieId=["b", "a", None, "c"]),
+            {},
+            ValueError,
+            r"row 2 of column 'movieId'",
+        ),
         (lambda: frame(userId=[10.0, 10.5, 42.0, 7.0]), {}, TypeError, r"id 10\.5 in row 1"),
-        (lambda: frame(movieId=["a", "b", "a", "a"], userId=[1, 1, 1, 2]), {}, ValueError, r"duplicate .* pair 1, 'a' in rows \[0, 2\]"),
+        (
+            lambda: frame(movieId=["a", "b", "a", "a"], userId=[1, 1, 1, 2]),
+            {},
+            ValueError,
+            r"duplicate .* pair 1, 'a' in rows \[0, 2\]",
+        ),
         (lambda: frame(), {"scale": (5, 1)}, ValueError, r"\(5, 1\)"),
         (lambda: frame(), {"scale": (1, np.inf)}, ValueError, "inf"),
         (lambda: frame(), {"scale": "1-5"}, TypeError, "'1-5'"),
@@ -224,9 +269,26 @@ def test_validation_does_not_modify_callers_frame():
         (lambda: frame(), {"item": "userId"}, ValueError, "three different columns"),
     ],
     ids=[
-        "not-a-frame", "missing-column", "empty", "nan", "inf", "-inf", "above-scale",
-        "below-scale", "string-dtype", "object-mixed", "bool", "missing-user", "missing-item",
-        "float-id", "duplicate", "scale-order", "scale-inf", "scale-type", "bad-policy", "same-column",
+        "not-a-frame",
+        "missing-column",
+        "empty",
+        "nan",
+        "inf",
+        "-inf",
+        "above-scale",
+        "below-scale",
+        "string-dtype",
+        "object-mixed",
+        "bool",
+        "missing-user",
+        "missing-item",
+        "float-id",
+        "duplicate",
+        "scale-order",
+        "scale-inf",
+        "scale-type",
+        "bad-policy",
+        "same-column",
     ],
 )
 def test_validation_errors_name_the_offender(make, kwargs, error, match):
@@ -267,7 +329,9 @@ def test_duplicate_policies(policy, expected):
 
 
 def test_ids_as_strings_and_ints_mixed():
-    df = pd.DataFrame({"u": pd.Series([1, "a", 2], dtype=object), "i": [1, 2, 3], "r": [1.0, 2.0, 3.0]})
+    df = pd.DataFrame(
+        {"u": pd.Series([1, "a", 2], dtype=object), "i": [1, 2, 3], "r": [1.0, 2.0, 3.0]}
+    )
     data = build(df, user="u", item="i", rating="r")
     assert set(data.users.classes.tolist()) == {1, "a", 2}
     back = IdEncoder.from_json(data.users.to_json())

@@ -39,8 +39,16 @@ def test_train_test_split_partitions_and_shares_encoders(data, by):
     flags = test.unseen(train)  # same encoders: no error
     assert list(flags.columns) == ["new_user", "new_item"]
     # ratings follow their pairs
-    lookup = dict(zip(zip(data.user_idx.tolist(), data.item_idx.tolist(), strict=True), data.rating.tolist(), strict=True))
-    for u, i, r in zip(test.user_idx.tolist(), test.item_idx.tolist(), test.rating.tolist(), strict=True):
+    lookup = dict(
+        zip(
+            zip(data.user_idx.tolist(), data.item_idx.tolist(), strict=True),
+            data.rating.tolist(),
+            strict=True,
+        )
+    )
+    for u, i, r in zip(
+        test.user_idx.tolist(), test.item_idx.tolist(), test.rating.tolist(), strict=True
+    ):
         assert lookup[(u, i)] == r
 
 
@@ -68,7 +76,9 @@ def test_split_is_deterministic_under_seed(data):
 def test_split_uses_randomness_not_position(data):
     # the held-out ratings are spread over the whole table, not a block of rows
     _, test = train_test_split(data, test_size=0.2, seed=0)
-    positions = np.flatnonzero(np.isin(data.user_idx * 1000 + data.item_idx, test.user_idx * 1000 + test.item_idx))
+    positions = np.flatnonzero(
+        np.isin(data.user_idx * 1000 + data.item_idx, test.user_idx * 1000 + test.item_idx)
+    )
     assert positions.min() < 0.1 * data.n_ratings and positions.max() > 0.9 * data.n_ratings
 
 
