@@ -124,6 +124,8 @@ def validate_ratings_frame(
             raise ValueError(
                 f"{role} column {column!r} not found; the DataFrame has columns {available!r}"
             )
+        if available.count(column) > 1:
+            raise ValueError(f"{role} column {column!r} appears {available.count(column)} times")
     if len(df) == 0:
         raise ValueError("the ratings DataFrame is empty (0 rows)")
 

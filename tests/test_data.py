@@ -342,3 +342,9 @@ def test_validation_row_labels_print_plainly():
     df = frame(rating=[4.0, 9.0, 5.0, 1.0]).set_index(pd.Index([100, 200, 300, 400]))
     with pytest.raises(ValueError, match=r"rating 9\.0 in row 200 "):
         build(df)
+
+
+def test_repeated_column_name_is_refused():
+    df = pd.concat([frame(), frame()[["rating"]]], axis=1)
+    with pytest.raises(ValueError, match="'rating' appears 2 times"):
+        build(df)
