@@ -202,7 +202,8 @@ def _sorted_unique(raw_ids: Iterable[Any]) -> np.ndarray:
 class RatingsData:
     """Observed ratings, encoded.
 
-    Use `RatingsData.from_dataframe` to build one; the constructor does no validation.
+    Use `RatingsData.from_dataframe` to build one from a table; the constructor checks only
+    the structure (equal lengths, indices within the encoders, a valid scale), not the values.
 
     Attributes
     ----------
