@@ -13,7 +13,7 @@ variable            dims                    meaning
 ==================  ======================  ============================================
 ``U``               user, factor            user factors (float32)
 ``V``               item, factor            item factors (float32)
-``mu``              -                       global mean (``biases=True``)
+``mu``              -                       global mean (``biases=True``, normal likelihood)
 ``user_bias``       user                    user offsets (``biases=True``)
 ``item_bias``       item                    item offsets (``biases=True``)
 ``sigma``           -                       noise sd (``likelihood="normal"``)
@@ -72,7 +72,8 @@ def param_names(spec: PMF) -> list[str]:
     """The posterior variables a spec produces, in layout order."""
     names = ["U", "V"]
     if spec.biases:
-        names += ["mu", "user_bias", "item_bias"]
+        # the ordinal cutpoints absorb the global mean, so an ordinal model has no mu
+        names += ["mu", "user_bias", "item_bias"] if spec.likelihood == "normal" else ["user_bias", "item_bias"]
     if spec.likelihood == "normal":
         names.append("sigma")
     else:
