@@ -12,6 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from bayesmf.data import IdEncoder, RatingsData
 from bayesmf.datasets import Simulation, load_movielens, movielens_items, simulate
 from bayesmf.io import load
+from bayesmf.objective import objective
 from bayesmf.results import FitResult
 from bayesmf.spec import PMF
 from bayesmf.split import Split, kfold, train_test_split
@@ -35,6 +36,7 @@ __all__ = [
     "load",
     "load_movielens",
     "movielens_items",
+    "objective",
     "simulate",
     "train_test_split",
 ]
