@@ -529,10 +529,8 @@ class BayesMF(Adapter):
         from bayesmf.spec import PMF
 
         options, self.ignored = self._route_options()
-        try:
-            self.result = PMF(**self.spec_kwargs).fit(train, method=self.method, **options)
-        except NotImplementedError as exc:
-            raise NotAvailable(f"NotImplementedError: {exc}") from exc
+        # ImportError / NotImplementedError propagate: the runner records them as "not available"
+        self.result = PMF(**self.spec_kwargs).fit(train, method=self.method, **options)
 
     def predict(self, test: Any, probs: Probs = (0.5, 0.9), monitor_idx: np.ndarray | None = None) -> Prediction:
         frames = {p: self.result.predict(test, prob=p) for p in probs}

@@ -1,0 +1,132 @@
+"""Smoke test of the benchmark runner (benchmarks/run.py) on a tiny simulated set.
+
+Timings are not asserted (they belong to benchmarks/RESULTS.md); this checks that the
+runner runs every system it is given, records a status for each (fold) instead of
+dropping it, computes intervals correctly, and writes its outputs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.special import ndtr
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+import peers  # noqa: E402
+import readme_table  # noqa: E402
+import run  # noqa: E402
+
+
+def test_mixture_quantiles_solve_the_mixture_cdf() -> None:
+    rng = np.random.default_rng(0)
+    means = rng.normal(3.0, 0.4, size=(60, 25))
+    sds = rng.uniform(0.5, 1.0, size=60)
+    lower, upper = peers.mixture_normal_quantiles(means, sds, (0.05, 0.95))
+    cdf = lambda x: ndtr((x[None, :] - means) / sds[:, None]).mean(axis=0)  # noqa: E731
+    np.testing.assert_allclose(cdf(lower), 0.05, atol=1e-8)
+    np.testing.assert_allclose(cdf(upper), 0.95, atol=1e-8)
+    # and against brute force: draws of the mixture cover [lower, upper] 90 % of the time
+    draws = means[None] + sds[None, :, None] * rng.normal(size=(400, 60, 25))
+    inside = ((draws >= lower) & (draws <= upper)).mean()
+    assert abs(inside - 0.9) < 0.01
+
+
+def test_discrete_quantiles_pick_the_first_level_reaching_q() -> None:
+    probs = np.array([[0.1, 0.2, 0.4, 0.2, 0.1], [0.0, 0.0, 0.0, 0.0, 1.0]])
+    levels = np.arange(1.0, 6.0)
+    q05, q30, q50, q95 = peers.discrete_quantiles(probs, levels, (0.05, 0.3, 0.5, 0.95))
+    np.testing.assert_array_equal(q05, [1, 5])
+    np.testing.assert_array_equal(q30, [2, 5])
+    np.testing.assert_array_equal(q50, [3, 5])
+    np.testing.assert_array_equal(q95, [5, 5])
+
+
+def test_metrics_coverage_and_width() -> None:
+    y = np.array([1.0, 2.0, 3.0, 4.0])
+    pred = peers.Prediction(mean=np.array([1.0, 2.0, 3.0, 5.0]), intervals={0.9: (y - 1, y + 1), 0.5: (y + 0.5, y + 1)})
+    out = run.metrics(y, pred)
+    assert out["rmse"] == pytest.approx(0.5)
+    assert out["mae"] == pytest.approx(0.25)
+    assert out["cov90"] == 1.0 and out["width90"] == pytest.approx(2.0)
+    assert out["cov50"] == 0.0 and out["width50"] == pytest.approx(0.5)
+
+
+class _Unimplemented(peers.Adapter):
+    name, family = "fake.unimplemented", "fake"
+
+    def fit(self, train: object) -> None:
+        raise NotImplementedError("this route is a stub")
+
+
+def test_missing_and_unimplemented_routes_are_recorded_not_dropped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = peers.BayesMF("bayesmf.nope", "no_such_route", {}, {})
+    assert missing.available() is not None and missing.available().startswith("not available")
+
+    for adapter, expected in ((missing, "not available: route"), (_Unimplemented(), "not available: NotImplementedError")):
+        monkeypatch.setattr(peers, "make", lambda *a, _ad=adapter, **k: _ad)
+        out = tmp_path / f"{adapter.name}.json"
+        run.run_cell({"dataset": "tiny", "system": adapter.name, "folds": [1, 2], "rank": 2, "seed": 0, "out": str(out)})
+        records = json.loads(out.read_text())
+        assert [r["fold"] for r in records] == ["k1", "k2"]
+        assert all(r["status"].startswith(expected) for r in records), records
+
+
+def test_runner_smoke_on_tiny_data(tmp_path: Path) -> None:
+    systems = ["global_mean", "mean_of_means", "surprise.svd", "myfm.gibbs", "bayesmf.als"]
+    (tmp_path / "RESULTS.md").write_text("# Benchmark results\n\n## someone else's section\n\nkeep me\n")
+    code = run.main(["--datasets", "tiny", "--folds", "1-2", "--systems", ",".join(systems),
+                     "--out", str(tmp_path), "--timeout", "300"])
+    assert code == 0
+    payload = json.loads((tmp_path / "results.json").read_text())
+    by = {(r["system"], r["fold"]): r for r in payload["records"]}
+    installed = {"surprise.svd": "surprise", "myfm.gibbs": "myfm"}
+    for system in systems:
+        for fold in ("k1", "k2"):
+            record = by[(system, fold)]  # every cell has a record, whatever happened
+            module = installed.get(system)
+            if module and importlib.util.find_spec(module) is None:
+                assert record["status"].startswith("not installed"), record
+                continue
+            assert record["status"] == "ok", record.get("traceback", record["status"])
+            assert np.isfinite(record["rmse"]) and 0 < record["rmse"] < 4
+            assert record["fit_s"] >= 0 and record["peak_fit_rss_mb"] > 10
+    if importlib.util.find_spec("myfm") is not None:
+        r = by[("myfm.gibbs", "k1")]
+        assert 0 <= r["cov50"] <= r["cov90"] <= 1 and 0 < r["width50"] < r["width90"]
+        assert r["ess_per_s"] > 0
+    summary = {s["system"]: s for s in payload["summary"]}
+    assert summary["global_mean"]["folds_run"] == ["k1", "k2"]
+    assert payload["meta"]["machine"]["nproc"] >= 1 and payload["meta"]["versions"]["numpy"]
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "keep me" in text and text.count(run.BEGIN) == 1 and "| global_mean | k1,k2 |" in text
+    # a second run replaces its own section only
+    run.write_markdown(payload, tmp_path / "RESULTS.md")
+    again = (tmp_path / "RESULTS.md").read_text()
+    assert again.count(run.BEGIN) == 1 and "keep me" in again
+    table = readme_table.render(payload, dataset="tiny")
+    assert "| global_mean | k1,k2 |" in table
+
+
+def test_targets_say_when_missed() -> None:
+    records = [
+        {"dataset": "ml-100k", "system": s, "fold": f"u{k}", "status": "ok", "rmse": rmse, "fit_s": fit}
+        for s, rmse, fit in (("bayesmf.gibbs", 0.95, 50.0), ("myfm.gibbs", 0.90, 10.0), ("bayesmf.als", 0.97, 1.0),
+                             ("surprise.svd", 0.94, 0.5))
+        for k in range(1, 6)
+    ]
+    payload = {"records": records, "summary": run.summarize(records), "scaling": []}
+    got = {t["target"]: t for t in run.targets(payload)}
+    rmse_target = next(t for name, t in got.items() if "<= 0.890" in name)
+    assert rmse_target["met"] is False and rmse_target["system"] == "bayesmf.gibbs"
+    assert next(t for name, t in got.items() if "myfm.gibbs on the same folds" in name)["met"] is False
+    assert next(t for name, t in got.items() if "ALS" in name)["met"] is False
+    gibbs = next(t for name, t in got.items() if "2x" in name)
+    assert gibbs["measured"] == pytest.approx(5.0) and gibbs["met"] is False
+    assert next(t for name, t in got.items() if "10 min" in name)["met"] is None
