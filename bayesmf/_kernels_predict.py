@@ -35,7 +35,7 @@ def eta_known(U, V, mu, ub, ib, uidx, iidx, has_bias, out):  # type: ignore[no-u
             i = iidx[p]
             acc = 0.0
             for k in range(n_factors):
-                acc += Us[u, k] * Vs[i, k]
+                acc += np.float64(Us[u, k]) * np.float64(Vs[i, k])
             if has_bias:
                 acc += mu[s] + ub[s, u] + ib[s, i]
             out[s, p] = acc
