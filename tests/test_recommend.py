@@ -1,0 +1,261 @@
+"""Tests of bayesmf.recommend: ranking rules, exclusion of rated items, fold-in of new users."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import exact_user_posterior, fake_result, known_truth_result
+
+from bayesmf.data import IdEncoder, RatingsData
+from bayesmf.datasets import simulate
+from bayesmf.metrics import item_mean_baseline, rmse
+from bayesmf.predict import predict
+from bayesmf.recommend import fold_in, recommend
+from bayesmf.spec import PMF
+
+
+@pytest.fixture(scope="module")
+def post():
+    return fake_result(PMF(n_factors=3), n_users=20, n_items=25, n_draws=60, seed=11)
+
+
+def _rated(result, user):
+    u = result.train.users.to_index([user])[0]
+    return set(result.train.items.to_raw(result.train.item_idx[result.train.user_idx == u]).tolist())
+
+
+# -- recommend ------------------------------------------------------------------------------
+def test_columns_ranks_and_exclusion(post):
+    user = post.train.users.classes[0]
+    out = recommend(post, user, n=5)
+    assert list(out.columns) == [
+        "user", "rank", "item", "mean", "sd", "median", "lower", "upper", "p_at_least", "score", "new_user", "new_item",
+    ]
+    assert out["rank"].tolist() == [1, 2, 3, 4, 5]
+    assert not set(out["item"].tolist()) & _rated(post, user)
+    everything = recommend(post, user, n=1000)
+    assert len(everything) == post.train.n_items - len(_rated(post, user))
+    with_rated = recommend(post, user, n=1000, exclude_rated=False)
+    assert len(with_rated) == post.train.n_items
+
+
+@pytest.mark.parametrize("rank_by,column", [("mean", "mean"), ("lower", "lower"), ("prob", "p_at_least")])
+def test_order_follows_the_rule_and_matches_predict(post, rank_by, column):
+    user = post.train.users.classes[3]
+    out = recommend(post, user, n=6, rank_by=rank_by, threshold=3.5, prob=0.8)
+    np.testing.assert_allclose(out["score"], out[column], rtol=1e-12)
+    assert (np.diff(out["score"]) <= 0).all()
+    # independent route: predict every unrated item, sort by the same column
+    items = [i for i in post.train.items.classes.tolist() if i not in _rated(post, user)]
+    full = predict(post, pd.DataFrame({"user": user, "item": items}), prob=0.8, threshold=3.5)
+    best = full.sort_values(column, ascending=False, kind="stable").head(6)
+    assert out["item"].tolist() == best["item"].tolist()
+    np.testing.assert_allclose(out["mean"], best["mean"], rtol=1e-12)
+
+
+def test_expected_kind_and_hdi(post):
+    user = post.train.users.classes[1]
+    out = recommend(post, user, n=4, rank_by="lower", kind="expected", interval="hdi", random_seed=0)
+    np.testing.assert_allclose(out["score"], out["lower"])
+    assert (out["lower"] <= out["upper"]).all()
+
+
+def test_thompson_is_one_posterior_draw_and_seeded(post):
+    user = post.train.users.classes[2]
+    a = recommend(post, user, n=25, rank_by="thompson", random_seed=4, threshold=None)
+    b = recommend(post, user, n=25, rank_by="thompson", random_seed=4, threshold=None)
+    pd.testing.assert_frame_equal(a, b)
+    seeds = [recommend(post, user, n=3, rank_by="thompson", random_seed=s)["item"].tolist() for s in range(6)]
+    assert len({tuple(x) for x in seeds}) > 1  # different draws, different picks
+    # the scores are the mean ratings of ONE draw s for every item
+    p = post.posterior
+    uidx = post.train.users.to_index([user])[0]
+    iidx = post.train.items.to_index(a["item"].tolist())
+    U = p["U"].values.reshape(-1, *p["U"].shape[2:])[:, uidx].astype(float)
+    V = p["V"].values.reshape(-1, *p["V"].shape[2:])[:, iidx].astype(float)
+    eta = (
+        np.einsum("sk,spk->sp", U, V)
+        + p["mu"].values.reshape(-1, 1)
+        + p["user_bias"].values.reshape(-1, p["user_bias"].shape[-1])[:, [uidx]]
+        + p["item_bias"].values.reshape(-1, p["item_bias"].shape[-1])[:, iidx]
+    )
+    match = np.all(np.isclose(np.clip(eta, 1, 5), a["score"].to_numpy()[None, :]), axis=1)
+    assert match.sum() >= 1
+
+
+def test_several_users_and_items_subset(post):
+    users = post.train.users.classes[:3].tolist()
+    items = post.train.items.classes[:10].tolist()
+    out = recommend(post, users, n=2, items=items, exclude_rated=False)
+    assert out["user"].tolist() == [u for u in users for _ in range(2)]
+    assert set(out["item"]) <= set(items)
+
+
+def test_unknown_user(post):
+    out = recommend(post, "stranger", n=3, random_seed=0)
+    assert out["new_user"].all() and len(out) == 3
+    with pytest.raises(KeyError, match="stranger"):
+        recommend(post, "stranger", unknown="raise")
+
+
+def test_bad_input(post):
+    user = post.train.users.classes[0]
+    with pytest.raises(ValueError, match="'best'"):
+        recommend(post, user, rank_by="best")
+    with pytest.raises(ValueError, match="n must be"):
+        recommend(post, user, n=0)
+    with pytest.raises(ValueError, match="threshold"):
+        recommend(post, user, rank_by="prob", threshold=None)
+    with pytest.raises(ValueError, match="7"):
+        recommend(post, user, threshold=7)
+    with pytest.raises(ValueError, match="1.2"):
+        recommend(post, user, prob=1.2)
+    with pytest.raises(ValueError, match="empty"):
+        recommend(post, [])
+
+
+# -- fold_in --------------------------------------------------------------------------------
+def test_fold_in_extends_users_and_train(post):
+    items = post.train.items.classes[:4].tolist()
+    before_shape = post.posterior["U"].shape
+    new = fold_in(post, {items[0]: 5, items[1]: 1, items[2]: 4}, user="alice", random_seed=0)
+    assert post.posterior["U"].shape == before_shape  # the original is untouched
+    assert new.posterior["U"].shape[2] == before_shape[2] + 1
+    assert new.train.users.classes[-1] == "alice"
+    assert new.train.n_ratings == post.train.n_ratings + 3
+    np.testing.assert_array_equal(new.posterior["V"].values, post.posterior["V"].values)
+    np.testing.assert_array_equal(new.posterior["U"].values[:, :, :-1], post.posterior["U"].values)
+    assert new.info["folded_in"] == ["alice"]
+    out = recommend(new, "alice", n=100)
+    assert not set(out["item"]) & set(items[:3])
+    assert not out["new_user"].any()
+
+
+def test_fold_in_cold_start_user_gets_the_prior(post):
+    new = fold_in(post, {}, user="nobody", random_seed=1)
+    out = predict(new, pd.DataFrame({"user": ["nobody"], "item": [post.train.items.classes[0]]}))
+    assert out["new_user"].all()
+    sf = post.posterior["sigma_factor"].values.reshape(-1)
+    U = new.posterior["U"].values[:, :, -1].reshape(-1, 3)
+    # prior draws: U_k / sigma_factor ~ N(0, 1)
+    z = U / sf[:, None]
+    assert abs(z.mean()) < 4 / np.sqrt(z.size) and abs(z.std() - 1) < 0.1
+
+
+def test_fold_in_bad_input(post):
+    item = post.train.items.classes[0]
+    with pytest.raises(ValueError, match="already in the model"):
+        fold_in(post, {item: 4}, user=post.train.users.classes[0])
+    with pytest.raises(ValueError, match="31337"):
+        fold_in(post, {31337: 4}, user="bob")
+    with pytest.raises(ValueError, match="user="):
+        fold_in(post, {item: 4})
+    with pytest.raises(ValueError, match="9"):
+        fold_in(post, {item: 9.0}, user="bob")
+    with pytest.raises(ValueError, match="rating_col|columns"):
+        fold_in(post, pd.DataFrame({"user": ["b"], "item": [item]}))
+    with pytest.raises(TypeError, match="list"):
+        fold_in(post, [(1, 2, 3)])
+    for spec in (PMF(n_factors=2, likelihood="ordinal"), PMF(n_factors=2, link="logistic")):
+        other = fake_result(spec, n_users=5, n_items=5)
+        with pytest.raises(ValueError, match="likelihood='normal' with link='identity'"):
+            fold_in(other, {other.train.items.classes[0]: 3}, user="x")
+
+
+@pytest.fixture(scope="module")
+def sim_setup():
+    sim = simulate(n_users=120, n_items=50, n_factors=2, density=0.3, noise=0.5, seed=21, factor_sd=0.6, bias_sd=0.3)
+    spec = PMF(n_factors=2, priors="fixed", sigma=0.5, sigma_u=0.6, sigma_v=0.6, sigma_bias=0.3)
+    return sim, spec
+
+
+def _empty_users_result(sim, spec, S, method="gibbs"):
+    """A result knowing the items (truth) and one placeholder user (-1) without ratings."""
+    d = sim.data
+    train = RatingsData(
+        np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), d.scale, IdEncoder("user", np.array([-1])), d.items
+    )
+    draws = {"U": np.zeros((S, 1, 2)), "user_bias": np.zeros((S, 1))}
+    return known_truth_result(spec, train, sim.truth, S, draws, method=method)
+
+
+def test_fold_in_matches_the_exact_conditional_posterior(sim_setup):
+    sim, spec = sim_setup
+    S = 4000
+    base = _empty_users_result(sim, spec, S)
+    frame = sim.data.to_dataframe()
+    users = [0, 1, 2]
+    sub = frame[frame["user"].isin(users)]
+    new = fold_in(base, sub, random_seed=2)
+    sub_data = sim.data.subset(np.isin(sim.data.user_idx, users))
+    exact = exact_user_posterior(sub_data, sim.truth, 0.6, 0.3, S, seed=3)
+    for u in users:
+        col = new.train.users.to_index([u])[0]
+        x = np.column_stack([new.posterior["U"].values[0, :, col].astype(float), new.posterior["user_bias"].values[0, :, col]])
+        y = np.column_stack([exact["U"][:, u], exact["user_bias"][:, u]])
+        sd = y.std(0)
+        assert np.all(np.abs(x.mean(0) - y.mean(0)) < 5 * sd * np.sqrt(2 / S))
+        np.testing.assert_allclose(np.cov(x.T), np.cov(y.T), atol=0.12 * sd.max() ** 2)
+    # MAP: the conditional mode is the exact posterior mean
+    base_map = _empty_users_result(sim, spec, 1, method="map")
+    mode = fold_in(base_map, sub)
+    for u in users:
+        sel = sim.data.user_idx == u
+        items = sim.data.item_idx[sel]
+        X = np.column_stack([sim.truth["V"][items], np.ones(len(items))])
+        yv = sim.data.rating[sel] - float(sim.truth["mu"]) - sim.truth["item_bias"][items]
+        prec = np.diag([1 / 0.36] * 2 + [1 / 0.09]) + X.T @ X / 0.25
+        mean = np.linalg.solve(prec, X.T @ yv / 0.25)
+        col = mode.train.users.to_index([u])[0]
+        np.testing.assert_allclose(mode.posterior["U"].values[0, 0, col], mean[:2], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(mode.posterior["user_bias"].values[0, 0, col], mean[2], rtol=1e-8, atol=1e-10)
+
+
+def test_fold_in_predictions_are_calibrated(sim_setup):
+    sim, spec = sim_setup
+    rng = np.random.default_rng(5)
+    d = sim.data
+    test_mask = np.zeros(d.n_ratings, bool)
+    for u in range(d.n_users):
+        rows = np.flatnonzero(d.user_idx == u)
+        test_mask[rng.choice(rows, len(rows) // 2, replace=False)] = True
+    base = _empty_users_result(sim, spec, 1000)
+    folded = fold_in(base, d.subset(~test_mask).to_dataframe(), random_seed=6)
+    test = d.subset(test_mask).to_dataframe()
+    truth = sim.true_mean(d.user_idx[test_mask], d.item_idx[test_mask])
+    for kind, target in (("expected", truth), ("predictive", test["rating"].to_numpy())):
+        out = predict(folded, test, prob=0.9, kind=kind, clip=False)
+        inside = ((out["lower"] <= target) & (target <= out["upper"])).to_numpy()
+        groups = d.user_idx[test_mask]
+        se = np.sqrt((np.bincount(groups, weights=inside - 0.9) ** 2).sum()) / len(inside)
+        assert abs(inside.mean() - 0.9) < 4 * se + 0.005, (kind, inside.mean(), se)
+
+
+def test_fold_in_beats_the_item_mean_baseline(sim_setup):
+    sim, spec = sim_setup
+    d = sim.data
+    rng = np.random.default_rng(8)
+    held = list(range(20))  # users folded in with 5 ratings each, scored on the rest
+    others = ~np.isin(d.user_idx, held)
+    S = 400
+    # posterior of the others: truth with jitter (a stand-in for sampler uncertainty)
+    U = sim.truth["U"][None] + rng.normal(0, 0.05, (S, d.n_users, 2))
+    b = sim.truth["user_bias"][None] + rng.normal(0, 0.05, (S, d.n_users))
+    base_train = d.subset(others)
+    keep_users = np.setdiff1d(np.arange(d.n_users), held)
+    train_users = IdEncoder("user", keep_users)
+    base_train = RatingsData(
+        train_users.to_index(d.users.to_raw(base_train.user_idx)), base_train.item_idx, base_train.rating, d.scale, train_users, d.items
+    )
+    base = known_truth_result(spec, base_train, sim.truth, S, {"U": U[:, keep_users], "user_bias": b[:, keep_users]})
+    fold_rows, test_rows = [], []
+    for u in held:
+        rows = rng.permutation(np.flatnonzero(d.user_idx == u))
+        fold_rows += rows[:5].tolist()
+        test_rows += rows[5:].tolist()
+    folded = fold_in(base, d.subset(np.array(fold_rows)).to_dataframe(), random_seed=9)
+    test = d.subset(np.array(test_rows))
+    pred = predict(folded, test.to_dataframe(), kind="expected")["mean"].to_numpy()
+    baseline = item_mean_baseline(folded.train, test.to_dataframe())
+    assert rmse(test.rating, pred) < rmse(test.rating, baseline)
