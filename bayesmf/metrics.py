@@ -294,6 +294,7 @@ def log_predictive_density(
     mean: Any = None,
     sd: Any = None,
     pointwise: bool = False,
+    discrete: bool | None = None,
 ) -> float | np.ndarray:
     """Log posterior-predictive density at the observations (higher is better).
 
@@ -305,10 +306,11 @@ def log_predictive_density(
 
         \\mathrm{lpd}_n = \\log \\frac1S \\sum_s \\mathcal N(y_n \\mid m^{(s)}_n, \\tau^{(s)2}) .
 
-    With ``draws`` only (shape (m, n) of predictive draws): if every draw and observation
-    lies on a common grid of levels, the log of the empirical frequency of :math:`y_n`
-    (levels never drawn get half a draw); otherwise a Gaussian kernel density estimate
-    with Silverman's bandwidth -- an approximation, biased by the smoothing.
+    With ``draws`` only (shape (m, n) of predictive draws): for a discrete predictive
+    (ordinal levels), the log of the empirical frequency of :math:`y_n` among the draws
+    (a level never drawn counts half a draw); for a continuous one, a Gaussian kernel
+    density estimate with Silverman's bandwidth -- an approximation, biased by the
+    smoothing; prefer ``mean``/``sd`` for the normal likelihood.
 
     Parameters
     ----------
@@ -321,6 +323,9 @@ def log_predictive_density(
     pointwise : bool
         Return the n values instead of their mean (the mean, not the sum, so values are
         comparable across test sets of different sizes).
+    discrete : bool, optional
+        Treat ``draws`` as discrete levels (True) or continuous (False); default: discrete
+        when the draws take at most 64 distinct values, each repeated 4 times on average.
 
     Returns
     -------
@@ -352,14 +357,17 @@ def log_predictive_density(
         out = logsumexp(logp, axis=0) - math.log(m.shape[0])
     else:
         x = _draws("draws", draws, n)
-        out = _lpd_from_draws(y, x)
+        out = _lpd_from_draws(y, x, discrete)
     return out if pointwise else float(np.mean(out))
 
 
-def _lpd_from_draws(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+def _lpd_from_draws(y: np.ndarray, x: np.ndarray, discrete: bool | None) -> np.ndarray:
     m = x.shape[0]
-    values = np.unique(np.concatenate([np.unique(x), np.unique(y)]))
-    if len(values) <= 64:
+    if discrete is None:
+        # heavy ties on a few values: draws of discrete ratings
+        n_values = len(np.unique(x))
+        discrete = n_values <= 64 and n_values <= x.size / 4
+    if discrete:
         # discrete predictive: empirical probability of the observed level
         counts = (x == y[None, :]).sum(axis=0).astype(np.float64)
         return np.log(np.maximum(counts, 0.5) / m)
