@@ -542,9 +542,6 @@ class BayesMF(Adapter):
         info: dict[str, Any] = {"chains": self.result.n_chains, "draws": self.result.n_draws}
         if self.ignored:
             info["ignored_options"] = self.ignored
-        for key in ("fit_seconds", "sweeps", "n_sweeps", "tune", "iterations", "n_iter"):
-            if isinstance(self.result.info.get(key), (int, float)):
-                info[f"route_{key}"] = self.result.info[key]
         return Prediction(
             mean=first["mean"].to_numpy(float),
             intervals=intervals,
