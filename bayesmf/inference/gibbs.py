@@ -1,0 +1,582 @@
+r"""Blocked conjugate Gibbs sampler for the normal-likelihood, identity-link PMF (BPMF-like).
+
+The model (`bayesmf.spec.PMF` with ``link="identity"``, ``likelihood="normal"``):
+
+.. math::
+
+    r_{ij} \sim \mathcal N(\mu + b_i + c_j + U_i \cdot V_j,\ \sigma^2)
+
+``priors="fixed"``: :math:`U_i \sim \mathcal N(0, \sigma_U^2 I)`,
+:math:`V_j \sim \mathcal N(0, \sigma_V^2 I)`, :math:`b_i, c_j \sim \mathcal N(0, \sigma_b^2)`,
+:math:`\mu` flat, :math:`\sigma` = ``spec.noise_sd(scale)``.
+
+``priors="hierarchical"``: :math:`\sigma^2 \sim \mathrm{IG}(a_\sigma, b_\sigma)`; one factor
+variance :math:`s^2 \sim \mathrm{IG}(a_f, b_f)` with :math:`U_i, V_j \sim \mathcal N(0, s^2 I)`
+(or one :math:`s_k^2` per factor, shared by column k of U and V, with
+``per_factor_scales``); user- and item-bias variances each :math:`\mathrm{IG}(a_b, b_b)`;
+:math:`\mu \sim \mathcal N(\text{midpoint}, (\text{half-range})^2)` of the rating scale.
+:math:`\mathrm{IG}(a, b)` has density :math:`\propto x^{-a-1} e^{-b/x}` (PyMC's
+``InverseGamma(alpha=a, beta=b)``); the pairs are ``spec.hyper``.
+
+One sweep draws, in order: every :math:`(b_i, U_i)` jointly given the rest (a
+:math:`(K+1)`-dimensional Gaussian per user, all users in one numba kernel), every
+:math:`(c_j, V_j)`, :math:`\mu`, then :math:`\sigma^2`, the factor variance(s) and the two bias
+variances from their inverse-gamma conditionals. Sampling the bias with its factor row
+avoids the slow mixing of separate bias updates.
+
+Each chain has its own ``numpy.random.Generator`` spawned from ``random_seed``
+(`numpy.random.SeedSequence.spawn`) and every random number is drawn by it, so the same seed
+gives the same draws however the chains are scheduled on threads. Chains run in parallel
+threads (the kernels release the GIL).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from bayesmf._validate import validate_choice, validate_positive_int
+from bayesmf.inference._gibbs_kernels import gibbs_sweep
+from bayesmf.model import mu_prior
+from bayesmf.posterior import make_posterior, param_names
+
+if TYPE_CHECKING:
+    from bayesmf.data import RatingsData
+    from bayesmf.results import FitResult
+    from bayesmf.spec import PMF
+
+__all__ = ["fit_gibbs"]
+
+log = logging.getLogger("bayesmf")
+
+INITS = ("map", "prior")
+#: conditional-mean (ALS) sweeps of the "map" start
+_INIT_SWEEPS = 10
+#: sd of the per-chain jitter added to the "map" start, relative to each column's spread
+_INIT_JITTER = 0.5
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """Everything a sweep needs that does not change during sampling."""
+
+    u_csr: tuple[np.ndarray, np.ndarray, np.ndarray]  # indptr, item index, rating (by user)
+    i_csr: tuple[np.ndarray, np.ndarray, np.ndarray]  # indptr, user index, rating (by item)
+    n_users: int
+    n_items: int
+    n_factors: int
+    has_bias: bool
+    hierarchical: bool
+    per_factor: bool
+    consts: np.ndarray  # a_s2, b_s2, a_f, b_f, a_b, b_b, mu prior mean, mu prior precision
+    gamma_shapes: np.ndarray  # posterior shapes of the inverse-gamma draws
+    fixed_sigma2: float
+    fixed_prec_user: np.ndarray  # prior precisions of one (b_i, U_i) row under fixed priors
+    fixed_prec_item: np.ndarray
+
+    @property
+    def kp(self) -> int:
+        return self.n_factors + int(self.has_bias)
+
+
+@dataclass
+class _State:
+    """One chain's current point (arrays are updated in place by the kernel)."""
+
+    P_user: np.ndarray
+    P_item: np.ndarray
+    scalars: np.ndarray  # mu, sigma2, user-bias variance, item-bias variance
+    factor_var: np.ndarray
+    prec_user: np.ndarray
+    prec_item: np.ndarray
+
+
+def _csr(
+    rows: np.ndarray, cols: np.ndarray, rating: np.ndarray, n_rows: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    order = np.argsort(rows, kind="stable")
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+    return indptr, np.ascontiguousarray(cols[order]), np.ascontiguousarray(rating[order])
+
+
+def _problem(spec: PMF, data: RatingsData) -> _Problem:
+    hyper = spec.hyper
+    n_users, n_items, n_factors = data.n_users, data.n_items, spec.n_factors
+    n_obs = data.n_ratings
+    hierarchical = spec.priors == "hierarchical"
+    per_factor = hierarchical and spec.per_factor_scales
+    a_s, b_s = hyper["sigma2"]
+    a_f, b_f = hyper["factor_var"]
+    a_b, b_b = hyper["bias_var"]
+    mu_mean, mu_sd = mu_prior(spec, data.scale)
+    mu_prec = 1.0 / mu_sd**2 if hierarchical else 0.0  # 0: flat prior (fixed priors)
+    consts = np.array([a_s, b_s, a_f, b_f, a_b, b_b, mu_mean, mu_prec])
+    if per_factor:
+        factor_shapes = [a_f + (n_users + n_items) / 2.0] * n_factors
+    else:
+        factor_shapes = [a_f + (n_users + n_items) * n_factors / 2.0]
+    shapes = [a_s + n_obs / 2.0, *factor_shapes]
+    if spec.biases:
+        shapes += [a_b + n_users / 2.0, a_b + n_items / 2.0]
+    bias_prec = [1.0 / spec.sigma_bias**2] if spec.biases else []
+    return _Problem(
+        u_csr=_csr(data.user_idx, data.item_idx, data.rating, n_users),
+        i_csr=_csr(data.item_idx, data.user_idx, data.rating, n_items),
+        n_users=n_users,
+        n_items=n_items,
+        n_factors=n_factors,
+        has_bias=spec.biases,
+        hierarchical=hierarchical,
+        per_factor=per_factor,
+        consts=consts,
+        gamma_shapes=np.array(shapes),
+        fixed_sigma2=spec.noise_sd(data.scale) ** 2,
+        fixed_prec_user=np.array(bias_prec + [1.0 / spec.sigma_u**2] * n_factors),
+        fixed_prec_item=np.array(bias_prec + [1.0 / spec.sigma_v**2] * n_factors),
+    )
+
+
+def _sweep(
+    problem: _Problem,
+    state: _State,
+    rng: np.random.Generator,
+    bufs: dict[str, np.ndarray],
+    *,
+    stochastic: bool = True,
+) -> float:
+    """One Gibbs sweep (``stochastic=False``: a conditional-mean, ALS-like sweep, no hypers)."""
+    z_user, z_item, gammas = bufs["z_user"], bufs["z_item"], bufs["gammas"]
+    if stochastic:
+        rng.standard_normal(out=z_user)
+        rng.standard_normal(out=z_item)
+        rng.standard_normal(out=bufs["z_scalar"])
+        rng.standard_gamma(problem.gamma_shapes, out=gammas)
+    else:
+        z_user[...] = 0.0
+        z_item[...] = 0.0
+        bufs["z_scalar"][...] = 0.0
+    return float(
+        gibbs_sweep(
+            *problem.u_csr,
+            *problem.i_csr,
+            state.P_user,
+            state.P_item,
+            state.scalars,
+            state.factor_var,
+            state.prec_user,
+            state.prec_item,
+            problem.consts,
+            z_user,
+            z_item,
+            bufs["z_scalar"],
+            gammas,
+            problem.has_bias,
+            problem.hierarchical and stochastic,
+            problem.per_factor,
+        )
+    )
+
+
+def _buffers(problem: _Problem) -> dict[str, np.ndarray]:
+    return {
+        "z_user": np.empty((problem.n_users, problem.kp)),
+        "z_item": np.empty((problem.n_items, problem.kp)),
+        "z_scalar": np.empty(3),
+        "gammas": np.empty(problem.gamma_shapes.shape[0]),
+    }
+
+
+def _inverse_gamma(rng: np.random.Generator, a: float, b: float, size: int | None = None) -> Any:
+    return b / rng.standard_gamma(a, size=size)
+
+
+def _init_state(
+    problem: _Problem, spec: PMF, data: RatingsData, rng: np.random.Generator, init: str
+) -> _State:
+    """Draw the starting point of one chain; see `fit_gibbs` (``init``)."""
+    nu, ni, K, kp = problem.n_users, problem.n_items, problem.n_factors, problem.kp
+    start = int(problem.has_bias)
+    low, high = data.scale
+    if init == "prior" and problem.hierarchical:
+        a_s, b_s, a_f, b_f, a_b, b_b, mu0, mu_prec = problem.consts
+        sigma2 = _inverse_gamma(rng, a_s, b_s)
+        factor_var = (
+            _inverse_gamma(rng, a_f, b_f, size=K)
+            if problem.per_factor
+            else np.full(K, _inverse_gamma(rng, a_f, b_f))
+        )
+        bias_var = (_inverse_gamma(rng, a_b, b_b), _inverse_gamma(rng, a_b, b_b))
+        mu = mu0 + rng.standard_normal() / np.sqrt(mu_prec)
+        sd_user = np.sqrt(np.r_[bias_var[0], factor_var] if start else factor_var)
+        sd_item = np.sqrt(np.r_[bias_var[1], factor_var] if start else factor_var)
+    else:
+        sigma2 = problem.fixed_sigma2
+        sd_user = 1.0 / np.sqrt(problem.fixed_prec_user)
+        sd_item = 1.0 / np.sqrt(problem.fixed_prec_item)
+        bias_var = (spec.sigma_bias**2, spec.sigma_bias**2)
+        factor_var = np.full(K, spec.sigma_u * spec.sigma_v)
+        # a flat mu has no prior draw: start it uniformly on the rating scale
+        mu = rng.uniform(low, high) if init == "prior" else float(np.mean(data.rating))
+    state = _State(
+        P_user=rng.standard_normal((nu, kp)) * sd_user,
+        P_item=rng.standard_normal((ni, kp)) * sd_item,
+        scalars=np.array(
+            [mu if start else 0.0, sigma2, bias_var[0], bias_var[1]], dtype=np.float64
+        ),
+        factor_var=np.asarray(factor_var, dtype=np.float64).copy(),
+        prec_user=1.0 / sd_user**2,
+        prec_item=1.0 / sd_item**2,
+    )
+    if init == "prior":
+        return state
+    # "map": from a small random start, a few ALS (conditional-mean) sweeps reach a
+    # mode-like point; each chain's random start and jitter make the starts overdispersed.
+    # Fixed priors use the model's own weights. Hierarchical priors use weights from the
+    # data (`_data_scales`): the spec's fixed sds can be far too tight for the data, and
+    # factors shrunk to ~0 with a tiny factor variance are a region Gibbs leaves slowly.
+    if problem.hierarchical:
+        sigma2_0, bias_var_0, factor_var_0 = _data_scales(problem, data)
+        bias_prec = [1.0 / bias_var_0] if start else []
+        state.prec_user[:] = bias_prec + [1.0 / factor_var_0] * K
+        state.prec_item[:] = state.prec_user
+        state.scalars[1] = sigma2_0
+    else:
+        state.prec_user[:] = problem.fixed_prec_user
+        state.prec_item[:] = problem.fixed_prec_item
+    state.P_user[:] = 0.3 * rng.standard_normal((nu, kp)) / np.sqrt(state.prec_user)
+    state.P_item[:] = 0.3 * rng.standard_normal((ni, kp)) / np.sqrt(state.prec_item)
+    bufs = _buffers(problem)
+    sse = 0.0
+    for _ in range(_INIT_SWEEPS):
+        sse = _sweep(problem, state, rng, bufs, stochastic=False)
+    for P in (state.P_user, state.P_item):
+        spread = np.sqrt(np.mean(P**2, axis=0)) + 1e-3
+        P += _INIT_JITTER * spread * rng.standard_normal(P.shape)
+    if problem.hierarchical:
+        state.scalars[1] = max(sse / data.n_ratings, 1e-6)
+        squares = np.concatenate([state.P_user[:, start:], state.P_item[:, start:]]) ** 2
+        state.factor_var[:] = squares.mean(axis=0) if problem.per_factor else squares.mean()
+        if start:
+            state.scalars[2] = max(float(np.mean(state.P_user[:, 0] ** 2)), 1e-4)
+            state.scalars[3] = max(float(np.mean(state.P_item[:, 0] ** 2)), 1e-4)
+        state.prec_user[start:] = 1.0 / state.factor_var
+        state.prec_item[start:] = 1.0 / state.factor_var
+        if start:
+            state.prec_user[0] = 1.0 / state.scalars[2]
+            state.prec_item[0] = 1.0 / state.scalars[3]
+    return state
+
+
+def _data_scales(problem: _Problem, data: RatingsData) -> tuple[float, float, float]:
+    r"""Rough noise variance, bias variance and factor variance read off the data.
+
+    Damped user and item means give the biases; of the variance :math:`v` left after them,
+    half is credited to noise and half to :math:`U_i \cdot V_j`, whose variance is
+    :math:`K s^4` for factor entries of variance :math:`s^2`.
+    """
+    rating = data.rating
+    if problem.has_bias:
+        resid = rating - rating.mean()
+        damp = 5.0  # pseudo-ratings pulling sparse users' and items' means to 0
+        user_bias = np.bincount(data.user_idx, resid, data.n_users) / (data.user_counts() + damp)
+        resid = resid - user_bias[data.user_idx]
+        item_bias = np.bincount(data.item_idx, resid, data.n_items) / (data.item_counts() + damp)
+        resid = resid - item_bias[data.item_idx]
+        bias_var = max(float(np.var(np.r_[user_bias, item_bias])), 1e-3)
+    else:
+        resid, bias_var = rating, 1.0
+    left = max(float(np.mean(resid**2)), 1e-6)
+    return left / 2.0, bias_var, float(np.sqrt(left / (2.0 * problem.n_factors)))
+
+
+def _allocate(spec: PMF, problem: _Problem, chains: int, n_keep: int) -> dict[str, np.ndarray]:
+    """Output arrays (chain, draw, ...): factors float32, the rest float64."""
+    nu, ni, K = problem.n_users, problem.n_items, problem.n_factors
+    shapes: dict[str, tuple[int, ...]] = {"U": (nu, K), "V": (ni, K), "sigma": ()}
+    if spec.biases:
+        shapes |= {"mu": (), "user_bias": (nu,), "item_bias": (ni,)}
+    if problem.hierarchical:
+        shapes["sigma_factor"] = (K,) if problem.per_factor else ()
+        if spec.biases:
+            shapes |= {"sigma_user_bias": (), "sigma_item_bias": ()}
+    out = {
+        name: np.empty(
+            (chains, n_keep, *shape), dtype=np.float32 if name in ("U", "V") else np.float64
+        )
+        for name, shape in shapes.items()
+    }
+    out["log_likelihood_sum"] = np.empty((chains, n_keep))
+    return out
+
+
+def _record(
+    problem: _Problem,
+    state: _State,
+    sse: float,
+    n_obs: int,
+    out: dict[str, np.ndarray],
+    chain: int,
+    draw: int,
+) -> None:
+    start = int(problem.has_bias)
+    out["U"][chain, draw] = state.P_user[:, start:]
+    out["V"][chain, draw] = state.P_item[:, start:]
+    sigma2 = state.scalars[1]
+    out["sigma"][chain, draw] = np.sqrt(sigma2)
+    if start:
+        out["mu"][chain, draw] = state.scalars[0]
+        out["user_bias"][chain, draw] = state.P_user[:, 0]
+        out["item_bias"][chain, draw] = state.P_item[:, 0]
+    if problem.hierarchical:
+        sd = np.sqrt(state.factor_var)
+        out["sigma_factor"][chain, draw] = sd if problem.per_factor else sd[0]
+        if start:
+            out["sigma_user_bias"][chain, draw] = np.sqrt(state.scalars[2])
+            out["sigma_item_bias"][chain, draw] = np.sqrt(state.scalars[3])
+    out["log_likelihood_sum"][chain, draw] = (
+        -0.5 * n_obs * np.log(2.0 * np.pi * sigma2) - 0.5 * sse / sigma2
+    )
+
+
+def _run_chain(
+    problem: _Problem,
+    state: _State,
+    rng: np.random.Generator,
+    chain: int,
+    tune: int,
+    thin: int,
+    out: dict[str, np.ndarray],
+    warm: dict[str, np.ndarray] | None,
+    n_obs: int,
+    tick: Callable[[int], None],
+    stop: threading.Event,
+) -> float:
+    """Run one chain; returns the CPU seconds of its thread."""
+    bufs = _buffers(problem)
+    n_draws = out["U"].shape[1]
+    total = tune + n_draws * thin
+    pending = 0
+    cpu0 = time.thread_time()
+    for sweep in range(total):
+        if stop.is_set():
+            break
+        sse = _sweep(problem, state, rng, bufs)
+        if sweep < tune:
+            if warm is not None and (sweep + 1) % thin == 0:
+                _record(problem, state, sse, n_obs, warm, chain, (sweep + 1) // thin - 1)
+        elif (sweep - tune + 1) % thin == 0:
+            _record(problem, state, sse, n_obs, out, chain, (sweep - tune + 1) // thin - 1)
+        pending += 1
+        if pending >= 10:
+            tick(pending)
+            pending = 0
+    tick(pending)
+    return time.thread_time() - cpu0
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=not enabled, desc="Gibbs", unit="sweep", leave=True)
+
+
+def fit_gibbs(
+    spec: PMF,
+    data: RatingsData,
+    *,
+    draws: int = 500,
+    tune: int = 300,
+    chains: int = 4,
+    thin: int = 1,
+    random_seed: int | None = None,
+    progressbar: bool = True,
+    cores: int | None = None,
+    init: str = "map",
+    keep_warmup: bool = False,
+) -> FitResult:
+    r"""Sample the posterior of ``spec`` on ``data`` by blocked conjugate Gibbs.
+
+    See the module docstring for the model and the sweep. Supports ``link="identity"``
+    with ``likelihood="normal"``, fixed or hierarchical priors, with or without biases.
+
+    Parameters
+    ----------
+    spec : PMF
+        The model.
+    data : RatingsData
+        Training ratings.
+    draws : int
+        Draws kept per chain (after thinning).
+    tune : int
+        Burn-in sweeps per chain, discarded (unless ``keep_warmup``).
+    chains : int
+        Independent chains, each from its own start and its own generator.
+    thin : int
+        Keep every ``thin``-th sweep; a chain runs ``tune + draws * thin`` sweeps.
+    random_seed : int, optional
+        Seed of the `numpy.random.SeedSequence` whose ``spawn(chains)`` children seed the
+        chains. The same seed gives the same draws (on the same machine and build). None: fresh
+        entropy, recorded in ``info["random_seed"]`` so the run can be repeated.
+    progressbar : bool
+        Show a tqdm bar over the sweeps of all chains.
+    cores : int, optional
+        Threads running chains at once; default ``min(chains, os.cpu_count())``.
+    init : {"map", "prior"}
+        ``"map"``: a few ALS (conditional-mean) sweeps from a small random start under the
+        fixed-prior weights, then jittered per chain. ``"prior"``: a draw from the prior (a
+        flat ``mu`` starts uniform on the rating scale).
+    keep_warmup : bool
+        Also store the burn-in sweeps (thinned alike) as groups ``warmup_posterior`` and
+        ``warmup_sample_stats``.
+
+    Returns
+    -------
+    FitResult
+        ``method="gibbs"``; ``idata`` in the layout of `bayesmf.posterior` with
+        ``sample_stats.log_likelihood_sum`` (the training log-likelihood of each draw);
+        ``info`` holds ``fit_seconds``, ``sampling_seconds``, ``sweeps_per_second`` (all
+        chains), ``cpu_ms_per_sweep`` (per chain sweep), ``posterior_nbytes``, the options
+        and the seed.
+
+    Raises
+    ------
+    ValueError, TypeError
+        On an unsupported model, bad data, or bad options (each message names the value).
+
+    Examples
+    --------
+    >>> from bayesmf import PMF, simulate
+    >>> sim = simulate(n_users=40, n_items=30, n_factors=2, density=0.3, seed=1)
+    >>> fit = fit_gibbs(PMF(n_factors=2), sim.data, draws=50, tune=50, chains=2,
+    ...                 random_seed=0, progressbar=False)
+    >>> fit.n_chains, fit.n_draws
+    (2, 50)
+    """
+    from bayesmf.data import RatingsData
+    from bayesmf.inference import check_supported
+    from bayesmf.results import FitResult
+    from bayesmf.spec import PMF
+
+    t0 = time.perf_counter()
+    if not isinstance(spec, PMF):
+        raise TypeError(f"spec must be a PMF, got {type(spec).__name__}")
+    check_supported(spec, "gibbs")
+    if not isinstance(data, RatingsData):
+        raise TypeError(f"data must be a RatingsData, got {type(data).__name__}")
+    if data.n_ratings == 0:
+        raise ValueError("cannot fit on an empty dataset (0 ratings)")
+    draws = validate_positive_int("draws", draws)
+    tune = validate_positive_int("tune", tune, minimum=0)
+    chains = validate_positive_int("chains", chains)
+    thin = validate_positive_int("thin", thin)
+    validate_choice("init", init, INITS)
+    if cores is not None:
+        cores = validate_positive_int("cores", cores)
+    cores = min(chains, cores if cores is not None else (os.cpu_count() or 1))
+    for name, flag in (("progressbar", progressbar), ("keep_warmup", keep_warmup)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be True or False, got {flag!r}")
+    if random_seed is None:
+        seed_seq = np.random.SeedSequence()
+    else:
+        seed_seq = np.random.SeedSequence(
+            validate_positive_int("random_seed", random_seed, minimum=0)
+        )
+    seed = int(seed_seq.entropy)  # type: ignore[arg-type]
+
+    problem = _problem(spec, data)
+    rngs = [np.random.default_rng(child) for child in seed_seq.spawn(chains)]
+    out = _allocate(spec, problem, chains, draws)
+    warm = _allocate(spec, problem, chains, tune // thin) if keep_warmup else None
+
+    with threadpool_limits(limits=1):
+        t_init = time.perf_counter()
+        states = [_init_state(problem, spec, data, rng, init) for rng in rngs]
+        init_seconds = time.perf_counter() - t_init
+        total = chains * (tune + draws * thin)
+        bar = _progress(total, progressbar)
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def tick(n: int) -> None:
+            with lock:
+                bar.update(n)
+
+        def run(c: int) -> float:
+            return _run_chain(
+                problem, states[c], rngs[c], c, tune, thin, out, warm, data.n_ratings, tick, stop
+            )
+
+        t_sample = time.perf_counter()
+        try:
+            if cores == 1:
+                cpu = [run(c) for c in range(chains)]
+            else:
+                with ThreadPoolExecutor(
+                    max_workers=cores, thread_name_prefix="bayesmf-gibbs"
+                ) as pool:
+                    futures = [pool.submit(run, c) for c in range(chains)]
+                    try:
+                        wait_futures(futures)
+                    except BaseException:  # KeyboardInterrupt: let the threads stop cleanly
+                        stop.set()
+                        raise
+                    cpu = [f.result() for f in futures]
+        finally:
+            bar.close()
+        sampling_seconds = time.perf_counter() - t_sample
+
+    names = param_names(spec)
+    posterior_nbytes = int(sum(out[n].nbytes for n in names) + out["log_likelihood_sum"].nbytes)
+    attrs = {"method": "gibbs", "random_seed": str(seed), "tune": tune, "thin": thin, "init": init}
+    idata = make_posterior(
+        spec, data, out, sample_stats={"log_likelihood_sum": out["log_likelihood_sum"]}, attrs=attrs
+    )
+    if warm is not None and tune // thin > 0:
+        warm_tree = make_posterior(
+            spec,
+            data,
+            warm,
+            sample_stats={"log_likelihood_sum": warm["log_likelihood_sum"]},
+            attrs=attrs,
+        )
+        idata["warmup_posterior"] = warm_tree["posterior"]
+        idata["warmup_sample_stats"] = warm_tree["sample_stats"]
+    n_sweeps = chains * (tune + draws * thin)
+    info: dict[str, Any] = {
+        "fit_seconds": time.perf_counter() - t0,
+        "init_seconds": init_seconds,
+        "sampling_seconds": sampling_seconds,
+        "sweeps_per_second": n_sweeps / sampling_seconds if sampling_seconds > 0 else float("inf"),
+        "cpu_ms_per_sweep": 1e3 * sum(cpu) / n_sweeps,
+        "chains": chains,
+        "draws": draws,
+        "tune": tune,
+        "thin": thin,
+        "cores": cores,
+        "init": init,
+        "random_seed": seed,
+        "posterior_nbytes": posterior_nbytes,
+    }
+    log.info(
+        "gibbs: %d chains x (%d tune + %d x %d) sweeps in %.1f s (%.1f sweeps/s), posterior %.1f MB",
+        chains,
+        tune,
+        draws,
+        thin,
+        info["fit_seconds"],
+        info["sweeps_per_second"],
+        posterior_nbytes / 1e6,
+    )
+    return FitResult(spec=spec, idata=idata, method="gibbs", train=data, info=info)
