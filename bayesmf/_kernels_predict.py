@@ -164,7 +164,7 @@ def _sorted_quantile(row, q):  # type: ignore[no-untyped-def]
     # numpy's default "linear" method: h = (n - 1) q
     n = row.shape[0]
     h = (n - 1) * q
-    lo = int(math.floor(h))
+    lo = math.floor(h)
     hi = min(lo + 1, n - 1)
     return row[lo] + (h - lo) * (row[hi] - row[lo])
 
@@ -173,7 +173,7 @@ def _sorted_quantile(row, q):  # type: ignore[no-untyped-def]
 def _sorted_hdi(row, prob):  # type: ignore[no-untyped-def]
     # shortest interval holding floor(prob * n) + 1 sorted draws (as arviz's hdi)
     n = row.shape[0]
-    inc = int(math.floor(prob * n))
+    inc = math.floor(prob * n)
     if inc >= n:
         return row[0], row[n - 1]
     best = np.inf
@@ -228,11 +228,11 @@ def normal_hdi(means, sds, seeds, n_rep, prob, hdi_out):  # type: ignore[no-unty
     n_pairs, n_comp = means.shape
     buf = np.empty(n_comp * n_rep)
     for p in range(n_pairs):
-        np.random.seed(seeds[p])
+        np.random.seed(seeds[p])  # noqa: NPY002 (numba supports only the legacy API)
         k = 0
         for _ in range(n_rep):
             for c in range(n_comp):
-                buf[k] = means[p, c] + sds[c] * np.random.standard_normal()
+                buf[k] = means[p, c] + sds[c] * np.random.standard_normal()  # noqa: NPY002
                 k += 1
         row = np.sort(buf)
         a, b = _sorted_hdi(row, prob)
@@ -245,9 +245,9 @@ def normal_draws(means, sds, seeds, clip, low, high, out):  # type: ignore[no-un
     """``out[c, p] = means[p, c] + sds[c] * z`` with pair ``p``'s noise seeded by ``seeds[p]``."""
     n_pairs, n_comp = means.shape
     for p in range(n_pairs):
-        np.random.seed(seeds[p])
+        np.random.seed(seeds[p])  # noqa: NPY002 (numba supports only the legacy API)
         for c in range(n_comp):
-            y = means[p, c] + sds[c] * np.random.standard_normal()
+            y = means[p, c] + sds[c] * np.random.standard_normal()  # noqa: NPY002
             if clip:
                 y = min(max(y, low), high)
             out[c, p] = y
@@ -259,9 +259,9 @@ def ordinal_level_draws(eta, cuts, levels, seeds, out):  # type: ignore[no-untyp
     n_pairs, n_comp = eta.shape
     n_cut = cuts.shape[1]
     for p in range(n_pairs):
-        np.random.seed(seeds[p])
+        np.random.seed(seeds[p])  # noqa: NPY002 (numba supports only the legacy API)
         for c in range(n_comp):
-            u = np.random.random()
+            u = np.random.random()  # noqa: NPY002
             k = 0
             while k < n_cut:
                 cdf = 1.0 / (1.0 + math.exp(-(cuts[c, k] - eta[p, c])))

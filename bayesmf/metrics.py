@@ -87,7 +87,7 @@ def _draws(name: str, draws: Any, n: int) -> np.ndarray:
 # point accuracy
 # ---------------------------------------------------------------------------------------
 def rmse(y: Any, pred: Any) -> float:
-    """Root mean squared error :math:`\\sqrt{\\frac1n \\sum_n (y_n - \\hat y_n)^2}`.
+    r"""Root mean squared error :math:`\sqrt{\frac1n \sum_n (y_n - \hat y_n)^2}`.
 
     Parameters
     ----------
@@ -104,7 +104,7 @@ def rmse(y: Any, pred: Any) -> float:
 
 
 def mae(y: Any, pred: Any) -> float:
-    """Mean absolute error :math:`\\frac1n \\sum_n |y_n - \\hat y_n|`."""
+    r"""Mean absolute error :math:`\frac1n \sum_n |y_n - \hat y_n|`."""
     y, pred = _vector("y", y), _vector("pred", pred)
     _same_length(y=y, pred=pred)
     return float(np.mean(np.abs(y - pred)))
@@ -150,7 +150,7 @@ def _lookup(means: np.ndarray, counts: np.ndarray, idx: np.ndarray, fallback: fl
 
 
 def global_mean_baseline(train: RatingsData, test: Any) -> np.ndarray:
-    """Predict every test pair by the mean training rating :math:`\\bar r`.
+    r"""Predict every test pair by the mean training rating :math:`\bar r`.
 
     Parameters
     ----------
@@ -171,7 +171,7 @@ def global_mean_baseline(train: RatingsData, test: Any) -> np.ndarray:
 
 
 def user_mean_baseline(train: RatingsData, test: Any) -> np.ndarray:
-    """Predict by the user's mean training rating :math:`\\bar r_{i\\cdot}`.
+    r"""Predict by the user's mean training rating :math:`\bar r_{i\cdot}`.
 
     Users without training ratings (or unknown to ``train``) get the global mean.
     """
@@ -181,7 +181,7 @@ def user_mean_baseline(train: RatingsData, test: Any) -> np.ndarray:
 
 
 def item_mean_baseline(train: RatingsData, test: Any) -> np.ndarray:
-    """Predict by the item's mean training rating :math:`\\bar r_{\\cdot j}`.
+    r"""Predict by the item's mean training rating :math:`\bar r_{\cdot j}`.
 
     Items without training ratings (or unknown to ``train``) get the global mean.
     """
@@ -191,7 +191,7 @@ def item_mean_baseline(train: RatingsData, test: Any) -> np.ndarray:
 
 
 def mean_of_means_baseline(train: RatingsData, test: Any) -> np.ndarray:
-    """Predict by :math:`(\\bar r + \\bar r_{i\\cdot} + \\bar r_{\\cdot j}) / 3`.
+    r"""Predict by :math:`(\bar r + \bar r_{i\cdot} + \bar r_{\cdot j}) / 3`.
 
     The average of the global, user and item means (the "mean of means" baseline of the
     PyMC PMF case study); unseen users/items contribute the global mean.
@@ -205,7 +205,7 @@ def mean_of_means_baseline(train: RatingsData, test: Any) -> np.ndarray:
 # intervals
 # ---------------------------------------------------------------------------------------
 def coverage(y: Any, lower: Any, upper: Any) -> float:
-    """Empirical coverage :math:`\\frac1n \\sum_n 1[l_n \\le y_n \\le u_n]` (closed intervals).
+    r"""Empirical coverage :math:`\frac1n \sum_n 1[l_n \le y_n \le u_n]` (closed intervals).
 
     Raises
     ------
@@ -219,7 +219,7 @@ def coverage(y: Any, lower: Any, upper: Any) -> float:
 
 
 def interval_width(lower: Any, upper: Any) -> float:
-    """Mean width :math:`\\frac1n \\sum_n (u_n - l_n)`."""
+    r"""Mean width :math:`\frac1n \sum_n (u_n - l_n)`."""
     lower, upper = _vector("lower", lower), _vector("upper", upper)
     _same_length(lower=lower, upper=upper)
     _ordered(lower, upper)
@@ -237,18 +237,18 @@ def _ordered(lower: np.ndarray, upper: np.ndarray) -> None:
 # scoring rules
 # ---------------------------------------------------------------------------------------
 def crps(y: Any, draws: Any, *, pointwise: bool = False, chunk_size: int = 1024) -> float | np.ndarray:
-    """Continuous ranked probability score from predictive draws (lower is better).
+    r"""Continuous ranked probability score from predictive draws (lower is better).
 
-    The energy form :math:`\\mathrm{CRPS}(F, y) = E|X - y| - \\tfrac12 E|X - X'|` with the
+    The energy form :math:`\mathrm{CRPS}(F, y) = E|X - y| - \tfrac12 E|X - X'|` with the
     fair (unbiased) estimator over :math:`m` draws :math:`x_1..x_m` of :math:`F`:
 
     .. math::
 
-        \\widehat{\\mathrm{CRPS}} = \\frac1m \\sum_i |x_i - y|
-            - \\frac{1}{m(m-1)} \\sum_{i<j} |x_i - x_j| ,
+        \widehat{\mathrm{CRPS}} = \frac1m \sum_i |x_i - y|
+            - \frac{1}{m(m-1)} \sum_{i<j} |x_i - x_j| ,
 
-    the pair sum computed in :math:`O(m \\log m)` from the sorted draws as
-    :math:`\\sum_k x_{(k)} (2k - m - 1)`.
+    the pair sum computed in :math:`O(m \log m)` from the sorted draws as
+    :math:`\sum_k x_{(k)} (2k - m - 1)`.
 
     Parameters
     ----------
@@ -296,7 +296,7 @@ def log_predictive_density(
     pointwise: bool = False,
     discrete: bool | None = None,
 ) -> float | np.ndarray:
-    """Log posterior-predictive density at the observations (higher is better).
+    r"""Log posterior-predictive density at the observations (higher is better).
 
     With ``mean``/``sd`` (exact, for the normal likelihood): ``mean`` holds the mean rating
     per posterior draw, shape (S, n) (``predict_draws(kind="expected")``) or (n,) for a
@@ -304,7 +304,7 @@ def log_predictive_density(
 
     .. math::
 
-        \\mathrm{lpd}_n = \\log \\frac1S \\sum_s \\mathcal N(y_n \\mid m^{(s)}_n, \\tau^{(s)2}) .
+        \mathrm{lpd}_n = \log \frac1S \sum_s \mathcal N(y_n \mid m^{(s)}_n, \tau^{(s)2}) .
 
     With ``draws`` only (shape (m, n) of predictive draws): for a discrete predictive
     (ordinal levels), the log of the empirical frequency of :math:`y_n` among the draws
@@ -381,9 +381,9 @@ def _lpd_from_draws(y: np.ndarray, x: np.ndarray, discrete: bool | None) -> np.n
 
 
 def pit(y: Any, draws: Any) -> np.ndarray:
-    """Probability integral transform :math:`\\hat F(y_n)` from predictive draws.
+    r"""Probability integral transform :math:`\hat F(y_n)` from predictive draws.
 
-    :math:`\\mathrm{PIT}_n = \\frac1m (\\#\\{x_i < y_n\\} + \\tfrac12 \\#\\{x_i = y_n\\})`: ties
+    :math:`\mathrm{PIT}_n = \frac1m (\#\{x_i < y_n\} + \tfrac12 \#\{x_i = y_n\})`: ties
     (discrete ratings, censoring at the scale ends) count half, so a calibrated model gives
     values spread evenly over [0, 1] (a histogram is flat).
 
@@ -453,12 +453,12 @@ def calibration_table(
     unknown: str = "prior",
     random_seed: int | None = 0,
 ) -> pd.DataFrame:
-    """Nominal vs empirical coverage of equal-tailed intervals, per result and probability.
+    r"""Nominal vs empirical coverage of equal-tailed intervals, per result and probability.
 
     For each result (e.g. a MAP plug-in beside a full posterior) and each nominal ``prob``,
     the fraction of test ratings inside the central ``prob`` interval
     (`bayesmf.predict.predict`), its binomial standard error
-    :math:`\\sqrt{c(1-c)/n}` and the mean interval width. A calibrated model has coverage
+    :math:`\sqrt{c(1-c)/n}` and the mean interval width. A calibrated model has coverage
     close to ``prob``; the MAP plug-in ignores parameter uncertainty and usually falls short
     for users with few ratings.
 
@@ -561,7 +561,7 @@ def interval_width_by_count(
     y = _observed(test)
     rows = []
     for name, result in named.items():
-        frame, intervals = summarize_for(
+        _, intervals = summarize_for(
             result, test, [prob], kind=kind, clip=clip, unknown=unknown, random_seed=random_seed
         )
         lower, upper = intervals[prob]

@@ -1,8 +1,8 @@
-"""Posterior-predictive summaries and draws for (user, item) pairs, chunked.
+r"""Posterior-predictive summaries and draws for (user, item) pairs, chunked.
 
 For posterior draw :math:`s` and the pair (user :math:`i`, item :math:`j`) the latent
-score is :math:`\\eta^{(s)}_{ij} = \\mu^{(s)} + b^{(s)}_i + c^{(s)}_j + U^{(s)}_i \\cdot
-V^{(s)}_j` and the mean rating :math:`m^{(s)}_{ij} = g(\\eta^{(s)}_{ij})` (`bayesmf.model.mean_rating`:
+score is :math:`\eta^{(s)}_{ij} = \mu^{(s)} + b^{(s)}_i + c^{(s)}_j + U^{(s)}_i \cdot
+V^{(s)}_j` and the mean rating :math:`m^{(s)}_{ij} = g(\eta^{(s)}_{ij})` (`bayesmf.model.mean_rating`:
 the identity, ``low + (high - low) logistic(eta)``, or the ordinal expectation).
 
 Two kinds of prediction:
@@ -13,17 +13,17 @@ Two kinds of prediction:
     sd, quantiles, HDI). For a MAP result (one draw) it has zero width: ``sd = 0`` and
     ``lower = median = upper = mean``; a point estimate carries no epistemic uncertainty.
 ``kind="predictive"`` (what the user will actually rate)
-    The posterior predictive :math:`p(r) = \\frac1S \\sum_s p(r \\mid \\theta^{(s)})`.
+    The posterior predictive :math:`p(r) = \frac1S \sum_s p(r \mid \theta^{(s)})`.
     For the normal likelihood this is a mixture of :math:`S` normals
-    :math:`\\mathcal N(m^{(s)}, \\tau^{(s)2})`, :math:`\\tau` the noise sd in rating units
-    (:math:`\\sigma` or :math:`(\\text{high}-\\text{low})\\sigma` with the logistic link), and it
+    :math:`\mathcal N(m^{(s)}, \tau^{(s)2})`, :math:`\tau` the noise sd in rating units
+    (:math:`\sigma` or :math:`(\text{high}-\text{low})\sigma` with the logistic link), and it
     is summarized EXACTLY, without Monte Carlo over the noise: mean and sd in closed form,
-    :math:`P(r \\ge t) = \\frac1S\\sum_s \\bar\\Phi((t - m^{(s)})/\\tau^{(s)})`, and equal-tailed
+    :math:`P(r \ge t) = \frac1S\sum_s \bar\Phi((t - m^{(s)})/\tau^{(s)})`, and equal-tailed
     quantiles as roots of the mixture CDF (safeguarded Newton, to ``1e-9 (high - low)``).
-    A MAP result gives the plug-in :math:`\\mathcal N(m, \\tau^2)`: analytic normal quantiles.
+    A MAP result gives the plug-in :math:`\mathcal N(m, \tau^2)`: analytic normal quantiles.
     With ``clip=True`` every component is censored to the rating scale (a rating cannot
     leave [low, high]): closed-form censored-normal moments, clipped quantiles, and
-    :math:`P(r \\ge \\text{low}) = 1`. For ``likelihood="ordinal"`` the predictive is
+    :math:`P(r \ge \text{low}) = 1`. For ``likelihood="ordinal"`` the predictive is
     discrete over the rating levels (see `predict_proba`); its quantiles are levels.
 
 HDIs (``interval="hdi"``): of the draws for ``"expected"``; for the normal predictive, of
@@ -204,7 +204,7 @@ class _Pairs:
 
 
 def _codes(raw: np.ndarray, unknown: np.ndarray) -> np.ndarray:
-    """Number the distinct unknown ids 0, 1, ... in order of first appearance (-1: known)."""
+    """Give the distinct unknown ids codes 0, 1, ... by first appearance (-1 marks a known id)."""
     codes = np.full(len(raw), -1, dtype=np.int64)
     if unknown.any():
         seen: dict[Any, int] = {}
@@ -292,7 +292,7 @@ def _py(value: Any) -> Any:
 # Latent scores per chunk
 # ---------------------------------------------------------------------------------------
 def _base_seed(random_seed: Any) -> int:
-    """A 63-bit integer from an int, a Generator or None (fresh entropy)."""
+    """Return a 63-bit integer seed from an int, a Generator or None (fresh entropy)."""
     if isinstance(random_seed, np.random.Generator):
         return int(random_seed.integers(2**63))
     if random_seed is None:
@@ -613,7 +613,7 @@ def predict(
     rating_col: str | None = "rating",
     progressbar: bool = True,
 ) -> pd.DataFrame:
-    """Posterior-predictive (or expected-rating) summaries for (user, item) pairs.
+    r"""Posterior-predictive (or expected-rating) summaries for (user, item) pairs.
 
     Parameters
     ----------
@@ -627,13 +627,13 @@ def predict(
         Probability of the interval, in (0, 1).
     kind : {"predictive", "expected"}
         ``"predictive"``: the rating the user would give (noise included);
-        ``"expected"``: the mean rating :math:`g(\\eta)`, epistemic uncertainty only (zero
+        ``"expected"``: the mean rating :math:`g(\eta)`, epistemic uncertainty only (zero
         width for MAP). See the module docstring for the maths.
     interval : {"eti", "hdi"}
         Equal-tailed (central) interval or highest-density interval.
     threshold : float, optional
-        Adds ``p_at_least`` = :math:`P(r \\ge \\text{threshold})` (predictive) or
-        :math:`P(g(\\eta) \\ge \\text{threshold})` (expected); must lie on the rating scale.
+        Adds ``p_at_least`` = :math:`P(r \ge \text{threshold})` (predictive) or
+        :math:`P(g(\eta) \ge \text{threshold})` (expected); must lie on the rating scale.
         Ratings are continuous under the normal likelihood: no continuity correction.
     clip : bool
         Censor predictive draws (and clip expected ratings) to the rating scale.
@@ -720,7 +720,7 @@ def predict_draws(
     user_col: str = "user",
     item_col: str = "item",
 ) -> np.ndarray:
-    """Draws of the predictive (or expected) rating, shape ``(sample, pair)``.
+    r"""Draws of the predictive (or expected) rating, shape ``(sample, pair)``.
 
     Each posterior draw gives ``R = max(1, ceil(n_draws / S))`` draws (``S`` posterior
     draws), so there are ``S * R`` rows; sample ``c`` uses posterior draw ``c % S``. With
@@ -735,7 +735,7 @@ def predict_draws(
     data : RatingsData or pandas.DataFrame
         Pairs, as in `predict`.
     kind : {"predictive", "expected"}
-        Noisy ratings (ordinal: rating levels) or mean ratings :math:`g(\\eta)`.
+        Noisy ratings (ordinal: rating levels) or mean ratings :math:`g(\eta)`.
     n_draws : int, optional
         Minimum number of draws per pair (default ``max(S, 1000)``).
     clip : bool
@@ -815,10 +815,10 @@ def predict_proba(
     item_col: str = "item",
     rating_col: str | None = "rating",
 ) -> pd.DataFrame:
-    """Predictive probability of each rating level, one row per pair.
+    r"""Predictive probability of each rating level, one row per pair.
 
-    For ``likelihood="ordinal"``: :math:`P(r = \\ell_k) = \\frac1S \\sum_s
-    [\\mathrm{logistic}(c^{(s)}_k - \\eta^{(s)}) - \\mathrm{logistic}(c^{(s)}_{k-1} - \\eta^{(s)})]`
+    For ``likelihood="ordinal"``: :math:`P(r = \ell_k) = \frac1S \sum_s
+    [\mathrm{logistic}(c^{(s)}_k - \eta^{(s)}) - \mathrm{logistic}(c^{(s)}_{k-1} - \eta^{(s)})]`
     (``pm.OrderedLogistic``). For the normal likelihood on discrete ratings, the mass the
     censored normal mixture puts on each level's bin (halfway to the neighbouring levels,
     the end bins open): the rating rounded to the nearest level.

@@ -1,4 +1,4 @@
-"""Ranking items under uncertainty, and folding new users into a fitted model.
+r"""Ranking items under uncertainty, and folding new users into a fitted model.
 
 `recommend` scores every candidate item for a user from the posterior draws and returns
 the top ``n`` with their intervals. The ranking rule is a choice about risk:
@@ -9,7 +9,7 @@ the top ``n`` with their intervals. The ranking rule is a choice about risk:
 ``"mean"``     posterior(-predictive) mean rating
 ``"lower"``    lower end of the ``prob`` interval: cautious, prefers items the model is
                sure about (with ``kind="expected"`` a credible bound on the mean rating)
-``"prob"``     :math:`P(r_{ij} \\ge \\text{threshold})`
+``"prob"``     :math:`P(r_{ij} \ge \text{threshold})`
 ``"thompson"`` the mean rating under ONE posterior draw :math:`s` picked at random
                (seeded): Thompson sampling, which explores uncertain items in proportion
                to their chance of being best
@@ -17,23 +17,23 @@ the top ``n`` with their intervals. The ranking rule is a choice about risk:
 
 `fold_in` adds users who were not in the training data without refitting. For the normal
 likelihood with the identity link, given posterior draw :math:`s` (item factors
-:math:`V^{(s)}`, item biases :math:`c^{(s)}`, :math:`\\mu^{(s)}`, :math:`\\sigma^{(s)}` and the
+:math:`V^{(s)}`, item biases :math:`c^{(s)}`, :math:`\mu^{(s)}`, :math:`\sigma^{(s)}` and the
 prior sds), the new user's unknowns :math:`x = (U_i, b_i)` have the Gaussian conditional
 posterior
 
 .. math::
 
-    \\Lambda^{(s)} = D^{(s)-1} + X^{(s)T} X^{(s)} / \\sigma^{(s)2}, \\qquad
-    x \\mid \\cdot \\sim \\mathcal N\\big(\\Lambda^{(s)-1} X^{(s)T} (r - \\mu^{(s)} - c^{(s)}_J)
-    / \\sigma^{(s)2},\\; \\Lambda^{(s)-1}\\big)
+    \Lambda^{(s)} = D^{(s)-1} + X^{(s)T} X^{(s)} / \sigma^{(s)2}, \qquad
+    x \mid \cdot \sim \mathcal N\big(\Lambda^{(s)-1} X^{(s)T} (r - \mu^{(s)} - c^{(s)}_J)
+    / \sigma^{(s)2},\; \Lambda^{(s)-1}\big)
 
 with rows :math:`(V^{(s)}_j, 1)` of :math:`X^{(s)}` for the rated items :math:`J` and
-:math:`D^{(s)} = \\mathrm{diag}(\\sigma_U^{(s)2} 1_K, \\sigma_b^{(s)2})` (the draw's
+:math:`D^{(s)} = \mathrm{diag}(\sigma_U^{(s)2} 1_K, \sigma_b^{(s)2})` (the draw's
 ``sigma_factor``/``sigma_user_bias``, or the fixed ``sigma_u``/``sigma_bias``). One draw of
 :math:`x` per posterior draw gives draws from the joint posterior of the new user's
 factors and everything else, under the approximation that the new user's ratings do not
 move the other parameters (exact as the number of training ratings grows). A MAP result
-gets the conditional mode :math:`\\Lambda^{-1} X^T (r - \\mu - c) / \\sigma^2` instead of a
+gets the conditional mode :math:`\Lambda^{-1} X^T (r - \mu - c) / \sigma^2` instead of a
 random draw.
 """
 
@@ -57,13 +57,13 @@ from bayesmf.predict import (
     _check_bool,
     _check_chunk_size,
     _check_threshold,
-    _chunks,
     _chunk_width,
+    _chunks,
     _draw_scales,
     _latent,
     _mean_of,
-    _model,
     _Model,
+    _model,
     _Pairs,
     _resolve_pairs,
     _summarize,
@@ -126,7 +126,7 @@ def recommend(
     unknown: str = "prior",
     chunk_size: int | None = None,
 ) -> pd.DataFrame:
-    """Top-``n`` items for one or several users, with intervals.
+    r"""Top-``n`` items for one or several users, with intervals.
 
     Parameters
     ----------
@@ -142,7 +142,7 @@ def recommend(
     rank_by : {"mean", "lower", "prob", "thompson"}
         Ranking rule (module docstring). ``"prob"`` needs a ``threshold``.
     threshold : float or None
-        Rating for ``p_at_least`` = :math:`P(r \\ge \\text{threshold})`; must lie on the rating
+        Rating for ``p_at_least`` = :math:`P(r \ge \text{threshold})`; must lie on the rating
         scale (default 4.0: on a 1-5 star scale, "likes it"); None drops the column.
     exclude_rated : bool
         Leave out items the user rated in ``result.train``.
@@ -200,28 +200,27 @@ def recommend(
         pairs = _resolve_pairs(result, cand, unknown=unknown, rating_col=None)
         if len(pairs) == 0:
             continue
-        common = dict(kind=kind, clip=clip, chunk_size=chunk_size, base=base)
+        def summary(qs: np.ndarray, thr_: float, hdi_: float, pairs: _Pairs = pairs) -> Any:
+            return _summarize(
+                model, pairs, kind=kind, qs=qs, threshold=thr_, clip=clip, hdi_prob=hdi_,
+                chunk_size=chunk_size, base=base,
+            )
+
+        none = np.empty(0)
         if rank_by == "mean":
-            score = _summarize(model, pairs, qs=np.empty(0), threshold=math.nan, hdi_prob=math.nan, **common).mean
+            score = summary(none, math.nan, math.nan).mean
         elif rank_by == "prob":
-            part = _summarize(model, pairs, qs=np.empty(0), threshold=thr, hdi_prob=math.nan, **common)
-            assert part.p_at_least is not None
-            score = part.p_at_least
+            score = summary(none, thr, math.nan).p_at_least
+        elif rank_by == "lower" and interval == "hdi":
+            score = summary(none, math.nan, hdi_prob).hdi[:, 0]
         elif rank_by == "lower":
-            if interval == "hdi":
-                part = _summarize(model, pairs, qs=np.empty(0), threshold=math.nan, hdi_prob=hdi_prob, **common)
-                assert part.hdi is not None
-                score = part.hdi[:, 0]
-            else:
-                score = _summarize(model, pairs, qs=np.array([tail]), threshold=math.nan, hdi_prob=math.nan, **common).quantiles[:, 0]
+            score = summary(np.array([tail]), math.nan, math.nan).quantiles[:, 0]
         else:
             score = _thompson_scores(model, pairs, int(rng.integers(model.n_samples)), clip, chunk_size, base)
         # stable: ties keep the encoder's item order
         top = np.argsort(-score, kind="stable")[:n]
         top_pairs = _subset_pairs(pairs, top)
-        full = _summarize(
-            model, top_pairs, qs=np.array([0.5, tail, 1.0 - tail]), threshold=thr, hdi_prob=hdi_prob, **common
-        )
+        full = summary(np.array([0.5, tail, 1.0 - tail]), thr, hdi_prob, top_pairs)
         lower, upper = (full.hdi[:, 0], full.hdi[:, 1]) if full.hdi is not None else (full.quantiles[:, 1], full.quantiles[:, 2])
         columns: dict[str, Any] = {
             "user": top_pairs.user,

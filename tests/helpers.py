@@ -137,13 +137,13 @@ def exact_user_posterior(
     n_draws: int,
     seed: int,
 ) -> dict[str, np.ndarray]:
-    """Exact draws of (U_i, b_i) given V, item biases, mu, sigma (fixed Gaussian priors).
+    r"""Exact draws of (U_i, b_i) given V, item biases, mu, sigma (fixed Gaussian priors).
 
     Written independently of `bayesmf.recommend.fold_in` (explicit inverse and
     ``multivariate_normal``): with :math:`x_i = (U_i, b_i)`, design rows :math:`(V_j, 1)`,
 
-    .. math:: \\Sigma_i = (D^{-1} + X^T X / \\sigma^2)^{-1},\\quad
-              m_i = \\Sigma_i X^T (r - \\mu - c) / \\sigma^2 .
+    .. math:: \Sigma_i = (D^{-1} + X^T X / \sigma^2)^{-1},\quad
+              m_i = \Sigma_i X^T (r - \mu - c) / \sigma^2 .
     """
     rng = np.random.default_rng(seed)
     V, c, mu, sigma = truth["V"], truth["item_bias"], float(truth["mu"]), float(truth["sigma"])

@@ -41,7 +41,7 @@ def test_plot_calibration(fits):
     assert isinstance(ax, matplotlib.axes.Axes) and _labelled(ax)
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels == ["ideal", "posterior", "MAP"]
-    fig, given = plt.subplots()
+    _, given = plt.subplots()
     table = calibration_table(fits, test, probs=(0.5, 0.8))
     assert plots.plot_calibration(table, ax=given) is given
     with pytest.raises(ValueError, match="test="):
@@ -57,7 +57,7 @@ def test_plot_recommendations(fits):
     table = recommend(result, user, n=4, prob=0.8)
     assert [t.get_text() for t in ax.get_yticklabels()] == [str(i) for i in table["item"]]
     assert "80%" in ax.get_xlabel()
-    fig, given = plt.subplots()
+    _, given = plt.subplots()
     assert plots.plot_recommendations(table, ax=given) is given
     with pytest.raises(ValueError, match="one user"):
         plots.plot_recommendations(recommend(result, result.train.users.classes[:2].tolist(), n=2))

@@ -100,9 +100,12 @@ def test_predictive_normal_mixture_is_exact(post):
     np.testing.assert_allclose(out["mean"], eta.mean(0), rtol=1e-9)
     np.testing.assert_allclose(out["sd"], np.sqrt((sigma**2).mean() + eta.var(0)), rtol=1e-6)
     for p in range(8):
-        cdf = lambda x, p=p: ndtr((x - eta[:, p]) / sigma).mean()  # noqa: E731
+
+        def cdf(x, p=p):
+            return ndtr((x - eta[:, p]) / sigma).mean()
+
         for col, q in (("lower", 0.05), ("median", 0.5), ("upper", 0.95)):
-            root = brentq(lambda x, q=q: cdf(x) - q, -20, 30, xtol=1e-13)
+            root = brentq(lambda x, q=q, cdf=cdf: cdf(x) - q, -20, 30, xtol=1e-13)
             assert out[col].iloc[p] == pytest.approx(root, abs=1e-7)
         assert out["p_at_least"].iloc[p] == pytest.approx(1 - cdf(3.5), abs=1e-10)
 
@@ -338,7 +341,7 @@ def test_bad_arguments_name_the_value(post):
     df = post.train.to_dataframe().head(3)
     with pytest.raises(ValueError, match="6"):
         predict(post, df, threshold=6)
-    with pytest.raises(ValueError, match="0.5"):
+    with pytest.raises(ValueError, match=r"0\.5"):
         predict(post, df, threshold=0.5)
     with pytest.raises(ValueError, match="'posterior'"):
         predict(post, df, kind="posterior")

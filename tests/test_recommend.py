@@ -109,7 +109,7 @@ def test_bad_input(post):
         recommend(post, user, rank_by="prob", threshold=None)
     with pytest.raises(ValueError, match="7"):
         recommend(post, user, threshold=7)
-    with pytest.raises(ValueError, match="1.2"):
+    with pytest.raises(ValueError, match=r"1\.2"):
         recommend(post, user, prob=1.2)
     with pytest.raises(ValueError, match="empty"):
         recommend(post, [])
@@ -153,7 +153,7 @@ def test_fold_in_bad_input(post):
         fold_in(post, {item: 4})
     with pytest.raises(ValueError, match="9"):
         fold_in(post, {item: 9.0}, user="bob")
-    with pytest.raises(ValueError, match="rating_col|columns"):
+    with pytest.raises(ValueError, match=r"rating_col|columns"):
         fold_in(post, pd.DataFrame({"user": ["b"], "item": [item]}))
     with pytest.raises(TypeError, match="list"):
         fold_in(post, [(1, 2, 3)])
