@@ -282,8 +282,8 @@ def build_model(spec: PMF, data: RatingsData) -> pm.Model:
     normal = spec.likelihood == "normal"
 
     with pm.Model(coords=coords) as model:
-        user_idx = pm.Data("user_idx", np.asarray(data.user_idx), dims="obs")
-        item_idx = pm.Data("item_idx", np.asarray(data.item_idx), dims="obs")
+        user_idx = _index_data(model, "user_idx", data.user_idx)
+        item_idx = _index_data(model, "item_idx", data.item_idx)
 
         # -- scales -------------------------------------------------------------------
         if hierarchical:
@@ -362,6 +362,20 @@ def build_model(spec: PMF, data: RatingsData) -> pm.Model:
                 compute_p=False,
             )
     return model
+
+
+def _index_data(model: pm.Model, name: str, values: np.ndarray) -> Any:
+    """``pm.Data`` for int64 indices, dim ``obs``.
+
+    ``pm.Data`` would store them as int32, and then ``pm.sample_posterior_predictive``
+    refuses a posterior whose ``constant_data`` holds the int64 indices of
+    `bayesmf.posterior.make_posterior` (it compares them without casting).
+    """
+    import pytensor
+
+    shared = pytensor.shared(np.asarray(values, dtype=np.int64), name)
+    model.register_data_var(shared, dims=("obs",))
+    return shared
 
 
 def _mu_start(spec: PMF, data: RatingsData) -> float:

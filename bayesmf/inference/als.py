@@ -18,8 +18,9 @@ of parameters with the others held fixed, so :math:`E` never increases:
 
 The per-user Gram matrices and right-hand sides are accumulated and solved (Cholesky) in a
 numba kernel over ratings grouped by user (and by item), with no per-rating outer-product
-arrays and no Python loop over users. The kernels use no BLAS, so they need no thread
-limits.
+arrays and no Python loop over users; rows are spread over numba's threads. The kernels
+use no BLAS (and no numpy reductions that would call it), so BLAS threads cannot fight
+over the cores here.
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ from bayesmf.inference._point import (
     initial_point,
     point_result,
 )
-from bayesmf.objective import latent_scores
 
 if TYPE_CHECKING:
     from bayesmf.data import RatingsData
@@ -52,7 +52,7 @@ __all__ = ["als_sweeps", "fit_als"]
 log = logging.getLogger("bayesmf")
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def _ridge_rows(
     indptr: np.ndarray,
     other_idx: np.ndarray,
@@ -65,15 +65,14 @@ def _ridge_rows(
 
     ``X_r`` stacks ``features[other_idx[p]]`` for ``p`` in ``indptr[r]:indptr[r+1]`` and
     ``t_r`` the matching ``target[p]``. The Gram matrix (lower triangle) is accumulated in
-    place and solved by Cholesky; the penalty keeps it positive definite.
+    place and solved by Cholesky; the penalty keeps it positive definite. Rows are
+    independent, so they are spread over threads.
     """
     n_rows = indptr.shape[0] - 1
     k = features.shape[1]
-    gram = np.empty((k, k))
-    rhs = np.empty(k)
-    for r in range(n_rows):
-        gram[:, :] = 0.0
-        rhs[:] = 0.0
+    for r in numba.prange(n_rows):
+        gram = np.zeros((k, k))
+        rhs = np.zeros(k)
         for a in range(k):
             gram[a, a] = penalty[a]
         for p in range(indptr[r], indptr[r + 1]):
@@ -109,6 +108,32 @@ def _ridge_rows(
             rhs[a] = s / gram[a, a]
         for a in range(k):
             out[r, a] = rhs[a]
+
+
+@numba.njit(cache=True)
+def _residuals(
+    U: np.ndarray,
+    V: np.ndarray,
+    user_bias: np.ndarray,
+    item_bias: np.ndarray,
+    mu: float,
+    user_idx: np.ndarray,
+    item_idx: np.ndarray,
+    rating: np.ndarray,
+    out: np.ndarray,
+) -> float:
+    """Residuals R - mu - b - c - U.V into ``out``; returns their sum of squares."""
+    k = U.shape[1]
+    total = 0.0
+    for n in range(rating.shape[0]):
+        i = user_idx[n]
+        j = item_idx[n]
+        e = rating[n] - mu - user_bias[i] - item_bias[j]
+        for f in range(k):
+            e -= U[i, f] * V[j, f]
+        out[n] = e
+        total += e * e
+    return total
 
 
 class _Grouped:
@@ -183,14 +208,18 @@ def als_sweeps(
     sol_u = np.empty((data.n_users, kp))
     sol_v = np.empty((data.n_items, kp))
 
-    def energy() -> tuple[float, np.ndarray]:
-        resid = rating - latent_scores(U, V, user_idx, item_idx) - b[user_idx] - c[item_idx] - mu
-        value = 0.5 * float(resid @ resid) + 0.5 * (lambda_u * float(np.sum(U * U)) + lambda_v * float(np.sum(V * V)))
-        if biases:
-            value += 0.5 * float(lambda_bias) * (float(b @ b) + float(c @ c))  # type: ignore[arg-type]
-        return value, resid
+    resid = np.empty(data.n_ratings)
 
-    history = [energy()[0]]
+    def penalty() -> float:
+        value = lambda_u * float(np.sum(U * U)) + lambda_v * float(np.sum(V * V))
+        if biases:
+            value += float(lambda_bias) * (float(np.sum(b * b)) + float(np.sum(c * c)))  # type: ignore[arg-type]
+        return 0.5 * value
+
+    def energy() -> float:
+        return 0.5 * _residuals(U, V, b, c, mu, user_idx, item_idx, rating, resid) + penalty()
+
+    history = [energy()]
     converged = False
     bar = tqdm(range(max_iter), desc="ALS", unit="sweep", disable=not progressbar, leave=False)
     for _ in bar:
@@ -204,9 +233,13 @@ def als_sweeps(
         V[:] = sol_v[:, :k]
         if biases:
             c[:] = sol_v[:, k]
-            _, resid = energy()
-            mu += float(resid.mean())
-        value = energy()[0]
+            ssq = _residuals(U, V, b, c, mu, user_idx, item_idx, rating, resid)
+            shift = float(resid.mean())
+            mu += shift
+            # residuals all move by -shift: no second pass over the ratings
+            value = 0.5 * (ssq - rating.shape[0] * shift**2) + penalty()
+        else:
+            value = energy()
         previous = history[-1]
         history.append(value)
         bar.set_postfix(objective=f"{value:.6g}", refresh=False)
@@ -225,7 +258,7 @@ def fit_als(
     data: RatingsData,
     *,
     max_iter: int = 200,
-    tol: float = 1e-6,
+    tol: float = 1e-5,
     init_sd: float = 0.1,
     random_seed: Any = None,
     progressbar: bool = True,
@@ -242,7 +275,11 @@ def fit_als(
     max_iter : int
         Maximum number of sweeps (one sweep updates users, items, then the global mean).
     tol : float
-        Stop when the relative decrease of the objective in a sweep is below ``tol``.
+        Stop when the relative decrease of the objective in a sweep is below ``tol``. ALS
+        approaches the minimum slowly at the end: on ML-100K (rank 10) the default stops
+        after ~40 sweeps within ~5e-4 of the minimum, with held-out RMSE already settled
+        (it moves by < 0.002 from sweep 15 to sweep 300). Use ~1e-14 to reach the minimum
+        to find_MAP's precision.
     init_sd : float
         Sd of the random starting factors (they must not start at the U = V = 0 saddle).
     random_seed : int, numpy.random.Generator or None
