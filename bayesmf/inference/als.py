@@ -18,9 +18,8 @@ of parameters with the others held fixed, so :math:`E` never increases:
 
 The per-user Gram matrices and right-hand sides are accumulated and solved (Cholesky) in a
 numba kernel over ratings grouped by user (and by item), with no per-rating outer-product
-arrays and no Python loop over users; rows are spread over numba's threads. The kernels
-use no BLAS (and no numpy reductions that would call it), so BLAS threads cannot fight
-over the cores here.
+arrays and no Python loop over users. The kernels use no BLAS (and no numpy reductions
+that would call it), so BLAS threads cannot fight over the cores here.
 """
 
 from __future__ import annotations
@@ -52,7 +51,7 @@ __all__ = ["als_sweeps", "fit_als"]
 log = logging.getLogger("bayesmf")
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True)
 def _ridge_rows(
     indptr: np.ndarray,
     other_idx: np.ndarray,
@@ -65,14 +64,17 @@ def _ridge_rows(
 
     ``X_r`` stacks ``features[other_idx[p]]`` for ``p`` in ``indptr[r]:indptr[r+1]`` and
     ``t_r`` the matching ``target[p]``. The Gram matrix (lower triangle) is accumulated in
-    place and solved by Cholesky; the penalty keeps it positive definite. Rows are
-    independent, so they are spread over threads.
+    place and solved by Cholesky; the penalty keeps it positive definite. Serial on
+    purpose: with ``parallel=True`` a sweep ran 10-50x slower whenever other processes
+    held the cores (threads waiting on descheduled threads).
     """
     n_rows = indptr.shape[0] - 1
     k = features.shape[1]
-    for r in numba.prange(n_rows):
-        gram = np.zeros((k, k))
-        rhs = np.zeros(k)
+    gram = np.empty((k, k))
+    rhs = np.empty(k)
+    for r in range(n_rows):
+        gram[:, :] = 0.0
+        rhs[:] = 0.0
         for a in range(k):
             gram[a, a] = penalty[a]
         for p in range(indptr[r], indptr[r + 1]):
