@@ -6,6 +6,11 @@ user ``u`` and item ``i``, the latent score is
 ``m[p, c]`` (rating units) and the noise sd ``sd[c]`` (rating units). Every kernel works
 one pair at a time with O(components) scratch, so memory never depends on the number of
 pairs beyond the caller's output arrays.
+
+The loops over pairs (or draws) run in parallel threads (``numba.prange``; the thread count
+is numba's, set with ``numba.set_num_threads``). Results do not depend on the number of
+threads: every pair is computed on its own, and random draws are seeded per pair (numba's
+generator state is per thread).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def eta_known(U, V, mu, ub, ib, uidx, iidx, has_bias, out):  # type: ignore[no-untyped-def]
     """Latent scores ``out[s, p]`` (draw-major) for pairs whose user and item the model knows.
 
@@ -27,7 +32,7 @@ def eta_known(U, V, mu, ub, ib, uidx, iidx, has_bias, out):  # type: ignore[no-u
     pair reads them.
     """
     n_factors = U.shape[2]
-    for s in range(U.shape[0]):
+    for s in numba.prange(U.shape[0]):
         Us = U[s]
         Vs = V[s]
         for p in range(uidx.shape[0]):
@@ -41,12 +46,29 @@ def eta_known(U, V, mu, ub, ib, uidx, iidx, has_bias, out):  # type: ignore[no-u
             out[s, p] = acc
 
 
+@numba.njit(cache=True, parallel=True)
+def transpose_tiled(src, dst, reps):  # type: ignore[no-untyped-def]
+    """``dst[p, r * S + s] = src[s, p]`` for every repeat ``r``, in cache-sized tiles."""
+    n_samples, n_pairs = src.shape
+    tile = 32
+    for t in numba.prange((n_samples + tile - 1) // tile):
+        s0 = t * tile
+        s1 = min(s0 + tile, n_samples)
+        for p0 in range(0, n_pairs, tile):
+            p1 = min(p0 + tile, n_pairs)
+            for p in range(p0, p1):
+                for s in range(s0, s1):
+                    v = src[s, p]
+                    for r in range(reps):
+                        dst[p, r * n_samples + s] = v
+
+
 @numba.njit(cache=True)
 def _norm_cdf(x):  # type: ignore[no-untyped-def]
     return 0.5 * math.erfc(-x * _INV_SQRT2)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def mixture_summary(means, sds, qs, zq, low, high, clip, threshold, tol, stop, mean_out, sd_out, q_out, pge_out):  # type: ignore[no-untyped-def]
     """Exact summaries of the normal mixture ``(1/C) sum_c N(means[p, c], sds[c]^2)``.
 
@@ -65,7 +87,7 @@ def mixture_summary(means, sds, qs, zq, low, high, clip, threshold, tol, stop, m
     n_q = qs.shape[0]
     inv = 1.0 / sds
     has_thr = not math.isnan(threshold)
-    for p in range(n_pairs):
+    for p in numba.prange(n_pairs):
         s1 = 0.0
         s2 = 0.0
         c1 = 0.0
@@ -186,7 +208,7 @@ def _sorted_hdi(row, prob):  # type: ignore[no-untyped-def]
     return row[start], row[start + inc]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def sample_summary(values, qs, threshold, hdi_prob, mean_out, sd_out, q_out, pge_out, hdi_out):  # type: ignore[no-untyped-def]
     """Summaries of draws ``values[p, :]``: mean, sd (ddof 1), linear quantiles, HDI.
 
@@ -197,7 +219,7 @@ def sample_summary(values, qs, threshold, hdi_prob, mean_out, sd_out, q_out, pge
     has_thr = not math.isnan(threshold)
     has_hdi = not math.isnan(hdi_prob)
     need_sort = qs.shape[0] > 0 or has_hdi
-    for p in range(n_pairs):
+    for p in numba.prange(n_pairs):
         row = np.sort(values[p]) if need_sort else values[p]
         total = 0.0
         for c in range(n):
@@ -222,12 +244,12 @@ def sample_summary(values, qs, threshold, hdi_prob, mean_out, sd_out, q_out, pge
             hdi_out[p, 1] = b
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def normal_hdi(means, sds, seeds, n_rep, prob, hdi_out):  # type: ignore[no-untyped-def]
     """HDI of the normal mixture from ``n_rep`` seeded draws per component (pair ``p`` uses ``seeds[p]``)."""
     n_pairs, n_comp = means.shape
-    buf = np.empty(n_comp * n_rep)
-    for p in range(n_pairs):
+    for p in numba.prange(n_pairs):
+        buf = np.empty(n_comp * n_rep)
         np.random.seed(seeds[p])  # noqa: NPY002 (numba supports only the legacy API)
         k = 0
         for _ in range(n_rep):
@@ -240,11 +262,11 @@ def normal_hdi(means, sds, seeds, n_rep, prob, hdi_out):  # type: ignore[no-unty
         hdi_out[p, 1] = b
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def normal_draws(means, sds, seeds, clip, low, high, out):  # type: ignore[no-untyped-def]
     """``out[c, p] = means[p, c] + sds[c] * z`` with pair ``p``'s noise seeded by ``seeds[p]``."""
     n_pairs, n_comp = means.shape
-    for p in range(n_pairs):
+    for p in numba.prange(n_pairs):
         np.random.seed(seeds[p])  # noqa: NPY002 (numba supports only the legacy API)
         for c in range(n_comp):
             y = means[p, c] + sds[c] * np.random.standard_normal()  # noqa: NPY002
@@ -253,12 +275,12 @@ def normal_draws(means, sds, seeds, clip, low, high, out):  # type: ignore[no-un
             out[c, p] = y
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def ordinal_level_draws(eta, cuts, levels, seeds, out):  # type: ignore[no-untyped-def]
     """One ordered-logistic draw per component: ``out[c, p]`` a level, ``P(r <= l_k) = logistic(c_k - eta)``."""
     n_pairs, n_comp = eta.shape
     n_cut = cuts.shape[1]
-    for p in range(n_pairs):
+    for p in numba.prange(n_pairs):
         np.random.seed(seeds[p])  # noqa: NPY002 (numba supports only the legacy API)
         for c in range(n_comp):
             u = np.random.random()  # noqa: NPY002

@@ -352,7 +352,12 @@ def _latent(model: _Model, pairs: _Pairs, rows: np.ndarray, n_comp: int, base: i
         ub = a.user_bias if a.user_bias is not None else np.zeros((S, 1))
         ib = a.item_bias if a.item_bias is not None else np.zeros((S, 1))
         kern.eta_known(a.U, a.V, model.mu, ub, ib, uidx[known], iidx[known], model.has_bias, block)
-        out[known] = np.tile(block.T, (1, n_comp // S))
+        if known.all():
+            kern.transpose_tiled(block, out, n_comp // S)
+        else:
+            dst = np.empty((block.shape[1], n_comp))
+            kern.transpose_tiled(block, dst, n_comp // S)
+            out[known] = dst
     if (~known).any():
         sub = np.flatnonzero(~known)
         s_of_c = np.arange(n_comp) % S

@@ -390,11 +390,11 @@ def fold_in(
     else:
         users = train.users.extend(new_ids)
         added = RatingsData(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), train.scale, users, train.items)
-    old = train.with_encoders(users, train.items)
+    # `extend` keeps every old index, so the old ratings need no re-encoding
     new_train = RatingsData(
-        np.concatenate([old.user_idx, added.user_idx]),
-        np.concatenate([old.item_idx, added.item_idx]),
-        np.concatenate([old.rating, added.rating]),
+        np.concatenate([train.user_idx, added.user_idx]),
+        np.concatenate([train.item_idx, added.item_idx]),
+        np.concatenate([train.rating, added.rating]),
         train.scale,
         users,
         train.items,

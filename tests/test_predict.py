@@ -415,3 +415,19 @@ def test_exact_posterior_intervals_are_calibrated(exact_setup):
     inside = ((exp["lower"] <= truth) & (truth <= exp["upper"])).to_numpy()
     c, se = _cluster_tolerance(inside, test.user_idx, 0.9)
     assert abs(c - 0.9) > 4 * se + 0.005
+
+
+def test_thread_count_does_not_change_results(post):
+    import numba
+
+    df = post.train.to_dataframe().head(30)
+    n = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = predict(post, df, interval="hdi", threshold=4, random_seed=2)
+        d1 = predict_draws(post, df, random_seed=2)
+    finally:
+        numba.set_num_threads(n)
+    many = predict(post, df, interval="hdi", threshold=4, random_seed=2)
+    pd.testing.assert_frame_equal(one, many)
+    np.testing.assert_array_equal(d1, predict_draws(post, df, random_seed=2))
