@@ -40,8 +40,8 @@ def fit_map(
     data: RatingsData,
     *,
     maxeval: int = 50_000,
-    ftol: float = 1e-12,
-    gtol: float = 1e-6,
+    ftol: float = 2.2e-9,
+    gtol: float = 1e-5,
     init_sd: float = 0.1,
     random_seed: Any = None,
     progressbar: bool = True,
@@ -62,7 +62,9 @@ def fit_map(
     maxeval : int
         Maximum number of L-BFGS-B iterations (and of objective evaluations).
     ftol : float
-        Stop when the relative decrease of :math:`-\log p` in an iteration is below this.
+        Stop when the relative decrease of :math:`-\log p` in an iteration is below this
+        (scipy's default). On ML-100K (rank 10) this stops within ~1e-5 of the minimum
+        after ~900 iterations; 1e-15 (with ``gtol=1e-9``) reaches it to ~1e-12.
     gtol : float
         Stop when the largest gradient component is below this.
     init_sd : float
