@@ -431,3 +431,20 @@ def test_thread_count_does_not_change_results(post):
     many = predict(post, df, interval="hdi", threshold=4, random_seed=2)
     pd.testing.assert_frame_equal(one, many)
     np.testing.assert_array_equal(d1, predict_draws(post, df, random_seed=2))
+
+
+@pytest.mark.slow
+def test_gibbs_posterior_intervals_are_calibrated_on_simulated_data():
+    """Integration with the real sampler: held-out coverage of a Gibbs fit is near nominal."""
+    sim = simulate(n_users=300, n_items=200, n_factors=3, density=0.08, noise=0.6, seed=3)
+    train_mask, test_mask = _split_per_user(sim.data, 0.25, seed=0)
+    train, test = sim.data.subset(train_mask), sim.data.subset(test_mask)
+    fit = PMF(n_factors=3).fit(train, "gibbs", draws=300, tune=300, chains=2, random_seed=1, progressbar=False)
+    truth = sim.true_mean(test.user_idx, test.item_idx)
+    for prob in (0.5, 0.9):
+        for kind, target in (("predictive", test.rating), ("expected", truth)):
+            out = predict(fit, test, prob=prob, kind=kind, clip=False)
+            inside = ((out["lower"] <= target) & (target <= out["upper"])).to_numpy()
+            c, se = _cluster_tolerance(inside, test.user_idx, prob)
+            # posterior of hierarchical scales is not the simulation's truth: allow 2 points more
+            assert abs(c - prob) < 4 * se + 0.02, (kind, prob, c, se)
