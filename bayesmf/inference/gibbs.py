@@ -36,6 +36,7 @@ import logging
 import os
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
@@ -64,6 +65,8 @@ INITS = ("map", "prior")
 _INIT_SWEEPS = 10
 #: sd of the per-chain jitter added to the "map" start, relative to each column's spread
 _INIT_JITTER = 0.5
+#: posteriors larger than this draw a warning before sampling starts
+_LARGE_POSTERIOR_BYTES = 4e9
 
 
 @dataclass(frozen=True)
@@ -385,6 +388,13 @@ def _run_chain(
     return time.thread_time() - cpu0
 
 
+def _available_cpus() -> int:
+    """CPUs this process may run on (respects taskset / container limits where visible)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def _progress(total: int, enabled: bool) -> Any:
     from tqdm.auto import tqdm
 
@@ -398,7 +408,7 @@ def fit_gibbs(
     draws: int = 500,
     tune: int = 300,
     chains: int = 4,
-    thin: int = 1,
+    thin: int = 2,
     random_seed: int | None = None,
     progressbar: bool = True,
     cores: int | None = None,
@@ -419,11 +429,14 @@ def fit_gibbs(
     draws : int
         Draws kept per chain (after thinning).
     tune : int
-        Burn-in sweeps per chain, discarded (unless ``keep_warmup``).
+        Burn-in sweeps per chain, discarded (unless ``keep_warmup``). From the ``"map"``
+        start the noise and prior sds settle within a few dozen sweeps.
     chains : int
         Independent chains, each from its own start and its own generator.
     thin : int
-        Keep every ``thin``-th sweep; a chain runs ``tune + draws * thin`` sweeps.
+        Keep every ``thin``-th sweep; a chain runs ``tune + draws * thin`` sweeps. The
+        default 2 halves the memory of the stored factors at almost no cost in effective
+        sample size (successive sweeps are correlated).
     random_seed : int, optional
         Seed of the `numpy.random.SeedSequence` whose ``spawn(chains)`` children seed the
         chains. The same seed gives the same draws (on the same machine and build). None: fresh
@@ -431,7 +444,7 @@ def fit_gibbs(
     progressbar : bool
         Show a tqdm bar over the sweeps of all chains.
     cores : int, optional
-        Threads running chains at once; default ``min(chains, os.cpu_count())``.
+        Threads running chains at once; default ``min(chains, CPUs available)``.
     init : {"map", "prior"}
         ``"map"``: a few ALS (conditional-mean) sweeps from a small random start under the
         fixed-prior weights, then jittered per chain. ``"prior"``: a draw from the prior (a
@@ -439,6 +452,18 @@ def fit_gibbs(
     keep_warmup : bool
         Also store the burn-in sweeps (thinned alike) as groups ``warmup_posterior`` and
         ``warmup_sample_stats``.
+
+    Notes
+    -----
+    The defaults (4 chains x (300 + 500 x 2) sweeps) take about 15-25 s on ML-100K at rank
+    10 on 2 cores, and store 500 x 4 draws (about 250 MB, factors as float32). Sigma, the
+    bias sds and mu then reach R-hat <= 1.01 with bulk ESS in the hundreds to thousands.
+    Individual predicted ratings mostly do too, but on real ratings some mix slowly: the
+    weak factors of a rank-10 fit (singular values close to the noise level) rotate among
+    nearly equivalent configurations only over hundreds of sweeps, so a few percent of
+    predictions can show R-hat up to ~1.05 and bulk ESS below 100. Check the predictions
+    you care about (`FitResult.diagnose`) and run longer (``draws``, ``thin``) when they
+    need it; raw U and V are not identified (rotation, sign) and never converge.
 
     Returns
     -------
@@ -483,7 +508,7 @@ def fit_gibbs(
     validate_choice("init", init, INITS)
     if cores is not None:
         cores = validate_positive_int("cores", cores)
-    cores = min(chains, cores if cores is not None else (os.cpu_count() or 1))
+    cores = min(chains, cores if cores is not None else _available_cpus())
     for name, flag in (("progressbar", progressbar), ("keep_warmup", keep_warmup)):
         if not isinstance(flag, bool):
             raise TypeError(f"{name} must be True or False, got {flag!r}")
@@ -497,6 +522,18 @@ def fit_gibbs(
 
     problem = _problem(spec, data)
     rngs = [np.random.default_rng(child) for child in seed_seq.spawn(chains)]
+    stored = chains * (draws + (tune // thin if keep_warmup else 0))
+    per_draw = 4 * (problem.n_users + problem.n_items) * problem.n_factors + 8 * (
+        problem.n_users + problem.n_items + problem.n_factors + 8
+    )
+    if stored * per_draw > _LARGE_POSTERIOR_BYTES:
+        warnings.warn(
+            f"the posterior will take about {stored * per_draw / 1e9:.1f} GB "
+            f"({chains} chains x {stored // chains} draws); pass a larger thin or fewer draws "
+            "to keep it smaller",
+            UserWarning,
+            stacklevel=2,
+        )
     out = _allocate(spec, problem, chains, draws)
     warm = _allocate(spec, problem, chains, tune // thin) if keep_warmup else None
 
