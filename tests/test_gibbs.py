@@ -109,7 +109,7 @@ def test_thinning_keeps_every_kth_sweep(small):
 
 def test_keep_warmup_stores_burn_in(small):
     spec = PMF(n_factors=2)
-    opts = {"chains": 2, "progressbar": False, "random_seed": 5}
+    opts = {"chains": 2, "thin": 1, "progressbar": False, "random_seed": 5}
     with_warmup = fit_gibbs(spec, small.data, draws=4, tune=6, keep_warmup=True, **opts)
     no_tune = fit_gibbs(spec, small.data, draws=10, tune=0, **opts).posterior
     warm = with_warmup.idata["warmup_posterior"].to_dataset()
