@@ -12,7 +12,10 @@ A fake posterior (random draws; no fit) with the shapes of a rank-10 fit of Movi
   intervals.
 
 Run: ``.venv/bin/python benchmarks/bench_predict.py [--pairs 20000] [--draws 1000]
-[--chains 4]``.
+[--chains 4] [--results benchmarks/RESULTS.md]``. Writes (or replaces) the section between
+``<!-- bench_predict.py:begin -->`` and ``<!-- bench_predict.py:end -->`` of ``--results``;
+the rest of that file is kept. Wall time on a shared machine overstates the cost: CPU time
+(all threads) and the load average are recorded beside it.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import time
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -34,6 +39,9 @@ from bayesmf.results import FitResult
 from bayesmf.spec import PMF
 
 GIB = 2**30
+HERE = Path(__file__).resolve().parent
+BEGIN, END = "<!-- bench_predict.py:begin -->", "<!-- bench_predict.py:end -->"
+ROWS: list[tuple[str, float, float, float, float]] = []
 
 
 def _status(key: str) -> int:
@@ -89,14 +97,26 @@ def measure(label: str, fn) -> tuple[float, float, float, object]:  # type: igno
     base = _status("VmRSS")
     reset = _reset_peak()
     tracemalloc.start()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     out = fn()
-    secs = time.perf_counter() - t0
+    secs, cpu = time.perf_counter() - t0, time.process_time() - c0
     _, traced = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     above = (_status("VmHWM") - base) if reset else float("nan")
-    print(f"{label:<42s} {secs:8.2f} s   peak RSS above start {above / GIB:6.3f} GiB   numpy peak {traced / GIB:6.3f} GiB")
+    ROWS.append((label, secs, cpu, above, traced))
+    print(f"{label:<46s} {secs:7.2f} s wall {cpu:7.2f} s CPU   peak RSS above start {above / GIB:6.3f} GiB   numpy peak {traced / GIB:6.3f} GiB")
     return secs, above, traced, out
+
+
+def write_section(path: Path, section: str) -> None:
+    text = path.read_text() if path.exists() else "# Benchmark results\n\n"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        _, tail = rest.split(END, 1)
+        text = head + section.rstrip("\n") + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
 
 
 def main() -> None:
@@ -104,7 +124,10 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=20_000)
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--draws", type=int, default=1000)
+    parser.add_argument("--results", default=str(HERE / "RESULTS.md"))
     args = parser.parse_args()
+    load_before = os.getloadavg()
+    import numba
 
     print(f"{time.strftime('%Y-%m-%d')}  {platform.node()}  {platform.processor() or platform.machine()}  "
           f"{os.cpu_count()} cpus  python {platform.python_version()}")
@@ -129,6 +152,32 @@ def main() -> None:
         secs_r, _, _, _ = measure("  then recommend(n=10, rank_by='mean')", lambda folded=folded: recommend(folded, "new", n=10))
         measure("  then recommend(n=10, rank_by='lower')", lambda folded=folded: recommend(folded, "new", n=10, rank_by="lower"))
         print(f"  fold-in + recommend: {secs_f + secs_r:.2f} s")
+
+    load_after = os.getloadavg()
+    lines = [
+        BEGIN,
+        "## Prediction memory and fold-in time (`benchmarks/bench_predict.py`)",
+        "",
+        f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        f"- machine: `{' '.join(platform.uname())}`, nproc {os.cpu_count()}, numba threads "
+        f"{numba.get_num_threads()}, Python {platform.python_version()}",
+        f"- command: `.venv/bin/python {' '.join(sys.argv)}`",
+        f"- posterior: fake (random draws), ML-100K shaped: 943 users, 1682 items, rank 10, biases, "
+        f"{args.chains} chains x {args.draws} draws; {S} draws in all; {_status('VmRSS') / GIB:.2f} GiB "
+        "process RSS with it loaded",
+        f"- load average before / after: {' '.join(f'{x:.2f}' for x in load_before)} / "
+        f"{' '.join(f'{x:.2f}' for x in load_after)} (2 cores shared with other jobs: wall times are inflated)",
+        "- memory: peak RSS above the RSS at the start of the call (VmHWM reset through "
+        "/proc/self/clear_refs), and the peak of numpy allocations (tracemalloc); target < 1 GiB",
+        "",
+        "| call | wall s | CPU s (all threads) | peak RSS above start, GiB | numpy peak, GiB |",
+        "|---|---|---|---|---|",
+        *[f"| {label.strip()} | {w:.2f} | {c:.2f} | {a / GIB:.3f} | {t / GIB:.3f} |" for label, w, c, a, t in ROWS],
+        "",
+        "JIT compilation is excluded (a warm-up call comes first; kernels are cached on disk).",
+        END,
+    ]
+    write_section(Path(args.results), "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
