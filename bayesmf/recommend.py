@@ -200,14 +200,18 @@ def recommend(
         pairs = _resolve_pairs(result, cand, unknown=unknown, rating_col=None)
         if len(pairs) == 0:
             continue
-        def summary(qs: np.ndarray, thr_: float, hdi_: float, pairs: _Pairs = pairs) -> Any:
+        def summary(
+            qs: np.ndarray, thr_: float, hdi_: float, pairs: _Pairs = pairs, clip_: bool = clip
+        ) -> Any:
             return _summarize(
-                model, pairs, kind=kind, qs=qs, threshold=thr_, clip=clip, hdi_prob=hdi_,
+                model, pairs, kind=kind, qs=qs, threshold=thr_, clip=clip_, hdi_prob=hdi_,
                 chunk_size=chunk_size, base=base,
             )
 
         none = np.empty(0)
-        if rank_by == "mean":
+        if rank_by == "mean" and kind == "predictive" and clip and not model.ordinal:
+            score = _censored_mean_scores(summary, pairs, n, model.low, model.high)
+        elif rank_by == "mean":
             score = summary(none, math.nan, math.nan).mean
         elif rank_by == "prob":
             score = summary(none, thr, math.nan).p_at_least
@@ -243,6 +247,29 @@ def recommend(
     out = pd.concat(frames, ignore_index=True)
     out.attrs.update(prob=prob, kind=kind, interval=interval, threshold=threshold, rank_by=rank_by, method=result.method)
     return out
+
+
+def _censored_mean_scores(summary: Any, pairs: _Pairs, n: int, low: float, high: float) -> np.ndarray:
+    r"""Censored predictive means of the pairs that can make the top ``n``; ``-inf`` elsewhere.
+
+    The censored mean :math:`E[\mathrm{clip}(Y)] = E[Y] + E[(l - Y)^+] - E[(Y - h)^+]` costs
+    two normal CDFs per draw; the uncensored mean :math:`u` and sd :math:`s` of the mixture
+    cost none. For ANY distribution with that mean and sd,
+    :math:`E[(Y - k)^+] \le \tfrac12(\sqrt{s^2 + (u - k)^2} + u - k)` (Scarf's bound), so each
+    censored mean lies in a cheap interval around :math:`u`. Only the pairs whose upper
+    bound reaches the ``n``-th largest lower bound can be in the top ``n``; the exact
+    censored mean is computed for those alone, and the ranking is exact.
+    """
+    raw = summary(np.empty(0), math.nan, math.nan, pairs, False)
+    u, s = raw.mean, raw.sd
+    above = 0.5 * (np.sqrt(s**2 + (u - high) ** 2) + (u - high))
+    below = 0.5 * (np.sqrt(s**2 + (low - u) ** 2) + (low - u))
+    lower_bound, upper_bound = u - above, u + below
+    kth = np.sort(lower_bound)[::-1][min(n, len(u)) - 1]
+    keep = np.flatnonzero(upper_bound >= kth)
+    score = np.full(len(u), -np.inf)
+    score[keep] = summary(np.empty(0), math.nan, math.nan, _subset_pairs(pairs, keep)).mean
+    return score
 
 
 def _subset_pairs(pairs: _Pairs, rows: np.ndarray) -> _Pairs:

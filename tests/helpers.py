@@ -51,8 +51,14 @@ def fake_draws(
     seed: int = 0,
     factor_sd: float = 0.5,
     sigma: float = 0.8,
+    jitter: float | None = None,
 ) -> dict[str, np.ndarray]:
-    """Random draws of every variable of ``spec``'s layout, shapes (chain, draw, ...)."""
+    """Random draws of every variable of ``spec``'s layout, shapes (chain, draw, ...).
+
+    Default: every draw independent (a posterior as wide as the prior). With ``jitter``,
+    U, V and the biases are one random centre plus ``jitter`` x N(0, 1) per draw: a
+    concentrated posterior whose items really differ.
+    """
     rng = np.random.default_rng(seed)
     cd = (n_chains, n_draws)
     K = spec.n_factors
@@ -68,6 +74,10 @@ def fake_draws(
         "sigma_user_bias": np.abs(0.3 + rng.normal(0, 0.02, cd)),
         "sigma_item_bias": np.abs(0.3 + rng.normal(0, 0.02, cd)),
     }
+    if jitter is not None:
+        for name in ("U", "V", "user_bias", "item_bias"):
+            centre = draws[name][0, 0]
+            draws[name] = centre + jitter * rng.standard_normal(draws[name].shape)
     if spec.likelihood == "ordinal":
         levels = train.levels
         assert levels is not None

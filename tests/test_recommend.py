@@ -54,6 +54,20 @@ def test_order_follows_the_rule_and_matches_predict(post, rank_by, column):
     np.testing.assert_allclose(out["mean"], best["mean"], rtol=1e-12)
 
 
+@pytest.mark.parametrize("clip", [True, False])
+def test_mean_ranking_on_a_concentrated_posterior_matches_predict(clip):
+    # items really differ here, so the bound-based pruning of the censored mean is exercised
+    spec = PMF(n_factors=3)
+    result = fake_result(spec, n_users=10, n_items=300, n_draws=50, seed=12, factor_sd=0.8, jitter=0.1)
+    user = result.train.users.classes[4]
+    out = recommend(result, user, n=7, clip=clip)
+    items = [i for i in result.train.items.classes.tolist() if i not in _rated(result, user)]
+    full = predict(result, pd.DataFrame({"user": user, "item": items}), clip=clip)
+    best = full.sort_values("mean", ascending=False, kind="stable").head(7)
+    assert out["item"].tolist() == best["item"].tolist()
+    np.testing.assert_allclose(out["score"], best["mean"], rtol=1e-12)
+
+
 def test_expected_kind_and_hdi(post):
     user = post.train.users.classes[1]
     out = recommend(post, user, n=4, rank_by="lower", kind="expected", interval="hdi", random_seed=0)
