@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "validate_bool",
     "validate_choice",
+    "validate_in_scale",
     "validate_positive",
     "validate_positive_int",
     "validate_prob",
@@ -58,6 +60,23 @@ def validate_prob(value: Any, name: str = "prob") -> float:
         raise TypeError(f"{name} must be a number in (0, 1), got {value!r}")
     if not 0.0 < float(value) < 1.0:
         raise ValueError(f"{name} must be in (0, 1), got {value!r}")
+    return float(value)
+
+
+def validate_bool(name: str, value: Any) -> bool:
+    """Return ``value`` if it is True or False (numpy bools included), else a ``TypeError``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def validate_in_scale(name: str, value: Any, scale: tuple[float, float]) -> float:
+    """Return ``value`` as a float if it is a finite number in the closed interval ``scale``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number on the rating scale, got {value!r}")
+    low, high = scale
+    if not (math.isfinite(float(value)) and low <= float(value) <= high):
+        raise ValueError(f"{name}={value!r} is outside the rating scale [{low:g}, {high:g}]")
     return float(value)
 
 

@@ -57,7 +57,13 @@ import pandas as pd
 from scipy.special import ndtri
 
 from bayesmf import _kernels_predict as kern
-from bayesmf._validate import validate_choice, validate_positive_int, validate_prob
+from bayesmf._validate import (
+    validate_bool,
+    validate_choice,
+    validate_in_scale,
+    validate_positive_int,
+    validate_prob,
+)
 from bayesmf.data import RatingsData
 from bayesmf.model import mean_rating, ordinal_probs
 from bayesmf.posterior import PosteriorArrays, posterior_arrays
@@ -567,15 +573,10 @@ def _check_threshold(threshold: Any, low: float, high: float) -> float:
     """NaN for None, else the threshold as a float inside the rating scale."""
     if threshold is None:
         return math.nan
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.integer, np.floating)):
-        raise TypeError(f"threshold must be a number on the rating scale or None, got {threshold!r}")
-    value = float(threshold)
-    if not (math.isfinite(value) and low <= value <= high):
-        raise ValueError(
-            f"threshold={threshold!r} is outside the rating scale [{low:g}, {high:g}]; "
-            "pass a rating on the scale (or threshold=None)"
-        )
-    return value
+    try:
+        return validate_in_scale("threshold", threshold, (low, high))
+    except ValueError as exc:
+        raise ValueError(f"{exc}; pass a rating on the scale (or threshold=None)") from None
 
 
 def _check_chunk_size(chunk_size: Any) -> int | None:
@@ -583,9 +584,7 @@ def _check_chunk_size(chunk_size: Any) -> int | None:
 
 
 def _check_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
+    return validate_bool(name, value)
 
 
 def _frame(pairs: _Pairs, columns: dict[str, np.ndarray]) -> pd.DataFrame:
