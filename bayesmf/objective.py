@@ -160,10 +160,11 @@ def objective(
     )
     target = to_unit(np.asarray(data.rating), data.scale, link)
     resid = target - unit_mean(eta, link)
-    value = 0.5 * float(resid @ resid)
+    # sums of squares without BLAS (a BLAS dot may spawn threads that fight for the cores)
+    value = 0.5 * float(np.sum(resid * resid))
     value += 0.5 * lambda_u * float(np.sum(U * U)) + 0.5 * lambda_v * float(np.sum(V * V))
     if has_bias:
         b = np.asarray(user_bias, dtype=np.float64)
         c = np.asarray(item_bias, dtype=np.float64)
-        value += 0.5 * float(lambda_bias) * (float(b @ b) + float(c @ c))  # type: ignore[arg-type]
+        value += 0.5 * float(lambda_bias) * (float(np.sum(b * b)) + float(np.sum(c * c)))  # type: ignore[arg-type]
     return value
