@@ -22,7 +22,9 @@ RMSE is of the point prediction (the model's mean rating), unclipped, and clippe
 1-5 scale (as Surprise and most papers report). Fit time is the wall time of ``fit()``
 (model build and, for find_MAP, PyTensor compilation included), measured after one
 warm-up fit of each system on u1, so one-time numba/PyTensor compilation into the on-disk
-caches is not counted; the warm-up times are shown separately.
+caches is not counted; the warm-up times are shown separately. CPU seconds
+(``time.process_time``, all threads of the process) are shown beside wall seconds because
+the machine may be shared: on a busy machine wall time overstates what a fit costs.
 """
 
 from __future__ import annotations
@@ -86,11 +88,11 @@ def rmse(pred: np.ndarray, test, clip: bool = False) -> float:
 def fit_timed(spec: PMF, train, method: str, seed: int):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         result = spec.fit(train, method=method, random_seed=seed, progressbar=False)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     notes = sorted({type(w.message).__name__ for w in caught})
-    return result, seconds, notes
+    return result, seconds, cpu, notes
 
 
 def machine() -> dict[str, str]:
@@ -144,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     warmup: dict[str, float] = {}
     train0, _ = data[folds[0]]
     for method, biases in systems:
-        _, seconds, _ = fit_timed(specs[biases], train0, method, args.seed)
+        _, seconds, _, _ = fit_timed(specs[biases], train0, method, args.seed)
         warmup[label(method, biases)] = seconds
         print(f"warm-up {label(method, biases)}: {seconds:.2f} s", file=sys.stderr)
 
@@ -153,15 +155,16 @@ def main(argv: list[str] | None = None) -> int:
     for fold in folds:
         train, test = data[fold]
         for name, pred in baseline_predictions(train, test).items():
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             baseline_predictions(train, test)  # timed separately: trivially fast
-            secs = time.perf_counter() - start
-            add(rows, name, rmse(pred, test), rmse(pred, test, clip=True), secs, math_nan())
+            secs, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+            add(rows, name, rmse(pred, test), rmse(pred, test, clip=True), secs, cpu, math_nan())
         for method, biases in systems:
-            result, seconds, caught = fit_timed(specs[biases], train, method, args.seed)
+            result, seconds, cpu, caught = fit_timed(specs[biases], train, method, args.seed)
             pred = model_predictions(result, test)
             name = label(method, biases)
-            add(rows, name, rmse(pred, test), rmse(pred, test, clip=True), seconds, float(result.info.get("iterations") or np.nan))
+            iterations = float(result.info.get("iterations") or np.nan)
+            add(rows, name, rmse(pred, test), rmse(pred, test, clip=True), seconds, cpu, iterations)
             notes.setdefault(name, set()).update(caught)
             print(f"{fold} {name}: rmse {rmse(pred, test):.4f} in {seconds:.2f} s", file=sys.stderr)
 
@@ -181,11 +184,12 @@ def math_nan() -> float:
     return float("nan")
 
 
-def add(rows, name, r, rc, secs, iters) -> None:
-    entry = rows.setdefault(name, {"rmse": [], "rmse_clip": [], "seconds": [], "iterations": []})
+def add(rows, name, r, rc, secs, cpu, iters) -> None:
+    entry = rows.setdefault(name, {"rmse": [], "rmse_clip": [], "seconds": [], "cpu": [], "iterations": []})
     entry["rmse"].append(r)
     entry["rmse_clip"].append(rc)
     entry["seconds"].append(secs)
+    entry["cpu"].append(cpu)
     entry["iterations"].append(iters)
 
 
@@ -211,15 +215,15 @@ def render(args, folds, rows, warmup, notes, started, load_before, load_after, b
         "- other busy processes at start: " + (", ".join(busy_before) if busy_before else "none")
         + "; at end: " + (", ".join(busy_after) if busy_after else "none"),
         "",
-        "| system | RMSE (mean ± sd over folds) | RMSE clipped to 1-5 | fit seconds (median, min-max) | iterations (median) |",
-        "|---|---|---|---|---|",
+        "| system | RMSE (mean ± sd over folds) | RMSE clipped to 1-5 | fit wall s (median, min-max) | fit CPU s (median) | iterations (median) |",
+        "|---|---|---|---|---|---|",
     ]
     for name, entry in rows.items():
-        r, rc, s, it = (np.asarray(entry[k]) for k in ("rmse", "rmse_clip", "seconds", "iterations"))
+        r, rc, s, c, it = (np.asarray(entry[k]) for k in ("rmse", "rmse_clip", "seconds", "cpu", "iterations"))
         iters = "-" if np.all(np.isnan(it)) else f"{np.nanmedian(it):.0f}"
         lines.append(
             f"| {name} | {r.mean():.4f} ± {r.std(ddof=1) if len(r) > 1 else 0:.4f} | {rc.mean():.4f} | "
-            f"{np.median(s):.3f} ({s.min():.3f}-{s.max():.3f}) | {iters} |"
+            f"{np.median(s):.3f} ({s.min():.3f}-{s.max():.3f}) | {np.median(c):.3f} | {iters} |"
         )
     lines += [
         "",
