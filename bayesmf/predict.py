@@ -19,7 +19,8 @@ Two kinds of prediction:
     (:math:`\sigma` or :math:`(\text{high}-\text{low})\sigma` with the logistic link), and it
     is summarized EXACTLY, without Monte Carlo over the noise: mean and sd in closed form,
     :math:`P(r \ge t) = \frac1S\sum_s \bar\Phi((t - m^{(s)})/\tau^{(s)})`, and equal-tailed
-    quantiles as roots of the mixture CDF (safeguarded Newton, to ``1e-9 (high - low)``).
+    quantiles as roots of the mixture CDF (Halley iterations safeguarded by bisection; error
+    about 1e-9 of the predictive sd: checked against brentq to 1e-7 in the tests).
     A MAP result gives the plug-in :math:`\mathcal N(m, \tau^2)`: analytic normal quantiles.
     With ``clip=True`` every component is censored to the rating scale (a rating cannot
     leave [low, high]): closed-form censored-normal moments, clipped quantiles, and
