@@ -49,6 +49,7 @@ __all__ = [
     "make_posterior",
     "param_names",
     "posterior_arrays",
+    "prior_scales",
 ]
 
 #: dims of each posterior variable after (chain, draw)
@@ -69,7 +70,7 @@ FACTOR_VARS = ("U", "V")
 
 
 def param_names(spec: PMF) -> list[str]:
-    """The posterior variables a spec produces, in layout order."""
+    """Return the posterior variables a spec produces, in layout order."""
     names = ["U", "V"]
     if spec.biases:
         # the ordinal cutpoints absorb the global mean, so an ordinal model has no mu
@@ -194,12 +195,14 @@ class PosteriorArrays:
 def posterior_arrays(tree: xr.DataTree) -> PosteriorArrays:
     """Read the draws of a bayesmf posterior into flat numpy arrays (no copy where possible)."""
     post = tree["posterior"].to_dataset()
+    n_samples = int(post.sizes["chain"] * post.sizes["draw"])
 
     def get(name: str) -> np.ndarray | None:
         if name not in post:
             return None
         values = post[name].values
-        return values.reshape((-1, *values.shape[2:]))
+        # explicit sample count: a posterior with zero users has an empty U, and -1 is ambiguous
+        return values.reshape((n_samples, *values.shape[2:]))
 
     U, V = get("U"), get("V")
     if U is None or V is None:
@@ -213,3 +216,38 @@ def posterior_arrays(tree: xr.DataTree) -> PosteriorArrays:
         sigma=get("sigma"),
         cutpoints=get("cutpoints"),
     )
+
+
+def prior_scales(tree: xr.DataTree, spec: PMF) -> dict[str, np.ndarray]:
+    """Per-draw prior sds of the user/item factors and biases.
+
+    Fixed priors give the spec's constants; hierarchical priors read ``sigma_factor``,
+    ``sigma_user_bias`` and ``sigma_item_bias`` from the posterior.
+
+    Returns
+    -------
+    dict
+        ``"user_factor"``, ``"item_factor"``: ``(sample, factor)``; ``"user_bias"``,
+        ``"item_bias"``: ``(sample,)`` (zeros without biases).
+    """
+    post = tree["posterior"]
+    n_samples = int(post.sizes["chain"] * post.sizes["draw"])
+    k = spec.n_factors
+    if spec.priors == "fixed":
+        return {
+            "user_factor": np.full((n_samples, k), float(spec.sigma_u)),
+            "item_factor": np.full((n_samples, k), float(spec.sigma_v)),
+            "user_bias": np.full(n_samples, float(spec.sigma_bias if spec.biases else 0.0)),
+            "item_bias": np.full(n_samples, float(spec.sigma_bias if spec.biases else 0.0)),
+        }
+
+    def flat(name: str) -> np.ndarray:
+        values = np.asarray(post[name].values, dtype=np.float64)
+        return values.reshape((n_samples, *values.shape[2:]))
+
+    factor = np.broadcast_to(flat("sigma_factor").reshape(n_samples, -1), (n_samples, k)).copy()
+    if spec.biases:
+        user_bias, item_bias = flat("sigma_user_bias"), flat("sigma_item_bias")
+    else:
+        user_bias = item_bias = np.zeros(n_samples)
+    return {"user_factor": factor, "item_factor": factor.copy(), "user_bias": user_bias, "item_bias": item_bias}

@@ -67,7 +67,7 @@ from bayesmf._validate import (
 )
 from bayesmf.data import RatingsData
 from bayesmf.model import mean_rating, ordinal_probs
-from bayesmf.posterior import PosteriorArrays, posterior_arrays
+from bayesmf.posterior import PosteriorArrays, posterior_arrays, prior_scales
 
 if TYPE_CHECKING:
     from bayesmf.results import FitResult
@@ -122,29 +122,15 @@ class _Model:
         return self.result.spec
 
 
-def _draw_scales(result: FitResult, n_samples: int, n_factors: int) -> dict[str, np.ndarray]:
-    """Per-draw prior sds of user/item factors and biases (the layout's ``sigma_*`` variables)."""
-    spec = result.spec
-    if spec.priors == "fixed":
-        return {
-            "u": np.full((n_samples, n_factors), float(spec.sigma_u)),
-            "v": np.full((n_samples, n_factors), float(spec.sigma_v)),
-            "ub": np.full(n_samples, float(spec.sigma_bias)),
-            "ib": np.full(n_samples, float(spec.sigma_bias)),
-        }
-    post = result.idata["posterior"]
-
-    def flat(name: str) -> np.ndarray:
-        values = np.asarray(post[name].values, dtype=np.float64)
-        return values.reshape((n_samples, *values.shape[2:]))
-
-    factor = flat("sigma_factor")
-    factor = np.broadcast_to(factor.reshape(n_samples, -1), (n_samples, n_factors)).copy()
-    if spec.biases:
-        ub, ib = flat("sigma_user_bias"), flat("sigma_item_bias")
-    else:
-        ub = ib = np.zeros(n_samples)
-    return {"u": factor, "v": factor, "ub": ub, "ib": ib}
+def _draw_scales(result: FitResult) -> dict[str, np.ndarray]:
+    """Per-draw prior sds of user/item factors and biases, under this module's short keys."""
+    scales = prior_scales(result.idata, result.spec)
+    return {
+        "u": scales["user_factor"],
+        "v": scales["item_factor"],
+        "ub": scales["user_bias"],
+        "ib": scales["item_bias"],
+    }
 
 
 def _model(result: FitResult) -> _Model:
@@ -165,7 +151,7 @@ def _model(result: FitResult) -> _Model:
     levels = result.train.levels
     if ordinal and (cut is None or levels is None or cut.shape[1] != len(levels) - 1):
         raise ValueError("an ordinal posterior needs cutpoints and the rating levels of its train data")
-    scales = _draw_scales(result, n_samples, n_factors)
+    scales = _draw_scales(result)
     mu = np.zeros(n_samples) if arrays.mu is None else np.asarray(arrays.mu, dtype=np.float64)
     return _Model(
         result=result,

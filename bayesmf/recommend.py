@@ -429,7 +429,7 @@ def fold_in(
 
     model = _model(result)
     S, K = model.n_samples, model.n_factors
-    scales = _draw_scales(result, S, K)
+    scales = _draw_scales(result)
     rng = np.random.default_rng(random_seed) if not isinstance(random_seed, np.random.Generator) else random_seed
     new_index = np.arange(train.n_users, len(users))
     U_new = np.empty((S, len(new_index), K))
