@@ -137,7 +137,7 @@ def validate_ratings_frame(
     roles = {"user": user, "item": item, "rating": rating}
     if len({user, item, rating}) < 3:
         raise ValueError(f"user, item and rating must be three different columns, got {roles!r}")
-    available = list(df.columns)
+    available: list[Any] = list(df.columns)
     for role, column in roles.items():
         if column not in df.columns:
             raise ValueError(

@@ -83,7 +83,7 @@ def _baselines(train: Any, test: Any) -> pd.DataFrame:
 
 
 def _pick_user(train: Any, test: Any, requested: str | None) -> Any:
-    """The requested user, else the test user with the median number of training ratings."""
+    """Return the requested user, else the test user with the median number of training ratings."""
     if requested is not None:
         for raw in train.users.classes.tolist():
             if str(raw) == str(requested):
@@ -230,7 +230,6 @@ def _markdown(
     recs: pd.DataFrame,
     elapsed: float,
 ) -> str:
-    fmt = {"float_format": "%.3f"}
     rec_cols = [c for c in ("rank", "item", "title", "mean", "sd", "lower", "upper", "p_at_least") if c in recs.columns]
     post = comparison.loc["posterior (Gibbs)"]
     mapr = comparison.loc["MAP (ALS)"]
@@ -242,7 +241,7 @@ def _markdown(
         "",
         "## Held-out accuracy and interval coverage",
         "",
-        comparison.to_markdown(**fmt),
+        comparison.to_markdown(floatfmt=".3f"),
         "",
         f"The full posterior's test RMSE is {post['RMSE']:.3f} against {mapr['RMSE']:.3f} for MAP. "
         f"Its 90 % predictive intervals cover {post['coverage 90%']:.1%} of held-out ratings; "
@@ -252,19 +251,19 @@ def _markdown(
         "",
         "![calibration](calibration.png)",
         "",
-        calibration.to_markdown(index=False, **fmt),
+        calibration.to_markdown(index=False, floatfmt=".3f"),
         "",
         f"## Recommendations for user {user} (posterior, 90 % intervals)",
         "",
         "![recommendations](recommendations.png)",
         "",
-        recs[rec_cols].to_markdown(index=False, **fmt),
+        recs[rec_cols].to_markdown(index=False, floatfmt=".3f"),
         "",
         "## Diagnostics (Gibbs, identified quantities only)",
         "",
         f"Verdict: **{diagnosis.verdict}**",
         "",
-        diagnosis.table.to_markdown(**fmt) if len(diagnosis.table) <= 40 else diagnosis.table.describe().to_markdown(**fmt),
+        diagnosis.table.to_markdown(floatfmt=".3f") if len(diagnosis.table) <= 40 else diagnosis.table.describe().to_markdown(floatfmt=".3f"),
         "",
     ]
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""`PMF`: the description of a probabilistic matrix factorization model.
+r"""`PMF`: the description of a probabilistic matrix factorization model.
 
 A `PMF` is a frozen, JSON-serializable description (priors as data). It builds the PyMC
 model (`PMF.build`, delegated to `bayesmf.model`) and fits it (`PMF.fit`, delegated to
@@ -9,13 +9,13 @@ The model, for a rating :math:`r_{ij}` of user :math:`i` on item :math:`j`:
 
 .. math::
 
-    \\eta_{ij} = \\mu + b_i + c_j + U_i \\cdot V_j, \\qquad
-    r_{ij} \\sim \\mathcal N(g(\\eta_{ij}), \\sigma^2)
+    \eta_{ij} = \mu + b_i + c_j + U_i \cdot V_j, \qquad
+    r_{ij} \sim \mathcal N(g(\eta_{ij}), \sigma^2)
 
 with :math:`g` the identity or (``link="logistic"``) the logistic function on ratings
 rescaled to [0, 1], or an ordered-logistic likelihood over the rating levels
-(``likelihood="ordinal"``). Priors: :math:`U_i \\sim \\mathcal N(0, \\sigma_U^2 I)`,
-:math:`V_j \\sim \\mathcal N(0, \\sigma_V^2 I)`, biases :math:`\\mathcal N(0, \\sigma_b^2)`.
+(``likelihood="ordinal"``). Priors: :math:`U_i \sim \mathcal N(0, \sigma_U^2 I)`,
+:math:`V_j \sim \mathcal N(0, \sigma_V^2 I)`, biases :math:`\mathcal N(0, \sigma_b^2)`.
 """
 
 from __future__ import annotations
@@ -53,16 +53,16 @@ DEFAULT_HYPERPRIORS: dict[str, tuple[float, float]] = {
 
 @dataclass(frozen=True)
 class PMF:
-    """Probabilistic matrix factorization (Salakhutdinov & Mnih 2008), with options.
+    r"""Probabilistic matrix factorization (Salakhutdinov & Mnih 2008), with options.
 
     Parameters
     ----------
     n_factors : int
         Rank of the factorization (length of :math:`U_i`, :math:`V_j`).
     priors : {"hierarchical", "fixed"}
-        ``"fixed"``: :math:`\\sigma, \\sigma_U, \\sigma_V, \\sigma_b` are the given numbers
+        ``"fixed"``: :math:`\sigma, \sigma_U, \sigma_V, \sigma_b` are the given numbers
         (the classic PMF; MAP then minimizes the regularized squared error with
-        :math:`\\lambda_U = \\sigma^2/\\sigma_U^2`). ``"hierarchical"``: :math:`\\sigma` and the
+        :math:`\lambda_U = \sigma^2/\sigma_U^2`). ``"hierarchical"``: :math:`\sigma` and the
         scales are learned under conjugate inverse-gamma priors (`DEFAULT_HYPERPRIORS`).
         U and V share one scale (or one per factor): separate scales are not identified,
         only their product is (U -> cU, V -> V/c leaves the likelihood unchanged).
@@ -71,7 +71,7 @@ class PMF:
         Global mean and user/item offsets; ``False`` is the seeds' model exactly.
     link : {"identity", "logistic"}
         ``"logistic"``: ratings rescaled to [0, 1] by ``(r - low) / (high - low)`` and
-        mean :math:`g(\\eta)` with :math:`g` the logistic function (PMF paper, sec. 2).
+        mean :math:`g(\eta)` with :math:`g` the logistic function (PMF paper, sec. 2).
     likelihood : {"normal", "ordinal"}
         ``"ordinal"``: ordered-logistic over the discrete rating levels.
     per_factor_scales : bool
@@ -133,7 +133,7 @@ class PMF:
         return DEFAULT_HYPERPRIORS | dict(self.hyperpriors)
 
     def noise_sd(self, scale: tuple[float, float]) -> float:
-        """The fixed noise sd for a rating scale (``sigma`` or its link-dependent default)."""
+        """Return the fixed noise sd for a rating scale (``sigma`` or its link-dependent default)."""
         if self.sigma is not None:
             return float(self.sigma)
         low, high = scale

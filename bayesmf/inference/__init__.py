@@ -14,6 +14,8 @@ method     what                                          models it supports
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from bayesmf._validate import validate_choice
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
     from bayesmf.results import FitResult
     from bayesmf.spec import PMF
 
-__all__ = ["METHODS", "fit", "check_supported"]
+__all__ = ["METHODS", "check_supported", "fit"]
 
 METHODS = ("gibbs", "nuts", "advi", "map", "als", "sgd")
 
@@ -45,6 +47,10 @@ _SUPPORT = {
     "nuts": (lambda s: True, "every model"),
     "advi": (lambda s: True, "every model"),
 }
+
+
+#: method -> (module, function) of its route, imported on first use
+_ROUTES = {method: (f"bayesmf.inference.{method}", f"fit_{method}") for method in METHODS}
 
 
 def check_supported(spec: PMF, method: str) -> None:
@@ -69,17 +75,6 @@ def fit(spec: PMF, data: RatingsData, method: str = "gibbs", **kwargs: Any) -> F
         )
     if data.n_ratings == 0:
         raise ValueError("cannot fit on an empty dataset (0 ratings)")
-    match method:
-        case "map":
-            from bayesmf.inference.map import fit_map as route
-        case "als":
-            from bayesmf.inference.als import fit_als as route
-        case "sgd":
-            from bayesmf.inference.sgd import fit_sgd as route
-        case "gibbs":
-            from bayesmf.inference.gibbs import fit_gibbs as route
-        case "nuts":
-            from bayesmf.inference.nuts import fit_nuts as route
-        case "advi":
-            from bayesmf.inference.advi import fit_advi as route
+    module_name, function_name = _ROUTES[method]
+    route: Callable[..., FitResult] = getattr(import_module(module_name), function_name)
     return route(spec, data, **kwargs)
