@@ -112,6 +112,12 @@ class FitResult:
 
         return predict_draws(self, data, **kwargs)
 
+    def predict_proba(self, data: Any, **kwargs: Any) -> pd.DataFrame:
+        """P(rating = level) per pair for the ordinal likelihood; see `bayesmf.predict.predict_proba`."""
+        from bayesmf.predict import predict_proba
+
+        return predict_proba(self, data, **kwargs)
+
     def recommend(self, user: Any, **kwargs: Any) -> pd.DataFrame:
         """Top-N items with intervals; see `bayesmf.recommend.recommend`."""
         from bayesmf.recommend import recommend
