@@ -267,25 +267,12 @@ def _mean_rating(
         eta += user_bias[:, users]
     if item_bias is not None:
         eta += item_bias[:, items]
-    spec = result.spec
-    low, high = result.train.scale
-    if spec.likelihood == "ordinal":
-        assert cutpoints is not None
-        levels = result.train.levels
-        if levels is None or len(levels) != cutpoints.shape[1] + 1:
-            levels = np.arange(cutpoints.shape[1] + 1, dtype=np.float64)
-        # P(r <= level_k) = logistic(c_k - eta): the ordered logistic of pm.OrderedLogistic
-        below = _sigmoid(cutpoints[:, None, :] - eta[:, :, None])
-        cdf = np.concatenate([below, np.ones((*eta.shape, 1))], axis=2)
-        probs = np.diff(cdf, axis=2, prepend=0.0)
-        return np.einsum("spl,l->sp", probs, np.asarray(levels, dtype=np.float64))
-    if spec.link == "logistic":
-        return low + (high - low) * _sigmoid(eta)
-    return eta
+    from bayesmf.model import mean_rating  # the one definition of each link's mean
 
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
+    cut = None if cutpoints is None else cutpoints[:, None, :]
+    return np.asarray(
+        mean_rating(eta, result.spec, result.train.scale, cutpoints=cut, levels=result.train.levels)
+    )
 
 
 # ---------------------------------------------------------------------------------------

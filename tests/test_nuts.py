@@ -1,0 +1,252 @@
+"""NUTS route: layout, planted truth, determinism, links/likelihoods, SBC and Gibbs agreement (slow).
+
+Compiling a model for nutpie costs 10-30 s on a busy 2-core machine (sampling a tiny model
+takes well under a second), so the fast tier shares one fit per model between tests.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from bayesmf import PMF, RatingsData, simulate
+from bayesmf.diagnostics import ConvergenceWarning, Diagnosis, identified_quantities
+from bayesmf.inference.nuts import fit_nuts, map_start, nutpie_available
+from bayesmf.posterior import coords_for, dims_of, param_names
+
+needs_nutpie = pytest.mark.skipif(not nutpie_available(), reason="nutpie not installed")
+
+NOISE = 0.3
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return simulate(n_users=50, n_items=40, n_factors=2, density=0.3, noise=NOISE, seed=5)
+
+
+@pytest.fixture(scope="module")
+def nuts_fit(sim):
+    return fit_nuts(
+        PMF(n_factors=2), sim.data, draws=150, tune=150, chains=2, random_seed=1, progressbar=False
+    )
+
+
+def _posterior_mean_of_truth_cells(result, sim):
+    a = result.arrays()
+    users = np.arange(sim.data.n_users)[:, None]
+    items = np.arange(sim.data.n_items)[None, :]
+    eta = np.einsum("suk,sik->sui", a.U.astype(np.float64), a.V.astype(np.float64))
+    if a.mu is not None:
+        eta += a.mu[:, None, None]
+    if a.user_bias is not None:
+        eta += a.user_bias[:, :, None] + a.item_bias[:, None, :]
+    return eta.mean(axis=0), sim.true_mean(users, items)
+
+
+def check_layout(result, spec, data, chains, draws):
+    post = result.posterior
+    assert sorted(post.data_vars) == sorted(param_names(spec))
+    levels = data.levels
+    coords = coords_for(spec, data.users, data.items, None if levels is None or spec.likelihood != "ordinal" else len(levels))
+    for name in param_names(spec):
+        assert post[name].dims == ("chain", "draw", *dims_of(spec, name)), name
+        assert np.isfinite(post[name].values).all(), name
+    for dim in ("user", "item", "factor"):
+        np.testing.assert_array_equal(post[dim].values, coords[dim])
+    assert post["U"].dtype == np.float32 and post["V"].dtype == np.float32
+    assert post.sizes["chain"] == chains and post.sizes["draw"] == draws
+    assert result.method == "nuts"
+
+
+@needs_nutpie
+def test_layout_and_sample_stats(nuts_fit, sim):
+    spec = PMF(n_factors=2)
+    check_layout(nuts_fit, spec, sim.data, chains=2, draws=150)
+    ss = nuts_fit.idata["sample_stats"].to_dataset()
+    assert {"diverging", "depth"} <= set(ss.data_vars)
+    assert ss["diverging"].dims == ("chain", "draw")
+    info = nuts_fit.info
+    assert info["sampler"] == "nutpie" and info["chains"] == 2 and info["draws"] == 150
+    assert info["fit_seconds"] > 0 and info["divergences"] == 0
+    # the training data travel with the result
+    np.testing.assert_array_equal(nuts_fit.idata["constant_data"]["user_idx"].values, sim.data.user_idx)
+
+
+@needs_nutpie
+def test_planted_truth(nuts_fit, sim):
+    mean, truth = _posterior_mean_of_truth_cells(nuts_fit, sim)
+    rmse = float(np.sqrt(np.mean((mean - truth) ** 2)))
+    baseline = float(np.sqrt(np.mean((sim.data.rating.mean() - truth) ** 2)))
+    assert rmse < 0.5 * baseline, (rmse, baseline)
+    sigma = float(nuts_fit.posterior["sigma"].mean())
+    assert abs(sigma - NOISE) < 0.05, sigma
+
+
+@needs_nutpie
+def test_diagnose_reads_nutpie_stats(nuts_fit):
+    diagnosis = nuts_fit.diagnose(n_pairs=10, warn=False)
+    assert isinstance(diagnosis, Diagnosis)
+    assert diagnosis.sampler["divergences"] == 0
+    assert diagnosis.sampler["max_tree_depth"] >= 1
+    # the monitored predictions have finite diagnostics from two chains
+    assert np.isfinite(diagnosis.table["r_hat"]).all()
+
+
+@needs_nutpie
+def test_logistic_link_same_seed_same_draws():
+    # noise 0.1 on the [0, 1] scale (the default sigma2 prior has little mass much below)
+    sim = simulate(n_users=40, n_items=30, n_factors=2, density=0.4, noise=0.1, seed=2, link="logistic")
+    spec = PMF(n_factors=2, link="logistic")
+    kwargs = dict(draws=60, tune=100, chains=2, random_seed=11, progressbar=False)
+    first = fit_nuts(spec, sim.data, **kwargs)
+    second = fit_nuts(spec, sim.data, **kwargs)
+    check_layout(first, spec, sim.data, chains=2, draws=60)
+    for name in param_names(spec):
+        np.testing.assert_array_equal(first.posterior[name].values, second.posterior[name].values)
+    # posterior mean ratings on the rating scale, between the bounds, tracking the truth
+    pred = identified_quantities(first, n_pairs=60)["posterior"]
+    expected = pred["pred_train"].mean(("chain", "draw")).values
+    low, high = sim.data.scale
+    assert (expected > low).all() and (expected < high).all()
+    labels = [s.split(":") for s in pred["train_pair"].values.tolist()]
+    truth = sim.true_mean([int(u) for u, _ in labels], [int(i) for _, i in labels])
+    assert stats.pearsonr(expected, truth)[0] > 0.8
+
+
+def test_ordinal_with_pymc_sampler():
+    sim = simulate(n_users=30, n_items=25, n_factors=2, density=0.35, noise=0.3, seed=3)
+    low, high = sim.data.scale
+    rating = np.clip(np.round(sim.data.rating), low, high)
+    data = RatingsData(sim.data.user_idx, sim.data.item_idx, rating, (low, high), sim.data.users, sim.data.items)
+    spec = PMF(n_factors=2, likelihood="ordinal")
+    result = fit_nuts(
+        spec, data, draws=100, tune=150, chains=2, cores=1, random_seed=4, progressbar=False, nuts_sampler="pymc",
+        target_accept=0.9,
+    )
+    check_layout(result, spec, data, chains=2, draws=100)
+    assert result.info["sampler"] == "pymc"
+    cut = result.posterior["cutpoints"].values
+    assert (np.diff(cut, axis=-1) > 0).all()  # ordered in every draw
+    assert "tree_depth" in result.idata["sample_stats"]
+    # expected ratings track the truth
+    pred = identified_quantities(result, n_pairs=60)["posterior"]
+    expected = pred["pred_train"].mean(("chain", "draw")).values
+    labels = [s.split(":") for s in pred["train_pair"].values.tolist()]
+    truth = sim.true_mean([int(u) for u, _ in labels], [int(i) for _, i in labels])
+    assert stats.pearsonr(expected, truth)[0] > 0.7
+
+
+def test_map_start_is_not_collapsed(sim):
+    spec = PMF(n_factors=2)
+    start = map_start(spec, sim.data, random_seed=0)
+    assert {"U", "V", "mu", "user_bias", "item_bias", "sigma2", "factor_var"} <= set(start)
+    assert np.sqrt(np.mean(start["U"] ** 2)) > 0.1  # away from the U = V = 0 saddle
+    assert 0.5 * NOISE < np.sqrt(start["sigma2"]) < 2 * NOISE
+    again = map_start(spec, sim.data, random_seed=0)
+    np.testing.assert_array_equal(start["U"], again["U"])
+    per_factor = map_start(PMF(n_factors=2, per_factor_scales=True), sim.data, random_seed=0)
+    assert per_factor["factor_var"].shape == (2,)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"draws": 0}, ValueError, "draws"),
+        ({"chains": 1.5}, TypeError, "chains"),
+        ({"nuts_sampler": "stan"}, ValueError, "nuts_sampler"),
+        ({"init": "zeros"}, ValueError, "init"),
+        ({"target_accept": 1.2}, ValueError, "target_accept"),
+        ({"initvals": {}}, ValueError, "initvals"),
+        ({"step": None}, ValueError, "step"),
+    ],
+)
+def test_bad_options(sim, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        fit_nuts(PMF(n_factors=2), sim.data, progressbar=False, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------
+# slow: simulation-based calibration, agreement with Gibbs
+# ---------------------------------------------------------------------------------------
+def _prior_replications(spec, pattern, n, seed):
+    """Parameters and ratings drawn from the model's own prior (pm.sample_prior_predictive)."""
+    import pymc as pm
+
+    from bayesmf.model import build_model
+
+    with build_model(spec, pattern):
+        prior = pm.sample_prior_predictive(draws=n, random_seed=seed)
+    return prior["prior"].to_dataset(), prior["prior_predictive"].to_dataset()["rating"]
+
+
+@pytest.mark.slow
+def test_sbc_nuts():
+    """Simulation-based calibration (Talts et al. 2018) of NUTS on a tiny hierarchical PMF.
+
+    Ratings and parameters come from the model's prior; for each replication the rank of
+    the true value among (thinned) posterior draws must be uniform. Checked for sigma and
+    two predicted mean ratings (a rated pair and an unrated one) with a chi-square test.
+    """
+    n_rep, n_bins, thin = 30, 5, 4
+    base = simulate(n_users=12, n_items=10, n_factors=2, density=0.5, seed=0).data
+    pattern = RatingsData(base.user_idx, base.item_idx, np.full(base.n_ratings, 3.0), (1.0, 5.0), base.users, base.items)
+    spec = PMF(n_factors=2)
+    prior, ratings = _prior_replications(spec, pattern, n_rep, seed=123)
+    rated = (int(base.user_idx[0]), int(base.item_idx[0]))
+    seen = set(zip(base.user_idx.tolist(), base.item_idx.tolist(), strict=True))
+    unrated = next((u, i) for u in range(base.n_users) for i in range(base.n_items) if (u, i) not in seen)
+
+    def predicted(p, u, i):
+        return p["mu"] + p["user_bias"][..., u] + p["item_bias"][..., i] + (p["U"][..., u, :] * p["V"][..., i, :]).sum(-1)
+
+    ranks: dict[str, list[int]] = {"sigma": [], "rated": [], "unrated": []}
+    for r in range(n_rep):
+        truth = {k: prior[k].values[0, r] for k in ("mu", "user_bias", "item_bias", "U", "V", "sigma")}
+        data = RatingsData(pattern.user_idx, pattern.item_idx, ratings.values[0, r], (1.0, 5.0), pattern.users, pattern.items)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fit = fit_nuts(spec, data, draws=200, tune=300, chains=2, cores=1, random_seed=r, progressbar=False, nuts_sampler="pymc")
+        post = {k: fit.posterior[k].values[:, ::thin].reshape(-1, *fit.posterior[k].shape[2:]).astype(np.float64) for k in truth}
+        ranks["sigma"].append(int((post["sigma"] < truth["sigma"]).sum()))
+        ranks["rated"].append(int((predicted(post, *rated) < predicted(truth, *rated)).sum()))
+        ranks["unrated"].append(int((predicted(post, *unrated) < predicted(truth, *unrated)).sum()))
+    n_post = 2 * 200 // thin
+    for name, values in ranks.items():
+        counts = np.histogram(values, bins=n_bins, range=(0, n_post + 1))[0]
+        p_value = stats.chisquare(counts).pvalue
+        # three tests: Bonferroni at 0.003 each
+        assert p_value > 0.001, (name, counts, p_value)
+
+
+@pytest.mark.slow
+def test_nuts_agrees_with_gibbs():
+    """Two independent samplers of the same posterior agree within Monte Carlo error."""
+    from bayesmf.inference.gibbs import fit_gibbs
+
+    sim = simulate(n_users=60, n_items=50, n_factors=2, density=0.25, noise=0.5, seed=9)
+    spec = PMF(n_factors=2)
+    nuts = fit_nuts(spec, sim.data, draws=400, tune=400, chains=2, random_seed=1, progressbar=False)
+    gibbs = fit_gibbs(spec, sim.data, draws=1000, tune=500, chains=2, random_seed=1, progressbar=False)
+    q_nuts = identified_quantities(nuts, n_pairs=20)["posterior"]
+    q_gibbs = identified_quantities(gibbs, n_pairs=20)["posterior"]
+    import arviz as az
+
+    for name in ("sigma", "mean_level", "pred_train", "pred_unrated"):
+        a, b = q_nuts[name], q_gibbs[name]
+        mean_a, mean_b = a.mean(("chain", "draw")).values, b.mean(("chain", "draw")).values
+        mcse_a = az.mcse(xr_tree(a)).to_dataset()["x"].values
+        mcse_b = az.mcse(xr_tree(b)).to_dataset()["x"].values
+        z = (mean_a - mean_b) / np.sqrt(mcse_a**2 + mcse_b**2)
+        # at 40 quantities, |z| > 4 by chance is very unlikely
+        assert np.all(np.abs(z) < 4), (name, z)
+        sd_a, sd_b = a.std(("chain", "draw")).values, b.std(("chain", "draw")).values
+        np.testing.assert_allclose(sd_a, sd_b, rtol=0.25)
+
+
+def xr_tree(da):
+    import xarray as xr
+
+    return xr.DataTree.from_dict({"posterior": xr.Dataset({"x": da})})
