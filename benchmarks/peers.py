@@ -609,6 +609,12 @@ BAYESMF_ROUTES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
         _HIER,
         {"draws": GIBBS_DRAWS, "tune": GIBBS_TUNE, "chains": 1, "random_seed": 0, "progressbar": False},
     ),
+    # one prior scale per factor: the closest bayesmf spec to myFM's per-factor precisions
+    "bayesmf.gibbs-ard": (
+        "gibbs",
+        {**_HIER, "per_factor_scales": True},
+        {"draws": GIBBS_DRAWS, "tune": GIBBS_TUNE, "chains": 1, "random_seed": 0, "progressbar": False},
+    ),
     "bayesmf.nuts": (
         "nuts",
         _HIER,
