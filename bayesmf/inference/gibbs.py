@@ -20,9 +20,11 @@ variance :math:`s^2 \sim \mathrm{IG}(a_f, b_f)` with :math:`U_i, V_j \sim \mathc
 
 One sweep draws, in order: every :math:`(b_i, U_i)` jointly given the rest (a
 :math:`(K+1)`-dimensional Gaussian per user, all users in one numba kernel), every
-:math:`(c_j, V_j)`, :math:`\mu`, then :math:`\sigma^2`, the factor variance(s) and the two bias
-variances from their inverse-gamma conditionals. Sampling the bias with its factor row
-avoids the slow mixing of separate bias updates.
+:math:`(c_j, V_j)`, :math:`\mu`, a joint shift of :math:`(\mu, b, c)` along the directions
+the likelihood cannot see (:math:`\mu + \delta_b + \delta_c, b - \delta_b, c - \delta_c`;
+without it :math:`\mu` mixes slowly), then :math:`\sigma^2`, the factor variance(s) and the
+two bias variances from their inverse-gamma conditionals. Sampling the bias with its factor
+row avoids the slow mixing of separate bias updates.
 
 Each chain has its own ``numpy.random.Generator`` spawned from ``random_seed``
 (`numpy.random.SeedSequence.spawn`) and every random number is drawn by it, so the same seed
@@ -455,15 +457,17 @@ def fit_gibbs(
 
     Notes
     -----
-    The defaults (4 chains x (300 + 500 x 2) sweeps) take about 15-25 s on ML-100K at rank
-    10 on 2 cores, and store 500 x 4 draws (about 250 MB, factors as float32). Sigma, the
-    bias sds and mu then reach R-hat <= 1.01 with bulk ESS in the hundreds to thousands.
-    Individual predicted ratings mostly do too, but on real ratings some mix slowly: the
-    weak factors of a rank-10 fit (singular values close to the noise level) rotate among
-    nearly equivalent configurations only over hundreds of sweeps, so a few percent of
-    predictions can show R-hat up to ~1.05 and bulk ESS below 100. Check the predictions
-    you care about (`FitResult.diagnose`) and run longer (``draws``, ``thin``) when they
-    need it; raw U and V are not identified (rotation, sign) and never converge.
+    The defaults (4 chains x (300 + 500 x 2) sweeps, about 28 CPU-seconds) take about
+    15-25 s on ML-100K at rank 10 on 2 cores, and store 500 x 4 draws (about 250 MB,
+    factors as float32). Sigma, the bias sds, mu and the factor sd then reach R-hat <= 1.01
+    with bulk ESS of several hundred or more. Predicted ratings of simulated data do too,
+    but on real ratings some mix slowly: the weak factors of a rank-10 fit (singular values
+    close to the noise level) drift among nearly equivalent configurations over tens to
+    hundreds of sweeps. On ML-100K u1, 10-20 % of monitored predictions miss R-hat <= 1.01
+    or bulk ESS >= 400 with the defaults (worst R-hat about 1.04, ESS about 100), and about
+    1 % with ``thin=10`` (4x the sweeps); see ``benchmarks/RESULTS.md``. Check the
+    predictions you care about (`FitResult.diagnose`) and run longer (``thin``, ``draws``)
+    when they need it; raw U and V are not identified (rotation, sign) and never converge.
 
     Returns
     -------
