@@ -1,0 +1,66 @@
+"""The demo: command line, report contents, and report numbers against direct computation."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bayesmf import PMF, load_movielens, train_test_split
+from bayesmf.cli import main
+from bayesmf.report import run_demo
+
+
+def test_cli_help_lists_demo_options() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "bayesmf.cli", "demo", "--help"], capture_output=True, text=True, check=True
+    )
+    for option in ("--out", "--dataset", "--draws", "--seed", "--overwrite"):
+        assert option in out.stdout
+
+
+def test_cli_rejects_unknown_dataset(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as excinfo:
+        main(["demo", "--dataset", "ml-1b"])
+    assert excinfo.value.code == 2
+    assert "ml-1b" in capsys.readouterr().err
+
+
+def test_demo_refuses_to_overwrite_a_report(tmp_path: Path) -> None:
+    (tmp_path / "report.md").write_text("mine")
+    with pytest.raises(FileExistsError, match="overwrite"):
+        run_demo(out=tmp_path)
+    assert (tmp_path / "report.md").read_text() == "mine"
+
+
+@pytest.mark.slow
+def test_demo_report_numbers_match_direct_computation(tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    seed = 7
+    path = run_demo(out=out, draws=40, tune=40, chains=2, seed=seed, progressbar=False)
+    assert path == out / "report.md"
+    for name in ("report.md", "report.json", "calibration.png", "recommendations.png"):
+        assert (out / name).stat().st_size > 0
+    facts = json.loads((out / "report.json").read_text())
+    rows = {row["fit"]: row for row in facts["comparison"]}
+
+    # the same split and fits, computed directly through the public API and numpy
+    train, test = train_test_split(load_movielens("ml-latest-small"), test_size=0.2, seed=seed, by="user")
+    y = np.asarray(test.rating)
+    assert rows["global mean"]["RMSE"] == pytest.approx(np.sqrt(np.mean((y - train.rating.mean()) ** 2)), rel=1e-9)
+
+    als = PMF(priors="fixed").fit(train, method="als", random_seed=seed, progressbar=False)
+    pred = als.predict(test, prob=0.9)
+    assert rows["MAP (ALS)"]["RMSE"] == pytest.approx(np.sqrt(np.mean((y - pred["mean"].to_numpy()) ** 2)), rel=1e-6)
+    inside = (pred["lower"].to_numpy() <= y) & (y <= pred["upper"].to_numpy())
+    assert rows["MAP (ALS)"]["coverage 90%"] == pytest.approx(inside.mean(), abs=1e-12)
+
+    gibbs = PMF().fit(train, method="gibbs", draws=40, tune=40, chains=2, random_seed=seed, progressbar=False)
+    pred = gibbs.predict(test, prob=0.9)
+    assert rows["posterior (Gibbs)"]["RMSE"] == pytest.approx(np.sqrt(np.mean((y - pred["mean"].to_numpy()) ** 2)), rel=1e-6)
+    text = path.read_text()
+    assert f"{rows['posterior (Gibbs)']['RMSE']:.3f}" in text
