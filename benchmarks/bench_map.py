@@ -230,11 +230,30 @@ def render(args, folds, rows, warmup, notes, started, load_before, load_after, b
         "Warm-up fits on " + folds[0] + " (first call in the process: numba / PyTensor compilation or cache "
         "loading included): " + ", ".join(f"{k} {v:.2f} s" for k, v in warmup.items()) + ".",
     ]
+    lines += ["", *targets(rows, load_before, load_after)]
     flagged = {k: v for k, v in notes.items() if v}
     if flagged:
         lines.append("Warnings raised during the fits: " + "; ".join(f"{k}: {', '.join(sorted(v))}" for k, v in flagged.items()) + ".")
     lines.append(END)
     return "\n".join(lines) + "\n"
+
+
+def targets(rows, load_before, load_after) -> list[str]:
+    """The issue's two targets, checked against this run."""
+    out = []
+    if "map (biases)" in rows:
+        r = float(np.mean(rows["map (biases)"]["rmse"]))
+        out.append(f"- target MAP (biases) RMSE <= 0.93: {'met' if r <= 0.93 else 'MISSED'} ({r:.4f}, unclipped)")
+    if "als (biases)" in rows:
+        wall = float(np.median(rows["als (biases)"]["seconds"]))
+        cpu = float(np.median(rows["als (biases)"]["cpu"]))
+        busy = max(load_before[0], load_after[0]) > (os.cpu_count() or 1)
+        out.append(
+            f"- target ALS fit <= 0.5 s on 2 cores: wall {wall:.2f} s ({'met' if wall <= 0.5 else 'missed'}), "
+            f"CPU {cpu:.2f} s ({'met' if cpu <= 0.5 else 'missed'})"
+            + ("; the machine was oversubscribed (load average above its core count), so wall times are inflated" if busy else "")
+        )
+    return out
 
 
 def write_section(path: Path, section: str) -> None:
