@@ -3,7 +3,7 @@
 =========  ===========================================  ==============================
 method     what                                          models it supports
 =========  ===========================================  ==============================
-``map``    ``pm.find_MAP`` from a jittered start          fixed priors, any link/likelihood
+``map``    ``pm.find_MAP`` from a seeded random start     fixed priors, any link/likelihood
 ``als``    closed-form alternating least squares          fixed priors, identity, normal
 ``sgd``    stochastic gradient descent (baseline)         fixed priors, normal likelihood
 ``gibbs``  blocked conjugate Gibbs (numba kernels)        identity link, normal likelihood
