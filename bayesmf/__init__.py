@@ -11,6 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from bayesmf.data import IdEncoder, RatingsData
 from bayesmf.datasets import Simulation, load_movielens, movielens_items, simulate
+from bayesmf.exceptions import CollapsedFactorsWarning, ConvergenceWarning
 from bayesmf.io import load
 from bayesmf.objective import objective
 from bayesmf.results import FitResult
@@ -26,6 +27,8 @@ logging.getLogger("bayesmf").addHandler(logging.NullHandler())
 
 __all__ = [
     "PMF",
+    "CollapsedFactorsWarning",
+    "ConvergenceWarning",
     "FitResult",
     "IdEncoder",
     "RatingsData",

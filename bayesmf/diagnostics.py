@@ -50,6 +50,7 @@ import xarray as xr
 
 from bayesmf._validate import validate_choice, validate_positive, validate_positive_int
 from bayesmf.data import RatingsData
+from bayesmf.exceptions import ConvergenceWarning
 
 if TYPE_CHECKING:
     from bayesmf.results import FitResult
@@ -76,10 +77,6 @@ SCALAR_QUANTITIES = (
 #: methods whose draws are independent draws from an approximation, not a Markov chain
 _APPROXIMATE = ("advi",)
 _SAMPLE_CHUNK = 256
-
-
-class ConvergenceWarning(UserWarning):
-    """A posterior failed its convergence checks (R-hat, ESS, divergences, ELBO)."""
 
 
 # ---------------------------------------------------------------------------------------

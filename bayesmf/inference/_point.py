@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bayesmf.exceptions import CollapsedFactorsWarning, ConvergenceWarning
 from bayesmf.model import to_unit
 from bayesmf.posterior import make_posterior, param_names
 from bayesmf.results import FitResult
@@ -28,18 +29,6 @@ __all__ = [
     "initial_point",
     "point_result",
 ]
-
-
-class ConvergenceWarning(UserWarning):
-    """An optimizer stopped at its iteration limit before meeting its tolerance."""
-
-
-class CollapsedFactorsWarning(UserWarning):
-    """The fitted factors are (numerically) zero: the fit explains ratings by biases alone.
-
-    Either the optimizer stopped at the :math:`U = V = 0` saddle, or the regularization
-    (``sigma_u``, ``sigma_v`` small relative to ``sigma``) makes zero the optimum.
-    """
 
 
 def point_result(
