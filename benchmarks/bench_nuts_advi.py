@@ -38,6 +38,7 @@ import os
 import platform
 import shlex
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -94,6 +95,37 @@ def evaluate(name: str, fit, test, args, wall: float) -> dict:
     return row
 
 
+class LoadMonitor:
+    """Sample the 1-minute load average every ``period`` seconds in a background thread."""
+
+    def __init__(self, period: float = 15.0) -> None:
+        self.period, self.samples = period, [os.getloadavg()[0]]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period):
+            self.samples.append(os.getloadavg()[0])
+
+    def stop(self) -> tuple[float, float]:
+        """Stop sampling; return (mean, max) of the samples."""
+        self._stop.set()
+        self._thread.join()
+        return float(np.mean(self.samples)), float(np.max(self.samples))
+
+
+def timed_fit(name: str, spec, train, test, args, **kwargs) -> dict:
+    monitor = LoadMonitor()
+    start = time.perf_counter()
+    fit = spec.fit(train, random_seed=args.seed, progressbar=False, **kwargs)
+    wall = time.perf_counter() - start
+    load = monitor.stop()
+    row = evaluate(name, fit, test, args, wall)
+    row["load"] = load
+    return row
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--split", default="u1")
@@ -115,24 +147,13 @@ def main(argv: list[str] | None = None) -> int:
     spec = PMF(n_factors=args.rank)
     rows = []
 
-    start = time.perf_counter()
-    fit = spec.fit(
-        train, method="nuts", draws=args.draws, tune=args.tune, chains=args.chains,
-        random_seed=args.seed, progressbar=False, nuts_sampler="nutpie",
-    )
-    rows.append(evaluate("NUTS (nutpie)", fit, test, args, time.perf_counter() - start))
-    del fit
-
-    start = time.perf_counter()
-    fit = spec.fit(train, method="advi", n=args.advi_n, random_seed=args.seed, progressbar=False)
-    rows.append(evaluate("ADVI (mean-field)", fit, test, args, time.perf_counter() - start))
-    del fit
-
+    rows.append(timed_fit(
+        "NUTS (nutpie)", spec, train, test, args, method="nuts", draws=args.draws, tune=args.tune,
+        chains=args.chains, nuts_sampler="nutpie",
+    ))
+    rows.append(timed_fit("ADVI (mean-field)", spec, train, test, args, method="advi", n=args.advi_n))
     if not args.skip_gibbs:
-        start = time.perf_counter()
-        fit = spec.fit(train, method="gibbs", random_seed=args.seed, progressbar=False)
-        rows.append(evaluate("Gibbs (reference)", fit, test, args, time.perf_counter() - start))
-        del fit
+        rows.append(timed_fit("Gibbs (reference)", spec, train, test, args, method="gibbs"))
 
     load_after = os.getloadavg()
     text = render(args, rows, load_before, load_after, train, test)
@@ -174,13 +195,14 @@ def render(args, rows, load_before, load_after, train, test) -> str:
         f"{args.advi_n} iterations; diagnostics on {args.pairs} train + {args.pairs} test predicted ratings "
         "and the identified scalars (`bayesmf.diagnostics`)",
         "",
-        "| route | wall (s) | test RMSE (clipped) | 90% PI width | 90% PI coverage | sigma | "
-        "R-hat max (pred median) | bulk ESS min (pred median) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| route | wall (s) | load avg during fit (mean / max) | test RMSE (clipped) | 90% PI width | "
+        "90% PI coverage | sigma | R-hat max (pred median) | bulk ESS min (pred median) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
-            f"| {row['name']} | {row['wall']:.0f} | {row['rmse']:.3f} ({row['rmse_clipped']:.3f}) | "
+            f"| {row['name']} | {row['wall']:.0f} | {row['load'][0]:.1f} / {row['load'][1]:.1f} | "
+            f"{row['rmse']:.3f} ({row['rmse_clipped']:.3f}) | "
             f"{row['width90']:.2f} | {row['cover90']:.3f} | {row['sigma']:.3f} | "
             f"{_fmt(row.get('rhat_max'))} ({_fmt(row.get('pred_rhat_median'))}) | "
             f"{_fmt(row.get('ess_bulk_min'), '.0f')} ({_fmt(row.get('pred_ess_bulk_median'), '.0f')}) |"

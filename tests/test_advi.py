@@ -67,6 +67,15 @@ def test_diagnose_uses_elbo(advi_fit):
     assert diagnosis.ok is diagnosis.elbo["flat"]
 
 
+def test_save_load_round_trip(advi_fit, tmp_path):
+    from bayesmf import load
+
+    loaded = load(advi_fit.save(tmp_path / "advi.zarr"))
+    np.testing.assert_array_equal(loaded.posterior["U"].values, advi_fit.posterior["U"].values)
+    np.testing.assert_array_equal(loaded.info["elbo"], advi_fit.info["elbo"])
+    assert loaded.info["minibatch_size"] is None
+
+
 def test_minibatch_learns(sim, advi_fit):
     """With minibatches of 100 of the 600 ratings the fit still recovers the planted truth."""
     result = fit_advi(

@@ -23,8 +23,10 @@ How the chains are spread around that start:
 BLAS is limited to one thread per sampling thread (`threadpoolctl`): on small machines,
 BLAS threads of parallel chains fight over the cores (measured 25x slower on 2 cores).
 
-Determinism: the same integer ``random_seed`` gives identical draws with either sampler
-(nutpie seeds each chain from it; it is deterministic whatever the thread scheduling).
+Determinism: the same integer ``random_seed`` gives the same MAP start and, with nutpie,
+identical draws (each chain is seeded from it; checked in the tests, chains in threads).
+PyMC's sampler seeds each chain too, but runs several processes; its determinism is
+PyMC's and is not checked here.
 """
 
 from __future__ import annotations
@@ -355,6 +357,7 @@ def map_start(spec: PMF, data: RatingsData, *, random_seed: Any = None) -> dict[
     start = _point_fit(refit, fit_data, rng)
     if ordinal:
         start = _ordinal_start(start, data, float(np.std(data.rating)))
+    _fill_unrated(start, data, rng)
     if spec.priors == "hierarchical":
         residual, _, _ = _fit_scales(spec, data, start, observed)
         factors = np.concatenate([start["U"], start["V"]])
@@ -368,6 +371,30 @@ def map_start(spec: PMF, data: RatingsData, *, random_seed: Any = None) -> dict[
         if spec.likelihood == "normal":
             start["sigma2"] = np.asarray(max(residual**2, _FLOOR))
     return start
+
+
+def _fill_unrated(start: dict[str, np.ndarray], data: RatingsData, rng: np.random.Generator) -> None:
+    """Give users and items without training ratings prior-sized random values, not 0.
+
+    Their MAP is exactly 0, where the gradient of every such coordinate vanishes; nutpie
+    sets its initial mass matrix from the gradient and refuses such a start ("bad initial
+    gradient"), and a zero start sits on the U = V = 0 saddle of those rows anyway.
+    """
+    for counts, factor_name, bias_name in (
+        (data.user_counts(), "U", "user_bias"),
+        (data.item_counts(), "V", "item_bias"),
+    ):
+        empty = counts == 0
+        if not empty.any():
+            continue
+        for name in (factor_name, bias_name):
+            if name not in start:
+                continue
+            value = start[name].copy()
+            rated = value[~empty]
+            sd = float(np.sqrt(np.mean(rated**2))) if rated.size else 0.1
+            value[empty] = rng.normal(0.0, max(sd, 1e-2), size=value[empty].shape)
+            start[name] = value
 
 
 def _ordinal_start(start: dict[str, np.ndarray], data: RatingsData, rating_sd: float) -> dict[str, np.ndarray]:
