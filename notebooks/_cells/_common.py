@@ -4,7 +4,7 @@ PLOT_SETUP = """\
 plt.rcParams.update({"figure.dpi": 80, "figure.figsize": (6.0, 4.0), "axes.grid": True, "grid.alpha": 0.3})
 pd.set_option("display.precision", 3)
 pd.set_option("display.width", 120)
-logging.getLogger("pymc").setLevel(logging.WARNING)  # PyMC logs "Finished [100%]" even without progress bars
+logging.getLogger("pymc").setLevel(logging.WARNING)  # keep PyMC's info messages out of the outputs
 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm.auto without ipywidgets
 """
 
