@@ -55,13 +55,13 @@ BEGIN, END = "<!-- run.py:begin -->", "<!-- run.py:end -->"
 #: systems run on a dataset only (the brief: SVD++ is slow, ML-100K only)
 ONLY_ON = {"surprise.svdpp": ("ml-100k",)}
 #: default per-system fold limits (NUTS on 5 folds does not fit in the run's budget)
-#: (measured on the shared 2-core machine under load ~5: ADVI ~220-290 s a fold, find_MAP
-#: ordinal ~150 s, ADVI ordinal > 20 min on u1: off by default, run it with
+#: (measured on the shared 2-core machine under load 2-6: NUTS 360-770 s a fold, ADVI
+#: 360-390 s, find_MAP ordinal 75-150 s; NUTS ordinal and ADVI ordinal did not finish u1 in
+#: 25 and 20 min: off by default, run them with e.g.
 #: --fold-limit bayesmf.advi-ordinal=1 --merge); "dataset:system" keys apply to one dataset
 DEFAULT_FOLD_LIMITS = {
-    "bayesmf.nuts": 1, "bayesmf.nuts-ordinal": 1, "bayesmf.advi": 1, "bayesmf.advi-ordinal": 0,
-    "bayesmf.map-ordinal": 1,
-    "ml-latest-small:bayesmf.nuts-ordinal": 0,
+    "bayesmf.nuts": 1, "bayesmf.advi": 1, "bayesmf.map-ordinal": 1,
+    "bayesmf.nuts-ordinal": 0, "bayesmf.advi-ordinal": 0,
 }
 
 #: ML-1M and ML-10M shapes (users, items) for the simulated scaling sets
