@@ -56,8 +56,8 @@ BEGIN, END = "<!-- run.py:begin -->", "<!-- run.py:end -->"
 ONLY_ON = {"surprise.svdpp": ("ml-100k",)}
 #: default per-system fold limits (NUTS on 5 folds does not fit in the run's budget)
 #: (measured on the shared 2-core machine under load 2-6: NUTS 360-770 s a fold, ADVI
-#: 360-390 s, find_MAP ordinal 75-150 s; NUTS ordinal and ADVI ordinal did not finish u1 in
-#: 25 and 20 min: off by default, run them with e.g.
+#: 360-390 s, find_MAP ordinal 75-150 s; NUTS ordinal did not finish u1 in 25 min, ADVI
+#: ordinal took 500 s at load 2 and did not finish in 20 min at load 6-9: off by default, run them with e.g.
 #: --fold-limit bayesmf.advi-ordinal=1 --merge); "dataset:system" keys apply to one dataset
 DEFAULT_FOLD_LIMITS = {
     "bayesmf.nuts": 1, "bayesmf.advi": 1, "bayesmf.map-ordinal": 1,
