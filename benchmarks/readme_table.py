@@ -58,9 +58,27 @@ def render(payload: dict[str, Any], dataset: str = "ml-100k") -> str:
         "Systems run on fewer folds (slow routes) compare through the first-fold column, not the mean. "
         "Full table, memory, scaling and targets: benchmarks/RESULTS.md."
     )
+    earlier = meta.get("earlier_runs") or []
+    if earlier:
+        note += (
+            f" Records of systems that run did not redo come from {len(earlier)} earlier run(s) "
+            f"({', '.join(run['date'][:16].replace('T', ' ') for run in earlier)} UTC; 1-minute load "
+            f"average at their start {', '.join(_f(run['load_before'][0], '.1f') for run in earlier)} "
+            f"on {machine['nproc']} cores; above the core count, other jobs shared the cores and "
+            "wall times are inflated)."
+        )
     if missing:
         note += " Not run: " + "; ".join(f"{s['system']} ({s['status'][:60]})" for s in missing) + "."
-    return "\n".join(lines) + "\n" + note + "\n"
+    targets = payload.get("targets") or []
+    if targets:
+        note += "\n\nTargets of the benchmark issue, as measured:\n\n"
+        for t in targets:
+            measured = _f(t.get("measured"), ".4g")
+            peer = f" vs {_f(t.get('peer'), '.4g')}" if t.get("peer") is not None else ""
+            verdict = "met" if t.get("met") else "**missed**"
+            system = f" ({t['system']})" if t.get("system") else ""
+            note += f"- {t['target']}: {measured}{peer}{system}: {verdict}\n"
+    return "\n".join(lines) + "\n" + note + ("" if note.endswith("\n") else "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -130,3 +130,16 @@ def test_targets_say_when_missed() -> None:
     gibbs = next(t for name, t in got.items() if "2x" in name)
     assert gibbs["measured"] == pytest.approx(5.0) and gibbs["met"] is False
     assert next(t for name, t in got.items() if "10 min" in name)["met"] is None
+
+
+def test_readme_table_is_generated_from_results_json() -> None:
+    """The README's results table is what readme_table renders from the committed JSON."""
+    root = Path(__file__).resolve().parents[1]
+    payload = json.loads((root / "benchmarks" / "results.json").read_text())
+    readme = (root / "README.md").read_text()
+    begin, end = readme_table.BEGIN, readme_table.END
+    assert begin in readme and end in readme, "README.md lacks the bench-table markers"
+    shown = readme.split(begin, 1)[1].split(end, 1)[0].strip()
+    assert shown == readme_table.render(payload).strip(), (
+        "README's table is stale: run benchmarks/readme_table.py --readme README.md"
+    )

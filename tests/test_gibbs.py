@@ -6,6 +6,8 @@ simulation-based calibration (slow).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -216,6 +218,59 @@ def test_planted_truth_predictions_and_coverage(planted):
     assert 0.8 <= coverage <= 0.97, coverage
 
 
+# -- overrelaxation --------------------------------------------------------------------------
+@pytest.mark.parametrize("alpha", [0.0, -0.5, -0.9, 0.6])
+def test_overrelaxed_row_draws_keep_the_conditional(alpha):
+    """Iterating the row kernel with the other side fixed samples each row's exact conditional.
+
+    Rows of a fixed design: (b_i, U_i) | V ~ N(Lambda^-1 h, Lambda^-1) with Lambda, h computed
+    here in numpy. The chain's mean and covariance over 20,000 iterations must match (the
+    tolerances are several Monte Carlo standard errors; a wrong noise scale sqrt(1 - a^2)
+    or a missing (1 - a) on the mean fails them).
+    """
+    from bayesmf.inference._gibbs_kernels import sample_rows
+
+    rng = np.random.default_rng(5)
+    n_rows, n_other, K = 3, 12, 2
+    indptr = np.array([0, 5, 9, 12])
+    other = np.r_[rng.choice(n_other, 5, replace=False), rng.choice(n_other, 4, replace=False),
+                  rng.choice(n_other, 3, replace=False)]
+    rating = rng.normal(3.0, 1.0, 12)
+    other_params = np.c_[rng.normal(0, 0.3, n_other), rng.normal(0, 1.0, (n_other, K))]
+    mu, inv_sigma2 = 3.2, 1.0 / 0.6
+    prec = np.array([4.0, 1.5, 1.5])
+    out = rng.normal(0, 3.0, (n_rows, K + 1))  # far from the conditional: burn-in below
+    n_iter = 20_000
+    draws = np.empty((n_iter, n_rows, K + 1))
+    for t in range(n_iter + 200):
+        sample_rows(indptr, other, rating, other_params, mu, inv_sigma2, prec, True,
+                    rng.standard_normal((n_rows, K + 1)), out, alpha)
+        if t >= 200:
+            draws[t - 200] = out
+    for i in range(n_rows):
+        js = other[indptr[i]:indptr[i + 1]]
+        X = np.c_[np.ones(len(js)), other_params[js, 1:]]
+        target = rating[indptr[i]:indptr[i + 1]] - mu - other_params[js, 0]
+        lam = np.diag(prec) + inv_sigma2 * X.T @ X
+        cov = np.linalg.inv(lam)
+        mean = cov @ (inv_sigma2 * X.T @ target)
+        sd = np.sqrt(np.diag(cov))
+        # draws are autocorrelated (|alpha| < 1): allow ~5 se at an ESS of n_iter / 10
+        se = sd / np.sqrt(n_iter / 10)
+        np.testing.assert_array_less(np.abs(draws[:, i].mean(axis=0) - mean), 5 * se)
+        np.testing.assert_allclose(np.cov(draws[:, i].T), cov, rtol=0.08, atol=0.03 * sd.max() ** 2)
+
+
+def test_overrelaxation_zero_is_plain_gibbs_and_is_recorded(small):
+    plain = fit_gibbs(PMF(n_factors=2), small.data, overrelaxation=0.0, **FAST)
+    again = fit_gibbs(PMF(n_factors=2), small.data, overrelaxation=0.0, **FAST)
+    relaxed = fit_gibbs(PMF(n_factors=2), small.data, **FAST)
+    np.testing.assert_array_equal(plain.posterior["U"].values, again.posterior["U"].values)
+    assert not np.array_equal(plain.posterior["U"].values, relaxed.posterior["U"].values)
+    assert relaxed.info["overrelaxation"] == -0.5
+    assert plain.idata["posterior"].attrs["overrelaxation"] == 0.0
+
+
 # -- simulation-based calibration ------------------------------------------------------------
 def _prior_draw(rng: np.random.Generator, spec: PMF, n_users: int, n_items: int, scale):
     """Parameters from the hierarchical prior of ``spec`` (as the model defines it)."""
@@ -300,16 +355,29 @@ def uniformity_pvalues(ranks: np.ndarray, n_ranks: int, n_bins: int = 10) -> np.
 
 
 @pytest.mark.slow
-def test_simulation_based_calibration():
+@pytest.mark.parametrize(
+    ("overrelaxation", "thin"), [(-0.5, 5), (-0.9, 25)], ids=["default", "strong"]
+)
+def test_simulation_based_calibration(overrelaxation, thin):
     """Talts et al. (2018): ranks of prior-drawn truths among posterior draws are uniform.
 
     The test can fail: checked by hand (300 replicates, this seed) on deliberately broken
     samplers, each rejected at p < 0.001: sigma^2 shape a + N/2 + 1 (p = 2e-4 on sigma),
     factor-variance shape + 5 (p < 1e-16 on sigma_factor), the bias shift moving mu by
     d_b - d_c (p = 1e-14 on mu), the user-bias prior precision taken from the item-bias
-    variance (p = 4e-6 on sigma_user_bias). The correct sampler: smallest p = 0.07.
+    variance (p = 4e-6 on sigma_user_bias). These checks were made before overrelaxation
+    (``overrelaxation=0``); it is run here at the default and at a strong -0.9, where an
+    error in the reflected draw would be largest. At -0.9 the factor sd mixes slowly (a
+    reflection nearly keeps each row's distance from its conditional mean, so the sum of
+    squares that drives the factor variance hardly moves): with thin=5 its ranks fail
+    (p = 3e-6), with thin=25 all p >= 0.07.
     """
-    ranks, n_ranks = sbc_ranks(n_reps=300, seed=2024)
+    ranks, n_ranks = sbc_ranks(
+        n_reps=300,
+        seed=2024,
+        fit=functools.partial(fit_gibbs, overrelaxation=overrelaxation),
+        thin=thin,
+    )
     pvalues = uniformity_pvalues(ranks, n_ranks)
     assert (pvalues > 0.001).all(), pvalues
 
@@ -329,6 +397,10 @@ def test_simulation_based_calibration():
         ({"cores": 0}, ValueError, "cores"),
         ({"progressbar": "yes"}, TypeError, "progressbar"),
         ({"keep_warmup": 1}, TypeError, "keep_warmup"),
+        ({"overrelaxation": 1.0}, ValueError, "overrelaxation"),
+        ({"overrelaxation": -1}, ValueError, "overrelaxation"),
+        ({"overrelaxation": "-0.5"}, TypeError, "overrelaxation"),
+        ({"overrelaxation": True}, TypeError, "overrelaxation"),
     ],
 )
 def test_bad_options(small, kwargs, error, match):

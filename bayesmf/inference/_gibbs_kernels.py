@@ -28,7 +28,7 @@ __all__ = ["gibbs_sweep", "residual_stats", "sample_rows"]
 # reassoc lets LLVM vectorize the Gram sums (about 4x here); results stay deterministic for
 # a given build, so a seed still reproduces its draws.
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-def sample_rows(indptr, other, rating, other_params, mu, inv_sigma2, prec, has_bias, normals, out):
+def sample_rows(indptr, other, rating, other_params, mu, inv_sigma2, prec, has_bias, normals, out, alpha=0.0):
     r"""Draw every row of one side from its conditional, in place into ``out``.
 
     For row ``i`` (a user, say) with ratings :math:`r_{ij}` on items :math:`j \in J_i`, the
@@ -45,10 +45,16 @@ def sample_rows(indptr, other, rating, other_params, mu, inv_sigma2, prec, has_b
     With :math:`\Lambda_i = L L^\top` (Cholesky), :math:`\theta_i = L^{-\top}(L^{-1} h_i + z)`
     for a standard normal :math:`z` (``normals[i]``); ``z = 0`` gives the conditional mean
     (an ALS step).
+
+    ``alpha`` (overrelaxation, :math:`-1 < \alpha < 1`) draws instead
+    :math:`m + \alpha(\theta_i^{\text{old}} - m) + \sqrt{1 - \alpha^2}\, L^{-\top} z` with
+    :math:`m = \Lambda_i^{-1} h_i` and the old row read from ``out``, computed as
+    :math:`L^{-\top}((1 - \alpha) L^{-1} h_i + \sqrt{1 - \alpha^2} z) + \alpha\,\theta_i^{\text{old}}`.
     """
     n_rows = indptr.shape[0] - 1
     kp = out.shape[1]
     start = 1 if has_bias else 0
+    noise_scale = np.sqrt(1.0 - alpha * alpha)
     longest = 0
     for i in range(n_rows):
         longest = max(longest, indptr[i + 1] - indptr[i])
@@ -97,15 +103,23 @@ def sample_rows(indptr, other, rating, other_params, mu, inv_sigma2, prec, has_b
             for c in range(a):
                 value -= lam[a, c] * rhs[c]
             rhs[a] = value / lam[a, a]
-        for a in range(kp):
-            rhs[a] += normals[i, a]
+        if alpha == 0.0:
+            for a in range(kp):
+                rhs[a] += normals[i, a]
+        else:
+            for a in range(kp):
+                rhs[a] = (1.0 - alpha) * rhs[a] + noise_scale * normals[i, a]
         for a in range(kp - 1, -1, -1):
             value = rhs[a]
             for c in range(a + 1, kp):
                 value -= lam[c, a] * rhs[c]
             rhs[a] = value / lam[a, a]
-        for a in range(kp):
-            out[i, a] = rhs[a]
+        if alpha == 0.0:
+            for a in range(kp):
+                out[i, a] = rhs[a]
+        else:
+            for a in range(kp):
+                out[i, a] = rhs[a] + alpha * out[i, a]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -198,6 +212,7 @@ def gibbs_sweep(
     has_bias,
     hierarchical,
     per_factor,
+    alpha=0.0,
 ):
     r"""Run one systematic-scan sweep, in place; return the residual sum of squares.
 
@@ -221,10 +236,10 @@ def gibbs_sweep(
     mu = scalars[0]
     inv_sigma2 = 1.0 / scalars[1]
     sample_rows(
-        u_indptr, u_other, u_rating, P_item, mu, inv_sigma2, prec_user, has_bias, z_user, P_user
+        u_indptr, u_other, u_rating, P_item, mu, inv_sigma2, prec_user, has_bias, z_user, P_user, alpha
     )
     sample_rows(
-        i_indptr, i_other, i_rating, P_user, mu, inv_sigma2, prec_item, has_bias, z_item, P_item
+        i_indptr, i_other, i_rating, P_user, mu, inv_sigma2, prec_item, has_bias, z_item, P_item, alpha
     )
     n_obs = u_rating.shape[0]
     total, total_sq = residual_stats(u_indptr, u_other, u_rating, P_user, P_item, has_bias)
