@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     defaults = {
         k: v.default
         for k, v in inspect.signature(fit_gibbs).parameters.items()
-        if k in ("draws", "tune", "chains", "thin")
+        if k in ("draws", "tune", "chains", "thin", "overrelaxation")
     }
 
     # warm-up: numba compiles into its on-disk cache once per install

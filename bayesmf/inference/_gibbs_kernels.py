@@ -22,12 +22,12 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from bayesmf.inference._rows import gram_and_rhs
+
 __all__ = ["gibbs_sweep", "residual_stats", "sample_rows"]
 
 
-# reassoc lets LLVM vectorize the Gram sums (about 4x here); results stay deterministic for
-# a given build, so a seed still reproduces its draws.
-@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+@numba.njit(cache=True, nogil=True)
 def sample_rows(indptr, other, rating, other_params, mu, inv_sigma2, prec, has_bias, normals, out, alpha=0.0):
     r"""Draw every row of one side from its conditional, in place into ``out``.
 
@@ -75,16 +75,7 @@ def sample_rows(indptr, other, rating, other_params, mu, inv_sigma2, prec, has_b
                 target[q] = rating[first + q]
             for k in range(start, kp):
                 X[k, q] = other_params[j, k]
-        for a in range(kp):
-            acc = 0.0
-            for q in range(n):
-                acc += X[a, q] * target[q]
-            rhs[a] = acc
-            for b in range(a + 1):
-                acc = 0.0
-                for q in range(n):
-                    acc += X[a, q] * X[b, q]
-                lam[a, b] = acc
+        gram_and_rhs(X, target, n, lam, rhs)
         # Cholesky factor of the lower triangle, in place
         for a in range(kp):
             for b in range(a + 1):

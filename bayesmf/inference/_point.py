@@ -27,6 +27,7 @@ __all__ = [
     "ConvergenceWarning",
     "check_collapse",
     "initial_point",
+    "iterative_result",
     "point_result",
 ]
 
@@ -118,3 +119,31 @@ def check_collapse(U: np.ndarray, V: np.ndarray, method: str, *, atol: float = 1
         )
         return True
     return False
+
+
+def iterative_result(
+    spec: PMF,
+    data: RatingsData,
+    params: Mapping[str, Any],
+    method: str,
+    *,
+    seconds: float,
+    history: list[float],
+    converged: bool,
+    **options: Any,
+) -> FitResult:
+    """`point_result` of an iterative minimizer (ALS, SGD): its objective trace and options.
+
+    ``history`` holds the objective before the first sweep and after each one; ``options``
+    (tolerance, learning rate...) go into ``info`` as they are. Checks for collapsed factors.
+    """
+    info = {
+        "fit_seconds": seconds,
+        "iterations": len(history) - 1,
+        "objective": history,
+        "final_objective": history[-1],
+        "converged": converged,
+        "collapsed": check_collapse(params["U"], params["V"], method),
+        **options,
+    }
+    return point_result(spec, data, params, method, info)

@@ -36,10 +36,10 @@ from tqdm.auto import tqdm
 from bayesmf._validate import validate_positive, validate_positive_int
 from bayesmf.inference._point import (
     ConvergenceWarning,
-    check_collapse,
     initial_point,
-    point_result,
+    iterative_result,
 )
+from bayesmf.inference._rows import gram_and_rhs
 
 if TYPE_CHECKING:
     from bayesmf.data import RatingsData
@@ -51,8 +51,7 @@ __all__ = ["als_sweeps", "fit_als"]
 log = logging.getLogger("bayesmf")
 
 
-# reassoc lets LLVM vectorize the Gram sums over the gathered rows (as in the Gibbs kernel)
-@numba.njit(cache=True, fastmath={"reassoc", "contract"})
+@numba.njit(cache=True)
 def _ridge_rows(
     indptr: np.ndarray,
     other_idx: np.ndarray,
@@ -87,16 +86,8 @@ def _ridge_rows(
             t[q] = target[first + q]
             for a in range(k):
                 X[a, q] = features[j, a]
+        gram_and_rhs(X, t, n, gram, rhs)
         for a in range(k):
-            acc = 0.0
-            for q in range(n):
-                acc += X[a, q] * t[q]
-            rhs[a] = acc
-            for b in range(a + 1):
-                acc = 0.0
-                for q in range(n):
-                    acc += X[a, q] * X[b, q]
-                gram[a, b] = acc
             gram[a, a] += penalty[a]
         # Cholesky factor L (lower triangle of gram, in place)
         for a in range(k):
@@ -336,15 +327,14 @@ def fit_als(
             ConvergenceWarning,
             stacklevel=2,
         )
-    collapsed = check_collapse(params["U"], params["V"], "als")
-    info = {
-        "fit_seconds": seconds,
-        "iterations": len(history) - 1,
-        "objective": history,
-        "final_objective": history[-1],
-        "converged": converged,
-        "collapsed": collapsed,
-        "tol": tol,
-        "max_iter": max_iter,
-    }
-    return point_result(spec, data, params, "als", info)
+    return iterative_result(
+        spec,
+        data,
+        params,
+        "als",
+        seconds=seconds,
+        history=history,
+        converged=converged,
+        tol=tol,
+        max_iter=max_iter,
+    )

@@ -29,9 +29,8 @@ from tqdm.auto import tqdm
 from bayesmf._validate import validate_positive, validate_positive_int
 from bayesmf.inference._point import (
     ConvergenceWarning,
-    check_collapse,
     initial_point,
-    point_result,
+    iterative_result,
 )
 from bayesmf.model import to_unit
 from bayesmf.objective import objective
@@ -227,18 +226,17 @@ def fit_sgd(
             ConvergenceWarning,
             stacklevel=2,
         )
-    collapsed = check_collapse(U, V, "sgd")
     params: dict[str, Any] = {"U": U, "V": V}
     if spec.biases:
         params.update(mu=bias[0], user_bias=bias[1 : 1 + n_users], item_bias=bias[1 + n_users :])
-    info = {
-        "fit_seconds": seconds,
-        "iterations": len(history) - 1,
-        "objective": history,
-        "final_objective": history[-1],
-        "converged": converged,
-        "collapsed": collapsed,
-        "learning_rate": learning_rate,
-        "decay": decay,
-    }
-    return point_result(spec, data, params, "sgd", info)
+    return iterative_result(
+        spec,
+        data,
+        params,
+        "sgd",
+        seconds=seconds,
+        history=history,
+        converged=converged,
+        learning_rate=learning_rate,
+        decay=decay,
+    )
