@@ -13,11 +13,15 @@ quantity               definition
 ``mean_level``         :math:`\mu + \bar b + \bar c` (biases, normal): a constant shared by
                        :math:`\mu` and the offsets cancels in it, so it is identified while
                        :math:`\mu` and each offset alone are only identified up to that shift;
-                       the offsets themselves are monitored through the predictions
+                       the offsets themselves are monitored through the predictions; with
+                       ``factor_prior="per_side"`` plus :math:`\bar U \cdot \bar V`, i.e. the
+                       mean of the whole predicted matrix (the side means trade with the offsets)
 ``sigma_user_bias``,   prior sds of the offsets (hierarchical priors with biases)
 ``sigma_item_bias``
 ``sigma_factor``       prior sd of the factors (hierarchical); with ``per_factor_scales`` the
-                       sds are *sorted* in each draw (factor labels can permute between chains)
+                       sds are *sorted* in each draw (factor labels can permute between chains);
+                       with ``factor_prior="per_side"`` not monitored: each side's scale and
+                       mean are identified only through their priors (U -> cU, V -> V/c)
 ``cutpoints_rel``      ordinal cutpoints minus :math:`\bar b + \bar c` (a shift of both cancels)
 ``norm_UVt``           :math:`\lVert U V^\top \rVert_F = \sqrt{\operatorname{tr}((U^\top U)(V^\top V))}`,
                        rotation invariant, computed without forming :math:`U V^\top`
@@ -154,6 +158,12 @@ def identified_quantities(
     level = np.zeros(chains * draws) if mu is None else mu.astype(np.float64)
     if user_bias is not None and item_bias is not None:
         level = level + user_bias.mean(axis=1) + item_bias.mean(axis=1)
+        if "factor_mean_user" in post:
+            # per-side factor means: U_i . m_V acts as a user offset (and m_U . V_j as an
+            # item offset), so only the mean of the whole predicted matrix is identified
+            level = level + np.einsum(
+                "sk,sk->s", U.mean(axis=1, dtype=np.float64), V.mean(axis=1, dtype=np.float64)
+            )
         if cutpoints is None:
             out["mean_level"] = ((), level)
     for name in ("sigma_user_bias", "sigma_item_bias"):

@@ -162,6 +162,21 @@ def initial_cutpoints(codes: np.ndarray, n_levels: int) -> np.ndarray:
     return cut + 1e-3 * np.arange(n_levels - 1)
 
 
+def _side_prior(spec: PMF, side: str) -> tuple[Any, Any]:
+    """Per-side factor sd and mean of ``factor_prior="per_side"`` (inside a model context)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    from bayesmf.spec import FACTOR_MEAN_KAPPA
+
+    a, b = spec.hyper["factor_var"]
+    dims = "factor" if spec.per_factor_scales else None
+    var = pm.InverseGamma(f"factor_var_{side}", alpha=a, beta=b, dims=dims)
+    sd = pm.Deterministic(f"sigma_factor_{side}", pt.sqrt(var), dims=dims)
+    mean = pm.Normal(f"factor_mean_{side}", 0.0, sd / np.sqrt(FACTOR_MEAN_KAPPA), dims="factor")
+    return sd, mean
+
+
 def mu_prior(spec: PMF, scale: tuple[float, float]) -> tuple[float, float]:
     """(mean, sd) of the hierarchical prior on ``mu`` (latent scale).
 
@@ -222,7 +237,13 @@ def build_model(spec: PMF, data: RatingsData) -> pm.Model:
       ``per_factor_scales`` one independent :math:`s_k^2` per factor ``k`` (same prior),
       :math:`U_{ik}, V_{jk} \sim \mathcal N(0, s_k^2)`. Variable ``factor_var``,
       ``sigma_factor = sqrt(factor_var)``. (Separate scales for U and V are not
-      identified: only their product is.)
+      identified: only their product is.) With ``factor_prior="per_side"`` each side has
+      its own variance(s) and mean (BPMF's hyperprior, diagonal): ``factor_var_user``
+      :math:`\sim \mathrm{InvGamma}(\text{hyper["factor_var"]})` (per factor with
+      ``per_factor_scales``), ``factor_mean_user`` :math:`\sim \mathcal N(0,
+      \text{factor\_var\_user} / \kappa_0)` per factor, :math:`U_{ik} \sim \mathcal
+      N(\text{factor\_mean\_user}_k, \text{factor\_var\_user}_k)`; ``sigma_factor_user``
+      its square root; the same for items (``_item``);
     - biases: :math:`s_b^2, s_c^2 \sim \mathrm{InvGamma}(\text{hyper["bias_var"]})`
       independently, :math:`b_i \sim \mathcal N(0, s_b^2)`, :math:`c_j \sim \mathcal N(0, s_c^2)`.
       Variables ``user_bias_var``, ``item_bias_var``; ``sigma_user_bias``,
@@ -290,7 +311,14 @@ def build_model(spec: PMF, data: RatingsData) -> pm.Model:
         item_idx = _index_data(model, "item_idx", data.item_idx)
 
         # -- scales -------------------------------------------------------------------
-        if hierarchical:
+        mean_u: Any = 0.0
+        mean_v: Any = 0.0
+        sd_u: Any
+        sd_v: Any
+        if hierarchical and spec.factor_prior == "per_side":
+            sd_u, mean_u = _side_prior(spec, "user")
+            sd_v, mean_v = _side_prior(spec, "item")
+        elif hierarchical:
             a, b = spec.hyper["factor_var"]
             if spec.per_factor_scales:
                 factor_var = pm.InverseGamma("factor_var", alpha=a, beta=b, dims="factor")
@@ -298,13 +326,13 @@ def build_model(spec: PMF, data: RatingsData) -> pm.Model:
             else:
                 factor_var = pm.InverseGamma("factor_var", alpha=a, beta=b)
                 sigma_factor = pm.Deterministic("sigma_factor", pt.sqrt(factor_var))
-            sd_u: Any = sigma_factor
-            sd_v: Any = sigma_factor
+            sd_u = sigma_factor
+            sd_v = sigma_factor
         else:
             sd_u, sd_v = spec.sigma_u, spec.sigma_v
 
-        U = pm.Normal("U", 0.0, sd_u, dims=("user", "factor"))
-        V = pm.Normal("V", 0.0, sd_v, dims=("item", "factor"))
+        U = pm.Normal("U", mean_u, sd_u, dims=("user", "factor"))
+        V = pm.Normal("V", mean_v, sd_v, dims=("item", "factor"))
         eta = (U[user_idx] * V[item_idx]).sum(axis=-1)
 
         if spec.biases:

@@ -17,7 +17,11 @@ variable            dims                    meaning
 ``user_bias``       user                    user offsets (``biases=True``)
 ``item_bias``       item                    item offsets (``biases=True``)
 ``sigma``           -                       noise sd (``likelihood="normal"``)
-``sigma_factor``    - or factor             factor prior sd (hierarchical)
+``sigma_factor``    - or factor             factor prior sd (hierarchical, shared by U and V)
+``factor_mean_user`` factor                 mean of the user factors (``factor_prior="per_side"``)
+``factor_mean_item`` factor                 mean of the item factors (``factor_prior="per_side"``)
+``sigma_factor_user`` - or factor           prior sd of the user factors (``"per_side"``)
+``sigma_factor_item`` - or factor           prior sd of the item factors (``"per_side"``)
 ``sigma_user_bias`` -                       user-bias prior sd (hierarchical, biases)
 ``sigma_item_bias`` -                       item-bias prior sd (hierarchical, biases)
 ``cutpoints``       cutpoint                ordinal cutpoints (``likelihood="ordinal"``)
@@ -49,7 +53,7 @@ __all__ = [
     "make_posterior",
     "param_names",
     "posterior_arrays",
-    "prior_scales",
+    "prior_moments",
 ]
 
 #: dims of each posterior variable after (chain, draw)
@@ -61,10 +65,15 @@ DIMS: dict[str, tuple[str, ...]] = {
     "item_bias": ("item",),
     "sigma": (),
     "sigma_factor": (),  # ("factor",) with per_factor_scales
+    "factor_mean_user": ("factor",),
+    "factor_mean_item": ("factor",),
+    "sigma_factor_user": (),  # ("factor",) with per_factor_scales
+    "sigma_factor_item": (),
     "sigma_user_bias": (),
     "sigma_item_bias": (),
     "cutpoints": ("cutpoint",),
 }
+_FACTOR_SDS = ("sigma_factor", "sigma_factor_user", "sigma_factor_item")
 #: stored as float32 to keep posteriors of large models small
 FACTOR_VARS = ("U", "V")
 
@@ -80,7 +89,10 @@ def param_names(spec: PMF) -> list[str]:
     else:
         names.append("cutpoints")
     if spec.priors == "hierarchical":
-        names.append("sigma_factor")
+        if spec.factor_prior == "per_side":
+            names += ["factor_mean_user", "factor_mean_item", "sigma_factor_user", "sigma_factor_item"]
+        else:
+            names.append("sigma_factor")
         if spec.biases:
             names += ["sigma_user_bias", "sigma_item_bias"]
     return names
@@ -88,7 +100,7 @@ def param_names(spec: PMF) -> list[str]:
 
 def dims_of(spec: PMF, name: str) -> tuple[str, ...]:
     """Dims (after chain, draw) of variable ``name`` under ``spec``."""
-    if name == "sigma_factor" and spec.per_factor_scales:
+    if name in _FACTOR_SDS and spec.per_factor_scales:
         return ("factor",)
     return DIMS[name]
 
@@ -218,25 +230,31 @@ def posterior_arrays(tree: xr.DataTree) -> PosteriorArrays:
     )
 
 
-def prior_scales(tree: xr.DataTree, spec: PMF) -> dict[str, np.ndarray]:
-    """Per-draw prior sds of the user/item factors and biases.
+def prior_moments(tree: xr.DataTree, spec: PMF) -> dict[str, np.ndarray]:
+    """Per-draw prior means and sds of the user/item factors, and sds of the biases.
 
-    Fixed priors give the spec's constants; hierarchical priors read ``sigma_factor``,
-    ``sigma_user_bias`` and ``sigma_item_bias`` from the posterior.
+    What a user or item the model has not seen is drawn from (prior predictive), and what
+    a folded-in user's ratings update. Fixed priors give the spec's constants; hierarchical
+    priors read ``sigma_factor`` (or, with ``factor_prior="per_side"``, each side's
+    ``factor_mean_*`` and ``sigma_factor_*``), ``sigma_user_bias`` and ``sigma_item_bias``.
 
     Returns
     -------
     dict
-        ``"user_factor"``, ``"item_factor"``: ``(sample, factor)``; ``"user_bias"``,
-        ``"item_bias"``: ``(sample,)`` (zeros without biases).
+        ``"user_factor"``, ``"item_factor"`` (sds) and ``"user_factor_mean"``,
+        ``"item_factor_mean"``: ``(sample, factor)``; ``"user_bias"``, ``"item_bias"``
+        (sds): ``(sample,)`` (zeros without biases).
     """
     post = tree["posterior"]
     n_samples = int(post.sizes["chain"] * post.sizes["draw"])
     k = spec.n_factors
+    zeros = np.zeros((n_samples, k))
     if spec.priors == "fixed":
         return {
             "user_factor": np.full((n_samples, k), float(spec.sigma_u)),
             "item_factor": np.full((n_samples, k), float(spec.sigma_v)),
+            "user_factor_mean": zeros,
+            "item_factor_mean": zeros.copy(),
             "user_bias": np.full(n_samples, float(spec.sigma_bias if spec.biases else 0.0)),
             "item_bias": np.full(n_samples, float(spec.sigma_bias if spec.biases else 0.0)),
         }
@@ -245,9 +263,24 @@ def prior_scales(tree: xr.DataTree, spec: PMF) -> dict[str, np.ndarray]:
         values = np.asarray(post[name].values, dtype=np.float64)
         return values.reshape((n_samples, *values.shape[2:]))
 
-    factor = np.broadcast_to(flat("sigma_factor").reshape(n_samples, -1), (n_samples, k)).copy()
+    def per_factor(name: str) -> np.ndarray:
+        return np.broadcast_to(flat(name).reshape(n_samples, -1), (n_samples, k)).copy()
+
+    if spec.factor_prior == "per_side":
+        user, item = per_factor("sigma_factor_user"), per_factor("sigma_factor_item")
+        user_mean, item_mean = per_factor("factor_mean_user"), per_factor("factor_mean_item")
+    else:
+        user = per_factor("sigma_factor")
+        item, user_mean, item_mean = user.copy(), zeros, zeros.copy()
     if spec.biases:
         user_bias, item_bias = flat("sigma_user_bias"), flat("sigma_item_bias")
     else:
         user_bias = item_bias = np.zeros(n_samples)
-    return {"user_factor": factor, "item_factor": factor.copy(), "user_bias": user_bias, "item_bias": item_bias}
+    return {
+        "user_factor": user,
+        "item_factor": item,
+        "user_factor_mean": user_mean,
+        "item_factor_mean": item_mean,
+        "user_bias": user_bias,
+        "item_bias": item_bias,
+    }

@@ -35,7 +35,8 @@ for the ordinal predictive, the shortest run of levels holding ``prob``.
 Unknown ids (``unknown="prior"``): a user or item the encoder does not know gets factors
 (and a bias) drawn from the prior given each draw's scales (``sigma_factor``,
 ``sigma_user_bias``, ``sigma_item_bias`` of the draw, or the fixed ``sigma_u``/``sigma_v``/
-``sigma_bias``), seeded per id, and is flagged ``new_user``/``new_item``; at least 1,000
+``sigma_bias``; with ``factor_prior="per_side"`` the side's ``factor_mean_*`` and
+``sigma_factor_*``), seeded per id, and is flagged ``new_user``/``new_item``; at least 1,000
 components are used for such pairs (posterior draws repeated with fresh prior draws), so a
 MAP result gives a usable prior predictive too. ``unknown="raise"`` raises a `KeyError`
 naming the id.
@@ -67,7 +68,7 @@ from bayesmf._validate import (
 )
 from bayesmf.data import RatingsData
 from bayesmf.model import mean_rating, ordinal_probs
-from bayesmf.posterior import PosteriorArrays, posterior_arrays, prior_scales
+from bayesmf.posterior import PosteriorArrays, posterior_arrays, prior_moments
 
 if TYPE_CHECKING:
     from bayesmf.results import FitResult
@@ -112,6 +113,8 @@ class _Model:
     levels: np.ndarray | None  # (L,) rating levels (ordinal, or of the train data)
     prior_u: np.ndarray  # (S, K) prior sd of a user's factors, per draw
     prior_v: np.ndarray  # (S, K) prior sd of an item's factors
+    prior_mean_u: np.ndarray  # (S, K) prior mean of a user's factors (0 unless per-side)
+    prior_mean_v: np.ndarray  # (S, K)
     prior_ub: np.ndarray  # (S,) prior sd of a user bias (unused without biases)
     prior_ib: np.ndarray  # (S,)
     mu: np.ndarray  # (S,) zeros when the model has no global mean
@@ -123,13 +126,15 @@ class _Model:
 
 
 def _draw_scales(result: FitResult) -> dict[str, np.ndarray]:
-    """Per-draw prior sds of user/item factors and biases, under this module's short keys."""
-    scales = prior_scales(result.idata, result.spec)
+    """Per-draw prior sds (and factor means) of users and items, under short keys."""
+    moments = prior_moments(result.idata, result.spec)
     return {
-        "u": scales["user_factor"],
-        "v": scales["item_factor"],
-        "ub": scales["user_bias"],
-        "ib": scales["item_bias"],
+        "u": moments["user_factor"],
+        "v": moments["item_factor"],
+        "mu_u": moments["user_factor_mean"],
+        "mu_v": moments["item_factor_mean"],
+        "ub": moments["user_bias"],
+        "ib": moments["item_bias"],
     }
 
 
@@ -166,6 +171,8 @@ def _model(result: FitResult) -> _Model:
         levels=None if levels is None else np.asarray(levels, dtype=np.float64),
         prior_u=scales["u"],
         prior_v=scales["v"],
+        prior_mean_u=scales["mu_u"],
+        prior_mean_v=scales["mu_v"],
         prior_ub=scales["ub"],
         prior_ib=scales["ib"],
         mu=mu,
@@ -327,8 +334,9 @@ def _prior_draws(model: _Model, base: int, side: int, code: int, n_comp: int) ->
     z = rng.standard_normal((n_comp, model.n_factors + 1))
     s_of_c = np.arange(n_comp) % model.n_samples
     scale_f = model.prior_u if side == 0 else model.prior_v
+    mean_f = model.prior_mean_u if side == 0 else model.prior_mean_v
     scale_b = model.prior_ub if side == 0 else model.prior_ib
-    factors = z[:, :-1] * scale_f[s_of_c]
+    factors = mean_f[s_of_c] + z[:, :-1] * scale_f[s_of_c]
     bias = z[:, -1] * scale_b[s_of_c] if model.has_bias else np.zeros(n_comp)
     return factors, bias
 

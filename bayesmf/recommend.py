@@ -29,7 +29,10 @@ posterior
 
 with rows :math:`(V^{(s)}_j, 1)` of :math:`X^{(s)}` for the rated items :math:`J` and
 :math:`D^{(s)} = \mathrm{diag}(\sigma_U^{(s)2} 1_K, \sigma_b^{(s)2})` (the draw's
-``sigma_factor``/``sigma_user_bias``, or the fixed ``sigma_u``/``sigma_bias``). One draw of
+``sigma_factor``/``sigma_user_bias``, or the fixed ``sigma_u``/``sigma_bias``); with
+``factor_prior="per_side"`` the prior of the factors is centred on the draw's
+``factor_mean_user`` (with sd ``sigma_factor_user``), which adds
+:math:`D^{(s)-1} m^{(s)}` to the right-hand side. One draw of
 :math:`x` per posterior draw gives draws from the joint posterior of the new user's
 factors and everything else, under the approximation that the new user's ratings do not
 move the other parameters (exact as the number of training ratings grows). A MAP result
@@ -490,6 +493,7 @@ def _conditional_draws(
     precision = np.einsum("snd,sne->sde", X, X) / noise_var[:, None, None]
     precision[:, np.arange(D), np.arange(D)] += 1.0 / prior_var
     rhs = np.einsum("snd,sn->sd", X, resid) / noise_var[:, None]
+    rhs[:, :K] += scales["mu_u"] / prior_var[:, :K]  # a per-side prior mean (else 0)
     chol = np.linalg.cholesky(precision)
     # mean = precision^{-1} rhs via the Cholesky factor: L w = rhs, L^T mean = w
     w = np.linalg.solve(chol, rhs[..., None])

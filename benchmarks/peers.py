@@ -615,6 +615,13 @@ BAYESMF_ROUTES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
         {**_HIER, "per_factor_scales": True},
         {"draws": GIBBS_DRAWS, "tune": GIBBS_TUNE, "chains": 1, "random_seed": 0, "progressbar": False},
     ),
+    # BPMF's hyperprior with diagonal precisions: each side's own factor means and per-factor
+    # variances, as myFM's per-group normal-gamma priors
+    "bayesmf.gibbs-bpmf": (
+        "gibbs",
+        {**_HIER, "per_factor_scales": True, "factor_prior": "per_side"},
+        {"draws": GIBBS_DRAWS, "tune": GIBBS_TUNE, "chains": 1, "random_seed": 0, "progressbar": False},
+    ),
     "bayesmf.nuts": (
         "nuts",
         _HIER,

@@ -768,7 +768,7 @@ def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-FULL_POSTERIOR = ("bayesmf.gibbs", "bayesmf.gibbs-ard", "bayesmf.nuts", "bayesmf.advi", "bayesmf.nuts-ordinal", "bayesmf.advi-ordinal")
+FULL_POSTERIOR = ("bayesmf.gibbs", "bayesmf.gibbs-ard", "bayesmf.gibbs-bpmf", "bayesmf.nuts", "bayesmf.advi", "bayesmf.nuts-ordinal", "bayesmf.advi-ordinal")
 
 
 def _rmse_on(records: list[dict[str, Any]], dataset: str, system: str, folds: set[str]) -> float | None:

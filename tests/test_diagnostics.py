@@ -82,6 +82,23 @@ def test_identified_quantities_layout(data):
     assert list(other["train_pair"].values) != list(post["train_pair"].values)
 
 
+def test_per_side_mean_level_is_the_mean_of_the_predicted_matrix(data):
+    """With per-side factor means, mean_level = mu + mean b + mean c + mean(U) . mean(V)."""
+    spec = PMF(n_factors=N_FACTORS, factor_prior="per_side")
+    draws = fake_draws(spec, data, 2, 10, seed=2)
+    post = identified_quantities(fake_result(spec, data, draws), n_pairs=5)["posterior"]
+    U = draws["U"].astype(np.float32).astype(np.float64)
+    V = draws["V"].astype(np.float32).astype(np.float64)
+    eta = (
+        draws["mu"][:, :, None, None]
+        + draws["user_bias"][:, :, :, None]
+        + draws["item_bias"][:, :, None, :]
+        + np.einsum("cdik,cdjk->cdij", U, V)
+    )
+    np.testing.assert_allclose(post["mean_level"].values, eta.mean(axis=(2, 3)), rtol=1e-10)
+    assert "sigma_factor" not in post  # the per-side scales are not identified
+
+
 def test_identified_values_match_definitions(data):
     spec = PMF(n_factors=N_FACTORS)
     draws = fake_draws(spec, data, 2, 10, seed=1)

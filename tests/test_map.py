@@ -309,6 +309,11 @@ def test_spec_rejects_bad_options():
         PMF.from_dict({"n_factor": 3})
     with pytest.raises(ValueError, match="sigma2"):
         PMF(hyperpriors={"sigma2": (0.0, 1.0)})
+    with pytest.raises(ValueError, match="'shared', 'per_side'"):
+        PMF(factor_prior="wishart")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="priors='fixed'"):
+        PMF(priors="fixed", factor_prior="per_side")
+    assert PMF.from_json(PMF(factor_prior="per_side").to_json()).factor_prior == "per_side"
 
 
 def test_fit_rejects_unsupported_combinations():

@@ -42,6 +42,9 @@ COMBOS = [
         ["fixed", "hierarchical"], [True, False], ["identity", "logistic"], ["normal", "ordinal"], [False, True]
     )
     if not (lh == "ordinal" and lk == "logistic") and not (pf and p == "fixed")
+] + [
+    dict(priors="hierarchical", biases=b, likelihood="normal", per_factor_scales=pf, factor_prior="per_side")
+    for b, pf in itertools.product([True, False], [False, True])
 ]
 
 
@@ -60,7 +63,7 @@ def test_variables_and_dims_follow_the_posterior_layout(options):
     assert len(model.coords["factor"]) == 2
     # every free variable of the model is either in the layout or a variance behind an sd
     extra = {v.name for v in model.free_RVs} - set(param_names(spec))
-    assert extra <= {"sigma2", "factor_var", "user_bias_var", "item_bias_var"}
+    assert extra <= {"sigma2", "factor_var", "factor_var_user", "factor_var_item", "user_bias_var", "item_bias_var"}
     if spec.likelihood == "ordinal":
         assert "mu" not in named  # the cutpoints absorb the global mean
         assert len(model.coords["cutpoint"]) == len(data.levels) - 1
@@ -88,7 +91,7 @@ def _point_values(model, rng):
     for rv in model.free_RVs:
         value_var = model.rvs_to_values[rv]
         shape = ip[value_var.name].shape
-        if rv.name in ("sigma2", "factor_var", "user_bias_var", "item_bias_var"):
+        if rv.name in ("sigma2", "factor_var", "factor_var_user", "factor_var_item", "user_bias_var", "item_bias_var"):
             point[rv.name] = rng.uniform(0.2, 1.5, size=shape)
         elif rv.name == "cutpoints":
             point[rv.name] = np.sort(rng.normal(0, 1.5, size=shape))
@@ -229,3 +232,35 @@ def test_set_data_predicts_new_pairs(link):
     low, high = data.scale
     if link == "logistic":
         np.testing.assert_allclose(low + (high - low) * expected_unit, mean_rating(eta, spec, data.scale))
+
+
+@pytest.mark.parametrize("per_factor", [False, True])
+def test_per_side_logp_is_the_documented_bpmf_prior(per_factor):
+    """factor_prior="per_side": each side's mean ~ N(0, v / kappa), rows ~ N(mean, v), v ~ IG."""
+    from bayesmf.spec import FACTOR_MEAN_KAPPA
+
+    hyper = {"sigma2": (3.0, 2.0), "factor_var": (2.5, 0.4), "bias_var": (2.0, 0.2)}
+    spec = PMF(n_factors=2, per_factor_scales=per_factor, factor_prior="per_side", hyperpriors=hyper)
+    data = small_data()
+    model = build_model(spec, data)
+    logp = model.compile_logp(jacobian=False, mode=FAST)
+    rng = np.random.default_rng(4)
+    invgamma = stats.invgamma.logpdf
+    for _ in range(3):
+        p, values = _point_values(model, rng)
+        eta = latent_scores(
+            p["U"], p["V"], data.user_idx, data.item_idx, mu=p["mu"], user_bias=p["user_bias"], item_bias=p["item_bias"]
+        )
+        expected = stats.norm.logpdf(data.rating, eta, np.sqrt(p["sigma2"])).sum()
+        expected += invgamma(p["sigma2"], hyper["sigma2"][0], scale=hyper["sigma2"][1])
+        for side, factors in (("user", p["U"]), ("item", p["V"])):
+            var = p[f"factor_var_{side}"]
+            expected += invgamma(np.atleast_1d(var), hyper["factor_var"][0], scale=hyper["factor_var"][1]).sum()
+            mean = p[f"factor_mean_{side}"]
+            expected += stats.norm.logpdf(mean, 0, np.sqrt(var / FACTOR_MEAN_KAPPA)).sum()
+            expected += stats.norm.logpdf(factors, mean, np.sqrt(var)).sum()
+            bias_var = p[f"{side}_bias_var"]
+            expected += invgamma(bias_var, hyper["bias_var"][0], scale=hyper["bias_var"][1])
+            expected += stats.norm.logpdf(p[f"{side}_bias"], 0, np.sqrt(bias_var)).sum()
+        expected += stats.norm.logpdf(p["mu"], *mu_prior(spec, data.scale))
+        assert float(logp(values)) == pytest.approx(float(expected), rel=1e-9)

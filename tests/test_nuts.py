@@ -290,12 +290,13 @@ def test_sbc_nuts():
 
 
 @pytest.mark.slow
-def test_nuts_agrees_with_gibbs():
+@pytest.mark.parametrize("factor_prior", ["shared", "per_side"])
+def test_nuts_agrees_with_gibbs(factor_prior):
     """Two independent samplers of the same posterior agree within Monte Carlo error."""
     from bayesmf.inference.gibbs import fit_gibbs
 
     sim = simulate(n_users=60, n_items=50, n_factors=2, density=0.25, noise=0.5, seed=9)
-    spec = PMF(n_factors=2)
+    spec = PMF(n_factors=2, factor_prior=factor_prior)
     nuts = fit_nuts(spec, sim.data, draws=400, tune=400, chains=2, random_seed=1, progressbar=False)
     gibbs = fit_gibbs(spec, sim.data, draws=1000, tune=500, chains=2, random_seed=1, progressbar=False)
     q_nuts = identified_quantities(nuts, n_pairs=20)["posterior"]

@@ -157,6 +157,28 @@ def test_fold_in_cold_start_user_gets_the_prior(post):
     assert abs(z.mean()) < 4 / np.sqrt(z.size) and abs(z.std() - 1) < 0.1
 
 
+def test_fold_in_and_prior_predictive_use_the_per_side_prior_mean():
+    """With factor_prior="per_side", a user without ratings is drawn around the user-side mean."""
+    sim = simulate(n_users=40, n_items=30, n_factors=2, density=0.3, noise=0.5, seed=4)
+    fit = PMF(n_factors=2, factor_prior="per_side").fit(
+        sim.data, method="gibbs", draws=300, tune=100, chains=2, random_seed=3, progressbar=False
+    )
+    # shift the stored user-side mean far from 0, so using it (or not) is unmistakable
+    fit.idata["posterior"]["factor_mean_user"] = fit.idata["posterior"]["factor_mean_user"] + 5.0
+    mean = fit.posterior["factor_mean_user"].values.reshape(-1, 2)
+    sd = fit.posterior["sigma_factor_user"].values.reshape(-1, 1)
+    new = fold_in(fit, {}, user="nobody", random_seed=1)
+    z = (new.posterior["U"].values[:, :, -1].reshape(-1, 2) - mean) / sd
+    assert abs(z.mean()) < 4 / np.sqrt(z.size) and abs(z.std() - 1) < 0.1
+    # the prior predictive of an unknown user: latent mean = mu + c_j + m_U . V_j on average
+    item = sim.data.items.classes[0]
+    out = predict(fit, pd.DataFrame({"user": ["stranger"], "item": [item]}), kind="expected", clip=False)
+    arr = fit.arrays()
+    expected = np.mean(arr.mu + arr.item_bias[:, 0] + np.einsum("sk,sk->s", mean, arr.V[:, 0].astype(float)))
+    assert out["new_user"].all()
+    assert out["mean"].iloc[0] == pytest.approx(expected, abs=0.15)
+
+
 def test_fold_in_bad_input(post):
     item = post.train.items.classes[0]
     with pytest.raises(ValueError, match="already in the model"):

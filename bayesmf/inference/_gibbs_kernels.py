@@ -28,7 +28,9 @@ __all__ = ["gibbs_sweep", "residual_stats", "sample_rows"]
 
 
 @numba.njit(cache=True, nogil=True)
-def sample_rows(indptr, other, rating, other_params, mu, inv_sigma2, prec, has_bias, normals, out, alpha=0.0):
+def sample_rows(
+    indptr, other, rating, other_params, mu, inv_sigma2, prec, has_bias, normals, out, alpha, pmean
+):
     r"""Draw every row of one side from its conditional, in place into ``out``.
 
     For row ``i`` (a user, say) with ratings :math:`r_{ij}` on items :math:`j \in J_i`, the
@@ -39,7 +41,8 @@ def sample_rows(indptr, other, rating, other_params, mu, inv_sigma2, prec, has_b
     .. math::
 
         \Lambda_i = \mathrm{diag}(\text{prec}) + \sigma^{-2} \sum_j x_j x_j^\top, \quad
-        h_i = \sigma^{-2} \sum_j x_j (r_{ij} - \text{offset}_j), \quad
+        h_i = \sigma^{-2} \sum_j x_j (r_{ij} - \text{offset}_j)
+              + \mathrm{diag}(\text{prec})\, \text{pmean}, \quad
         \theta_i \sim \mathcal N(\Lambda_i^{-1} h_i, \Lambda_i^{-1}).
 
     With :math:`\Lambda_i = L L^\top` (Cholesky), :math:`\theta_i = L^{-\top}(L^{-1} h_i + z)`
@@ -90,7 +93,7 @@ def sample_rows(indptr, other, rating, other_params, mu, inv_sigma2, prec, has_b
                     lam[a, b] = value / lam[b, b]
         # forward solve L y = h, then y += z, then back solve L^T theta = y
         for a in range(kp):
-            value = rhs[a] * inv_sigma2
+            value = rhs[a] * inv_sigma2 + prec[a] * pmean[a]
             for c in range(a):
                 value -= lam[a, c] * rhs[c]
             rhs[a] = value / lam[a, a]
@@ -203,12 +206,17 @@ def gibbs_sweep(
     has_bias,
     hierarchical,
     per_factor,
-    alpha=0.0,
+    alpha,
+    per_side,
+    pm_user,
+    pm_item,
+    z_side,
+    kappa,
 ):
     r"""Run one systematic-scan sweep, in place; return the residual sum of squares.
 
     Updates ``P_user``, ``P_item``, ``scalars``, ``factor_var``, ``prec_user`` and
-    ``prec_item``.
+    ``prec_item`` (and, with ``per_side``, the prior means ``pm_user``, ``pm_item``).
 
     Order: :math:`(b_i, U_i) \mid \cdot` for all users, :math:`(c_j, V_j) \mid \cdot` for all
     items, :math:`\mu \mid \cdot`, a joint shift of :math:`(\mu, b, c)` (biases;
@@ -221,16 +229,22 @@ def gibbs_sweep(
     item-bias variance; an inverse gamma :math:`\mathrm{IG}(a', b')` draw is
     :math:`b' / g` with :math:`g \sim \mathrm{Gamma}(a', 1)`.
 
+    ``per_side`` (``factor_prior="per_side"``): instead of the shared factor variance, each
+    side's (mean, variance) pair is drawn jointly from its normal-inverse-gamma conditional
+    (`_side_hypers`); the factor gammas are then the user side's then the item side's, and
+    ``z_side`` (2, K) holds the normals of the two mean vectors. ``alpha`` is the
+    overrelaxation of the rows (`sample_rows`).
+
     Returns the residual sum of squares of the training ratings at the new state, for the
     log-likelihood.
     """
     mu = scalars[0]
     inv_sigma2 = 1.0 / scalars[1]
     sample_rows(
-        u_indptr, u_other, u_rating, P_item, mu, inv_sigma2, prec_user, has_bias, z_user, P_user, alpha
+        u_indptr, u_other, u_rating, P_item, mu, inv_sigma2, prec_user, has_bias, z_user, P_user, alpha, pm_user
     )
     sample_rows(
-        i_indptr, i_other, i_rating, P_user, mu, inv_sigma2, prec_item, has_bias, z_item, P_item, alpha
+        i_indptr, i_other, i_rating, P_user, mu, inv_sigma2, prec_item, has_bias, z_item, P_item, alpha, pm_item
     )
     n_obs = u_rating.shape[0]
     total, total_sq = residual_stats(u_indptr, u_other, u_rating, P_user, P_item, has_bias)
@@ -253,25 +267,17 @@ def gibbs_sweep(
     kp = P_user.shape[1]
     start = 1 if has_bias else 0
     n_factors = kp - start
-    total_ss = 0.0
-    for k in range(n_factors):
-        ss = 0.0
-        for i in range(P_user.shape[0]):
-            ss += P_user[i, start + k] ** 2
-        for j in range(P_item.shape[0]):
-            ss += P_item[j, start + k] ** 2
-        if per_factor:
-            factor_var[k] = (consts[3] + 0.5 * ss) / gammas[1 + k]
-        total_ss += ss
-    if not per_factor:
-        shared = (consts[3] + 0.5 * total_ss) / gammas[1]
-        for k in range(n_factors):
-            factor_var[k] = shared
-    for k in range(n_factors):
-        prec_user[start + k] = 1.0 / factor_var[k]
-        prec_item[start + k] = 1.0 / factor_var[k]
+    n_factor_gammas = n_factors if per_factor else 1
+    if per_side:
+        _side_hypers(P_user, start, prec_user, pm_user, consts[3], kappa, per_factor, z_side[0], gammas, 1)
+        _side_hypers(
+            P_item, start, prec_item, pm_item, consts[3], kappa, per_factor, z_side[1], gammas, 1 + n_factor_gammas
+        )
+        n_factor_gammas *= 2
+    else:
+        _shared_factor_var(P_user, P_item, start, factor_var, prec_user, prec_item, consts[3], per_factor, gammas)
     if has_bias:
-        g = 1 + (n_factors if per_factor else 1)  # after sigma2 and the factor draws
+        g = 1 + n_factor_gammas  # after sigma2 and the factor draws
         ss_u = 0.0
         for i in range(P_user.shape[0]):
             ss_u += P_user[i, 0] ** 2
@@ -283,3 +289,66 @@ def gibbs_sweep(
         prec_user[0] = 1.0 / scalars[2]
         prec_item[0] = 1.0 / scalars[3]
     return sse
+
+
+@numba.njit(cache=True, nogil=True)
+def _shared_factor_var(P_user, P_item, start, factor_var, prec_user, prec_item, b_f, per_factor, gammas):
+    r"""Draw the factor variance(s) shared by U and V; set both sides' prior precisions.
+
+    :math:`s^2 \mid \cdot \sim \mathrm{IG}(a_f + n/2, b_f + \tfrac12 \sum x^2)` over the
+    entries of U and V (of column k with ``per_factor``); the gamma draws are
+    ``gammas[1:]`` (shapes set by the caller).
+    """
+    n_factors = P_user.shape[1] - start
+    total_ss = 0.0
+    for k in range(n_factors):
+        ss = 0.0
+        for i in range(P_user.shape[0]):
+            ss += P_user[i, start + k] ** 2
+        for j in range(P_item.shape[0]):
+            ss += P_item[j, start + k] ** 2
+        if per_factor:
+            factor_var[k] = (b_f + 0.5 * ss) / gammas[1 + k]
+        total_ss += ss
+    if not per_factor:
+        shared = (b_f + 0.5 * total_ss) / gammas[1]
+        for k in range(n_factors):
+            factor_var[k] = shared
+    for k in range(n_factors):
+        prec_user[start + k] = 1.0 / factor_var[k]
+        prec_item[start + k] = 1.0 / factor_var[k]
+
+
+@numba.njit(cache=True, nogil=True)
+def _side_hypers(P, start, prec, pmean, b_f, kappa, per_factor, z, gammas, g0):
+    r"""Draw one side's factor means and variance(s) jointly (normal-inverse-gamma).
+
+    With :math:`v_k \sim \mathrm{IG}(a_f, b_f)`, :math:`m_k \mid v_k \sim \mathcal N(0,
+    v_k/\kappa)` and the n rows :math:`x_{ik} \sim \mathcal N(m_k, v_k)`:
+    :math:`v_k \mid x \sim \mathrm{IG}(a_f + n/2, b_f + \tfrac12 [\sum_i (x_{ik} -
+    \bar x_k)^2 + \tfrac{n\kappa}{n+\kappa} \bar x_k^2])` (one :math:`v` summing over k
+    without ``per_factor``, shape :math:`a_f + nK/2`), then :math:`m_k \mid v_k, x \sim
+    \mathcal N(n \bar x_k / (n + \kappa), v_k / (n + \kappa))`. Gammas from ``gammas[g0]``;
+    normals ``z`` (K,). Writes ``prec[start + k] = 1/v_k`` and ``pmean[start + k] = m_k``.
+    """
+    n = P.shape[0]
+    n_factors = P.shape[1] - start
+    xbar = np.empty(n_factors)
+    ss = np.empty(n_factors)
+    for k in range(n_factors):
+        total = 0.0
+        for i in range(n):
+            total += P[i, start + k]
+        xbar[k] = total / n
+        acc = 0.0
+        for i in range(n):
+            d = P[i, start + k] - xbar[k]
+            acc += d * d
+        ss[k] = acc + n * kappa / (n + kappa) * xbar[k] ** 2
+    shared = 0.0
+    if not per_factor:
+        shared = (b_f + 0.5 * ss.sum()) / gammas[g0]
+    for k in range(n_factors):
+        v = (b_f + 0.5 * ss[k]) / gammas[g0 + k] if per_factor else shared
+        prec[start + k] = 1.0 / v
+        pmean[start + k] = n * xbar[k] / (n + kappa) + z[k] * np.sqrt(v / (n + kappa))

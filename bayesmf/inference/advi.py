@@ -256,7 +256,11 @@ def _n_params(spec: PMF, data: RatingsData) -> int:
     if spec.likelihood == "ordinal":
         n += len(data.levels) - 1 if data.levels is not None else 0
     if spec.priors == "hierarchical":
-        n += spec.n_factors if spec.per_factor_scales else 1
+        scales = spec.n_factors if spec.per_factor_scales else 1
+        if spec.factor_prior == "per_side":
+            n += 2 * (scales + spec.n_factors)  # each side's variance(s) and mean
+        else:
+            n += scales
         n += 2 * int(spec.biases) + int(spec.likelihood == "normal")
     return n
 

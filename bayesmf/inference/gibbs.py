@@ -53,6 +53,7 @@ from bayesmf._validate import validate_choice, validate_positive_int
 from bayesmf.inference._gibbs_kernels import gibbs_sweep
 from bayesmf.model import mu_prior
 from bayesmf.posterior import make_posterior, param_names
+from bayesmf.spec import FACTOR_MEAN_KAPPA
 
 if TYPE_CHECKING:
     from bayesmf.data import RatingsData
@@ -84,6 +85,7 @@ class _Problem:
     has_bias: bool
     hierarchical: bool
     per_factor: bool
+    per_side: bool  # factor_prior="per_side": each side's own factor mean and variance(s)
     consts: np.ndarray  # a_s2, b_s2, a_f, b_f, a_b, b_b, mu prior mean, mu prior precision
     gamma_shapes: np.ndarray  # posterior shapes of the inverse-gamma draws
     fixed_sigma2: float
@@ -105,6 +107,8 @@ class _State:
     factor_var: np.ndarray
     prec_user: np.ndarray
     prec_item: np.ndarray
+    pm_user: np.ndarray  # prior mean of a (b_i, U_i) row: 0 but for per-side factor means
+    pm_item: np.ndarray
 
 
 def _csr(
@@ -122,13 +126,20 @@ def _problem(spec: PMF, data: RatingsData) -> _Problem:
     n_obs = data.n_ratings
     hierarchical = spec.priors == "hierarchical"
     per_factor = hierarchical and spec.per_factor_scales
+    per_side = hierarchical and spec.factor_prior == "per_side"
     a_s, b_s = hyper["sigma2"]
     a_f, b_f = hyper["factor_var"]
     a_b, b_b = hyper["bias_var"]
     mu_mean, mu_sd = mu_prior(spec, data.scale)
     mu_prec = 1.0 / mu_sd**2 if hierarchical else 0.0  # 0: flat prior (fixed priors)
     consts = np.array([a_s, b_s, a_f, b_f, a_b, b_b, mu_mean, mu_prec])
-    if per_factor:
+    if per_side:  # the user side's variance(s), then the item side's
+        factor_shapes = [
+            a_f + n / 2.0 * (1 if per_factor else n_factors)
+            for n in (n_users, n_items)
+            for _ in range(n_factors if per_factor else 1)
+        ]
+    elif per_factor:
         factor_shapes = [a_f + (n_users + n_items) / 2.0] * n_factors
     else:
         factor_shapes = [a_f + (n_users + n_items) * n_factors / 2.0]
@@ -145,6 +156,7 @@ def _problem(spec: PMF, data: RatingsData) -> _Problem:
         has_bias=spec.biases,
         hierarchical=hierarchical,
         per_factor=per_factor,
+        per_side=per_side,
         consts=consts,
         gamma_shapes=np.array(shapes),
         fixed_sigma2=spec.noise_sd(data.scale) ** 2,
@@ -171,6 +183,8 @@ def _sweep(
         rng.standard_normal(out=z_user)
         rng.standard_normal(out=z_item)
         rng.standard_normal(out=bufs["z_scalar"])
+        if problem.per_side:
+            rng.standard_normal(out=bufs["z_side"])
         rng.standard_gamma(problem.gamma_shapes, out=gammas)
     else:
         z_user[...] = 0.0
@@ -195,6 +209,11 @@ def _sweep(
             problem.hierarchical and stochastic,
             problem.per_factor,
             overrelaxation if stochastic else 0.0,
+            problem.per_side,
+            state.pm_user,
+            state.pm_item,
+            bufs["z_side"],
+            FACTOR_MEAN_KAPPA,
         )
     )
 
@@ -204,6 +223,7 @@ def _buffers(problem: _Problem) -> dict[str, np.ndarray]:
         "z_user": np.empty((problem.n_users, problem.kp)),
         "z_item": np.empty((problem.n_items, problem.kp)),
         "z_scalar": np.empty(3),
+        "z_side": np.zeros((2, problem.n_factors)),
         "gammas": np.empty(problem.gamma_shapes.shape[0]),
     }
 
@@ -227,10 +247,17 @@ def _init_state(
             if problem.per_factor
             else np.full(K, _inverse_gamma(rng, a_f, b_f))
         )
+        factor_var_item = factor_var
+        if problem.per_side:  # the item side's own variance(s); the means come below
+            factor_var_item = (
+                _inverse_gamma(rng, a_f, b_f, size=K)
+                if problem.per_factor
+                else np.full(K, _inverse_gamma(rng, a_f, b_f))
+            )
         bias_var = (_inverse_gamma(rng, a_b, b_b), _inverse_gamma(rng, a_b, b_b))
         mu = mu0 + rng.standard_normal() / np.sqrt(mu_prec)
         sd_user = np.sqrt(np.r_[bias_var[0], factor_var] if start else factor_var)
-        sd_item = np.sqrt(np.r_[bias_var[1], factor_var] if start else factor_var)
+        sd_item = np.sqrt(np.r_[bias_var[1], factor_var_item] if start else factor_var_item)
     else:
         sigma2 = problem.fixed_sigma2
         sd_user = 1.0 / np.sqrt(problem.fixed_prec_user)
@@ -248,8 +275,14 @@ def _init_state(
         factor_var=np.asarray(factor_var, dtype=np.float64).copy(),
         prec_user=1.0 / sd_user**2,
         prec_item=1.0 / sd_item**2,
+        pm_user=np.zeros(kp),
+        pm_item=np.zeros(kp),
     )
     if init == "prior":
+        if problem.per_side:  # m ~ N(0, v / kappa), rows ~ N(m, v)
+            for P, sd, pm in ((state.P_user, sd_user, state.pm_user), (state.P_item, sd_item, state.pm_item)):
+                pm[start:] = rng.standard_normal(K) * sd[start:] / np.sqrt(FACTOR_MEAN_KAPPA)
+                P[:, start:] += pm[start:]
         return state
     # "map": from a small random start, a few ALS (conditional-mean) sweeps reach a
     # mode-like point; each chain's random start and jitter make the starts overdispersed.
@@ -283,6 +316,15 @@ def _init_state(
             state.scalars[3] = max(float(np.mean(state.P_item[:, 0] ** 2)), 1e-4)
         state.prec_user[start:] = 1.0 / state.factor_var
         state.prec_item[start:] = 1.0 / state.factor_var
+        if problem.per_side:  # each side's column means and spreads
+            for P, prec, pm in (
+                (state.P_user, state.prec_user, state.pm_user),
+                (state.P_item, state.prec_item, state.pm_item),
+            ):
+                pm[start:] = P[:, start:].mean(axis=0)
+                centred = (P[:, start:] - pm[start:]) ** 2
+                var = centred.mean(axis=0) if problem.per_factor else np.full(K, centred.mean())
+                prec[start:] = 1.0 / np.maximum(var, 1e-8)
         if start:
             state.prec_user[0] = 1.0 / state.scalars[2]
             state.prec_item[0] = 1.0 / state.scalars[3]
@@ -318,7 +360,16 @@ def _allocate(spec: PMF, problem: _Problem, chains: int, n_keep: int) -> dict[st
     if spec.biases:
         shapes |= {"mu": (), "user_bias": (nu,), "item_bias": (ni,)}
     if problem.hierarchical:
-        shapes["sigma_factor"] = (K,) if problem.per_factor else ()
+        sd_shape = (K,) if problem.per_factor else ()
+        if problem.per_side:
+            shapes |= {
+                "factor_mean_user": (K,),
+                "factor_mean_item": (K,),
+                "sigma_factor_user": sd_shape,
+                "sigma_factor_item": sd_shape,
+            }
+        else:
+            shapes["sigma_factor"] = sd_shape
         if spec.biases:
             shapes |= {"sigma_user_bias": (), "sigma_item_bias": ()}
     out = {
@@ -350,8 +401,14 @@ def _record(
         out["user_bias"][chain, draw] = state.P_user[:, 0]
         out["item_bias"][chain, draw] = state.P_item[:, 0]
     if problem.hierarchical:
-        sd = np.sqrt(state.factor_var)
-        out["sigma_factor"][chain, draw] = sd if problem.per_factor else sd[0]
+        if problem.per_side:
+            for side, prec, pm in (("user", state.prec_user, state.pm_user), ("item", state.prec_item, state.pm_item)):
+                sd = 1.0 / np.sqrt(prec[start:])
+                out[f"sigma_factor_{side}"][chain, draw] = sd if problem.per_factor else sd[0]
+                out[f"factor_mean_{side}"][chain, draw] = pm[start:]
+        else:
+            sd = np.sqrt(state.factor_var)
+            out["sigma_factor"][chain, draw] = sd if problem.per_factor else sd[0]
         if start:
             out["sigma_user_bias"][chain, draw] = np.sqrt(state.scalars[2])
             out["sigma_item_bias"][chain, draw] = np.sqrt(state.scalars[3])

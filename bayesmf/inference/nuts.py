@@ -57,7 +57,14 @@ log = logging.getLogger("bayesmf")
 NUTS_SAMPLERS = ("auto", "nutpie", "pymc")
 INITS = ("map", "default")
 #: variance parameters of the hierarchical model (names in `bayesmf.model.build_model`)
-_SCALE_VARS = ("sigma2", "factor_var", "user_bias_var", "item_bias_var")
+_SCALE_VARS = (
+    "sigma2",
+    "factor_var",
+    "factor_var_user",
+    "factor_var_item",
+    "user_bias_var",
+    "item_bias_var",
+)
 _FLOOR = 1e-4
 
 
@@ -320,7 +327,8 @@ def map_start(spec: PMF, data: RatingsData, *, random_seed: Any = None) -> dict[
     dict of str to numpy.ndarray
         Values in the constrained space keyed by the model's random-variable names
         (``U``, ``V``, ``mu``, ``user_bias``, ``item_bias``, ``cutpoints``, ``sigma2``,
-        ``factor_var``, ``user_bias_var``, ``item_bias_var``: those the spec has).
+        ``factor_var`` (or ``factor_var_user``, ``factor_var_item``, ``factor_mean_user``,
+        ``factor_mean_item``), ``user_bias_var``, ``item_bias_var``: those the spec has).
     """
     from bayesmf.model import to_unit
 
@@ -340,6 +348,7 @@ def map_start(spec: PMF, data: RatingsData, *, random_seed: Any = None) -> dict[
         fit_spec,
         priors="fixed",
         per_factor_scales=False,
+        factor_prior="shared",
         sigma=max(0.5 * float(np.std(observed)), 1e-3),
         sigma_u=1.0,
         sigma_v=1.0,
@@ -360,17 +369,27 @@ def map_start(spec: PMF, data: RatingsData, *, random_seed: Any = None) -> dict[
     _fill_unrated(start, data, rng)
     if spec.priors == "hierarchical":
         residual, _, _ = _fit_scales(spec, data, start, observed)
-        factors = np.concatenate([start["U"], start["V"]])
-        if spec.per_factor_scales:
-            start["factor_var"] = np.maximum(np.mean(factors**2, axis=0), _FLOOR)
+        if spec.factor_prior == "per_side":
+            for side, name in (("user", "U"), ("item", "V")):
+                column_mean = np.asarray(start[name].mean(axis=0))
+                start[f"factor_mean_{side}"] = column_mean
+                start[f"factor_var_{side}"] = _mean_square(start[name] - column_mean, spec.per_factor_scales)
         else:
-            start["factor_var"] = np.asarray(max(float(np.mean(factors**2)), _FLOOR))
+            factors = np.concatenate([start["U"], start["V"]])
+            start["factor_var"] = _mean_square(factors, spec.per_factor_scales)
         if spec.biases:
             start["user_bias_var"] = np.asarray(max(float(np.mean(start["user_bias"] ** 2)), _FLOOR))
             start["item_bias_var"] = np.asarray(max(float(np.mean(start["item_bias"] ** 2)), _FLOOR))
         if spec.likelihood == "normal":
             start["sigma2"] = np.asarray(max(residual**2, _FLOOR))
     return start
+
+
+def _mean_square(values: np.ndarray, per_factor: bool) -> np.ndarray:
+    """Mean square of the columns (``per_factor``) or of all entries, floored at ``_FLOOR``."""
+    if per_factor:
+        return np.maximum(np.mean(values**2, axis=0), _FLOOR)
+    return np.asarray(max(float(np.mean(values**2)), _FLOOR))
 
 
 def _fill_unrated(start: dict[str, np.ndarray], data: RatingsData, rng: np.random.Generator) -> None:
