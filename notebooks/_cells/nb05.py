@@ -13,7 +13,8 @@ We compare, on held-out ratings,
 
 1. the rank (`n_factors`);
 2. model variants at a fixed rank: with or without user/item offsets (`biases`), fixed or
-   learned prior scales (`priors`), one scale per factor (`per_factor_scales`), a logistic
+   learned prior scales (`priors`), one scale per factor (`per_factor_scales`), each side
+   with its own factor means and scales as in Bayesian PMF (`factor_prior="per_side"`), a logistic
    link that keeps the mean rating inside the scale (`link="logistic"`), and an ordered
    logistic likelihood over the star levels (`likelihood="ordinal"`);
 
@@ -166,6 +167,9 @@ variants = {
     "no biases": (bayesmf.PMF(n_factors=K, biases=False), "gibbs"),
     "fixed prior scales": (bayesmf.PMF(n_factors=K, priors="fixed"), "gibbs"),
     "per-factor scales": (bayesmf.PMF(n_factors=K, per_factor_scales=True), "gibbs"),
+    "per-side means and scales (BPMF)": (
+        bayesmf.PMF(n_factors=K, per_factor_scales=True, factor_prior="per_side"), "gibbs"
+    ),
     "logistic link": (bayesmf.PMF(n_factors=K, link="logistic"), "nuts"),
     "ordinal": (bayesmf.PMF(n_factors=K, likelihood="ordinal"), "nuts"),
 }
