@@ -13,7 +13,10 @@ The model (`bayesmf.spec.PMF` with ``link="identity"``, ``likelihood="normal"``)
 ``priors="hierarchical"``: :math:`\sigma^2 \sim \mathrm{IG}(a_\sigma, b_\sigma)`; one factor
 variance :math:`s^2 \sim \mathrm{IG}(a_f, b_f)` with :math:`U_i, V_j \sim \mathcal N(0, s^2 I)`
 (or one :math:`s_k^2` per factor, shared by column k of U and V, with
-``per_factor_scales``); user- and item-bias variances each :math:`\mathrm{IG}(a_b, b_b)`;
+``per_factor_scales``), or with ``factor_prior="per_side"`` each side's own factor means
+and variance(s), :math:`m_k \mid v_k \sim \mathcal N(0, v_k/\kappa_0)`, rows
+:math:`\sim \mathcal N(m, \mathrm{diag}(v))` (BPMF's hyperprior, diagonal); user- and
+item-bias variances each :math:`\mathrm{IG}(a_b, b_b)`;
 :math:`\mu \sim \mathcal N(\text{midpoint}, (\text{half-range})^2)` of the rating scale.
 :math:`\mathrm{IG}(a, b)` has density :math:`\propto x^{-a-1} e^{-b/x}` (PyMC's
 ``InverseGamma(alpha=a, beta=b)``); the pairs are ``spec.hyper``.
@@ -23,7 +26,8 @@ One sweep draws, in order: every :math:`(b_i, U_i)` jointly given the rest (a
 default: see ``overrelaxation`` in `fit_gibbs`), every
 :math:`(c_j, V_j)`, :math:`\mu`, a joint shift of :math:`(\mu, b, c)` along the directions
 the likelihood cannot see (:math:`\mu + \delta_b + \delta_c, b - \delta_b, c - \delta_c`;
-without it :math:`\mu` mixes slowly), then :math:`\sigma^2`, the factor variance(s) and the
+without it :math:`\mu` mixes slowly), then :math:`\sigma^2`, the factor variance(s) (or each
+side's mean and variance(s), drawn jointly) and the
 two bias variances from their inverse-gamma conditionals. Sampling the bias with its factor
 row avoids the slow mixing of separate bias updates.
 
