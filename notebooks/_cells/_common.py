@@ -41,3 +41,15 @@ def shrink(train, test, n_users, n_items, seed):
     )
     return new_train, new_test
 '''
+
+
+def fast_subset_cell(show_test: bool = True) -> str:
+    """The cell after `LOAD_U1`: define `shrink`, apply it in fast mode, print the data used."""
+    body = """
+
+if FAST:
+    train, test = shrink(train, test, n_users=300, n_items=600, seed=SEED)
+print(DATASET + (" (fast mode: random subset)" if FAST else ""))
+print("train:", train)
+"""
+    return SHRINK + body + ('print("test: ", test)\n' if show_test else "")

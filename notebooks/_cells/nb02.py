@@ -1,6 +1,6 @@
 """Cells of 02_map_vs_posterior.ipynb."""
 
-from _common import LOAD_U1, PLOT_SETUP, SHRINK
+from _common import LOAD_U1, PLOT_SETUP, fast_subset_cell
 
 CELLS = [
     ("md", """
@@ -51,14 +51,7 @@ from bayesmf.plots import plot_calibration
 """ + PLOT_SETUP),
     ("md", "## Data"),
     ("code", LOAD_U1),
-    ("code", SHRINK + """
-
-if FAST:
-    train, test = shrink(train, test, n_users=300, n_items=600, seed=SEED)
-print(DATASET + (" (fast mode: random subset)" if FAST else ""))
-print("train:", train)
-print("test: ", test)
-"""),
+    ("code", fast_subset_cell(show_test=True)),
     ("md", r"""
 ## 1. The objective and its minimum
 

@@ -1,6 +1,6 @@
 """Cells of 04_diagnostics_and_identifiability.ipynb."""
 
-from _common import LOAD_U1, PLOT_SETUP, SHRINK
+from _common import LOAD_U1, PLOT_SETUP, fast_subset_cell
 
 CELLS = [
     ("md", """
@@ -46,13 +46,7 @@ from bayesmf.diagnostics import ConvergenceWarning, plot_diagnostics
 
 """ + PLOT_SETUP),
     ("code", LOAD_U1),
-    ("code", SHRINK + """
-
-if FAST:
-    train, test = shrink(train, test, n_users=300, n_items=600, seed=SEED)
-print(DATASET + (" (fast mode: random subset)" if FAST else ""))
-print("train:", train)
-"""),
+    ("code", fast_subset_cell(show_test=False)),
     ("md", """
 ## 1. The symmetry
 

@@ -1,6 +1,6 @@
 """Cells of 05_model_choice.ipynb."""
 
-from _common import LOAD_U1, PLOT_SETUP, SHRINK
+from _common import LOAD_U1, PLOT_SETUP, fast_subset_cell
 
 CELLS = [
     ("md", """
@@ -58,14 +58,7 @@ from bayesmf.diagnostics import ConvergenceWarning
 
 """ + PLOT_SETUP),
     ("code", LOAD_U1),
-    ("code", SHRINK + """
-
-if FAST:
-    train, test = shrink(train, test, n_users=300, n_items=600, seed=SEED)
-print(DATASET + (" (fast mode: random subset)" if FAST else ""))
-print("train:", train)
-print("test: ", test)
-"""),
+    ("code", fast_subset_cell(show_test=True)),
     ("md", """
 The scoring function, used for every model below. The log predictive density is exact for
 the normal likelihood: an average over posterior draws of the normal density of the
