@@ -246,18 +246,15 @@ def _init_state(
     if init == "prior" and problem.hierarchical:
         a_s, b_s, a_f, b_f, a_b, b_b, mu0, mu_prec = problem.consts
         sigma2 = _inverse_gamma(rng, a_s, b_s)
-        factor_var = (
-            _inverse_gamma(rng, a_f, b_f, size=K)
-            if problem.per_factor
-            else np.full(K, _inverse_gamma(rng, a_f, b_f))
-        )
-        factor_var_item = factor_var
-        if problem.per_side:  # the item side's own variance(s); the means come below
-            factor_var_item = (
-                _inverse_gamma(rng, a_f, b_f, size=K)
-                if problem.per_factor
-                else np.full(K, _inverse_gamma(rng, a_f, b_f))
-            )
+
+        def factor_variances() -> np.ndarray:
+            if problem.per_factor:
+                return _inverse_gamma(rng, a_f, b_f, size=K)  # type: ignore[no-any-return]
+            return np.full(K, _inverse_gamma(rng, a_f, b_f))
+
+        factor_var = factor_variances()
+        # the item side's own variance(s) under per-side priors (the means come below)
+        factor_var_item = factor_variances() if problem.per_side else factor_var
         bias_var = (_inverse_gamma(rng, a_b, b_b), _inverse_gamma(rng, a_b, b_b))
         mu = mu0 + rng.standard_normal() / np.sqrt(mu_prec)
         sd_user = np.sqrt(np.r_[bias_var[0], factor_var] if start else factor_var)
