@@ -288,6 +288,8 @@ def build_model(spec: PMF, data: RatingsData) -> pm.Model:
     import pymc as pm
     import pytensor.tensor as pt
 
+    from bayesmf._pytensor_ops import pair_dot
+
     if data.n_ratings == 0:
         raise ValueError("cannot build a model on an empty dataset (0 ratings)")
     levels = None
@@ -333,7 +335,7 @@ def build_model(spec: PMF, data: RatingsData) -> pm.Model:
 
         U = pm.Normal("U", mean_u, sd_u, dims=("user", "factor"))
         V = pm.Normal("V", mean_v, sd_v, dims=("item", "factor"))
-        eta = (U[user_idx] * V[item_idx]).sum(axis=-1)
+        eta = pair_dot(U, V, user_idx, item_idx)
 
         if spec.biases:
             if hierarchical:

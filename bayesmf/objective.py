@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numba
 import numpy as np
 
+from bayesmf._kernels_pairs import pair_dots
 from bayesmf._validate import validate_choice, validate_positive
 from bayesmf.model import to_unit, unit_mean
 
@@ -31,22 +31,6 @@ if TYPE_CHECKING:
     from bayesmf.data import RatingsData
 
 __all__ = ["latent_scores", "objective"]
-
-
-@numba.njit(cache=True)
-def _pair_dots(U: np.ndarray, V: np.ndarray, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
-    """U[user_idx[n]] . V[item_idx[n]] for every n, without the (n, K) gathers."""
-    n = user_idx.shape[0]
-    k = U.shape[1]
-    out = np.empty(n)
-    for t in range(n):
-        i = user_idx[t]
-        j = item_idx[t]
-        acc = 0.0
-        for f in range(k):
-            acc += U[i, f] * V[j, f]
-        out[t] = acc
-    return out
 
 
 def latent_scores(
@@ -79,7 +63,7 @@ def latent_scores(
     V = np.ascontiguousarray(V, dtype=np.float64)
     if U.ndim != 2 or V.ndim != 2 or U.shape[1] != V.shape[1]:
         raise ValueError(f"U and V must be 2-d with the same number of factors, got {U.shape} and {V.shape}")
-    eta = _pair_dots(
+    eta = pair_dots(
         U,
         V,
         np.ascontiguousarray(user_idx, dtype=np.int64),
