@@ -5,6 +5,8 @@ Usage::
 
     .venv/bin/python benchmarks/bench_gibbs.py [--split u1] [--rank 10] [--seed 0]
         [--pairs 100] [--myfm-iters 200] [--data-dir /work/shared/data]
+        [--per-factor-scales] [--per-side] [--long-thin N]
+        [--seeds N] [--compare-options JSON]
         [--results benchmarks/RESULTS.md] [--no-write]
 
 Fits ``PMF(n_factors=rank)`` (hierarchical priors, biases: the package defaults) by
@@ -20,7 +22,11 @@ Fits ``PMF(n_factors=rank)`` (hierarchical priors, biases: the package defaults)
 - time per sweep: single-chain wall time per sweep (a 1-chain run of 200 sweeps) and the
   CPU time per sweep of the default run;
 - myFM (``MyFMRegressor(rank=rank)``, C++ Gibbs) on the one-hot user/item features of the
-  same split: sweeps/s and test RMSE.
+  same split: sweeps/s and test RMSE;
+- with ``--seeds N``: the default fit again for seeds ``seed .. seed + N - 1``, one row per
+  seed (wall time, the predictions' cells), so a share is not judged on one seed; with
+  ``--compare-options '{"overrelaxation": -0.5, "thin": 2}'`` the same seeds also run with
+  those options in place of the defaults.
 
 Writes (or replaces) the section between ``<!-- bench_gibbs.py:<data>:begin -->`` and
 ``<!-- bench_gibbs.py:<data>:end -->`` of ``--results`` (one section per ``--data``); the
@@ -34,6 +40,7 @@ import argparse
 import datetime as dt
 import importlib.metadata as md
 import inspect
+import json
 import os
 import platform
 import shlex
@@ -181,6 +188,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--long-thin", type=int, default=0, help="also run the defaults with this thin (longer)"
     )
+    parser.add_argument(
+        "--seeds", type=int, default=0, help="also run the defaults on this many seeds"
+    )
+    parser.add_argument(
+        "--compare-options",
+        type=json.loads,
+        default=None,
+        help="JSON dict of fit_gibbs options also run on the --seeds seeds",
+    )
     args = parser.parse_args(argv)
 
     load_before = os.getloadavg()
@@ -253,12 +269,36 @@ def main(argv: list[str] | None = None) -> int:
         print(label, {k: v for k, v in row.items() if k not in ("label", "info")}, flush=True)
         del fit, post
 
+    seed_rows = []
+    variants = [("defaults", {})]
+    if args.compare_options:
+        variants.append((json.dumps(args.compare_options), dict(args.compare_options)))
+    for name, options in variants if args.seeds else []:
+        for seed in range(args.seed, args.seed + args.seeds):
+            start = time.perf_counter()
+            fit = PMF(n_factors=args.rank).fit(
+                train, method="gibbs", random_seed=seed, progressbar=False, **options
+            )
+            wall = time.perf_counter() - start
+            post = fit.posterior
+            row = {
+                "options": name,
+                "seed": seed,
+                "wall": wall,
+                "pred_obs": diagnostics(latent_draws(post, train.user_idx[obs], train.item_idx[obs])),
+                "pred_held": diagnostics(latent_draws(post, test.user_idx[held], test.item_idx[held])),
+            }
+            seed_rows.append(row)
+            print("seed", row, flush=True)
+            del fit, post
+
     fm = run_myfm(train, test, args.rank, args.myfm_iters, args.seed)
     print("myFM", fm, flush=True)
     load_after = os.getloadavg()
 
     text = render(
-        args, rows, fm, defaults, warmup_seconds, single_ms, load_before, load_after, train, test
+        args, rows, fm, defaults, warmup_seconds, single_ms, load_before, load_after, train, test,
+        seed_rows,
     )
     print(text)
     if not args.no_write:
@@ -287,7 +327,8 @@ def fmt_diag(diag: tuple[float, float, float] | None) -> str:
 
 
 def render(
-    args, rows, fm, defaults, warmup_seconds, single_ms, load_before, load_after, train, test
+    args, rows, fm, defaults, warmup_seconds, single_ms, load_before, load_after, train, test,
+    seed_rows=(),
 ) -> str:
     versions = ", ".join(
         [f"bayesmf {bayesmf.__version__}"]
@@ -352,9 +393,45 @@ def render(
         f"| myFM {fm['version']} `MyFMRegressor(rank={args.rank})`, {fm['n_iter']} sweeps (last half kept) | "
         f"{fm['ms_per_sweep']:.1f} | {fm['sweeps_per_second']:.0f} | {fm['rmse']:.4f} ({fm['rmse_clipped']:.4f}) |",
         "",
-        end,
     ]
+    lines += render_seeds(args, seed_rows)
+    lines.append(end)
     return "\n".join(lines)
+
+
+def render_seeds(args, seed_rows) -> list[str]:
+    """The per-seed table of ``--seeds`` and one summary line per option set."""
+    if not seed_rows:
+        return []
+    lines = [
+        f"`PMF(n_factors={args.rank})` over seeds, same monitored pairs (`--seeds {args.seeds}`):",
+        "",
+        "| options | seed | wall (s) | pred obs | pred held | every prediction passes |",
+        "|---|---|---|---|---|---|",
+    ]
+
+    def passes(r) -> bool:
+        return r["pred_obs"][2] == 1.0 and r["pred_held"][2] == 1.0
+
+    for r in seed_rows:
+        cells = [fmt_diag(r[k]).replace(" | ", " / ") for k in ("pred_obs", "pred_held")]
+        lines.append(
+            f"| {r['options']} | {r['seed']} | {r['wall']:.1f} | {cells[0]} | {cells[1]} | "
+            f"{'yes' if passes(r) else 'no'} |"
+        )
+    lines.append("")
+    for name in dict.fromkeys(r["options"] for r in seed_rows):
+        mine = [r for r in seed_rows if r["options"] == name]
+        worst = max(max(r["pred_obs"][0], r["pred_held"][0]) for r in mine)
+        least = min(min(r["pred_obs"][1], r["pred_held"][1]) for r in mine)
+        walls = [r["wall"] for r in mine]
+        lines.append(
+            f"- {name}: every monitored prediction passes for {sum(map(passes, mine))} of "
+            f"{len(mine)} seeds; worst R-hat {worst:.3f}, smallest bulk ESS {least:.0f}; "
+            f"wall {min(walls):.1f}-{max(walls):.1f} s"
+        )
+    lines.append("")
+    return lines
 
 
 def write_section(path: Path, text: str, data: str) -> None:
