@@ -231,9 +231,10 @@ def gibbs_sweep(
 
     ``per_side`` (``factor_prior="per_side"``): instead of the shared factor variance, each
     side's (mean, variance) pair is drawn jointly from its normal-inverse-gamma conditional
-    (`_side_hypers`); the factor gammas are then the user side's then the item side's, and
-    ``z_side`` (2, K) holds the normals of the two mean vectors. ``alpha`` is the
-    overrelaxation of the rows (`sample_rows`).
+    (`_side_hypers`); the factor gammas are then the user side's then the item side's. With
+    biases, each side then moves jointly with its mean along a direction the likelihood
+    cannot see (`_shift_side`). ``z_side`` (4, K) holds the normals of the two mean vectors,
+    then of the two shifts. ``alpha`` is the overrelaxation of the rows (`sample_rows`).
 
     Returns the residual sum of squares of the training ratings at the new state, for the
     log-likelihood.
@@ -274,6 +275,9 @@ def gibbs_sweep(
             P_item, start, prec_item, pm_item, consts[3], kappa, per_factor, z_side[1], gammas, 1 + n_factor_gammas
         )
         n_factor_gammas *= 2
+        if has_bias:
+            _shift_side(P_user, pm_user, prec_user, P_item, prec_item[0], kappa, z_side[2])
+            _shift_side(P_item, pm_item, prec_item, P_user, prec_user[0], kappa, z_side[3])
     else:
         _shared_factor_var(P_user, P_item, start, factor_var, prec_user, prec_item, consts[3], per_factor, gammas)
     if has_bias:
@@ -352,3 +356,77 @@ def _side_hypers(P, start, prec, pmean, b_f, kappa, per_factor, z, gammas, g0):
         v = (b_f + 0.5 * ss[k]) / gammas[g0 + k] if per_factor else shared
         prec[start + k] = 1.0 / v
         pmean[start + k] = n * xbar[k] / (n + kappa) + z[k] * np.sqrt(v / (n + kappa))
+
+
+@numba.njit(cache=True, nogil=True)
+def _shift_side(P_own, pm_own, prec_own, P_other, prec_other_bias, kappa, z):
+    r"""Shift one side's factors and mean by :math:`\delta`, the other side's biases compensating.
+
+    Under ``factor_prior="per_side"`` with biases, for users (items alike):
+    :math:`U_i \to U_i + \delta` for every user, :math:`m_U \to m_U + \delta` and
+    :math:`c_j \to c_j - \delta \cdot V_j` for every item leave every
+    :math:`b_i + c_j + U_i \cdot V_j` and every :math:`U_i - m_U` unchanged. Only the
+    priors of :math:`m_U` (:math:`\mathcal N(0, v_k / \kappa)`) and of the item biases
+    (:math:`\mathcal N(0, s_c^2)`) see :math:`\delta`, so its full conditional is Gaussian,
+
+    .. math::
+
+        \pi(\delta) \propto \exp\Big(-\frac{\kappa}{2} \sum_k \frac{(m_{U,k} + \delta_k)^2}{v_k}
+        - \frac{1}{2 s_c^2} \sum_j (c_j - \delta \cdot V_j)^2\Big),
+
+    with precision :math:`A = \kappa\,\mathrm{diag}(1/v) + V^\top V / s_c^2` and linear
+    term :math:`h = -\kappa\, m_U / v + V^\top c / s_c^2`. Translations have unit
+    Jacobian, so drawing :math:`\delta = A^{-1} h + L^{-\top} z` (:math:`A = L L^\top`) is
+    a valid generalized Gibbs step (Liu & Sabatti 2000), as `_shift_biases` is. Without it
+    the item-bias sd and mu mix slowly under this prior: the side means trade with the other
+    side's biases along this ridge.
+
+    ``P_own``, ``P_other``: (n, 1 + K), bias in column 0; ``prec_own[1:]`` = :math:`1/v`,
+    ``pm_own[1:]`` = :math:`m`; ``prec_other_bias`` = :math:`1/s_c^2`; ``z``: K normals.
+    """
+    n_factors = P_own.shape[1] - 1
+    A = np.zeros((n_factors, n_factors))
+    h = np.zeros(n_factors)
+    for j in range(P_other.shape[0]):
+        c = P_other[j, 0]
+        for a in range(n_factors):
+            va = P_other[j, 1 + a]
+            h[a] += c * va
+            for b in range(a + 1):
+                A[a, b] += va * P_other[j, 1 + b]
+    for a in range(n_factors):
+        h[a] = h[a] * prec_other_bias - kappa * prec_own[1 + a] * pm_own[1 + a]
+        for b in range(a + 1):
+            A[a, b] *= prec_other_bias
+        A[a, a] += kappa * prec_own[1 + a]
+    # Cholesky (lower, in place), then delta = L^-T (L^-1 h + z)
+    for a in range(n_factors):
+        for b in range(a + 1):
+            value = A[a, b]
+            for c in range(b):
+                value -= A[a, c] * A[b, c]
+            A[a, b] = np.sqrt(value) if a == b else value / A[b, b]
+    y = np.empty(n_factors)
+    for a in range(n_factors):
+        value = h[a]
+        for c in range(a):
+            value -= A[a, c] * y[c]
+        y[a] = value / A[a, a]
+    for a in range(n_factors):
+        y[a] += z[a]
+    delta = np.empty(n_factors)
+    for a in range(n_factors - 1, -1, -1):
+        value = y[a]
+        for c in range(a + 1, n_factors):
+            value -= A[c, a] * delta[c]
+        delta[a] = value / A[a, a]
+    for i in range(P_own.shape[0]):
+        for a in range(n_factors):
+            P_own[i, 1 + a] += delta[a]
+    for a in range(n_factors):
+        pm_own[1 + a] += delta[a]
+    for j in range(P_other.shape[0]):
+        shift = 0.0
+        for a in range(n_factors):
+            shift += delta[a] * P_other[j, 1 + a]
+        P_other[j, 0] -= shift

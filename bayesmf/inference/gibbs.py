@@ -27,7 +27,9 @@ default: see ``overrelaxation`` in `fit_gibbs`), every
 :math:`(c_j, V_j)`, :math:`\mu`, a joint shift of :math:`(\mu, b, c)` along the directions
 the likelihood cannot see (:math:`\mu + \delta_b + \delta_c, b - \delta_b, c - \delta_c`;
 without it :math:`\mu` mixes slowly), then :math:`\sigma^2`, the factor variance(s) (or each
-side's mean and variance(s), drawn jointly) and the
+side's mean and variance(s), drawn jointly, followed with biases by a shift of each side's
+factors and mean that the other side's biases compensate: :math:`U_i + \delta`,
+:math:`m_U + \delta`, :math:`c_j - \delta \cdot V_j`, and the same for items) and the
 two bias variances from their inverse-gamma conditionals. Sampling the bias with its factor
 row avoids the slow mixing of separate bias updates.
 
@@ -227,7 +229,8 @@ def _buffers(problem: _Problem) -> dict[str, np.ndarray]:
         "z_user": np.empty((problem.n_users, problem.kp)),
         "z_item": np.empty((problem.n_items, problem.kp)),
         "z_scalar": np.empty(3),
-        "z_side": np.zeros((2, problem.n_factors)),
+        # normals of the two side means, then of the two side shifts (per-side prior)
+        "z_side": np.zeros((4, problem.n_factors)),
         "gammas": np.empty(problem.gamma_shapes.shape[0]),
     }
 
