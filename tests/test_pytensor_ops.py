@@ -105,3 +105,11 @@ def test_numba_backend_uses_the_registered_kernels_not_object_mode():
         warnings.filterwarnings("error", message=".*object mode.*")
         f = pytensor.function([U, V], [out, *pytensor.grad(out, [U, V])], mode="NUMBA")
         f(U0, V0)
+
+
+def test_second_derivatives_are_refused_not_silently_wrong():
+    _, _, _, uidx, vidx = _problem()
+    U, V = pt.matrix("U"), pt.matrix("V")
+    gU = pytensor.grad((pair_dot(U, V, uidx, vidx) ** 2).sum(), U)
+    with pytest.raises(NotImplementedError, match="PairDotPullback"):
+        pytensor.grad(gU.sum(), U)
