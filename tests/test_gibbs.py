@@ -453,7 +453,7 @@ def test_simulation_based_calibration_per_side_prior():
     unshrunk column mean (no kappa) gives p = 1e-38 on the user factor sd; the side
     variances' gamma shape + 3 gives p = 2e-272; the side shift (`_shift_side`) with the
     sign of its bias term flipped gives p = 4e-78; with a fifth of the mean's prior
-    precision it fails (non-finite draws).
+    precision the run stops with a ZeroDivisionError.
     """
     ranks, n_ranks = sbc_ranks(n_reps=300, seed=2025, spec=PMF(n_factors=2, factor_prior="per_side"))
     pvalues = uniformity_pvalues(ranks, n_ranks)
