@@ -43,7 +43,11 @@ BEGIN, END = "<!-- bench_logp.py:begin -->", "<!-- bench_logp.py:end -->"
 
 @contextmanager
 def plain_factor_term():
-    """Build models with the factor term as plain PyTensor gathers (the pre-Op graph)."""
+    """Build models with the factor term as plain PyTensor gathers (the pre-Op graph).
+
+    `build_model` imports ``pair_dot`` from `bayesmf._pytensor_ops` when it is called, so
+    replacing the module attribute here changes the models built inside this block only.
+    """
     fused = ops.pair_dot
     ops.pair_dot = lambda U, V, u, i: (U[u] * V[i]).sum(axis=-1)
     try:
