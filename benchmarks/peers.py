@@ -595,6 +595,11 @@ def ess_bulk(monitor: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------
 #: MCMC length shared by the Gibbs samplers so their wall times compare sweep for sweep
 GIBBS_TUNE, GIBBS_DRAWS = 100, 200
+#: one chain of GIBBS_TUNE + GIBBS_DRAWS sweeps exactly (thin=1: fit_gibbs's default thin
+#: would multiply the kept sweeps), compared with myFM at the same number of sweeps
+GIBBS_OPTIONS = {
+    "draws": GIBBS_DRAWS, "tune": GIBBS_TUNE, "thin": 1, "chains": 1, "random_seed": 0, "progressbar": False
+}
 
 _FIXED = {"priors": "fixed", "biases": True}
 _HIER = {"priors": "hierarchical", "biases": True}
@@ -607,20 +612,20 @@ BAYESMF_ROUTES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "bayesmf.gibbs": (
         "gibbs",
         _HIER,
-        {"draws": GIBBS_DRAWS, "tune": GIBBS_TUNE, "chains": 1, "random_seed": 0, "progressbar": False},
+        dict(GIBBS_OPTIONS),
     ),
     # one prior scale per factor: the closest bayesmf spec to myFM's per-factor precisions
     "bayesmf.gibbs-ard": (
         "gibbs",
         {**_HIER, "per_factor_scales": True},
-        {"draws": GIBBS_DRAWS, "tune": GIBBS_TUNE, "chains": 1, "random_seed": 0, "progressbar": False},
+        dict(GIBBS_OPTIONS),
     ),
     # BPMF's hyperprior with diagonal precisions: each side's own factor means and per-factor
     # variances, as myFM's per-group normal-gamma priors
     "bayesmf.gibbs-bpmf": (
         "gibbs",
         {**_HIER, "per_factor_scales": True, "factor_prior": "per_side"},
-        {"draws": GIBBS_DRAWS, "tune": GIBBS_TUNE, "chains": 1, "random_seed": 0, "progressbar": False},
+        dict(GIBBS_OPTIONS),
     ),
     "bayesmf.nuts": (
         "nuts",

@@ -405,8 +405,9 @@ def _step_options(system: str, steps: int) -> dict[str, Any]:
     if system.startswith("myfm"):
         return {"sweeps": steps, "kept": max(1, steps // 2)}
     if system == "bayesmf.gibbs":
-        # one chain, no burn-in: `steps` sweeps exactly (plus the route's short ALS start)
-        return {"draws": steps, "tune": 0, "chains": 1}
+        # one chain, no burn-in, no thinning: `steps` sweeps exactly (plus the route's short
+        # ALS start)
+        return {"draws": steps, "tune": 0, "thin": 1, "chains": 1}
     if system == "bayesmf.advi":
         # full batch (one iteration = one epoch), no early stop, no MAP start, few final draws
         return {"n": steps, "tolerance": 1e-12, "init": "jitter", "draws": 100}
@@ -544,7 +545,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                              f"defaults {SCALING_STEPS}")
     parser.add_argument("--out", default=str(HERE), help="folder for results.json, RESULTS.md, scaling.png")
     parser.add_argument("--merge", action="store_true",
-                        help="keep records of results.json that this run does not redo (same dataset, system, fold)")
+                        help="keep records of results.json that this run does not redo (same dataset and system; scaling points: same dataset, system and rank)")
     parser.add_argument("--no-markdown", action="store_true", help="write results.json only")
     parser.add_argument("--render", action="store_true",
                         help="run nothing: recompute summaries and targets from --out/results.json and rewrite RESULTS.md and scaling.png")
@@ -639,8 +640,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         old = json.loads(json_path.read_text())
         redone = {(r["dataset"], r["system"]) for r in records}
         records = [r for r in old.get("records", []) if (r["dataset"], r["system"]) not in redone] + records
-        if not scaling:
-            scaling = old.get("scaling", [])
+        # scaling points this run did not redo are kept (same dataset, system and rank)
+        redone_points = {(p["dataset"], p["system"], p.get("rank")) for p in scaling}
+        scaling = [
+            p for p in old.get("scaling", [])
+            if (p["dataset"], p["system"], p.get("rank")) not in redone_points
+        ] + scaling
         old_meta = old.get("meta", {})
         keep = ("date", "command", "load_before", "load_after", "total_seconds", "fold_limits")
         meta["earlier_runs"] = [{k: old_meta.get(k) for k in keep}, *old_meta.get("earlier_runs", [])]
