@@ -92,10 +92,11 @@ class PMF:
         with ``per_factor_scales``, else one per side), and the same for V. The two sides'
         scales are identified only through these priors (U -> cU, V -> V/c leaves the
         likelihood unchanged), so diagnostics skip them. On ML-100K u1-u5 (rank 10, Gibbs,
-        per_factor_scales) it lowered the test RMSE by 0.003-0.006 per fold against the shared prior (mean 0.8980,
-        below myFM's 0.8995). Its offset scales mix more slowly: the side means trade with
-        the offsets (:math:`m_U \cdot V_j` acts as an item offset). The Gibbs sampler
-        shifts along that ridge exactly, yet with its defaults on u1 the item-offset sd
+        per_factor_scales) it lowered the test RMSE by 0.003-0.006 per fold against the
+        shared prior (mean 0.8980, below myFM's 0.8995). Its offset scales mix more
+        slowly: the side means trade with the offsets (:math:`m_U \cdot V_j` acts as an
+        item offset). The Gibbs sampler shifts along that ridge exactly, yet with its
+        defaults on u1 the item-offset sd
         reached R-hat 1.03 (ESS 59) and mu 1.02, while the monitored predictions passed as
         with the shared prior; run longer chains (``thin``) when those scales matter.
     sigma : float, optional
