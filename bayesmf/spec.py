@@ -96,9 +96,9 @@ class PMF:
         shared prior (mean 0.8980, below myFM's 0.8995). Its offset scales mix more
         slowly: the side means trade with the offsets (:math:`m_U \cdot V_j` acts as an
         item offset). The Gibbs sampler shifts along that ridge exactly, yet with its
-        defaults on u1 the item-offset sd
-        reached R-hat 1.03 (ESS 59) and mu 1.02, while the monitored predictions passed as
-        with the shared prior; run longer chains (``thin``) when those scales matter.
+        defaults on u1 the item-offset sd reached R-hat 1.03 (ESS 59) and mu 1.02, while
+        the monitored predictions passed as with the shared prior; run longer chains
+        (``thin``) when those scales matter.
     sigma : float, optional
         Fixed noise sd. Default: (high - low) / 4.5 for the identity link (0.89 on 1-5 stars),
         1 / 4.5 for the logistic link (ratings rescaled to [0, 1]).
