@@ -143,3 +143,17 @@ def test_readme_table_is_generated_from_results_json() -> None:
     assert shown == readme_table.render(payload).strip(), (
         "README's table is stale: run benchmarks/readme_table.py --readme README.md"
     )
+
+
+def test_rhat_floor_draws_reach_their_target_ess() -> None:
+    """`bench_rhat_floor` labels its rows by a target bulk ESS; its AR(1) draws must hit it.
+
+    The measured ESS of 200 quantities is averaged, so its Monte Carlo error is about 1 %;
+    a wrong autocorrelation formula (rho = 1 - ESS / N, say) is off by tens of percent.
+    """
+    import bench_rhat_floor
+
+    rng = np.random.default_rng(3)
+    for target in (600.0, 1300.0):
+        result = bench_rhat_floor.run_profile(rng, np.full(200, target), reps=1)
+        assert abs(result["median_ess"] / target - 1.0) < 0.05, (target, result)
