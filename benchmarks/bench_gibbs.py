@@ -51,6 +51,7 @@ from pathlib import Path
 os.environ.setdefault("TQDM_DISABLE", "1")  # myFM draws a bar on every fit
 
 import numpy as np
+from _sections import write_section
 
 # arviz 1.3's az.rhat / az.ess are these (arviz-stats); importing them alone keeps the
 # benchmark runnable where arviz-plots' matplotlib stack is absent
@@ -302,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(text)
     if not args.no_write:
-        write_section(Path(args.results), text, args.data)
+        write_section(Path(args.results), text, *markers(args.data))
     return 0
 
 
@@ -432,18 +433,6 @@ def render_seeds(args, seed_rows) -> list[str]:
         )
     lines.append("")
     return lines
-
-
-def write_section(path: Path, text: str, data: str) -> None:
-    begin, end = markers(data)
-    old = path.read_text() if path.exists() else "# Benchmark results\n"
-    if begin in old and end in old:
-        head, rest = old.split(begin, 1)
-        _, tail = rest.split(end, 1)
-        new = head + text + tail
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    path.write_text(new)
 
 
 if __name__ == "__main__":

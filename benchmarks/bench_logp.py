@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+from _sections import write_section
 from threadpoolctl import threadpool_limits
 
 import bayesmf._pytensor_ops as ops
@@ -122,18 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     lines.append(END)
     if not args.no_write:
-        write_section(args.results, "\n".join(lines))
+        write_section(Path(args.results), "\n".join(lines), BEGIN, END)
     return 0
-
-
-def write_section(path: Path, text: str) -> None:
-    old = path.read_text() if path.exists() else "# Benchmark results\n"
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        new = head + text + rest.split(END, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    path.write_text(new)
 
 
 if __name__ == "__main__":

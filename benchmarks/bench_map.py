@@ -41,6 +41,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from _sections import write_section
 
 import bayesmf
 from bayesmf import PMF, load_movielens
@@ -171,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     load_after = os.getloadavg()
     busy_after = other_processes()
     section = render(args, folds, rows, warmup, notes, started, load_before, load_after, busy_before, busy_after, specs[True])
-    write_section(Path(args.results), section)
+    write_section(Path(args.results), section, BEGIN, END)
     print(section)
     return 0
 
@@ -254,17 +255,6 @@ def targets(rows, load_before, load_after) -> list[str]:
             + ("; the machine was oversubscribed (load average above its core count), so wall times are inflated" if busy else "")
         )
     return out
-
-
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else "# Benchmark results\n\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        text = head + section.rstrip("\n") + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
 
 
 if __name__ == "__main__":

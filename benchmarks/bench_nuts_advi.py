@@ -43,6 +43,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _sections import write_section
 
 from bayesmf import PMF
 from bayesmf.datasets import load_movielens
@@ -159,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     text = render(args, rows, load_before, load_after, train, test)
     print(text)
     if not args.no_write:
-        write_section(Path(args.results), text)
+        write_section(Path(args.results), text, BEGIN, END)
     return 0
 
 
@@ -244,17 +245,6 @@ def render(args, rows, load_before, load_after, train, test) -> str:
 
 def argv_is_cli() -> bool:
     return bool(sys.argv) and sys.argv[0].endswith("bench_nuts_advi.py")
-
-
-def write_section(path: Path, text: str) -> None:
-    old = path.read_text() if path.exists() else "# Benchmark results\n"
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1]
-        new = head + text + tail
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    path.write_text(new)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _sections import write_section
 
 from bayesmf.data import IdEncoder, RatingsData
 from bayesmf.posterior import make_posterior
@@ -112,17 +113,6 @@ def measure(label: str, fn) -> tuple[float, float, float, object]:  # type: igno
     return secs, above, traced, out
 
 
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else "# Benchmark results\n\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        text = head + section.rstrip("\n") + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pairs", type=int, default=20_000)
@@ -182,7 +172,7 @@ def main() -> None:
         "JIT compilation is excluded (a warm-up call comes first; kernels are cached on disk).",
         END,
     ]
-    write_section(Path(args.results), "\n".join(lines) + "\n")
+    write_section(Path(args.results), "\n".join(lines), BEGIN, END)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from _sections import write_section
 from arviz_stats import ess, rhat
 
 HERE = Path(__file__).resolve().parent
@@ -129,17 +130,6 @@ def render(results: list[tuple[str, dict]], args, started: str, load: tuple) -> 
     return "\n".join(lines)
 
 
-def write_section(path: Path, text: str) -> None:
-    old = path.read_text() if path.exists() else ""
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        new = head + text + tail
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    path.write_text(new)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reps", type=int, default=200)
@@ -158,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     text = render(results, args, started, load)
     print(text)
     if not args.no_write:
-        write_section(Path(args.results), text)
+        write_section(Path(args.results), text, BEGIN, END)
     return 0
 
 

@@ -45,6 +45,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import peers  # noqa: E402  (a sibling module, found through the path above)
+from _sections import write_section  # noqa: E402
 
 DATASETS = ("ml-100k", "ml-latest-small")
 SCALING = "scaling"
@@ -948,15 +949,7 @@ def write_markdown(payload: dict[str, Any], path: Path) -> None:
         sysname = f" [{t['system']}]" if t.get("system") else ""
         lines.append(f"| {t['target']}{note} | {_f(t.get('measured'), '.4g')}{sysname} | {_f(t.get('peer'), '.4g')} | {met} |")
     lines += ["", END]
-    block = "\n".join(lines)
-    text = path.read_text() if path.exists() else "# Benchmark results\n\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        text = head + block + tail
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text)
+    write_section(path, "\n".join(lines), BEGIN, END)
 
 
 def _load(load: Any) -> str:

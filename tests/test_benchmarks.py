@@ -157,3 +157,19 @@ def test_rhat_floor_draws_reach_their_target_ess() -> None:
     for target in (600.0, 1300.0):
         result = bench_rhat_floor.run_profile(rng, np.full(200, target), reps=1)
         assert abs(result["median_ess"] / target - 1.0) < 0.05, (target, result)
+
+
+def test_write_section_replaces_only_its_own_section(tmp_path: Path) -> None:
+    from _sections import write_section
+
+    path = tmp_path / "RESULTS.md"
+    write_section(path, "<!-- a:begin -->\nold a\n<!-- a:end -->", "<!-- a:begin -->", "<!-- a:end -->")
+    write_section(path, "<!-- b:begin -->\nb\n<!-- b:end -->\n", "<!-- b:begin -->", "<!-- b:end -->")
+    write_section(path, "<!-- a:begin -->\nnew a\n<!-- a:end -->", "<!-- a:begin -->", "<!-- a:end -->")
+    text = path.read_text()
+    assert text.startswith("# Benchmark results\n")
+    assert "new a" in text and "old a" not in text
+    assert text.index("new a") < text.index("\nb\n")  # kept in place, not appended again
+    with pytest.raises(ValueError, match="a:end"):
+        write_section(path, "<!-- a:begin -->\nno end", "<!-- a:begin -->", "<!-- a:end -->")
+    assert "new a" in path.read_text()

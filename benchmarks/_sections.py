@@ -1,0 +1,29 @@
+"""The one writer of ``RESULTS.md`` sections, shared by the benchmark scripts.
+
+Each script owns the text between its ``<!-- name:begin -->`` and ``<!-- name:end -->``
+markers; a run replaces that text and keeps the rest of the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["write_section"]
+
+
+def write_section(path: Path, text: str, begin: str, end: str) -> None:
+    """Replace the section ``begin`` ... ``end`` of ``path`` by ``text`` (which holds both markers).
+
+    A file without the section gets it appended; a missing file is created with a title.
+    """
+    if not (text.lstrip().startswith(begin) and text.rstrip().endswith(end)):
+        raise ValueError(f"a section must start with {begin!r} and end with {end!r}")
+    text = text.strip("\n")
+    old = path.read_text() if path.exists() else "# Benchmark results\n"
+    if begin in old and end in old:
+        head, rest = old.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        new = head + text + tail
+    else:
+        new = old.rstrip("\n") + "\n\n" + text + "\n"
+    path.write_text(new)
