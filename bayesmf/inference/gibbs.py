@@ -31,7 +31,9 @@ side's mean and variance(s), drawn jointly, followed with biases by a shift of e
 factors and mean that the other side's biases compensate: :math:`U_i + \delta`,
 :math:`m_U + \delta`, :math:`c_j - \delta \cdot V_j`, and the same for items) and the
 two bias variances from their inverse-gamma conditionals. Sampling the bias with its factor
-row avoids the slow mixing of separate bias updates.
+row avoids the slow mixing of separate bias updates. Under the per-side prior a last move
+trades each factor's scale between the two sides (`_rescale_sides`: column k of U, its mean
+and sd times :math:`a`, those of V over :math:`a`), which the likelihood cannot see.
 
 Each chain has its own ``numpy.random.Generator`` spawned from ``random_seed``
 (`numpy.random.SeedSequence.spawn`) and every random number is drawn by it, so the same seed
@@ -196,7 +198,7 @@ def _sweep(
         z_user[...] = 0.0
         z_item[...] = 0.0
         bufs["z_scalar"][...] = 0.0
-    return float(
+    sse = float(
         gibbs_sweep(
             *problem.u_csr,
             *problem.i_csr,
@@ -222,6 +224,66 @@ def _sweep(
             FACTOR_MEAN_KAPPA,
         )
     )
+    if stochastic and problem.per_side:
+        _rescale_sides(problem, state, rng)
+    return sse
+
+
+def _exp_cosh_draws(rng: np.random.Generator, lam: np.ndarray) -> np.ndarray:
+    r"""Exact draws from the densities :math:`\propto e^{-\lambda_k \cosh u}`, one per ``lam``.
+
+    Rejection from the Gaussian envelope :math:`e^{-\lambda} e^{-\lambda u^2 / 2}`, which
+    bounds the target everywhere (:math:`\cosh u \ge 1 + u^2/2`); a proposal is kept with
+    probability :math:`e^{-\lambda(\cosh u - 1 - u^2/2)}`. The acceptance rate is 0.89 at
+    :math:`\lambda = 0.7` and 0.38 at :math:`\lambda = 0.01`.
+    """
+    out = np.empty(lam.shape[0])
+    todo = np.arange(lam.shape[0])
+    while todo.size:
+        u = rng.standard_normal(todo.size) / np.sqrt(lam[todo])
+        keep = np.log(rng.random(todo.size)) < -lam[todo] * (np.cosh(u) - 1.0 - 0.5 * u * u)
+        out[todo[keep]] = u[keep]
+        todo = todo[~keep]
+    return out
+
+
+def _rescale_sides(problem: _Problem, state: _State, rng: np.random.Generator) -> None:
+    r"""Per-side prior: move each factor's scale between users and items, exactly.
+
+    Under ``factor_prior="per_side"``, scaling column k of U, its mean and sd by
+    :math:`a` and column k of V, its mean and sd by :math:`1/a` leaves the likelihood
+    unchanged (every :math:`U_i \cdot V_j` is kept), and the rows' and means' normal priors
+    with their Jacobians cancel; only the two inverse-gamma priors
+    :math:`\mathrm{IG}(a_f, b_f)` of the variances :math:`v_{U,k}, v_{V,k}` see :math:`a`.
+    With Haar measure :math:`da/a` (Liu & Sabatti 2000), :math:`s = \log a^2` has the
+    conditional
+
+    .. math::
+
+        \pi(s) \propto \exp(-A e^{-s} - B e^{s}), \quad A = b_f / v_{U,k},\ B = b_f / v_{V,k},
+
+    that is :math:`s = \tfrac12 \log(A/B) + u` with :math:`u \propto e^{-2\sqrt{AB}\cosh u}`,
+    drawn exactly (`_exp_cosh_draws`). Without this move the split of each factor's scale
+    between the two sides is set by those weak priors alone and drifts in a slow random
+    walk (on ML-100K u1 the norm of the user factor mean had ESS 7 from 4 x 500 draws).
+    Without ``per_factor_scales`` each side has one variance, and one :math:`a` scales every
+    column.
+    """
+    start = int(problem.has_bias)
+    b_f = problem.consts[3]
+    v_user = 1.0 / state.prec_user[start:]
+    v_item = 1.0 / state.prec_item[start:]
+    if not problem.per_factor:  # one variance per side: one scale for all columns
+        v_user, v_item = v_user[:1], v_item[:1]
+    A, B = b_f / v_user, b_f / v_item
+    s = 0.5 * np.log(A / B) + _exp_cosh_draws(rng, 2.0 * np.sqrt(A * B))
+    a = np.broadcast_to(np.exp(0.5 * s), (problem.n_factors,))
+    state.P_user[:, start:] *= a
+    state.pm_user[start:] *= a
+    state.prec_user[start:] /= a * a
+    state.P_item[:, start:] /= a
+    state.pm_item[start:] /= a
+    state.prec_item[start:] *= a * a
 
 
 def _buffers(problem: _Problem) -> dict[str, np.ndarray]:
