@@ -633,6 +633,18 @@ BAYESMF_ROUTES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
         {"draws": 200, "tune": 200, "chains": 2, "random_seed": 0, "progressbar": False},
     ),
     "bayesmf.advi": ("advi", _HIER, {"random_seed": 0, "progressbar": False}),
+    # the BPMF-like prior of bayesmf.gibbs-bpmf, by NUTS and ADVI: the same posterior
+    # (NUTS) or its approximation (ADVI), so their RMSE can be set beside Gibbs's
+    "bayesmf.nuts-bpmf": (
+        "nuts",
+        {**_HIER, "per_factor_scales": True, "factor_prior": "per_side"},
+        {"draws": 200, "tune": 200, "chains": 2, "random_seed": 0, "progressbar": False},
+    ),
+    "bayesmf.advi-bpmf": (
+        "advi",
+        {**_HIER, "per_factor_scales": True, "factor_prior": "per_side"},
+        {"random_seed": 0, "progressbar": False},
+    ),
     "bayesmf.map-ordinal": (
         "map", {**_FIXED, "likelihood": "ordinal"}, {"random_seed": 0, "progressbar": False}
     ),

@@ -62,6 +62,7 @@ ONLY_ON = {"surprise.svdpp": ("ml-100k",)}
 #: --fold-limit bayesmf.advi-ordinal=1 --merge); "dataset:system" keys apply to one dataset
 DEFAULT_FOLD_LIMITS = {
     "bayesmf.nuts": 1, "bayesmf.advi": 1, "bayesmf.map-ordinal": 1,
+    "bayesmf.nuts-bpmf": 1, "bayesmf.advi-bpmf": 1,
     "bayesmf.nuts-ordinal": 0, "bayesmf.advi-ordinal": 0,
 }
 
@@ -774,7 +775,8 @@ def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-FULL_POSTERIOR = ("bayesmf.gibbs", "bayesmf.gibbs-ard", "bayesmf.gibbs-bpmf", "bayesmf.nuts", "bayesmf.advi", "bayesmf.nuts-ordinal", "bayesmf.advi-ordinal")
+FULL_POSTERIOR = ("bayesmf.gibbs", "bayesmf.gibbs-ard", "bayesmf.gibbs-bpmf", "bayesmf.nuts", "bayesmf.nuts-bpmf",
+                  "bayesmf.advi", "bayesmf.advi-bpmf", "bayesmf.nuts-ordinal", "bayesmf.advi-ordinal")
 
 
 def _rmse_on(records: list[dict[str, Any]], dataset: str, system: str, folds: set[str]) -> float | None:

@@ -276,7 +276,7 @@ def _exp_cosh_cdf(lam: float):
     return lambda u: np.interp(u, grid, cdf)
 
 
-@pytest.mark.parametrize("lam", [0.01, 0.7, 20.0])
+@pytest.mark.parametrize("lam", [1e-6, 0.01, 0.7, 20.0])
 def test_exp_cosh_draws_follow_their_density(lam):
     """The rejection sampler of the scale move draws exactly from exp(-lam cosh u) (KS test).
 
