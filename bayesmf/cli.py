@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--draws", type=int, default=None, help="Gibbs draws per chain (default: the sampler's)")
     demo.add_argument("--tune", type=int, default=None, help="Gibbs burn-in sweeps (default: the sampler's)")
     demo.add_argument("--chains", type=int, default=None, help="Gibbs chains (default: the sampler's)")
+    demo.add_argument(
+        "--thin", type=int, default=None, help="keep every thin-th Gibbs sweep: longer chains (default: the sampler's)"
+    )
     demo.add_argument("--seed", type=int, default=2026, help="random seed (default: %(default)s)")
     demo.add_argument("--user", default=None, help="raw id of the user whose recommendations are shown")
     demo.add_argument("--overwrite", action="store_true", help="replace an existing report in --out")
@@ -74,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             draws=args.draws,
             tune=args.tune,
             chains=args.chains,
+            thin=args.thin,
             seed=args.seed,
             user=args.user,
             overwrite=args.overwrite,

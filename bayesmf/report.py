@@ -122,6 +122,7 @@ def run_demo(
     draws: int | None = None,
     tune: int | None = None,
     chains: int | None = None,
+    thin: int | None = None,
     seed: int = 2026,
     user: str | None = None,
     overwrite: bool = False,
@@ -140,8 +141,9 @@ def run_demo(
         Where ml-100k lives (else ``$BAYESMF_DATA_DIR``, the cache, or a download).
     n_factors : int
         Rank.
-    draws, tune, chains : int, optional
-        Gibbs settings; ``None`` keeps the sampler's defaults.
+    draws, tune, chains, thin : int, optional
+        Gibbs settings; ``None`` keeps the sampler's defaults. A larger ``thin`` runs
+        longer chains for the same stored draws, when the verdict asks for more.
     seed : int
         Seeds the split and both fits.
     user : str, optional
@@ -185,7 +187,7 @@ def run_demo(
     map_fit = PMF(n_factors=n_factors, priors="fixed").fit(
         train, method="als", random_seed=seed, progressbar=progressbar
     )
-    gibbs_kwargs = {k: v for k, v in {"draws": draws, "tune": tune, "chains": chains}.items() if v is not None}
+    gibbs_kwargs = {k: v for k, v in {"draws": draws, "tune": tune, "chains": chains, "thin": thin}.items() if v is not None}
     log.info("sampling the hierarchical posterior by Gibbs")
     post_fit = PMF(n_factors=n_factors).fit(
         train, method="gibbs", random_seed=seed, progressbar=progressbar, **gibbs_kwargs

@@ -19,7 +19,7 @@ def test_cli_help_lists_demo_options() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "bayesmf.cli", "demo", "--help"], capture_output=True, text=True, check=True
     )
-    for option in ("--out", "--dataset", "--draws", "--seed", "--overwrite"):
+    for option in ("--out", "--dataset", "--draws", "--thin", "--seed", "--overwrite"):
         assert option in out.stdout
 
 
@@ -41,7 +41,8 @@ def test_demo_refuses_to_overwrite_a_report(tmp_path: Path) -> None:
 def test_demo_report_numbers_match_direct_computation(tmp_path: Path) -> None:
     out = tmp_path / "report"
     seed = 7
-    path = run_demo(out=out, draws=40, tune=40, chains=2, seed=seed, progressbar=False)
+    # thin=2 (not the sampler's default): the Gibbs numbers below match only if it is passed on
+    path = run_demo(out=out, draws=40, tune=40, chains=2, thin=2, seed=seed, progressbar=False)
     assert path == out / "report.md"
     for name in ("report.md", "report.json", "calibration.png", "recommendations.png"):
         assert (out / name).stat().st_size > 0
@@ -59,7 +60,7 @@ def test_demo_report_numbers_match_direct_computation(tmp_path: Path) -> None:
     inside = (pred["lower"].to_numpy() <= y) & (y <= pred["upper"].to_numpy())
     assert rows["MAP (ALS)"]["coverage 90%"] == pytest.approx(inside.mean(), abs=1e-12)
 
-    gibbs = PMF().fit(train, method="gibbs", draws=40, tune=40, chains=2, random_seed=seed, progressbar=False)
+    gibbs = PMF().fit(train, method="gibbs", draws=40, tune=40, chains=2, thin=2, random_seed=seed, progressbar=False)
     pred = gibbs.predict(test, prob=0.9)
     assert rows["posterior (Gibbs)"]["RMSE"] == pytest.approx(np.sqrt(np.mean((y - pred["mean"].to_numpy()) ** 2)), rel=1e-6)
     text = path.read_text()
