@@ -24,7 +24,7 @@ import numpy as np
 
 from bayesmf.inference._rows import gram_and_rhs
 
-__all__ = ["gibbs_sweep", "residual_stats", "sample_rows"]
+__all__ = ["bias_free_sums", "collapsed_bias_var", "gibbs_sweep", "residual_stats", "sample_rows"]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -430,3 +430,114 @@ def _shift_side(P_own, pm_own, prec_own, P_other, prec_other_bias, kappa, z):
         for a in range(n_factors):
             shift += delta[a] * P_other[j, 1 + a]
         P_other[j, 0] -= shift
+
+
+@numba.njit(cache=True, nogil=True)
+def bias_free_sums(indptr, other, rating, P_own, P_other, mu, out):
+    r"""Per row of one side, the sum over its ratings of :math:`r - \mu - c - U \cdot V` without its own bias.
+
+    For items (``indptr`` etc. of the item-major layout, ``P_own`` = items, ``P_other`` =
+    users): ``out[j]`` = :math:`\sum_{i \in I_j} (r_{ij} - \mu - b_i - U_i \cdot V_j)`. Both
+    ``P`` arrays hold the bias in column 0.
+    """
+    kp = P_own.shape[1]
+    for row in range(indptr.shape[0] - 1):
+        acc = 0.0
+        for p in range(indptr[row], indptr[row + 1]):
+            j = other[p]
+            pred = mu + P_other[j, 0]
+            for k in range(1, kp):
+                pred += P_own[row, k] * P_other[j, k]
+            acc += rating[p] - pred
+        out[row] = acc
+
+
+@numba.njit(cache=True, nogil=True)
+def _bias_var_log_density(t, chat, noise, a_b, b_b):
+    r"""Log density of :math:`t = \log s^2` with the biases integrated out (`collapsed_bias_var`)."""
+    s2 = np.exp(t)
+    total = 0.0
+    for j in range(chat.shape[0]):
+        var = s2 + noise[j]
+        total += np.log(var) + chat[j] * chat[j] / var
+    return -0.5 * total - a_b * t - b_b / s2
+
+
+@numba.njit(cache=True, nogil=True)
+def _slice_log_bias_var(t0, chat, noise, a_b, b_b, u):
+    r"""One slice-sampling update of :math:`t` under `_bias_var_log_density`.
+
+    Neal (2003): stepping out (width 0.5, at most 60 steps split at random between the two
+    sides), then shrinkage.
+
+    ``u``: uniforms (level, placement, split, then one per shrinkage). Should they run out,
+    :math:`t_0` is kept; that takes over ``len(u) - 3`` shrinkages, each cutting the interval
+    (of at most 30 units) to a uniformly placed part of itself, so it does not happen in
+    practice.
+    """
+    width = 0.5
+    max_steps = 60
+    level = _bias_var_log_density(t0, chat, noise, a_b, b_b) + np.log(u[0])
+    left = t0 - width * u[1]
+    right = left + width
+    steps_left = int(max_steps * u[2])
+    steps_right = max_steps - 1 - steps_left
+    while steps_left > 0 and _bias_var_log_density(left, chat, noise, a_b, b_b) > level:
+        left -= width
+        steps_left -= 1
+    while steps_right > 0 and _bias_var_log_density(right, chat, noise, a_b, b_b) > level:
+        right += width
+        steps_right -= 1
+    for k in range(3, u.shape[0]):
+        t1 = left + (right - left) * u[k]
+        if _bias_var_log_density(t1, chat, noise, a_b, b_b) > level:
+            return t1
+        if t1 < t0:
+            left = t1
+        else:
+            right = t1
+    return t0
+
+
+@numba.njit(cache=True, nogil=True)
+def collapsed_bias_var(indptr, other, rating, P_own, P_other, mu, sigma2, bias_var, a_b, b_b, u, z, sums):
+    r"""Redraw one side's bias variance with the biases integrated out, then the biases.
+
+    For items: given everything but :math:`(s_c^2, c)`, item j's ratings see :math:`c_j`
+    through :math:`\hat c_j = S_j / n_j`, :math:`S_j = \sum_{i \in I_j} (r_{ij} - \mu - b_i -
+    U_i \cdot V_j)` (`bias_free_sums`), so with :math:`c_j \sim \mathcal N(0, s_c^2)`
+    integrated out
+
+    .. math::
+
+        p(s_c^2 \mid \cdot) \propto \mathrm{IG}(s_c^2; a_b, b_b)
+        \prod_{j:\, n_j > 0} \mathcal N(\hat c_j;\ 0,\ s_c^2 + \sigma^2 / n_j).
+
+    :math:`t = \log s_c^2` takes one slice-sampling step on that density
+    (`_slice_log_bias_var`, uniforms ``u``); then every :math:`c_j \mid s_c^2, \cdot \sim
+    \mathcal N(v_j S_j / \sigma^2, v_j)`, :math:`v_j = (n_j / \sigma^2 + 1 / s_c^2)^{-1}`
+    (``z``: one standard normal per row). Together a valid update of the block
+    :math:`(s_c^2, c)`, written into ``P_own[:, 0]``; returns the new :math:`s_c^2`.
+    ``sums``: scratch space, one per row.
+    """
+    bias_free_sums(indptr, other, rating, P_own, P_other, mu, sums)
+    n_rows = indptr.shape[0] - 1
+    n_rated = 0
+    for row in range(n_rows):
+        if indptr[row + 1] > indptr[row]:
+            n_rated += 1
+    chat = np.empty(n_rated)
+    noise = np.empty(n_rated)
+    q = 0
+    for row in range(n_rows):
+        n = indptr[row + 1] - indptr[row]
+        if n > 0:
+            chat[q] = sums[row] / n
+            noise[q] = sigma2 / n
+            q += 1
+    new_var = np.exp(_slice_log_bias_var(np.log(bias_var), chat, noise, a_b, b_b, u))
+    for row in range(n_rows):
+        n = indptr[row + 1] - indptr[row]
+        post_var = 1.0 / (n / sigma2 + 1.0 / new_var)
+        P_own[row, 0] = post_var * sums[row] / sigma2 + np.sqrt(post_var) * z[row]
+    return new_var

@@ -31,9 +31,11 @@ side's mean and variance(s), drawn jointly, followed with biases by a shift of e
 factors and mean that the other side's biases compensate: :math:`U_i + \delta`,
 :math:`m_U + \delta`, :math:`c_j - \delta \cdot V_j`, and the same for items) and the
 two bias variances from their inverse-gamma conditionals. Sampling the bias with its factor
-row avoids the slow mixing of separate bias updates. Under the per-side prior a last move
-trades each factor's scale between the two sides (`_rescale_sides`: column k of U, its mean
-and sd times :math:`a`, those of V over :math:`a`), which the likelihood cannot see.
+row avoids the slow mixing of separate bias updates. Under the per-side prior two last
+moves follow: each factor's scale is traded between the two sides (`_rescale_sides`: column
+k of U, its mean and sd times :math:`a`, those of V over :math:`a`), which the likelihood
+cannot see, and each side's bias variance is redrawn with its biases integrated out, then
+the biases (`_collapsed_bias_scale`).
 
 Each chain has its own ``numpy.random.Generator`` spawned from ``random_seed``
 (`numpy.random.SeedSequence.spawn`) and every random number is drawn by it, so the same seed
@@ -58,7 +60,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from bayesmf._validate import validate_choice, validate_positive_int
-from bayesmf.inference._gibbs_kernels import gibbs_sweep
+from bayesmf.inference._gibbs_kernels import collapsed_bias_var, gibbs_sweep
 from bayesmf.model import mu_prior
 from bayesmf.posterior import make_posterior, param_names
 from bayesmf.spec import FACTOR_MEAN_KAPPA
@@ -226,7 +228,38 @@ def _sweep(
     )
     if stochastic and problem.per_side:
         _rescale_sides(problem, state, rng)
+        if problem.has_bias:
+            _collapsed_bias_scale(problem, state, rng, "item")
+            _collapsed_bias_scale(problem, state, rng, "user")
     return sse
+
+
+#: uniforms handed to the slice-sampling step of a side's log bias variance (3 + shrinkages)
+_SLICE_UNIFORMS = 64
+
+
+def _collapsed_bias_scale(problem: _Problem, state: _State, rng: np.random.Generator, side: str) -> None:
+    r"""Per-side prior: one side's bias variance with its biases integrated out, then the biases.
+
+    See `collapsed_bias_var`. Drawing the variance given the biases and the biases given the
+    variance mixes slowly under this prior, where the spread of the item offsets trades with
+    the side means (:math:`c_j + m_U \cdot V_j`): on ML-100K u1 the item-offset sd had ESS
+    15-60 from 4 x 500 draws without this step.
+    """
+    if side == "item":
+        (indptr, other, rating), P_own, P_other, column = problem.i_csr, state.P_item, state.P_user, 3
+        prec = state.prec_item
+    else:
+        (indptr, other, rating), P_own, P_other, column = problem.u_csr, state.P_user, state.P_item, 2
+        prec = state.prec_user
+    u = rng.random(_SLICE_UNIFORMS)
+    z = rng.standard_normal(P_own.shape[0])
+    bias_var = collapsed_bias_var(
+        indptr, other, rating, P_own, P_other, state.scalars[0], state.scalars[1], state.scalars[column],
+        problem.consts[4], problem.consts[5], u, z, np.empty(P_own.shape[0]),
+    )
+    state.scalars[column] = bias_var
+    prec[0] = 1.0 / bias_var
 
 
 def _exp_cosh_draws(rng: np.random.Generator, lam: np.ndarray) -> np.ndarray:
