@@ -434,7 +434,7 @@ def _shift_side(P_own, pm_own, prec_own, P_other, prec_other_bias, kappa, z):
 
 @numba.njit(cache=True, nogil=True)
 def bias_free_sums(indptr, other, rating, P_own, P_other, mu, out):
-    r"""Per row of one side, the sum over its ratings of :math:`r - \mu - c - U \cdot V` without its own bias.
+    r"""Per row of one side, the sum of its ratings' residuals without that row's own bias.
 
     For items (``indptr`` etc. of the item-major layout, ``P_own`` = items, ``P_other`` =
     users): ``out[j]`` = :math:`\sum_{i \in I_j} (r_{ij} - \mu - b_i - U_i \cdot V_j)`. Both
