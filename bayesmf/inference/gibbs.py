@@ -60,7 +60,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from bayesmf._validate import validate_choice, validate_positive_int
-from bayesmf.inference._gibbs_kernels import collapsed_bias_var, gibbs_sweep
+from bayesmf.inference._gibbs_kernels import collapsed_bias_var, gibbs_sweep, residual_stats
 from bayesmf.model import mu_prior
 from bayesmf.posterior import make_posterior, param_names
 from bayesmf.spec import FACTOR_MEAN_KAPPA
@@ -231,6 +231,10 @@ def _sweep(
         if problem.has_bias:
             _collapsed_bias_scale(problem, state, rng, "item")
             _collapsed_bias_scale(problem, state, rng, "user")
+            # the biases moved: the sum of squares recorded with this draw must be the new one
+            total, total_sq = residual_stats(*problem.u_csr, state.P_user, state.P_item, True)
+            mu = state.scalars[0]
+            sse = max(total_sq - 2.0 * mu * total + len(problem.u_csr[2]) * mu * mu, 0.0)
     return sse
 
 
