@@ -603,6 +603,10 @@ GIBBS_OPTIONS = {
 
 _FIXED = {"priors": "fixed", "biases": True}
 _HIER = {"priors": "hierarchical", "biases": True}
+#: BPMF's hyperprior with diagonal precisions: each side's own factor means and per-factor variances
+_BPMF = {**_HIER, "per_factor_scales": True, "factor_prior": "per_side"}
+#: NUTS: 2 chains x (200 + 200), the length measured to fit the run's budget
+_NUTS_OPTIONS = {"draws": 200, "tune": 200, "chains": 2, "random_seed": 0, "progressbar": False}
 
 BAYESMF_ROUTES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     # name: (method, spec, fit options)
@@ -624,25 +628,25 @@ BAYESMF_ROUTES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     # variances, as myFM's per-group normal-gamma priors
     "bayesmf.gibbs-bpmf": (
         "gibbs",
-        {**_HIER, "per_factor_scales": True, "factor_prior": "per_side"},
+        _BPMF,
         dict(GIBBS_OPTIONS),
     ),
     "bayesmf.nuts": (
         "nuts",
         _HIER,
-        {"draws": 200, "tune": 200, "chains": 2, "random_seed": 0, "progressbar": False},
+        dict(_NUTS_OPTIONS),
     ),
     "bayesmf.advi": ("advi", _HIER, {"random_seed": 0, "progressbar": False}),
     # the BPMF-like prior of bayesmf.gibbs-bpmf, by NUTS and ADVI: the same posterior
     # (NUTS) or its approximation (ADVI), so their RMSE can be set beside Gibbs's
     "bayesmf.nuts-bpmf": (
         "nuts",
-        {**_HIER, "per_factor_scales": True, "factor_prior": "per_side"},
-        {"draws": 200, "tune": 200, "chains": 2, "random_seed": 0, "progressbar": False},
+        _BPMF,
+        dict(_NUTS_OPTIONS),
     ),
     "bayesmf.advi-bpmf": (
         "advi",
-        {**_HIER, "per_factor_scales": True, "factor_prior": "per_side"},
+        _BPMF,
         {"random_seed": 0, "progressbar": False},
     ),
     "bayesmf.map-ordinal": (
@@ -651,7 +655,7 @@ BAYESMF_ROUTES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "bayesmf.nuts-ordinal": (
         "nuts",
         {**_HIER, "likelihood": "ordinal"},
-        {"draws": 200, "tune": 200, "chains": 2, "random_seed": 0, "progressbar": False},
+        dict(_NUTS_OPTIONS),
     ),
     "bayesmf.advi-ordinal": (
         "advi", {**_HIER, "likelihood": "ordinal"}, {"random_seed": 0, "progressbar": False}
