@@ -395,6 +395,60 @@ def test_collapsed_bias_variance_step_agrees_with_plain_gibbs():
     assert np.all(np.abs(z) < 5), (m1, m2, z)
 
 
+# -- the row kernel --------------------------------------------------------------------------
+@pytest.mark.parametrize("has_bias", [True, False], ids=["biases", "no-biases"])
+@pytest.mark.parametrize("alpha", [0.0, -0.8])
+def test_row_kernel_matches_a_dense_solve_row_by_row(has_bias, alpha):
+    """Every row's draw, for given normals, is the dense formula; the residual sums too.
+
+    19 rows (two full batches of 8 and a partial one), some with no ratings (prior only) and
+    one with many; each row's draw is computed here with numpy's Cholesky and triangular
+    solves, and the returned residual sums from the new rows directly.
+    """
+    from scipy.linalg import solve_triangular
+
+    from bayesmf.inference._gibbs_kernels import ROW_BATCH, sample_rows
+
+    rng = np.random.default_rng(11)
+    n_rows, n_other, K = 19, 40, 3
+    assert n_rows > 2 * ROW_BATCH
+    counts = rng.integers(0, 9, n_rows)
+    counts[[2, 9]] = 0
+    counts[5] = 35
+    indptr = np.r_[0, np.cumsum(counts)]
+    other = np.concatenate([rng.choice(n_other, c, replace=False) for c in counts])
+    rating = rng.normal(3.0, 1.0, indptr[-1])
+    kp = K + int(has_bias)
+    other_params = rng.normal(0.0, 0.7, (n_other, kp))
+    mu, inv_sigma2 = (3.1 if has_bias else 0.0), 1.0 / 0.7
+    prec = rng.uniform(0.5, 3.0, kp)
+    pmean = rng.normal(0.0, 0.3, kp)
+    normals = rng.standard_normal((n_rows, kp))
+    old = rng.normal(0.0, 1.0, (n_rows, kp))
+    out = old.copy()
+    total, total_sq = sample_rows(indptr, other, rating, other_params, mu, inv_sigma2, prec, has_bias,
+                                  normals, out, alpha, pmean, True)
+    resid = []
+    for i in range(n_rows):
+        js = other[indptr[i]:indptr[i + 1]]
+        feats = other_params[js, 1:] if has_bias else other_params[js]
+        X = np.c_[np.ones(len(js)), feats] if has_bias else feats
+        target = rating[indptr[i]:indptr[i + 1]] - (mu + other_params[js, 0] if has_bias else 0.0)
+        chol = np.linalg.cholesky(np.diag(prec) + inv_sigma2 * X.T @ X)
+        y = solve_triangular(chol, inv_sigma2 * X.T @ target + prec * pmean, lower=True)
+        y = (1 - alpha) * y + np.sqrt(1 - alpha**2) * normals[i]
+        expected = solve_triangular(chol.T, y, lower=False) + alpha * old[i]
+        np.testing.assert_allclose(out[i], expected, rtol=1e-10, atol=1e-12)
+        resid.append(target + (mu if has_bias else 0.0) - X @ out[i])
+    resid = np.concatenate(resid)
+    np.testing.assert_allclose([total, total_sq], [resid.sum(), (resid**2).sum()], rtol=1e-10)
+    # without resid the rows are the same and the sums are zero
+    again = old.copy()
+    assert sample_rows(indptr, other, rating, other_params, mu, inv_sigma2, prec, has_bias,
+                       normals, again, alpha, pmean, False) == (0.0, 0.0)
+    np.testing.assert_array_equal(again, out)
+
+
 # -- overrelaxation --------------------------------------------------------------------------
 @pytest.mark.parametrize("alpha", [0.0, -0.5, -0.9, 0.6])
 @pytest.mark.parametrize("prior_mean", [False, True], ids=["zero-mean", "prior-mean"])
@@ -423,7 +477,7 @@ def test_overrelaxed_row_draws_keep_the_conditional(alpha, prior_mean):
     draws = np.empty((n_iter, n_rows, K + 1))
     for t in range(n_iter + 200):
         sample_rows(indptr, other, rating, other_params, mu, inv_sigma2, prec, True,
-                    rng.standard_normal((n_rows, K + 1)), out, alpha, pmean)
+                    rng.standard_normal((n_rows, K + 1)), out, alpha, pmean, False)
         if t >= 200:
             draws[t - 200] = out
     for i in range(n_rows):

@@ -27,9 +27,14 @@ from bayesmf.inference._rows import gram_and_rhs
 __all__ = ["bias_free_sums", "collapsed_bias_var", "gibbs_sweep", "residual_stats", "sample_rows"]
 
 
+#: rows whose Cholesky factorizations and solves run together, one row per SIMD lane: one
+#: row's factorization is a chain of dependent operations, so alone it leaves the core idle
+ROW_BATCH = 8
+
+
 @numba.njit(cache=True, nogil=True)
 def sample_rows(
-    indptr, other, rating, other_params, mu, inv_sigma2, prec, has_bias, normals, out, alpha, pmean
+    indptr, other, rating, other_params, mu, inv_sigma2, prec, has_bias, normals, out, alpha, pmean, resid
 ):
     r"""Draw every row of one side from its conditional, in place into ``out``.
 
@@ -53,67 +58,117 @@ def sample_rows(
     :math:`m + \alpha(\theta_i^{\text{old}} - m) + \sqrt{1 - \alpha^2}\, L^{-\top} z` with
     :math:`m = \Lambda_i^{-1} h_i` and the old row read from ``out``, computed as
     :math:`L^{-\top}((1 - \alpha) L^{-1} h_i + \sqrt{1 - \alpha^2} z) + \alpha\,\theta_i^{\text{old}}`.
+
+    Rows go in batches of `ROW_BATCH`: each row's Gram matrix is summed on its own, then the
+    batch is factorized and solved together with the row index innermost. Every row sees
+    the same operations in the same order as it would alone.
+
+    ``resid``: also return the sum and the sum of squares of the residuals
+    :math:`r_{ij} - b_i - c_j - U_i \cdot V_j` (no :math:`\mu`) at the new rows, from the
+    features already gathered (the item pass, after the user pass, sees the new state);
+    otherwise ``(0.0, 0.0)``.
     """
     n_rows = indptr.shape[0] - 1
     kp = out.shape[1]
     start = 1 if has_bias else 0
     noise_scale = np.sqrt(1.0 - alpha * alpha)
+    batch = ROW_BATCH
     longest = 0
     for i in range(n_rows):
         longest = max(longest, indptr[i + 1] - indptr[i])
-    # features gathered row by row as (kp, n) so the Gram sums are contiguous dot products
-    X = np.empty((kp, longest))
-    target = np.empty(longest)
+    # features gathered row by row as (kp, n) so the Gram sums are contiguous dot products;
+    # one buffer per row of the batch, kept for the residuals
+    X = np.empty((batch, kp, longest))
+    target = np.empty((batch, longest))
     lam = np.empty((kp, kp))
     rhs = np.empty(kp)
-    for i in range(n_rows):
-        first = indptr[i]
-        n = indptr[i + 1] - first
-        for q in range(n):
-            j = other[first + q]
-            if has_bias:
-                X[0, q] = 1.0
-                target[q] = rating[first + q] - mu - other_params[j, 0]
-            else:
-                target[q] = rating[first + q]
-            for k in range(start, kp):
-                X[k, q] = other_params[j, k]
-        gram_and_rhs(X, target, n, lam, rhs)
-        # Cholesky factor of the lower triangle, in place
+    L = np.empty((kp, kp, batch))  # lower triangles, row of the batch last
+    y = np.empty((kp, batch))
+    val = np.empty(batch)
+    total = 0.0
+    total_sq = 0.0
+    for i0 in range(0, n_rows, batch):
+        m = min(batch, n_rows - i0)
+        for r in range(m):
+            first = indptr[i0 + r]
+            n = indptr[i0 + r + 1] - first
+            Xr = X[r]
+            tr = target[r]
+            for q in range(n):
+                j = other[first + q]
+                if has_bias:
+                    Xr[0, q] = 1.0
+                    tr[q] = rating[first + q] - mu - other_params[j, 0]
+                else:
+                    tr[q] = rating[first + q]
+                for k in range(start, kp):
+                    Xr[k, q] = other_params[j, k]
+            gram_and_rhs(Xr, tr, n, lam, rhs)
+            for a in range(kp):
+                y[a, r] = rhs[a]
+                for b in range(a + 1):
+                    L[a, b, r] = lam[a, b]
+        # Cholesky factors of the lower triangles, in place
         for a in range(kp):
             for b in range(a + 1):
-                value = lam[a, b] * inv_sigma2
+                for r in range(m):
+                    val[r] = L[a, b, r] * inv_sigma2
                 if a == b:
-                    value += prec[a]
+                    for r in range(m):
+                        val[r] += prec[a]
                 for c in range(b):
-                    value -= lam[a, c] * lam[b, c]
+                    for r in range(m):
+                        val[r] -= L[a, c, r] * L[b, c, r]
                 if a == b:
-                    lam[a, a] = np.sqrt(value)
+                    for r in range(m):
+                        L[a, a, r] = np.sqrt(val[r])
                 else:
-                    lam[a, b] = value / lam[b, b]
+                    for r in range(m):
+                        L[a, b, r] = val[r] / L[b, b, r]
         # forward solve L y = h, then y += z, then back solve L^T theta = y
         for a in range(kp):
-            value = rhs[a] * inv_sigma2 + prec[a] * pmean[a]
+            h = prec[a] * pmean[a]
+            for r in range(m):
+                val[r] = y[a, r] * inv_sigma2 + h
             for c in range(a):
-                value -= lam[a, c] * rhs[c]
-            rhs[a] = value / lam[a, a]
+                for r in range(m):
+                    val[r] -= L[a, c, r] * y[c, r]
+            for r in range(m):
+                y[a, r] = val[r] / L[a, a, r]
         if alpha == 0.0:
             for a in range(kp):
-                rhs[a] += normals[i, a]
+                for r in range(m):
+                    y[a, r] += normals[i0 + r, a]
         else:
             for a in range(kp):
-                rhs[a] = (1.0 - alpha) * rhs[a] + noise_scale * normals[i, a]
+                for r in range(m):
+                    y[a, r] = (1.0 - alpha) * y[a, r] + noise_scale * normals[i0 + r, a]
         for a in range(kp - 1, -1, -1):
-            value = rhs[a]
+            for r in range(m):
+                val[r] = y[a, r]
             for c in range(a + 1, kp):
-                value -= lam[c, a] * rhs[c]
-            rhs[a] = value / lam[a, a]
-        if alpha == 0.0:
+                for r in range(m):
+                    val[r] -= L[c, a, r] * y[c, r]
+            for r in range(m):
+                y[a, r] = val[r] / L[a, a, r]
+        for r in range(m):
             for a in range(kp):
-                out[i, a] = rhs[a]
-        else:
-            for a in range(kp):
-                out[i, a] = rhs[a] + alpha * out[i, a]
+                if alpha == 0.0:
+                    out[i0 + r, a] = y[a, r]
+                else:
+                    out[i0 + r, a] = y[a, r] + alpha * out[i0 + r, a]
+        if resid:
+            for r in range(m):
+                Xr = X[r]
+                tr = target[r]
+                for q in range(indptr[i0 + r + 1] - indptr[i0 + r]):
+                    pred = 0.0
+                    for k in range(kp):
+                        pred += Xr[k, q] * out[i0 + r, k]
+                    e = tr[q] - pred + mu if has_bias else tr[q] - pred
+                    total += e
+                    total_sq += e * e
+    return total, total_sq
 
 
 @numba.njit(cache=True, nogil=True)
@@ -242,13 +297,14 @@ def gibbs_sweep(
     mu = scalars[0]
     inv_sigma2 = 1.0 / scalars[1]
     sample_rows(
-        u_indptr, u_other, u_rating, P_item, mu, inv_sigma2, prec_user, has_bias, z_user, P_user, alpha, pm_user
+        u_indptr, u_other, u_rating, P_item, mu, inv_sigma2, prec_user, has_bias, z_user, P_user, alpha, pm_user,
+        False,
     )
-    sample_rows(
-        i_indptr, i_other, i_rating, P_user, mu, inv_sigma2, prec_item, has_bias, z_item, P_item, alpha, pm_item
+    total, total_sq = sample_rows(
+        i_indptr, i_other, i_rating, P_user, mu, inv_sigma2, prec_item, has_bias, z_item, P_item, alpha, pm_item,
+        True,
     )
     n_obs = u_rating.shape[0]
-    total, total_sq = residual_stats(u_indptr, u_other, u_rating, P_user, P_item, has_bias)
     if has_bias:
         # mu | rest ~ N(m, 1/q), q = N/sigma2 + prior precision
         q = n_obs * inv_sigma2 + consts[7]
