@@ -587,9 +587,9 @@ def fit_gibbs(
     data: RatingsData,
     *,
     draws: int = 500,
-    tune: int = 300,
+    tune: int = 200,
     chains: int = 4,
-    thin: int = 4,
+    thin: int = 5,
     random_seed: int | None = None,
     progressbar: bool = True,
     cores: int | None = None,
@@ -617,9 +617,9 @@ def fit_gibbs(
         Independent chains, each from its own start and its own generator.
     thin : int
         Keep every ``thin``-th sweep; a chain runs ``tune + draws * thin`` sweeps. The
-        default 4 stores a quarter of the sweeps: successive sweeps are strongly correlated
+        default 5 stores a fifth of the sweeps: successive sweeps are strongly correlated
         (overrelaxation, weak factors), so the kept draws lose little effective sample size
-        and the posterior takes a quarter of the memory.
+        and the posterior takes a fifth of the memory.
     random_seed : int, optional
         Seed of the `numpy.random.SeedSequence` whose ``spawn(chains)`` children seed the
         chains. The same seed gives the same draws (on the same machine and build). None: fresh
@@ -654,18 +654,19 @@ def fit_gibbs(
 
     Notes
     -----
-    The defaults (4 chains x (300 + 500 x 4) sweeps, about 45 CPU-seconds) take about
-    23 s on ML-100K at rank 10 on 2 idle cores, and store 500 x 4 draws (about 250 MB,
-    factors as float32). Sigma, the bias sds, mu and the factor sd then reach R-hat <= 1.01
-    with bulk ESS near 1,000. Predicted ratings of simulated data do too, but on real
-    ratings some mix slowly: the weak factors of a rank-10 fit (singular values close to
-    the noise level) drift among nearly equivalent configurations over hundreds of sweeps,
-    and the predictions of heavily rated users and items move with them. On ML-100K u1
-    over seeds 0-7, every one of 200 monitored predictions met R-hat <= 1.01 and bulk
-    ESS >= 400 for 5 of the 8 seeds (`bench_gibbs.py --seeds 8`); in the other 3, one or
-    two missed (worst R-hat 1.025, smallest ESS 522). With the earlier defaults (-0.5,
-    thin 2, 13 s) none of the 8 passed (worst R-hat 1.035, ESS 100). See
-    ``benchmarks/RESULTS.md``. Check the predictions you care about (`FitResult.diagnose`)
+    The defaults (4 chains x (200 + 500 x 5) sweeps, about 50 CPU-seconds) take about
+    25 s on ML-100K at rank 10 on 2 cores, and store 500 x 4 draws (about 250 MB, factors
+    as float32). Sigma, the bias sds, mu and the factor sd then reach R-hat <= 1.01 with
+    bulk ESS above 1,000. Predicted ratings of simulated data do too, but on real ratings
+    some mix slowly: the weak factors of a rank-10 fit (singular values close to the noise
+    level) drift among nearly equivalent configurations over hundreds of sweeps, and the
+    predictions of heavily rated users and items move with them. On ML-100K u1 over seeds
+    0-7, every one of 200 monitored predictions met R-hat <= 1.01 and bulk ESS >= 400 for 6
+    of the 8 seeds (`bench_gibbs.py --seeds 8`; wall 24.5-30.8 s, most near 25 s); in the
+    other 2, one prediction missed (worst R-hat 1.017, smallest ESS 429). The earlier
+    defaults (400 fewer sweeps: tune 300, thin 4) passed for 4 of the same 8 seeds in that
+    run, and for 5 in an earlier one: R-hat's own noise at these ESS is of that size (see
+    ``benchmarks/bench_rhat_floor.py``). See ``benchmarks/RESULTS.md``. Check the predictions you care about (`FitResult.diagnose`)
     and run longer (``thin``, ``draws``) when they need it; raw U and V are not identified
     (rotation, sign) and never converge.
 
