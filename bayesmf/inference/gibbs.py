@@ -35,7 +35,11 @@ row avoids the slow mixing of separate bias updates. Under the per-side prior tw
 moves follow: each factor's scale is traded between the two sides (`_rescale_sides`: column
 k of U, its mean and sd times :math:`a`, those of V over :math:`a`), which the likelihood
 cannot see, and each side's bias variance is redrawn with its biases integrated out, then
-the biases (`_collapsed_bias_scale`).
+the biases (`_collapsed_bias_scale`). Under the other hierarchical priors the last moves
+scale the factor variance (when shared by all factors) and each bias variance together with
+the rows they govern that have few ratings (`_sparse_scale_moves`): on sparse data those
+rows are mostly prior, and the variance and they would otherwise drift together in small
+steps.
 
 Each chain has its own ``numpy.random.Generator`` spawned from ``random_seed``
 (`numpy.random.SeedSequence.spawn`) and every random number is drawn by it, so the same seed
@@ -60,7 +64,12 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from bayesmf._validate import validate_choice, validate_positive_int
-from bayesmf.inference._gibbs_kernels import collapsed_bias_var, gibbs_sweep, residual_stats
+from bayesmf.inference._gibbs_kernels import (
+    collapsed_bias_var,
+    gibbs_sweep,
+    residual_stats,
+    sparse_scale_moves,
+)
 from bayesmf.model import mu_prior
 from bayesmf.posterior import make_posterior, param_names
 from bayesmf.spec import FACTOR_MEAN_KAPPA
@@ -79,6 +88,9 @@ INITS = ("map", "prior")
 _INIT_SWEEPS = 10
 #: sd of the per-chain jitter added to the "map" start, relative to each column's spread
 _INIT_JITTER = 0.5
+#: rows with at most this many training ratings are moved with their prior scale by
+#: `_sparse_scale_moves` (their factors and biases are mostly prior)
+SPARSE_ROW_RATINGS = 10
 #: posteriors larger than this draw a warning before sampling starts
 _LARGE_POSTERIOR_BYTES = 4e9
 
@@ -101,6 +113,8 @@ class _Problem:
     fixed_sigma2: float
     fixed_prec_user: np.ndarray  # prior precisions of one (b_i, U_i) row under fixed priors
     fixed_prec_item: np.ndarray
+    sparse_user: np.ndarray  # uint8: rows moved by `_sparse_scale_moves` (few ratings)
+    sparse_item: np.ndarray
 
     @property
     def kp(self) -> int:
@@ -172,6 +186,8 @@ def _problem(spec: PMF, data: RatingsData) -> _Problem:
         fixed_sigma2=spec.noise_sd(data.scale) ** 2,
         fixed_prec_user=np.array(bias_prec + [1.0 / spec.sigma_u**2] * n_factors),
         fixed_prec_item=np.array(bias_prec + [1.0 / spec.sigma_v**2] * n_factors),
+        sparse_user=(np.bincount(data.user_idx, minlength=n_users) <= SPARSE_ROW_RATINGS).astype(np.uint8),
+        sparse_item=(np.bincount(data.item_idx, minlength=n_items) <= SPARSE_ROW_RATINGS).astype(np.uint8),
     )
 
 
@@ -226,6 +242,8 @@ def _sweep(
             FACTOR_MEAN_KAPPA,
         )
     )
+    if stochastic and problem.hierarchical and not problem.per_side:
+        sse = _sparse_scale_moves(problem, state, rng, sse)
     if stochastic and problem.per_side:
         _rescale_sides(problem, state, rng)
         if problem.has_bias:
@@ -240,6 +258,37 @@ def _sweep(
 
 #: uniforms handed to the slice-sampling step of a side's log bias variance (3 + shrinkages)
 _SLICE_UNIFORMS = 64
+
+
+def _sparse_scale_moves(
+    problem: _Problem, state: _State, rng: np.random.Generator, sse: float, only: int = -1
+) -> float:
+    r"""Move each prior variance together with the rows it governs that have few ratings.
+
+    Rows with at most `SPARSE_ROW_RATINGS` ratings are mostly prior: given the variance
+    :math:`v` they are drawn near :math:`\mathcal N(0, v)`, and given them :math:`v` is
+    pinned near their sum of squares, so the two drift together in small steps. This move
+    scales those rows by :math:`t` and :math:`v` by :math:`t^2`, a direction their priors
+    do not resist; it is an exact update of :math:`\log\sqrt v` with the scaled rows
+    :math:`x/\sqrt v` held fixed, one slice-sampling step (`slice_log_scale`). On
+    ml-latest-small (most items have a handful of ratings; 80 % of each user's ratings,
+    rank 10, the defaults, seeds 1, 2 and 2026) the factor sd had bulk ESS 185-225 and the
+    item-bias sd 145-195 without it; with it, above 1,000 and 480-525.
+
+    In turn (`sparse_scale_moves`): the shared factor variance with the marked rows'
+    factors of both sides (with ``per_factor_scales``, each factor's variance with that
+    factor's column), then the item-bias variance with the marked items' biases, and the
+    user-bias variance with the marked users' (``only``: one kind alone, for tests).
+    Returns the residual sum of squares after the moves.
+    """
+    n_moves = (problem.n_factors if problem.per_factor else 1) + 2 * int(problem.has_bias)
+    return float(
+        sparse_scale_moves(
+            *problem.u_csr, *problem.i_csr, state.P_user, state.P_item, state.scalars, state.factor_var,
+            state.prec_user, state.prec_item, problem.consts, problem.sparse_user, problem.sparse_item,
+            problem.has_bias, problem.per_factor, rng.random((n_moves, _SLICE_UNIFORMS)), sse, only,
+        )
+    )
 
 
 def _collapsed_bias_scale(problem: _Problem, state: _State, rng: np.random.Generator, side: str) -> None:
