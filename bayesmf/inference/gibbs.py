@@ -36,10 +36,9 @@ moves follow: each factor's scale is traded between the two sides (`_rescale_sid
 k of U, its mean and sd times :math:`a`, those of V over :math:`a`), which the likelihood
 cannot see, and each side's bias variance is redrawn with its biases integrated out, then
 the biases (`_collapsed_bias_scale`). Under the other hierarchical priors the last moves
-scale the factor variance (when shared by all factors) and each bias variance together with
-the rows they govern that have few ratings (`_sparse_scale_moves`): on sparse data those
-rows are mostly prior, and the variance and they would otherwise drift together in small
-steps.
+scale the factor variance(s) and each bias variance together with the rows they govern that
+have few ratings (`_sparse_scale_moves`): on sparse data those rows are mostly prior, and
+the variance and they would otherwise drift together in small steps.
 
 Each chain has its own ``numpy.random.Generator`` spawned from ``random_seed``
 (`numpy.random.SeedSequence.spawn`) and every random number is drawn by it, so the same seed
@@ -706,18 +705,19 @@ def fit_gibbs(
     The defaults (4 chains x (200 + 500 x 5) sweeps, about 50 CPU-seconds) take about
     25 s on ML-100K at rank 10 on 2 cores, and store 500 x 4 draws (about 250 MB, factors
     as float32). Sigma, the bias sds, mu and the factor sd then reach R-hat <= 1.01 with
-    bulk ESS above 1,000. Predicted ratings of simulated data do too, but on real ratings
+    bulk ESS above 1,500. Predicted ratings of simulated data do too, but on real ratings
     some mix slowly: the weak factors of a rank-10 fit (singular values close to the noise
     level) drift among nearly equivalent configurations over hundreds of sweeps, and the
     predictions of heavily rated users and items move with them. On ML-100K u1 over seeds
-    0-7, every one of 200 monitored predictions met R-hat <= 1.01 and bulk ESS >= 400 for 6
-    of the 8 seeds (`bench_gibbs.py --seeds 8`; wall 24.5-30.8 s, most near 25 s); in the
-    other 2, one prediction missed (worst R-hat 1.017, smallest ESS 429). The earlier
-    defaults (400 fewer sweeps: tune 300, thin 4) passed for 4 of the same 8 seeds in that
-    run, and for 5 in an earlier one: R-hat's own noise at these ESS is of that size (see
-    ``benchmarks/bench_rhat_floor.py``). See ``benchmarks/RESULTS.md``. Check the predictions you care about (`FitResult.diagnose`)
-    and run longer (``thin``, ``draws``) when they need it; raw U and V are not identified
-    (rotation, sign) and never converge.
+    0-15, every one of 200 monitored predictions met R-hat <= 1.01 and bulk ESS >= 400 for
+    15 of the 16 seeds (`bench_gibbs.py --seeds 16`; wall 24.6-26.7 s); in the other, one
+    prediction reached R-hat 1.012 (smallest ESS over all seeds 561). The earlier defaults
+    (tune 300, thin 4: 400 fewer sweeps, 21-25 s) passed for 12 of the 16 in the same run.
+    Before the sparse-row scale moves (`_sparse_scale_moves`) the two passed for 6 and 4 of
+    seeds 0-7. At these ESS a miss now and then is R-hat's own noise (see
+    ``benchmarks/bench_rhat_floor.py``). See ``benchmarks/RESULTS.md``. Check the
+    predictions you care about (`FitResult.diagnose`) and run longer (``thin``, ``draws``)
+    when they need it; raw U and V are not identified (rotation, sign) and never converge.
 
     Returns
     -------
