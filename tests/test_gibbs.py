@@ -396,13 +396,15 @@ def test_collapsed_bias_variance_step_agrees_with_plain_gibbs():
 
 
 # -- the scale moves of sparse rows ----------------------------------------------------------
-def _sparse_state(monkeypatch, per_factor: bool = False, threshold: int = 6, sweeps: int = 30):
+def _sparse_state(
+    monkeypatch, per_factor: bool = False, biases: bool = True, threshold: int = 6, sweeps: int = 30
+):
     """A problem where some rows are marked sparse and some not, and a state after a burn-in."""
     from bayesmf.inference import gibbs
 
     monkeypatch.setattr(gibbs, "SPARSE_ROW_RATINGS", threshold)
     sim = simulate(n_users=30, n_items=24, n_factors=2, density=0.3, noise=0.6, seed=8)
-    spec = PMF(n_factors=2, per_factor_scales=per_factor)
+    spec = PMF(n_factors=2, per_factor_scales=per_factor, biases=biases)
     problem = gibbs._problem(spec, sim.data)
     assert 0 < problem.sparse_user.sum() < problem.n_users
     assert 0 < problem.sparse_item.sum() < problem.n_items
@@ -424,8 +426,9 @@ def _scaled_log_joint(problem, state, data, move: str, x: float, column: int | N
     t = np.exp(x)
     Pu, Pi = state.P_user.copy(), state.P_item.copy()
     a_f, b_f, a_b, b_b = problem.consts[2:6]
+    start = int(problem.has_bias)
     if move == "factor":
-        cols = slice(1, None) if column is None else slice(1 + column, 2 + column)
+        cols = slice(start, None) if column is None else slice(start + column, start + column + 1)
         Pu[problem.sparse_user != 0, cols] *= t
         Pi[problem.sparse_item != 0, cols] *= t
         var = state.factor_var[0 if column is None else column] * t * t
@@ -440,10 +443,10 @@ def _scaled_log_joint(problem, state, data, move: str, x: float, column: int | N
         entries = Pi[:, 0]
         a, b = a_b, b_b
         d = problem.sparse_item.sum()
-    mu, sigma2 = state.scalars[0], state.scalars[1]
-    pred = mu + Pu[data.user_idx, 0] + Pi[data.item_idx, 0] + np.einsum(
-        "nk,nk->n", Pu[data.user_idx, 1:], Pi[data.item_idx, 1:]
-    )
+    sigma2 = state.scalars[1]
+    pred = np.einsum("nk,nk->n", Pu[data.user_idx, start:], Pi[data.item_idx, start:])
+    if start:
+        pred += state.scalars[0] + Pu[data.user_idx, 0] + Pi[data.item_idx, 0]
     log_lik = -0.5 * np.sum((data.rating - pred) ** 2) / sigma2
     log_prior = -0.5 * entries.size * np.log(var) - 0.5 * np.sum(entries**2) / var
     log_hyper = -(a + 1) * np.log(var) - b / var
@@ -451,10 +454,11 @@ def _scaled_log_joint(problem, state, data, move: str, x: float, column: int | N
 
 
 @pytest.mark.parametrize(
-    ("move", "column"), [("factor", None), ("factor", 1), ("item_bias", None)],
-    ids=["shared-factor-var", "per-factor-var", "item-bias-var"],
+    ("move", "column", "biases"),
+    [("factor", None, True), ("factor", 1, True), ("item_bias", None, True), ("factor", None, False)],
+    ids=["shared-factor-var", "per-factor-var", "item-bias-var", "no-biases"],
 )
-def test_sparse_scale_density_is_the_joint_along_the_move(monkeypatch, move, column):
+def test_sparse_scale_density_is_the_joint_along_the_move(monkeypatch, move, column, biases):
     """The move's log density (from a few sums) equals the brute-force log posterior along it.
 
     On a grid of x = log t, differences from x = 0 of `_scale_log_density` and of the full
@@ -464,10 +468,10 @@ def test_sparse_scale_density_is_the_joint_along_the_move(monkeypatch, move, col
     """
     from bayesmf.inference._gibbs_kernels import _scale_log_density, scale_move_terms
 
-    _, problem, state, data = _sparse_state(monkeypatch, per_factor=column is not None)
+    _, problem, state, data = _sparse_state(monkeypatch, per_factor=column is not None, biases=biases)
     sums, power, rate = scale_move_terms(
         *problem.u_csr, *problem.i_csr, state.P_user, state.P_item, state.scalars, state.factor_var,
-        problem.consts, problem.sparse_user, problem.sparse_item, True, {"factor": 0, "item_bias": 1}[move],
+        problem.consts, problem.sparse_user, problem.sparse_item, biases, {"factor": 0, "item_bias": 1}[move],
         -1 if column is None else column,
     )
     if move == "factor":
