@@ -11,7 +11,7 @@ Symbols, mapped to the public names of `bayesmf.posterior`:
 - ``prec_user``, ``prec_item`` (kp,): the prior precisions of one row of ``P_user`` /
   ``P_item`` (bias first).
 
-Every random number comes in as an argument (standard normals and standard gammas drawn by
+Every random number comes in as an argument (standard normals, standard gammas, uniforms drawn by
 a numpy ``Generator`` in the caller), so a chain is a deterministic function of its
 generator whatever thread runs it. The kernels release the GIL (``nogil=True``) so chains
 run in parallel threads.
@@ -24,7 +24,18 @@ import numpy as np
 
 from bayesmf.inference._rows import gram_and_rhs
 
-__all__ = ["bias_free_sums", "collapsed_bias_var", "gibbs_sweep", "residual_stats", "sample_rows"]
+__all__ = [
+    "ROW_BATCH",
+    "bias_free_sums",
+    "collapsed_bias_var",
+    "gibbs_sweep",
+    "residual_stats",
+    "sample_rows",
+    "scale_move_terms",
+    "slice_log_scale",
+    "sparse_scale_moves",
+    "sparse_scale_sums",
+]
 
 
 #: rows whose Cholesky factorizations and solves run together, one row per SIMD lane: one
