@@ -1,0 +1,66 @@
+"""The entry checks every inference route shares, in one place.
+
+`bayesmf.inference.fit` and each public ``fit_<method>`` call `check_inputs` first, so a
+route called directly rejects bad input with the same message as one reached through
+`bayesmf.spec.PMF.fit`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from bayesmf._validate import validate_choice
+
+if TYPE_CHECKING:
+    from bayesmf.spec import PMF
+
+__all__ = ["METHODS", "SUPPORT", "check_inputs", "check_supported"]
+
+METHODS = ("gibbs", "nuts", "advi", "map", "als", "sgd")
+
+#: method -> (predicate on the spec, description of what it supports)
+SUPPORT = {
+    "map": (lambda s: s.priors == "fixed", "priors='fixed' (any link and likelihood)"),
+    "als": (
+        lambda s: s.priors == "fixed" and s.link == "identity" and s.likelihood == "normal",
+        "priors='fixed', link='identity', likelihood='normal'",
+    ),
+    "sgd": (
+        lambda s: s.priors == "fixed" and s.likelihood == "normal",
+        "priors='fixed', likelihood='normal' (identity or logistic link)",
+    ),
+    "gibbs": (
+        lambda s: s.link == "identity" and s.likelihood == "normal",
+        "link='identity', likelihood='normal' (fixed or hierarchical priors)",
+    ),
+    "nuts": (lambda s: True, "every model"),
+    "advi": (lambda s: True, "every model"),
+}
+
+
+def check_supported(spec: PMF, method: str) -> None:
+    """Raise ``ValueError`` naming the supported combinations if ``method`` cannot fit ``spec``."""
+    validate_choice("method", method, METHODS)
+    supported, description = SUPPORT[method]
+    if not supported(spec):
+        raise ValueError(
+            f"method={method!r} does not support this model (priors={spec.priors!r}, "
+            f"link={spec.link!r}, likelihood={spec.likelihood!r}); it supports {description}"
+        )
+
+
+def check_inputs(spec: Any, data: Any, method: str) -> None:
+    """Check the spec's type, that ``method`` supports it, and the data's type and size."""
+    from bayesmf.data import RatingsData
+    from bayesmf.spec import PMF
+
+    if not isinstance(spec, PMF):
+        raise TypeError(f"spec must be a PMF, got {type(spec).__name__}")
+    check_supported(spec, method)
+    if not isinstance(data, RatingsData):
+        raise TypeError(
+            "data must be a RatingsData (RatingsData.from_dataframe(df, ...)), got "
+            f"{type(data).__name__}"
+        )
+    if data.n_ratings == 0:
+        raise ValueError("cannot fit on an empty dataset (0 ratings)")
