@@ -13,7 +13,7 @@ with :math:`\hat R_{ij} = g(\mu + b_i + c_j + U_i \cdot V_j)`. For the PyMC mode
 (`bayesmf.PMF.lambdas`), so find_MAP, ALS and SGD all minimize the same function. The
 global mean :math:`\mu` is not penalized (flat prior).
 
-With ``link="logistic"`` the ratings are first rescaled to [0, 1] (`bayesmf.model.to_unit`)
+With ``link="logistic"`` the ratings are first rescaled to [0, 1] (`bayesmf.link.to_unit`)
 and :math:`g` is the logistic function, as in Salakhutdinov & Mnih (2008), sec. 2.
 """
 
@@ -25,7 +25,7 @@ import numpy as np
 
 from bayesmf._kernels_pairs import pair_dots
 from bayesmf._validate import validate_choice, validate_positive
-from bayesmf.model import to_unit, unit_mean
+from bayesmf.link import to_unit, unit_mean
 
 if TYPE_CHECKING:
     from bayesmf.data import RatingsData

@@ -11,8 +11,7 @@ from scipy import stats
 from scipy.special import expit
 
 from bayesmf import PMF, RatingsData, simulate
-from bayesmf.model import (
-    build_model,
+from bayesmf.link import (
     level_codes,
     mean_rating,
     mu_prior,
@@ -20,6 +19,7 @@ from bayesmf.model import (
     to_unit,
     unit_mean,
 )
+from bayesmf.model import build_model
 from bayesmf.objective import latent_scores
 from bayesmf.posterior import dims_of, make_posterior, param_names
 
@@ -264,3 +264,11 @@ def test_per_side_logp_is_the_documented_bpmf_prior(per_factor):
             expected += stats.norm.logpdf(p[f"{side}_bias"], 0, np.sqrt(bias_var)).sum()
         expected += stats.norm.logpdf(p["mu"], *mu_prior(spec, data.scale))
         assert float(logp(values)) == pytest.approx(float(expected), rel=1e-9)
+
+
+def test_model_reexports_the_link_maths():
+    """Importers of ``bayesmf.model`` (prediction, the inference routes) get the one definition."""
+    from bayesmf import link, model
+
+    for name in ("initial_cutpoints", "level_codes", "mean_rating", "mu_prior", "ordinal_probs", "to_unit", "unit_mean"):
+        assert getattr(model, name) is getattr(link, name)

@@ -1,0 +1,162 @@
+r"""Link and likelihood maths: from the latent score :math:`\eta` to the rating and back.
+
+One definition of each link's mean (`unit_mean`, `mean_rating`), of the ordered-logistic
+level probabilities (`ordinal_probs`), of the rescaling the likelihood sees (`to_unit`),
+of the ordinal level codes and start cutpoints, and of the prior on ``mu``, shared by the
+PyMC model (`bayesmf.model.build_model`), the inference routes and prediction. Everything
+here works on numpy arrays; `unit_mean` also works on PyTensor tensors inside a model.
+This module never imports PyMC or PyTensor itself, so numpy-only callers stay light.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from scipy.special import expit
+
+if TYPE_CHECKING:
+    from bayesmf.spec import PMF
+
+__all__ = [
+    "initial_cutpoints",
+    "level_codes",
+    "mean_rating",
+    "mu_prior",
+    "ordinal_probs",
+    "to_unit",
+    "unit_mean",
+]
+
+
+def _is_tensor(x: Any) -> bool:
+    # checked by module name so that numpy-only callers (prediction) never import PyTensor
+    return type(x).__module__.startswith("pytensor")
+
+
+def unit_mean(eta: Any, link: str) -> Any:
+    r"""Mean of the (possibly rescaled) rating given the latent score :math:`\eta`.
+
+    ``"identity"``: :math:`\eta` (rating units). ``"logistic"``: :math:`\mathrm{logistic}(\eta)`,
+    the mean of the rating rescaled to [0, 1] by `to_unit`. Works on numpy arrays and on
+    PyTensor tensors (inside a model).
+    """
+    if link == "identity":
+        return eta
+    if link == "logistic":
+        if _is_tensor(eta):
+            import pytensor.tensor as pt
+
+            return pt.sigmoid(eta)
+        return expit(eta)
+    raise ValueError(f"link={link!r} is not valid; choose one of 'identity', 'logistic'")
+
+
+def to_unit(rating: Any, scale: tuple[float, float], link: str) -> Any:
+    """Ratings on the scale the likelihood sees: unchanged (identity) or ``(r - low) / (high - low)``."""
+    if link == "logistic":
+        low, high = scale
+        return (rating - low) / (high - low)
+    return rating
+
+
+def mean_rating(
+    eta: Any,
+    spec: PMF,
+    scale: tuple[float, float],
+    *,
+    cutpoints: np.ndarray | None = None,
+    levels: np.ndarray | None = None,
+) -> Any:
+    r"""Return the expected rating, in rating units, for latent scores :math:`\eta`.
+
+    .. math::
+
+        E[r \mid \eta] = \begin{cases}
+            \eta & \text{identity link} \\
+            \text{low} + (\text{high} - \text{low})\,\mathrm{logistic}(\eta) & \text{logistic link} \\
+            \sum_k \ell_k \, P(r = \ell_k \mid \eta, c) & \text{ordinal likelihood}
+        \end{cases}
+
+    Parameters
+    ----------
+    eta : array_like or TensorVariable
+        Latent scores :math:`\mu + b_i + c_j + U_i \cdot V_j` (``mu`` absent for ordinal).
+    spec : PMF
+        Decides the link / likelihood.
+    scale : tuple of float
+        ``(low, high)`` of the rating scale.
+    cutpoints : numpy.ndarray, optional
+        Ordinal only: cutpoints, shape ``(..., n_levels - 1)`` broadcasting against ``eta``
+        with the level axis last.
+    levels : numpy.ndarray, optional
+        Ordinal only: the rating levels (``RatingsData.levels``).
+
+    Returns
+    -------
+    array_like
+        Same shape as ``eta``.
+    """
+    if spec.likelihood == "ordinal":
+        if cutpoints is None or levels is None:
+            raise ValueError("mean_rating of an ordinal model needs cutpoints and levels")
+        probs = ordinal_probs(np.asarray(eta), np.asarray(cutpoints))
+        return probs @ np.asarray(levels, dtype=np.float64)
+    if spec.link == "logistic":
+        low, high = scale
+        return low + (high - low) * unit_mean(eta, "logistic")
+    return eta
+
+
+def ordinal_probs(eta: np.ndarray, cutpoints: np.ndarray) -> np.ndarray:
+    r"""Level probabilities of the ordered-logistic likelihood (as ``pm.OrderedLogistic``).
+
+    :math:`P(r = \ell_k) = \mathrm{logistic}(\eta - c_{k-1}) - \mathrm{logistic}(\eta - c_k)`
+    with :math:`c_0 = -\infty`, :math:`c_K = +\infty`.
+
+    Parameters
+    ----------
+    eta : numpy.ndarray
+        Latent scores, shape ``S``.
+    cutpoints : numpy.ndarray
+        Shape ``(K - 1,)`` or ``S + (K - 1,)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``S + (K,)``.
+    """
+    eta = np.asarray(eta, dtype=np.float64)[..., None]
+    upper = expit(eta - np.asarray(cutpoints, dtype=np.float64))  # P(r > level k)
+    ones = np.ones_like(upper[..., :1])
+    zeros = np.zeros_like(upper[..., :1])
+    above = np.concatenate([ones, upper, zeros], axis=-1)
+    return above[..., :-1] - above[..., 1:]
+
+
+def level_codes(rating: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Index of each rating among the discrete ``levels`` (int64)."""
+    levels = np.asarray(levels, dtype=np.float64)
+    codes = np.abs(np.asarray(rating, dtype=np.float64)[:, None] - levels[None, :]).argmin(axis=1)
+    return codes.astype(np.int64)
+
+
+def initial_cutpoints(codes: np.ndarray, n_levels: int) -> np.ndarray:
+    """Strictly increasing cutpoints matching the empirical level frequencies (a start value)."""
+    counts = np.bincount(codes, minlength=n_levels).astype(np.float64) + 0.5
+    cum = np.cumsum(counts)[:-1] / counts.sum()
+    cut = np.log(cum / (1.0 - cum))
+    # empty levels would give ties; the ordered transform needs strict increase
+    return cut + 1e-3 * np.arange(n_levels - 1)
+
+
+def mu_prior(spec: PMF, scale: tuple[float, float]) -> tuple[float, float]:
+    """(mean, sd) of the hierarchical prior on ``mu`` (latent scale).
+
+    Identity link: ``N((low + high) / 2, ((high - low) / 2)^2)`` in rating units. Logistic
+    link: ``N(0, 2^2)`` on the logit scale (the middle of the scale, ratings spread over it).
+    """
+    low, high = scale
+    if spec.link == "logistic":
+        return 0.0, 2.0
+    return 0.5 * (low + high), 0.5 * (high - low)
