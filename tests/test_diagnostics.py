@@ -341,3 +341,14 @@ def test_fit_result_diagnose_wrapper(data):
     spec = PMF(n_factors=N_FACTORS)
     result = fake_result(spec, data, fake_draws(spec, data, 4, 1000, seed=2))
     assert result.diagnose(n_pairs=5).ok is True
+
+
+def test_diagnostics_reexports_its_parts():
+    """The old import paths keep working: one object each, defined by its own module."""
+    from bayesmf import diagnostics, elbo, exceptions, identified, plots
+
+    assert diagnostics.identified_quantities is identified.identified_quantities
+    assert diagnostics.SCALAR_QUANTITIES is identified.SCALAR_QUANTITIES
+    assert diagnostics.elbo_convergence is elbo.elbo_convergence
+    assert diagnostics.plot_diagnostics is plots.plot_diagnostics
+    assert diagnostics.ConvergenceWarning is exceptions.ConvergenceWarning

@@ -1,0 +1,260 @@
+r"""The quantities of a PMF posterior that the data identify, as draws (`identified_quantities`).
+
+The factors of a PMF are not identified: :math:`U R` and :math:`V R` with any orthogonal
+:math:`R` (rotations, sign flips, permutations of the factors) give the same likelihood, and
+so does :math:`U \to cU, V \to V / c`. Chains that agree on every prediction may sit at
+different rotations, so R-hat of the raw factors is large by construction and says nothing
+about convergence. The diagnostics (`bayesmf.diagnostics.diagnose`, and the plots of
+`bayesmf.plots.plot_diagnostics`) monitor what *is* identified instead:
+
+=====================  =========================================================================
+quantity               definition
+=====================  =========================================================================
+``sigma``              noise sd (normal likelihood)
+``mean_level``         :math:`\mu + \bar b + \bar c` (biases, normal): a constant shared by
+                       :math:`\mu` and the offsets cancels in it, so it is identified while
+                       :math:`\mu` and each offset alone are only identified up to that shift;
+                       the offsets themselves are monitored through the predictions; with
+                       ``factor_prior="per_side"`` plus :math:`\bar U \cdot \bar V`, i.e. the
+                       mean of the whole predicted matrix (the side means trade with the offsets)
+``sigma_user_bias``,   prior sds of the offsets (hierarchical priors with biases)
+``sigma_item_bias``
+``sigma_factor``       prior sd of the factors (hierarchical); with ``per_factor_scales`` the
+                       sds are *sorted* in each draw (factor labels can permute between chains);
+                       with ``factor_prior="per_side"`` not monitored: each side's scale and
+                       mean are identified only through their priors (U -> cU, V -> V/c)
+``cutpoints_rel``      ordinal cutpoints minus :math:`\bar b + \bar c` (a shift of both cancels)
+``norm_UVt``           :math:`\lVert U V^\top \rVert_F = \sqrt{\operatorname{tr}((U^\top U)(V^\top V))}`,
+                       rotation invariant, computed without forming :math:`U V^\top`
+``pred_train``         mean rating :math:`E[r_{ij}]` of a seeded random sample of training pairs
+``pred_test``,         the same on held-out pairs (when ``test`` is given), else on random
+``pred_unrated``       pairs that are not in the training data
+=====================  =========================================================================
+
+The mean rating is :math:`\eta_{ij} = \mu + b_i + c_j + U_i \cdot V_j` for the identity
+link, :math:`\text{low} + (\text{high} - \text{low})\,\mathrm{logistic}(\eta_{ij})` for the
+logistic link, and :math:`\sum_k \ell_k P(r_{ij} = \ell_k)` for the ordinal likelihood (where
+:math:`\eta` alone is not identified). All are invariant under the symmetries above.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import xarray as xr
+
+from bayesmf._validate import validate_positive_int
+from bayesmf.data import RatingsData
+from bayesmf.link import mean_rating
+
+if TYPE_CHECKING:
+    from bayesmf.results import FitResult
+
+__all__ = ["SCALAR_QUANTITIES", "identified_quantities"]
+
+#: quantities that are one number per draw, in display order
+SCALAR_QUANTITIES = (
+    "sigma",
+    "mean_level",
+    "sigma_user_bias",
+    "sigma_item_bias",
+    "norm_UVt",
+)
+#: draws per block when reducing the factors (bounds the K x K Gram temporaries)
+_SAMPLE_CHUNK = 256
+
+
+def identified_quantities(
+    result: FitResult,
+    n_pairs: int = 50,
+    test: RatingsData | None = None,
+    seed: int = 0,
+) -> xr.DataTree:
+    """Draws of the identified quantities of a fit, as a posterior-like ``DataTree``.
+
+    Parameters
+    ----------
+    result : FitResult
+        A fitted model (any method).
+    n_pairs : int
+        How many training pairs, and how many held-out (or unrated) pairs, to monitor.
+        Fewer are used when fewer exist.
+    test : RatingsData, optional
+        Held-out ratings sharing the training encoders; their pairs are monitored as
+        ``pred_test``. Without it, ``pred_unrated`` monitors random pairs absent from the
+        training data.
+    seed : int
+        Seed of the pair sample (the same seed gives the same pairs).
+
+    Returns
+    -------
+    xarray.DataTree
+        Group ``posterior`` with dims ``(chain, draw, ...)`` holding the quantities listed in
+        the module docstring (those the spec has), and ``sample_stats`` copied from the fit
+        when present, so ArviZ functions (``az.summary``, ``arviz_plots.plot_rank``) apply.
+        The pair variables have a dim ``train_pair`` / ``test_pair`` / ``unrated_pair``
+        whose coordinate is ``"<user id>:<item id>"``.
+
+    Raises
+    ------
+    TypeError
+        If ``test`` is not a `RatingsData`.
+    ValueError
+        If ``test`` does not share the training encoders.
+    """
+    n_pairs = validate_positive_int("n_pairs", n_pairs)
+    train = result.train
+    if test is not None:
+        if not isinstance(test, RatingsData):
+            raise TypeError(f"test must be a RatingsData, got {type(test).__name__}")
+        if not (test.users.equals(train.users) and test.items.equals(train.items)):
+            raise ValueError(
+                "test does not share the training encoders; build both from one split "
+                "(or re-encode test with test.with_encoders(train.users, train.items))"
+            )
+    post = result.idata["posterior"].to_dataset()
+    chains, draws = int(post.sizes["chain"]), int(post.sizes["draw"])
+    spec = result.spec
+
+    def flat(name: str) -> np.ndarray | None:
+        if name not in post:
+            return None
+        values = post[name].values
+        return values.reshape((chains * draws, *values.shape[2:]))
+
+    U, V = flat("U"), flat("V")
+    if U is None or V is None:
+        raise ValueError("not a bayesmf posterior: the posterior group lacks U or V")
+    mu, user_bias, item_bias = flat("mu"), flat("user_bias"), flat("item_bias")
+    cutpoints = flat("cutpoints")
+
+    out: dict[str, tuple[tuple[str, ...], np.ndarray]] = {}
+    if "sigma" in post:
+        out["sigma"] = ((), flat("sigma"))  # type: ignore[assignment]
+    # a constant moved between mu, the user offsets and the item offsets (and, for the
+    # ordinal likelihood, the cutpoints) leaves the likelihood unchanged
+    level = np.zeros(chains * draws) if mu is None else mu.astype(np.float64)
+    if user_bias is not None and item_bias is not None:
+        level = level + user_bias.mean(axis=1) + item_bias.mean(axis=1)
+        if "factor_mean_user" in post:
+            # per-side factor means: U_i . m_V acts as a user offset (and m_U . V_j as an
+            # item offset), so only the mean of the whole predicted matrix is identified
+            level = level + np.einsum(
+                "sk,sk->s", U.mean(axis=1, dtype=np.float64), V.mean(axis=1, dtype=np.float64)
+            )
+        if cutpoints is None:
+            out["mean_level"] = ((), level)
+    for name in ("sigma_user_bias", "sigma_item_bias"):
+        if name in post:
+            out[name] = ((), flat(name))  # type: ignore[assignment]
+    if "sigma_factor" in post:
+        scales = flat("sigma_factor")
+        assert scales is not None
+        if scales.ndim == 2:
+            # factor labels are exchangeable: only the sorted set of scales is identified
+            out["sigma_factor"] = (("rank",), np.sort(scales, axis=1)[:, ::-1])
+        else:
+            out["sigma_factor"] = ((), scales)
+    if cutpoints is not None:
+        out["cutpoints_rel"] = (("cutpoint",), cutpoints - level[:, None])
+    out["norm_UVt"] = ((), _frobenius_norm(U, V))
+
+    rng = np.random.default_rng(seed)
+    train_pairs = _sample_rows(rng, train.user_idx, train.item_idx, train.n_items, n_pairs)
+    if test is not None:
+        other_name, other_dim = "pred_test", "test_pair"
+        other_pairs = _sample_rows(rng, test.user_idx, test.item_idx, train.n_items, n_pairs)
+    else:
+        other_name, other_dim = "pred_unrated", "unrated_pair"
+        other_pairs = _sample_unrated(rng, train, n_pairs)
+    pair_coords: dict[str, np.ndarray] = {}
+    for name, dim, (users, items) in (
+        ("pred_train", "train_pair", train_pairs),
+        (other_name, other_dim, other_pairs),
+    ):
+        if len(users) == 0:
+            continue
+        mean = _mean_rating(result, U, V, mu, user_bias, item_bias, cutpoints, users, items)
+        out[name] = ((dim,), mean)
+        raw_u = train.users.to_raw(users).tolist()
+        raw_i = train.items.to_raw(items).tolist()
+        pair_coords[dim] = np.asarray([f"{u}:{i}" for u, i in zip(raw_u, raw_i, strict=True)])
+
+    data_vars = {
+        name: (("chain", "draw", *dims), np.asarray(values, dtype=np.float64).reshape(chains, draws, *np.shape(values)[1:]))
+        for name, (dims, values) in out.items()
+    }
+    coords: dict[str, Any] = {"chain": np.arange(chains), "draw": np.arange(draws), **pair_coords}
+    if "sigma_factor" in out and out["sigma_factor"][0]:
+        coords["rank"] = np.arange(spec.n_factors)
+    if "cutpoints_rel" in out:
+        coords["cutpoint"] = np.arange(out["cutpoints_rel"][1].shape[1])
+    groups = {"posterior": xr.Dataset(data_vars, coords=coords, attrs={"method": result.method})}
+    if "sample_stats" in result.idata.children:
+        groups["sample_stats"] = result.idata["sample_stats"].to_dataset()
+    return xr.DataTree.from_dict(groups)
+
+
+def _frobenius_norm(U: np.ndarray, V: np.ndarray) -> np.ndarray:
+    r""":math:`\lVert U_s V_s^\top\rVert_F` per sample, via the K x K Gram matrices."""
+    out = np.empty(U.shape[0])
+    for start in range(0, U.shape[0], _SAMPLE_CHUNK):
+        u = U[start : start + _SAMPLE_CHUNK].astype(np.float64)
+        v = V[start : start + _SAMPLE_CHUNK].astype(np.float64)
+        gram_u = np.matmul(u.transpose(0, 2, 1), u)
+        gram_v = np.matmul(v.transpose(0, 2, 1), v)
+        # tr(A B) = sum(A * B^T); both Gram matrices are symmetric
+        out[start : start + _SAMPLE_CHUNK] = np.einsum("skl,skl->s", gram_u, gram_v)
+    return np.sqrt(np.maximum(out, 0.0))
+
+
+def _sample_rows(
+    rng: np.random.Generator, user_idx: np.ndarray, item_idx: np.ndarray, n_items: int, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw ``n`` distinct (user, item) pairs of the given ratings (without replacement)."""
+    codes = np.unique(np.asarray(user_idx, dtype=np.int64) * n_items + np.asarray(item_idx, dtype=np.int64))
+    chosen = np.sort(rng.choice(codes, size=min(n, len(codes)), replace=False))
+    return chosen // n_items, chosen % n_items
+
+
+def _sample_unrated(rng: np.random.Generator, train: RatingsData, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Draw ``n`` random (user, item) pairs absent from the training data."""
+    n_cells = train.n_users * train.n_items
+    rated = np.unique(train.user_idx * train.n_items + train.item_idx)
+    n = min(n, n_cells - len(rated))
+    if n <= 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    chosen: np.ndarray = np.empty(0, np.int64)
+    while len(chosen) < n:  # rejection sampling; data are sparse, so this loops once or twice
+        proposal = rng.integers(0, n_cells, size=2 * n + 16)
+        proposal = proposal[~np.isin(proposal, rated)]
+        chosen = np.unique(np.concatenate([chosen, proposal]))
+    chosen = np.sort(rng.choice(chosen, size=n, replace=False))
+    return chosen // train.n_items, chosen % train.n_items
+
+
+def _mean_rating(
+    result: FitResult,
+    U: np.ndarray,
+    V: np.ndarray,
+    mu: np.ndarray | None,
+    user_bias: np.ndarray | None,
+    item_bias: np.ndarray | None,
+    cutpoints: np.ndarray | None,
+    users: np.ndarray,
+    items: np.ndarray,
+) -> np.ndarray:
+    r"""Mean rating :math:`E[r_{ij} \mid \theta]` per sample for index pairs, (sample, pair)."""
+    # latent score of each (draw, pair): the one place the diagnostics compute it
+    eta = np.einsum("spk,spk->sp", U[:, users].astype(np.float64), V[:, items].astype(np.float64))
+    if mu is not None:
+        eta += mu[:, None]
+    if user_bias is not None:
+        eta += user_bias[:, users]
+    if item_bias is not None:
+        eta += item_bias[:, items]
+    cut = None if cutpoints is None else cutpoints[:, None, :]
+    return np.asarray(
+        mean_rating(eta, result.spec, result.train.scale, cutpoints=cut, levels=result.train.levels)
+    )
