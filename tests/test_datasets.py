@@ -1,4 +1,7 @@
-"""Tests of bayesmf.datasets: simulation from the PMF model, MovieLens loaders."""
+"""Tests of bayesmf.datasets: simulation from the PMF model, MovieLens loaders.
+
+The downloads are faked by patching `bayesmf._movielens_files`, where the download code lives.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bayesmf import datasets
+from bayesmf import _movielens_files as ml_files
 from bayesmf.datasets import (
     ML100K_SHA256,
     ML100K_URL,
@@ -241,7 +244,7 @@ def test_ml100k_items_latin1(ml100k):
 def test_env_var_is_used(ml100k, monkeypatch, tmp_path):
     monkeypatch.setenv("BAYESMF_DATA_DIR", ml100k)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setattr(datasets, "_fetch", fail_fetch)
+    monkeypatch.setattr(ml_files, "_fetch", fail_fetch)
     assert load_movielens("ml-100k").n_ratings == 100000
 
 
@@ -291,14 +294,14 @@ def test_missing_data_dir_names_it(tmp_path):
 
 
 def test_no_download_when_not_allowed(empty_env, monkeypatch):
-    monkeypatch.setattr(datasets, "_fetch", fail_fetch)
+    monkeypatch.setattr(ml_files, "_fetch", fail_fetch)
     with pytest.raises(FileNotFoundError, match="download=False"):
         load_movielens("ml-100k", download=False)
 
 
 def test_corrupted_download_raises_and_leaves_nothing(empty_env, monkeypatch):
     calls: list[str] = []
-    monkeypatch.setattr(datasets, "_fetch", serve(b"PK\x03\x04 this is not the archive", calls))
+    monkeypatch.setattr(ml_files, "_fetch", serve(b"PK\x03\x04 this is not the archive", calls))
     with pytest.raises(ValueError, match="corrupted"):
         load_movielens("ml-100k")
     assert calls == [ML100K_URL]
@@ -310,7 +313,7 @@ def test_failed_download_raises_oserror_and_leaves_nothing(empty_env, monkeypatc
         out.write(b"partial bytes")
         raise urllib.error.URLError("network is unreachable")
 
-    monkeypatch.setattr(datasets, "_fetch", broken)
+    monkeypatch.setattr(ml_files, "_fetch", broken)
     with pytest.raises(OSError, match="could not download"):
         load_movielens("ml-100k")
     assert leftovers(empty_env) == []
@@ -320,8 +323,8 @@ def test_archive_with_a_tampered_member_is_rejected(empty_env, monkeypatch):
     files = {name: b"fake" for name in ML100K_SHA256}
     payload = make_zip(files)
     # pretend the archive itself matched, so the check on each member is what fails
-    monkeypatch.setattr(datasets, "ML100K_ZIP_SHA256", hashlib.sha256(payload).hexdigest())
-    monkeypatch.setattr(datasets, "_fetch", serve(payload, []))
+    monkeypatch.setattr(ml_files, "ML100K_ZIP_SHA256", hashlib.sha256(payload).hexdigest())
+    monkeypatch.setattr(ml_files, "_fetch", serve(payload, []))
     with pytest.raises(ValueError, match="does not match its SHA-256"):
         load_movielens("ml-100k")
     assert leftovers(empty_env) == []
@@ -336,9 +339,9 @@ def test_modified_local_copy_is_rejected(tmp_path):
 def test_download_success_path_then_cached(ml100k, empty_env, monkeypatch):
     source = Path(ml100k) / "ml-100k"
     payload = make_zip({name: (source / name).read_bytes() for name in ML100K_SHA256})
-    monkeypatch.setattr(datasets, "ML100K_ZIP_SHA256", hashlib.sha256(payload).hexdigest())
+    monkeypatch.setattr(ml_files, "ML100K_ZIP_SHA256", hashlib.sha256(payload).hexdigest())
     calls: list[str] = []
-    monkeypatch.setattr(datasets, "_fetch", serve(payload, calls))
+    monkeypatch.setattr(ml_files, "_fetch", serve(payload, calls))
     train, test = load_movielens("ml-100k", split="u1")
     assert (train.n_ratings, test.n_ratings) == (80000, 20000)
     assert sorted(leftovers(empty_env)) == sorted(
@@ -346,3 +349,14 @@ def test_download_success_path_then_cached(ml100k, empty_env, monkeypatch):
     )
     assert load_movielens("ml-100k").n_ratings == 100000  # from the cache
     assert len(calls) == 1
+
+
+def test_datasets_reexports_simulation_and_movielens():
+    """``bayesmf.datasets`` keeps every public name; each is its defining module's object."""
+    from bayesmf import datasets, movielens, simulation
+
+    assert datasets.simulate is simulation.simulate and datasets.Simulation is simulation.Simulation
+    for name in ("load_movielens", "movielens_items", "cache_dir", "download_ml100k", "DATASETS"):
+        assert getattr(datasets, name) is getattr(movielens, name)
+    for name in ("ML100K_SHA256", "ML100K_URL", "ML100K_ZIP_SHA256", "ML_LATEST_SMALL_SHA256"):
+        assert getattr(datasets, name) is getattr(ml_files, name)
