@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bayesmf.data import UnknownIdError
+from bayesmf.ids import UnknownIdError
 
 __all__ = ["CollapsedFactorsWarning", "ConvergenceWarning", "UnknownIdError"]
 

@@ -348,3 +348,11 @@ def test_repeated_column_name_is_refused():
     df = pd.concat([frame(), frame()[["rating"]]], axis=1)
     with pytest.raises(ValueError, match="'rating' appears 2 times"):
         build(df)
+
+
+def test_data_reexports_the_id_encoding():
+    """``from bayesmf.data import IdEncoder, UnknownIdError`` keeps working (defined in ids)."""
+    from bayesmf import data, exceptions, ids
+
+    assert data.IdEncoder is ids.IdEncoder
+    assert data.UnknownIdError is ids.UnknownIdError is exceptions.UnknownIdError
