@@ -10,6 +10,19 @@ method     what                                          models it supports
 ``nuts``   NUTS via nutpie (or PyMC)                      all
 ``advi``   mean-field / full-rank ADVI via ``pm.fit``     all
 =========  ===========================================  ==============================
+
+Every route follows one contract (`bayesmf.inference._contract`; checked for every method
+by ``tests/test_routes.py``):
+
+- entry checks: `fit` and each public ``fit_<method>`` call `check_inputs` first, so a bad
+  spec, an unsupported model, data that is not a `bayesmf.data.RatingsData`, or an empty
+  dataset raise the same error by either path;
+- ``random_seed``: an int >= 0, a `numpy.random.Generator` or None (`bayesmf._seed`); the
+  same int gives the same posterior;
+- the result: a `FitResult` whose posterior has the variables and dims of
+  `bayesmf.posterior.param_names` and `bayesmf.posterior.dims_of` (MAP routes: one chain
+  of one draw), and whose ``info`` has at least the keys `INFO_KEYS`: ``fit_seconds`` and
+  ``random_seed`` (an int that repeats the run).
 """
 
 from __future__ import annotations
@@ -18,63 +31,45 @@ from collections.abc import Callable
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from bayesmf._validate import validate_choice
+from bayesmf.inference._contract import INFO_KEYS, METHODS, check_inputs, check_supported
 
 if TYPE_CHECKING:
     from bayesmf.data import RatingsData
     from bayesmf.results import FitResult
     from bayesmf.spec import PMF
 
-__all__ = ["METHODS", "check_supported", "fit"]
-
-METHODS = ("gibbs", "nuts", "advi", "map", "als", "sgd")
-
-#: (method) -> predicate on the spec and a description of what it supports
-_SUPPORT = {
-    "map": (lambda s: s.priors == "fixed", "priors='fixed' (any link and likelihood)"),
-    "als": (
-        lambda s: s.priors == "fixed" and s.link == "identity" and s.likelihood == "normal",
-        "priors='fixed', link='identity', likelihood='normal'",
-    ),
-    "sgd": (
-        lambda s: s.priors == "fixed" and s.likelihood == "normal",
-        "priors='fixed', likelihood='normal' (identity or logistic link)",
-    ),
-    "gibbs": (
-        lambda s: s.link == "identity" and s.likelihood == "normal",
-        "link='identity', likelihood='normal' (fixed or hierarchical priors)",
-    ),
-    "nuts": (lambda s: True, "every model"),
-    "advi": (lambda s: True, "every model"),
-}
-
+__all__ = ["INFO_KEYS", "METHODS", "check_supported", "fit"]
 
 #: method -> (module, function) of its route, imported on first use
 _ROUTES = {method: (f"bayesmf.inference.{method}", f"fit_{method}") for method in METHODS}
 
 
-def check_supported(spec: PMF, method: str) -> None:
-    """Raise ``ValueError`` naming the supported combinations if ``method`` cannot fit ``spec``."""
-    validate_choice("method", method, METHODS)
-    supported, description = _SUPPORT[method]
-    if not supported(spec):
-        raise ValueError(
-            f"method={method!r} does not support this model (priors={spec.priors!r}, "
-            f"link={spec.link!r}, likelihood={spec.likelihood!r}); it supports {description}"
-        )
-
-
 def fit(spec: PMF, data: RatingsData, method: str = "gibbs", **kwargs: Any) -> FitResult:
-    """Fit ``spec`` on ``data`` by ``method``; see the table in this module's docstring."""
-    from bayesmf.data import RatingsData
+    """Fit ``spec`` on ``data`` by ``method``; see the table in this module's docstring.
 
-    check_supported(spec, method)
-    if not isinstance(data, RatingsData):
-        raise TypeError(
-            f"fit() needs a RatingsData (RatingsData.from_dataframe(df, ...)), got {type(data).__name__}"
-        )
-    if data.n_ratings == 0:
-        raise ValueError("cannot fit on an empty dataset (0 ratings)")
+    Parameters
+    ----------
+    spec : PMF
+        The model.
+    data : RatingsData
+        Training ratings.
+    method : {"gibbs", "nuts", "advi", "map", "als", "sgd"}
+        The route.
+    **kwargs
+        Options of the route (``random_seed``, ``progressbar``, ...): see its
+        ``fit_<method>``.
+
+    Returns
+    -------
+    FitResult
+        The fit, in the layout every route shares (see the module docstring).
+
+    Raises
+    ------
+    TypeError, ValueError
+        From `check_inputs` (before anything is built) or from the route's own options.
+    """
+    check_inputs(spec, data, method)
     module_name, function_name = _ROUTES[method]
     route: Callable[..., FitResult] = getattr(import_module(module_name), function_name)
     return route(spec, data, **kwargs)

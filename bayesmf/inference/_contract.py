@@ -14,9 +14,13 @@ from bayesmf._validate import validate_choice
 if TYPE_CHECKING:
     from bayesmf.spec import PMF
 
-__all__ = ["METHODS", "SUPPORT", "check_inputs", "check_supported"]
+__all__ = ["INFO_KEYS", "METHODS", "SUPPORT", "check_inputs", "check_supported"]
 
 METHODS = ("gibbs", "nuts", "advi", "map", "als", "sgd")
+
+#: keys every route's ``FitResult.info`` has: the wall time of the fit and an int seed that
+#: repeats the run (the int given, or the one drawn from a Generator or fresh entropy)
+INFO_KEYS = ("fit_seconds", "random_seed")
 
 #: method -> (predicate on the spec, description of what it supports)
 SUPPORT = {

@@ -7,12 +7,14 @@ evidence lower bound
 
     \mathrm{ELBO}(q) = E_q[\log p(R, \theta)] - E_q[\log q(\theta)] \le \log p(R),
 
-with mean-field (diagonal) or full-rank covariance, then draws from :math:`q` into the
-bayesmf posterior layout (one chain). What makes it work on PMF (measured, see
-NOTES): ``pm.fit`` from its default start (U = V = 0, a saddle) with its default optimizer
-underfits badly; a start away from zero and ``adam`` with learning rate 0.01 reach a flat
-ELBO in 5-10k iterations. The start here is the MAP start of the NUTS route
-(`bayesmf.inference.nuts.map_start`), and the initial sds of :math:`q` are 0.1.
+with mean-field (diagonal, ``approximation="meanfield"``) or full-rank
+(``approximation="fullrank"``) covariance, then draws from :math:`q` into the bayesmf
+posterior layout (one chain). What makes it work on PMF: ``pm.fit`` from its default start
+(U = V = 0, a saddle) with its default optimizer underfits badly; a start away from zero
+and ``adam`` with learning rate 0.01 reach a flat ELBO (iterations and timings on ML-100K:
+`benchmarks/RESULTS.md`, "NUTS and ADVI on ML-100K"). The start here is the MAP start of
+the NUTS route (`bayesmf.inference.starts.map_start`), and the initial sds of :math:`q`
+are 0.1.
 
 Mean-field ADVI is known to underestimate posterior variance (it ignores correlations and
 its KL direction prefers narrow fits): compare its intervals with Gibbs or NUTS before
@@ -34,7 +36,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from bayesmf._seed import base_seed
 from bayesmf._validate import validate_choice, validate_positive, validate_positive_int
+from bayesmf.inference._contract import check_inputs
 from bayesmf.posterior import FACTOR_VARS, make_posterior, param_names
 
 if TYPE_CHECKING:
@@ -44,11 +48,12 @@ if TYPE_CHECKING:
     from bayesmf.results import FitResult
     from bayesmf.spec import PMF
 
-__all__ = ["FULLRANK_MAX_PARAMS", "fit_advi"]
+__all__ = ["APPROXIMATIONS", "FULLRANK_MAX_PARAMS", "fit_advi"]
 
 log = logging.getLogger("bayesmf")
 
-METHODS = ("meanfield", "fullrank")
+#: the covariance of q: diagonal or full
+APPROXIMATIONS = ("meanfield", "fullrank")
 #: full-rank ADVI keeps a d x d Cholesky factor: above this many parameters it is refused
 FULLRANK_MAX_PARAMS = 2000
 _START_SD = 0.1
@@ -60,7 +65,7 @@ def fit_advi(
     spec: PMF,
     data: RatingsData,
     *,
-    method: Literal["meanfield", "fullrank"] = "meanfield",
+    approximation: Literal["meanfield", "fullrank"] = "meanfield",
     n: int = 20000,
     draws: int = 1000,
     learning_rate: float | None = None,
@@ -78,7 +83,7 @@ def fit_advi(
         Any spec.
     data : RatingsData
         Training ratings.
-    method : {"meanfield", "fullrank"}
+    approximation : {"meanfield", "fullrank"}
         Diagonal covariance (scales to any model) or full covariance (only models with at
         most `FULLRANK_MAX_PARAMS` parameters: it stores :math:`d(d+1)/2` numbers and each
         iteration costs :math:`O(d^2)`).
@@ -87,9 +92,9 @@ def fit_advi(
     draws : int
         Draws taken from the fitted approximation (stored as one chain).
     learning_rate : float, optional
-        Step size of the ``adam`` optimizer. Default 0.01 for mean-field (flat ELBO after
-        5-10k iterations on ML-100K; it also learns with minibatches of a hundred ratings on
-        simulated data) and 0.001 for full-rank, whose Cholesky factor diverged at 0.01.
+        Step size of the ``adam`` optimizer. Default 0.01 for mean-field (it also learns
+        with minibatches of a hundred ratings on simulated data) and 0.001 for full-rank,
+        whose Cholesky factor diverged at 0.01.
     minibatch_size : int, optional
         Ratings per iteration (None: all of them). Use for large data.
     random_seed : int, numpy.random.Generator or None
@@ -108,13 +113,14 @@ def fit_advi(
         ``method="advi"``, one chain of ``draws`` independent draws from :math:`q`.
         ``info``: ``elbo`` (ELBO per iteration, numpy array), ``iterations``,
         ``converged`` (stopped by the parameter-convergence check), ``elbo_flat``
-        (`bayesmf.diagnostics.elbo_convergence`), ``fit_seconds``, ``advi_method``,
-        ``learning_rate``, ``minibatch_size``, ``n_params``.
+        (`bayesmf.diagnostics.elbo_convergence`), ``fit_seconds``, ``approximation``,
+        ``learning_rate``, ``minibatch_size``, ``n_params``, ``random_seed`` (an int that
+        repeats the run).
 
     Raises
     ------
     ValueError
-        Bad options; ``method="fullrank"`` on a model too large for it.
+        Bad options; ``approximation="fullrank"`` on a model too large for it.
 
     Warns
     -----
@@ -125,15 +131,18 @@ def fit_advi(
     from pymc.variational.callbacks import CheckParametersConvergence
 
     from bayesmf.diagnostics import ConvergenceWarning, elbo_convergence
-    from bayesmf.inference.nuts import _blas_limit, map_start, quiet_pymc
+    from bayesmf.inference._pymc import blas_limit, quiet_pymc
+    from bayesmf.inference.starts import map_start
     from bayesmf.model import build_model
     from bayesmf.results import FitResult
 
-    validate_choice("method", method, METHODS)
+    check_inputs(spec, data, "advi")
+    seed = base_seed(random_seed)
+    validate_choice("approximation", approximation, APPROXIMATIONS)
     n = validate_positive_int("n", n)
     draws = validate_positive_int("draws", draws)
     if learning_rate is None:
-        learning_rate = 0.01 if method == "meanfield" else 0.001
+        learning_rate = 0.01 if approximation == "meanfield" else 0.001
     learning_rate = float(validate_positive("learning_rate", learning_rate))  # type: ignore[arg-type]
     tolerance = float(validate_positive("tolerance", tolerance))  # type: ignore[arg-type]
     if minibatch_size is not None:
@@ -144,14 +153,14 @@ def fit_advi(
         blas_threads = validate_positive_int("blas_threads", blas_threads)
 
     started = time.perf_counter()
-    rng = np.random.default_rng(random_seed)
+    rng = np.random.default_rng(seed)
     start_seed, fit_seed, draw_seed = (int(s) for s in rng.integers(0, 2**31 - 1, size=3))
     n_params = _n_params(spec, data)
-    if method == "fullrank" and n_params > FULLRANK_MAX_PARAMS:
+    if approximation == "fullrank" and n_params > FULLRANK_MAX_PARAMS:
         raise ValueError(
-            f"method='fullrank' on {n_params} parameters needs a {n_params} x {n_params} "
+            f"approximation='fullrank' on {n_params} parameters needs a {n_params} x {n_params} "
             f"covariance ({n_params * (n_params + 1) // 2} numbers, O(d^2) per iteration); it is "
-            f"allowed up to {FULLRANK_MAX_PARAMS} parameters. Use method='meanfield', or "
+            f"allowed up to {FULLRANK_MAX_PARAMS} parameters. Use approximation='meanfield', or "
             "NUTS/Gibbs for the full posterior"
         )
     start = map_start(spec, data, random_seed=start_seed)
@@ -161,7 +170,7 @@ def fit_advi(
     start = {k: v for k, v in start.items() if k in model.named_vars}
 
     with model, quiet_pymc(not progressbar):
-        if method == "meanfield":
+        if approximation == "meanfield":
             initial_point = model.initial_point()
             inference: Any = pm.ADVI(
                 start=start,
@@ -179,7 +188,7 @@ def fit_advi(
             tril = np.eye(dim) * np.log(np.expm1(_START_SD))
             group.params_dict["L_tril"].set_value(tril[np.tril_indices(dim)].astype(np.float64))
         checker = CheckParametersConvergence(every=500, tolerance=tolerance, diff="relative")
-        with _blas_limit(blas_threads):
+        with blas_limit(blas_threads):
             approx = inference.fit(
                 n,
                 obj_optimizer=pm.adam(learning_rate=learning_rate),
@@ -202,23 +211,23 @@ def fit_advi(
         "iterations": iterations,
         "converged": iterations < n,
         "elbo_flat": bool(convergence["flat"]),
-        "advi_method": method,
+        "approximation": approximation,
         "learning_rate": learning_rate,
         "minibatch_size": minibatch_size,
         "n_params": n_params,
-        "random_seed": random_seed if isinstance(random_seed, int) else None,
+        "random_seed": seed,
     }
-    attrs = {"method": "advi", "advi_method": method, "fit_seconds": seconds, "iterations": iterations}
+    attrs = {"method": "advi", "approximation": approximation, "fit_seconds": seconds, "iterations": iterations}
     idata = make_posterior(spec, data, draws_out, attrs=attrs)
     if not convergence["flat"]:
         warnings.warn(
-            f"ADVI ({method}) stopped after {iterations} iterations with the ELBO still changing "
+            f"ADVI ({approximation}) stopped after {iterations} iterations with the ELBO still changing "
             f"(relative change {convergence['relative_change']:.2g} between the last two tenths); "
             "raise n or learning_rate",
             ConvergenceWarning,
             stacklevel=2,
         )
-    log.info("advi (%s): %d iterations in %.1f s", method, iterations, seconds)
+    log.info("advi (%s): %d iterations in %.1f s", approximation, iterations, seconds)
     return FitResult(spec=spec, idata=idata, method="advi", train=data, info=info)
 
 
@@ -226,8 +235,8 @@ def _sample_approximation(approx: Any, names: list[str], draws: int, seed: int) 
     """``draws`` draws of ``names`` from the fitted approximation, as (1, draws, ...) arrays.
 
     Drawn ``_DRAW_CHUNK`` at a time: PyMC materializes every draw of every parameter in
-    float64 several times over (1000 draws of ml-latest-small's 114,000 parameters peaked
-    2.6 GB above the fit), and the factors are kept as float32 as they arrive. Each chunk
+    float64 several times over (gigabytes for a thousand draws of ml-latest-small), and the
+    factors are kept as float32 as they arrive. Each chunk
     is a MultiTrace: the DataTree conversion chokes on the minibatch model's data nodes.
     """
     rng = np.random.default_rng(seed)

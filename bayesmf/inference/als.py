@@ -33,7 +33,9 @@ import numba
 import numpy as np
 from tqdm.auto import tqdm
 
+from bayesmf._seed import base_seed
 from bayesmf._validate import validate_positive, validate_positive_int
+from bayesmf.inference._contract import check_inputs
 from bayesmf.inference._point import (
     ConvergenceWarning,
     initial_point,
@@ -274,18 +276,16 @@ def fit_als(
     Parameters
     ----------
     spec : PMF
-        ``priors="fixed"``, ``link="identity"``, ``likelihood="normal"`` (checked by
-        `bayesmf.inference.fit`).
+        ``priors="fixed"``, ``link="identity"``, ``likelihood="normal"``.
     data : RatingsData
         Training ratings.
     max_iter : int
         Maximum number of sweeps (one sweep updates users, items, then the global mean).
     tol : float
         Stop when the relative decrease of the objective in a sweep is below ``tol``. ALS
-        approaches the minimum slowly at the end: on ML-100K (rank 10) the default stops
-        after ~40 sweeps within ~5e-4 of the minimum, with held-out RMSE already settled
-        (it moves by < 0.002 from sweep 15 to sweep 300). Use ~1e-14 to reach the minimum
-        to find_MAP's precision.
+        approaches the minimum slowly at the end, long after the held-out RMSE has settled
+        (sweeps and RMSE on ML-100K: `benchmarks/RESULTS.md`, "MAP on ML-100K"). Use
+        ~1e-14 to reach the minimum to find_MAP's precision.
     init_sd : float
         Sd of the random starting factors (they must not start at the U = V = 0 saddle).
     random_seed : int, numpy.random.Generator or None
@@ -298,15 +298,15 @@ def fit_als(
     FitResult
         One chain, one draw. ``info``: ``fit_seconds``, ``iterations``, ``objective``
         (:math:`E` at the start and after each sweep), ``converged``, ``final_objective``,
-        ``collapsed``.
+        ``collapsed``, ``tol``, ``max_iter``, ``random_seed`` (an int that repeats the run).
     """
+    check_inputs(spec, data, "als")
+    seed = base_seed(random_seed)
     max_iter = validate_positive_int("max_iter", max_iter)
     tol = float(validate_positive("tol", tol))  # type: ignore[arg-type]
     init_sd = float(validate_positive("init_sd", init_sd))  # type: ignore[arg-type]
-    if data.n_ratings == 0:
-        raise ValueError("cannot fit on an empty dataset (0 ratings)")
     started = time.perf_counter()
-    rng = np.random.default_rng(random_seed)
+    rng = np.random.default_rng(seed)
     lam = spec.lambdas(data.scale)
     start = initial_point(spec, data, rng, init_sd)
     params, history, converged = als_sweeps(
@@ -337,4 +337,5 @@ def fit_als(
         converged=converged,
         tol=tol,
         max_iter=max_iter,
+        random_seed=seed,
     )

@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from bayesmf._seed import base_seed
 from bayesmf._validate import validate_positive, validate_positive_int
+from bayesmf.inference._contract import check_inputs
 from bayesmf.inference._point import (
     ConvergenceWarning,
     check_collapse,
@@ -56,21 +58,22 @@ def fit_map(
     Parameters
     ----------
     spec : PMF
-        ``priors="fixed"`` (checked by `bayesmf.inference.fit`); any link and likelihood.
+        ``priors="fixed"``; any link and likelihood.
     data : RatingsData
         Training ratings.
     maxeval : int
         Maximum number of L-BFGS-B iterations (and of objective evaluations).
     ftol : float
         Stop when the relative decrease of :math:`-\log p` in an iteration is below this
-        (scipy's default). On ML-100K (rank 10) this stops within ~1e-5 of the minimum
-        after ~900 iterations; 1e-15 (with ``gtol=1e-9``) reaches it to ~1e-12.
+        (scipy's default); use 1e-15 (with ``gtol=1e-9``) to reach the minimum to near
+        machine precision. Iterations and times on ML-100K: `benchmarks/RESULTS.md`, "MAP
+        on ML-100K".
     gtol : float
         Stop when the largest gradient component is below this.
     init_sd : float
         Sd of the random starting factors (a start at U = V = 0 would never move).
     random_seed : int, numpy.random.Generator or None
-        Seed of the start.
+        Seed of the start (see `bayesmf._seed`).
     progressbar : bool
         Show the optimizer's progress bar.
     blas_threads : int or None
@@ -82,20 +85,21 @@ def fit_map(
     FitResult
         One chain, one draw. ``info``: ``fit_seconds``, ``iterations``, ``n_evaluations``,
         ``neg_log_posterior`` (at the optimum), ``objective`` (:math:`E` at the start and
-        at the optimum, normal likelihood only), ``converged``, ``message``, ``collapsed``.
+        at the optimum, normal likelihood only), ``converged``, ``message``, ``collapsed``,
+        ``random_seed`` (an int that repeats the run).
     """
+    check_inputs(spec, data, "map")
+    seed = base_seed(random_seed)
     maxeval = validate_positive_int("maxeval", maxeval)
     ftol = float(validate_positive("ftol", ftol))  # type: ignore[arg-type]
     gtol = float(validate_positive("gtol", gtol))  # type: ignore[arg-type]
     init_sd = float(validate_positive("init_sd", init_sd))  # type: ignore[arg-type]
     if blas_threads is not None:
         blas_threads = validate_positive_int("blas_threads", blas_threads)
-    if data.n_ratings == 0:
-        raise ValueError("cannot fit on an empty dataset (0 ratings)")
     import pymc as pm
 
     started = time.perf_counter()
-    rng = np.random.default_rng(random_seed)
+    rng = np.random.default_rng(seed)
     model = build_model(spec, data)
     start = initial_point(spec, data, rng, init_sd)
     initvals = {name: value for name, value in start.items() if name in model.named_vars}
@@ -119,7 +123,7 @@ def fit_map(
     post = tree["posterior"].to_dataset()
     params = {name: post[name].values[0, 0] for name in param_names(spec) if name in post}
     opt = tree["optimizer_result"].to_dataset() if "optimizer_result" in tree.children else None
-    info: dict[str, Any] = {"fit_seconds": seconds}
+    info: dict[str, Any] = {"fit_seconds": seconds, "random_seed": seed}
     if opt is not None:
         info["iterations"] = int(opt["nit"].values) if "nit" in opt else None
         info["n_evaluations"] = int(opt["nfev"].values) if "nfev" in opt else None

@@ -26,7 +26,9 @@ import numba
 import numpy as np
 from tqdm.auto import tqdm
 
+from bayesmf._seed import base_seed
 from bayesmf._validate import validate_positive, validate_positive_int
+from bayesmf.inference._contract import check_inputs
 from bayesmf.inference._point import (
     ConvergenceWarning,
     initial_point,
@@ -117,7 +119,7 @@ def fit_sgd(
     Parameters
     ----------
     spec : PMF
-        ``priors="fixed"``, ``likelihood="normal"`` (checked by `bayesmf.inference.fit`).
+        ``priors="fixed"``, ``likelihood="normal"``.
     data : RatingsData
         Training ratings.
     learning_rate : float, optional
@@ -145,8 +147,11 @@ def fit_sgd(
     FitResult
         One chain, one draw. ``info``: ``fit_seconds``, ``iterations`` (epochs run),
         ``objective`` (:math:`E` at the start and after each epoch), ``converged`` (True
-        when ``tol`` is None and all epochs ran), ``final_objective``, ``collapsed``.
+        when ``tol`` is None and all epochs ran), ``final_objective``, ``collapsed``,
+        ``learning_rate``, ``decay``, ``random_seed`` (an int that repeats the run).
     """
+    check_inputs(spec, data, "sgd")
+    seed = base_seed(random_seed)
     if learning_rate is None:
         learning_rate = _DEFAULT_RATE[spec.link]
     learning_rate = float(validate_positive("learning_rate", learning_rate))  # type: ignore[arg-type]
@@ -158,11 +163,8 @@ def fit_sgd(
     init_sd = float(validate_positive("init_sd", init_sd))  # type: ignore[arg-type]
     if not isinstance(shuffle, bool):
         raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
-    if data.n_ratings == 0:
-        raise ValueError("cannot fit on an empty dataset (0 ratings)")
-
     started = time.perf_counter()
-    rng = np.random.default_rng(random_seed)
+    rng = np.random.default_rng(seed)
     lam = spec.lambdas(data.scale)
     start = initial_point(spec, data, rng, init_sd)
     U, V = start["U"], start["V"]
@@ -239,4 +241,5 @@ def fit_sgd(
         converged=converged,
         learning_rate=learning_rate,
         decay=decay,
+        random_seed=seed,
     )
