@@ -8,8 +8,8 @@ one row per monitored scalar and one per quantity.
 
 This module also re-exports what the diagnostics are used with, so that
 ``from bayesmf.diagnostics import identified_quantities, elbo_convergence,
-plot_diagnostics, ConvergenceWarning`` works: the trace and rank plots live with the other
-drawing code in `bayesmf.plots`.
+plot_diagnostics, ConvergenceWarning`` works: the trace and rank plots are drawing code
+(`bayesmf.convergence_plots`, also re-exported by `bayesmf.plots`).
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ import pandas as pd
 import xarray as xr
 
 from bayesmf._validate import validate_positive
+from bayesmf.convergence_plots import plot_diagnostics
 from bayesmf.data import RatingsData
 from bayesmf.elbo import elbo_convergence
 from bayesmf.exceptions import ConvergenceWarning
 from bayesmf.identified import SCALAR_QUANTITIES as SCALAR_QUANTITIES
 from bayesmf.identified import identified_quantities
-from bayesmf.plots import plot_diagnostics
 
 if TYPE_CHECKING:
     from bayesmf.results import FitResult

@@ -5,7 +5,7 @@ The factors of a PMF are not identified: :math:`U R` and :math:`V R` with any or
 so does :math:`U \to cU, V \to V / c`. Chains that agree on every prediction may sit at
 different rotations, so R-hat of the raw factors is large by construction and says nothing
 about convergence. The diagnostics (`bayesmf.diagnostics.diagnose`, and the plots of
-`bayesmf.plots.plot_diagnostics`) monitor what *is* identified instead:
+`bayesmf.convergence_plots.plot_diagnostics`) monitor what *is* identified instead:
 
 =====================  =========================================================================
 quantity               definition

@@ -13,15 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bayesmf.link import (
-    initial_cutpoints,
-    level_codes,
-    mean_rating,
-    mu_prior,
-    ordinal_probs,
-    to_unit,
-    unit_mean,
-)
+from bayesmf.link import initial_cutpoints, level_codes, mu_prior, to_unit, unit_mean
+
+# re-exported: prediction and the inference routes import the link maths from here too
+from bayesmf.link import mean_rating as mean_rating
+from bayesmf.link import ordinal_probs as ordinal_probs
 from bayesmf.posterior import coords_for
 
 if TYPE_CHECKING:
@@ -30,17 +26,7 @@ if TYPE_CHECKING:
     from bayesmf.data import RatingsData
     from bayesmf.spec import PMF
 
-__all__ = [
-    "CUTPOINT_PRIOR_SD",
-    "build_model",
-    "initial_cutpoints",
-    "level_codes",
-    "mean_rating",
-    "mu_prior",
-    "ordinal_probs",
-    "to_unit",
-    "unit_mean",
-]
+__all__ = ["CUTPOINT_PRIOR_SD", "build_model"]
 
 #: Prior sd of the ordinal cutpoints (logit scale), ``cutpoints ~ N(0, 3^2)`` ordered.
 CUTPOINT_PRIOR_SD = 3.0

@@ -3,26 +3,24 @@
 Each plot gets its numbers from a compute function -- `bayesmf.metrics.calibration_table`,
 `bayesmf.recommend.recommend`, `bayesmf.metrics.interval_width_by_count` (DataFrames, or
 pass that DataFrame directly) or `bayesmf.identified.identified_quantities` (draws) -- and
-then draws them: the prediction plots with matplotlib (each accepts ``ax=`` and returns the
-Axes), `plot_diagnostics` with arviz_plots (it returns the PlotCollection).
+then draws them. The prediction plots use matplotlib; each accepts ``ax=`` and returns the
+Axes. `plot_diagnostics` (trace and rank plots with arviz_plots) is defined in
+`bayesmf.convergence_plots`, which imports no prediction code, so that
+`bayesmf.diagnostics` can re-export it without an import cycle.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from bayesmf._validate import validate_choice
-from bayesmf.identified import identified_quantities
+from bayesmf.convergence_plots import plot_diagnostics
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-
-    from bayesmf.data import RatingsData
-    from bayesmf.results import FitResult
 
 __all__ = ["plot_calibration", "plot_diagnostics", "plot_interval_width", "plot_recommendations"]
 
@@ -210,53 +208,3 @@ def plot_interval_width(
     ax.set_title("Interval width by user activity")
     ax.legend(frameon=False)
     return ax
-
-
-def plot_diagnostics(
-    result: FitResult,
-    kind: Literal["trace", "rank"] = "trace",
-    *,
-    var_names: Sequence[str] | None = None,
-    n_pairs: int = 3,
-    test: RatingsData | None = None,
-    seed: int = 0,
-    **plot_kwargs: Any,
-) -> Any:
-    """Trace or rank plots of the identified quantities (`identified_quantities`).
-
-    Parameters
-    ----------
-    result : FitResult
-        A sampled fit (a MAP estimate has no trace to plot).
-    kind : {"trace", "rank"}
-        ``"trace"``: `arviz_plots.plot_trace_dist` (densities and traces per chain);
-        ``"rank"``: `arviz_plots.plot_rank` (rank ECDFs per chain; uniform when chains agree).
-    var_names : sequence of str, optional
-        Quantities to plot (default: all, with ``n_pairs`` predicted ratings of each kind).
-    n_pairs : int
-        Predicted ratings of training and held-out/unrated pairs shown.
-    test, seed
-        See `identified_quantities`.
-    **plot_kwargs
-        Passed to the arviz_plots function (``backend``, ``figure_kwargs``, ...).
-
-    Returns
-    -------
-    arviz_plots.PlotCollection
-        Save with ``.savefig(path)``.
-    """
-    import arviz_plots as azp
-
-    validate_choice("kind", kind, ("trace", "rank"))
-    if result.n_chains * result.n_draws <= 1:
-        raise ValueError(f"method={result.method!r} gave a point estimate (one draw): nothing to plot")
-    tree = identified_quantities(result, n_pairs=n_pairs, test=test, seed=seed)
-    names = list(tree["posterior"].data_vars)
-    if var_names is not None:
-        unknown = [v for v in var_names if v not in names]
-        if unknown:
-            raise ValueError(f"unknown quantities {unknown}; available: {names}")
-        names = list(var_names)
-    if kind == "trace":
-        return azp.plot_trace_dist(tree, var_names=names, **plot_kwargs)
-    return azp.plot_rank(tree, var_names=names, **plot_kwargs)

@@ -345,10 +345,10 @@ def test_fit_result_diagnose_wrapper(data):
 
 def test_diagnostics_reexports_its_parts():
     """The old import paths keep working: one object each, defined by its own module."""
-    from bayesmf import diagnostics, elbo, exceptions, identified, plots
+    from bayesmf import convergence_plots, diagnostics, elbo, exceptions, identified, plots
 
     assert diagnostics.identified_quantities is identified.identified_quantities
     assert diagnostics.SCALAR_QUANTITIES is identified.SCALAR_QUANTITIES
     assert diagnostics.elbo_convergence is elbo.elbo_convergence
-    assert diagnostics.plot_diagnostics is plots.plot_diagnostics
+    assert diagnostics.plot_diagnostics is plots.plot_diagnostics is convergence_plots.plot_diagnostics
     assert diagnostics.ConvergenceWarning is exceptions.ConvergenceWarning
