@@ -54,6 +54,7 @@ __all__ = [
     "param_names",
     "posterior_arrays",
     "prior_moments",
+    "variable_shapes",
 ]
 
 #: dims of each posterior variable after (chain, draw)
@@ -103,6 +104,28 @@ def dims_of(spec: PMF, name: str) -> tuple[str, ...]:
     if name in _FACTOR_SDS and spec.per_factor_scales:
         return ("factor",)
     return DIMS[name]
+
+
+def variable_shapes(
+    spec: PMF, n_users: int, n_items: int, n_levels: int | None = None
+) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Shape (after chain, draw) and dtype of each posterior variable of ``spec``, in layout order.
+
+    For a sampler that fills the draws itself: ``U`` and ``V`` are float32, the rest float64.
+    ``n_levels`` (the number of rating levels) sizes the cutpoints of an ordinal model.
+    """
+    sizes = {"user": n_users, "item": n_items, "factor": spec.n_factors}
+    if spec.likelihood == "ordinal":
+        if n_levels is None:
+            raise ValueError("an ordinal model needs the number of rating levels")
+        sizes["cutpoint"] = n_levels - 1
+    return {
+        name: (
+            tuple(sizes[dim] for dim in dims_of(spec, name)),
+            np.dtype(np.float32 if name in FACTOR_VARS else np.float64),
+        )
+        for name in param_names(spec)
+    }
 
 
 def coords_for(
