@@ -1,71 +1,46 @@
-"""Write the notebooks' cells (sources only, no outputs) from the definitions in ``_cells``.
+"""Sync the notebooks from their percent-format scripts, execute them in full, shrink figures.
 
-Usage::
+Each notebook ``NN_name.ipynb`` is paired (jupytext, ``py:percent``) with ``NN_name.py``, its
+source: edit the script, never the ``.ipynb``. Usage, from the repository root::
 
-    .venv/bin/python notebooks/_build.py 01 03     # rebuild some (by number prefix)
-    .venv/bin/python notebooks/_build.py           # rebuild all
+    .venv/bin/python notebooks/_build.py 01 03               # script -> .ipynb sources only
+    BAYESMF_DATA_DIR=/path/to/data .venv/bin/python notebooks/_build.py --execute 01
+    .venv/bin/python notebooks/_build.py --shrink-images 01  # figures only
 
-Rebuilding drops the outputs, so execute the notebook afterwards (full mode, from the repo
-root, so ML-100K is found), then shrink its figures (a 256-colour palette, losslessly
-compressed: a third of the size for line plots)::
-
-    BAYESMF_DATA_DIR=/path/to/data .venv/bin/jupyter execute --inplace notebooks/01_quickstart.ipynb
-    .venv/bin/python notebooks/_build.py --shrink-images 01
-
-The cells live in ``notebooks/_cells/nbXX.py`` as a list ``CELLS`` of ``("md" | "code", text)``.
+No number means all notebooks. Syncing (``jupytext --to ipynb --update``) keeps the outputs
+of the cells whose source did not change; ``--execute`` syncs, runs the notebook top to
+bottom in a fresh kernel (full mode unless ``BAYESMF_FAST=1`` is set, inline figures), then
+re-encodes its PNG figures with a 256-colour palette (a third of the size for line plots)
+and writes it in place.
 """
 
 from __future__ import annotations
 
 import base64
-import importlib.util
 import io
+import os
 import sys
 from pathlib import Path
 
 import nbformat
 
 HERE = Path(__file__).resolve().parent
-NOTEBOOKS = {
-    "01": "01_quickstart.ipynb",
-    "02": "02_map_vs_posterior.ipynb",
-    "03": "03_recommendations_with_uncertainty.ipynb",
-    "04": "04_diagnostics_and_identifiability.ipynb",
-    "05": "05_model_choice.ipynb",
-}
 
 
-def load_cells(number: str) -> list[tuple[str, str]]:
-    """Import ``_cells/nb<number>.py`` and return its ``CELLS``."""
-    path = HERE / "_cells" / f"nb{number}.py"
-    if str(path.parent) not in sys.path:
-        sys.path.insert(0, str(path.parent))  # for ``from _common import ...``
-    spec = importlib.util.spec_from_file_location(f"_cells_nb{number}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return list(module.CELLS)
+def notebooks(numbers: list[str]) -> list[Path]:
+    """The ``.ipynb`` paths of the notebooks named by number prefix (all when none is named)."""
+    known = {path.name[:2]: path for path in sorted(HERE.glob("[0-9][0-9]_*.ipynb"))}
+    unknown = [number for number in numbers if number not in known]
+    if unknown:
+        raise SystemExit(f"unknown notebook(s) {unknown}; known: {sorted(known)}")
+    return [known[number] for number in numbers or sorted(known)]
 
 
-def build(number: str) -> Path:
-    """Write notebook ``number`` from its cells; returns its path."""
-    cells = []
-    for kind, text in load_cells(number):
-        text = text.strip("\n")
-        if kind == "md":
-            cells.append(nbformat.v4.new_markdown_cell(text))
-        elif kind == "code":
-            cells.append(nbformat.v4.new_code_cell(text))
-        else:
-            raise ValueError(f"cell kind must be 'md' or 'code', got {kind!r}")
-    for k, cell in enumerate(cells):
-        cell.id = f"cell-{k:02d}"  # stable ids: rebuilding gives the same file
-    nb = nbformat.v4.new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
-    nb.metadata["language_info"] = {"name": "python"}
-    path = HERE / NOTEBOOKS[number]
-    nbformat.validate(nb)
-    nbformat.write(nb, path)
+def sync(path: Path) -> Path:
+    """Update the cell sources of ``path`` from its paired script, keeping matching outputs."""
+    from jupytext.cli import jupytext
+
+    jupytext(["--quiet", "--to", "ipynb", "--update", "--output", str(path), str(path.with_suffix(".py"))])
     return path
 
 
@@ -83,9 +58,8 @@ def _palette_png(payload: str) -> str:
     return base64.b64encode(smaller).decode("ascii") if len(smaller) < len(raw) else payload
 
 
-def shrink_images(number: str) -> Path:
-    """Re-encode the PNG outputs of executed notebook ``number`` in place; returns its path."""
-    path = HERE / NOTEBOOKS[number]
+def shrink_images(path: Path) -> Path:
+    """Re-encode the PNG outputs of the executed notebook ``path`` in place."""
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
         for output in cell.get("outputs", []):
@@ -96,16 +70,29 @@ def shrink_images(number: str) -> Path:
     return path
 
 
+def execute(path: Path) -> Path:
+    """Run ``path`` top to bottom in a fresh kernel (working directory: its folder), in place."""
+    from nbclient import NotebookClient
+
+    os.environ.pop("MPLBACKEND", None)  # a non-inline backend loses the figures
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=None, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    nbformat.write(nb, path)
+    return path
+
+
 def main(argv: list[str]) -> None:
-    """Rebuild the notebooks named by number (all when none is named), or shrink their images."""
-    action = build
+    """Sync the notebooks named by number; ``--execute`` also runs them, ``--shrink-images`` only shrinks."""
     if argv and argv[0] == "--shrink-images":
-        action, argv = shrink_images, argv[1:]
-    numbers = argv or sorted(NOTEBOOKS)
-    for number in numbers:
-        if number not in NOTEBOOKS:
-            raise SystemExit(f"unknown notebook {number!r}; known: {sorted(NOTEBOOKS)}")
-        print(action(number), f"{(HERE / NOTEBOOKS[number]).stat().st_size / 1024:.0f} KB")
+        actions, argv = [shrink_images], argv[1:]
+    elif argv and argv[0] == "--execute":
+        actions, argv = [sync, execute, shrink_images], argv[1:]
+    else:
+        actions = [sync]
+    for path in notebooks(argv):
+        for action in actions:
+            action(path)
+        print(path, f"{path.stat().st_size / 1024:.0f} KB")
 
 
 if __name__ == "__main__":

@@ -1,28 +1,34 @@
-"""Cells of 03_recommendations_with_uncertainty.ipynb."""
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
 
-from _common import PLOT_SETUP
+# %% [markdown]
+# # Recommendations with uncertainty
+#
+# **For:** people who build recommendation lists and want to use the posterior for more than
+# a point score.
+#
+# A posterior gives every (user, movie) pair a distribution of ratings, not one number, so
+# "the top 10" depends on what we want to be sure of. This notebook
+#
+# 1. ranks one user's movies under the four rules of `recommend(rank_by=...)`: the posterior mean,
+#    the lower end of the 90% interval (cautious), the probability of a rating of at least 4
+#    stars, and Thompson sampling (one posterior draw: explores);
+# 2. measures, over many users, how the rules differ in the popularity and the uncertainty of
+#    what they recommend, and how much Thompson sampling varies from one call to the next;
+# 3. folds a *new* user into the fitted model with 1, 5 and 20 ratings (no refit) and shows how
+#    their intervals shrink.
+#
+# Data: the bundled ml-latest-small (titles included), Gibbs sampling.
 
-CELLS = [
-    ("md", """
-# Recommendations with uncertainty
-
-**For:** people who build recommendation lists and want to use the posterior for more than
-a point score.
-
-A posterior gives every (user, movie) pair a distribution of ratings, not one number, so
-"the top 10" depends on what we want to be sure of. This notebook
-
-1. ranks one user's movies under the four rules of `recommend(rank_by=...)`: the posterior mean,
-   the lower end of the 90% interval (cautious), the probability of a rating of at least 4
-   stars, and Thompson sampling (one posterior draw: explores);
-2. measures, over many users, how the rules differ in the popularity and the uncertainty of
-   what they recommend, and how much Thompson sampling varies from one call to the next;
-3. folds a *new* user into the fitted model with 1, 5 and 20 ratings (no refit) and shows how
-   their intervals shrink.
-
-Data: the bundled ml-latest-small (titles included), Gibbs sampling.
-"""),
-    ("code", """
+# %%
 import os
 
 # The test suite sets BAYESMF_FAST=1: short chains and fewer users.
@@ -32,9 +38,9 @@ CHAINS, TUNE, DRAWS, THIN = (2, 100, 100, 1) if FAST else (4, 300, 250, 2)
 N_NEW_USERS = 4 if FAST else 12   # users held out entirely, to be folded in later
 N_PANEL = 10 if FAST else 60      # users over which the ranking rules are compared
 RULES = ("mean", "lower", "prob", "thompson")
-"""),
-    ("code", """
-%config InlineBackend.figure_format = "png"
+
+# %%
+# %config InlineBackend.figure_format = "png"
 import logging
 import warnings
 
@@ -45,14 +51,19 @@ import pandas as pd
 import bayesmf
 from bayesmf import metrics
 
-""" + PLOT_SETUP),
-    ("md", """
-## Data and fit
+plt.rcParams.update({"figure.dpi": 80, "figure.figsize": (6.0, 4.0), "axes.grid": True, "grid.alpha": 0.3})
+pd.set_option("display.precision", 3)
+pd.set_option("display.width", 120)
+logging.getLogger("pymc").setLevel(logging.WARNING)  # keep PyMC's info messages out of the outputs
+warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm.auto without ipywidgets
 
-We set aside every rating of a few users with at least 60 ratings (they play the new users of
-section 3) and fit on the rest.
-"""),
-    ("code", """
+# %% [markdown]
+# ## Data and fit
+#
+# We set aside every rating of a few users with at least 60 ratings (they play the new users of
+# section 3) and fit on the rest.
+
+# %%
 data = bayesmf.load_movielens()
 titles = bayesmf.movielens_items().set_index("item")["title"]
 ratings = data.to_dataframe()
@@ -70,18 +81,18 @@ fit = bayesmf.PMF(n_factors=10).fit(
     train, method="gibbs", chains=CHAINS, tune=TUNE, draws=DRAWS, thin=THIN, random_seed=SEED, progressbar=False
 )
 print(fit)
-"""),
-    ("md", """
-## 1. One user, four ranking rules
 
-| `rank_by` | score | behaviour |
-|---|---|---|
-| `"mean"` | posterior-predictive mean rating | best guess; ignores how sure it is |
-| `"lower"` | lower end of the 90% interval | cautious: prefers movies the model is sure about |
-| `"prob"` | $P(r \\ge 4)$ | "will they like it?"; rewards both a high mean and a narrow spread |
-| `"thompson"` | mean rating under one random posterior draw | explores: uncertain movies sometimes win |
-"""),
-    ("code", """
+# %% [markdown]
+# ## 1. One user, four ranking rules
+#
+# | `rank_by` | score | behaviour |
+# |---|---|---|
+# | `"mean"` | posterior-predictive mean rating | best guess; ignores how sure it is |
+# | `"lower"` | lower end of the 90% interval | cautious: prefers movies the model is sure about |
+# | `"prob"` | $P(r \ge 4)$ | "will they like it?"; rewards both a high mean and a narrow spread |
+# | `"thompson"` | mean rating under one random posterior draw | explores: uncertain movies sometimes win |
+
+# %%
 item_count = pd.Series(train.item_counts(), index=train.items.classes)
 counts = pd.Series(train.user_counts(), index=train.users.classes)
 user = counts.index[int(np.argmin(np.abs(counts.to_numpy() - 100)))]
@@ -97,19 +108,19 @@ for rule in RULES:
 side_by_side = pd.DataFrame({rule: [t[:32] for t in rec["title"]] for rule, rec in recs.items()})
 side_by_side.index = pd.RangeIndex(1, 11, name="rank")
 side_by_side
-"""),
-    ("code", """
+
+# %%
 recs["mean"][["rank", "title", "mean", "lower", "upper", "p_at_least", "ratings of item"]]
-"""),
-    ("code", """
+
+# %%
 recs["lower"][["rank", "title", "mean", "lower", "upper", "p_at_least", "ratings of item"]]
-"""),
-    ("md", """
-The intervals above are *predictive* (the rating the user would give, noise included), so they
-are wide for every movie. The uncertainty that differs between movies is the uncertainty about
-the user's *mean* rating, `kind="expected"`. The plot shows it for the two lists.
-"""),
-    ("code", """
+
+# %% [markdown]
+# The intervals above are *predictive* (the rating the user would give, noise included), so they
+# are wide for every movie. The uncertainty that differs between movies is the uncertainty about
+# the user's *mean* rating, `kind="expected"`. The plot shows it for the two lists.
+
+# %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
 for ax, rule in zip(axes, ("mean", "lower"), strict=True):
     pairs = pd.DataFrame({"user": user, "item": recs[rule]["item"]})
@@ -124,15 +135,15 @@ for ax, rule in zip(axes, ("mean", "lower"), strict=True):
 fig.suptitle(f"User {user}: uncertainty about the mean rating (in brackets: the movie's training ratings)")
 fig.tight_layout()
 plt.show()
-"""),
-    ("md", """
-## 2. How the rules differ, over many users
 
-For a panel of users we record, for each rule's top 10: how many training ratings the
-recommended movies have (popularity), how uncertain their mean rating is (sd of
-`kind="expected"`), and the overlap with the `"mean"` list.
-"""),
-    ("code", """
+# %% [markdown]
+# ## 2. How the rules differ, over many users
+#
+# For a panel of users we record, for each rule's top 10: how many training ratings the
+# recommended movies have (popularity), how uncertain their mean rating is (sd of
+# `kind="expected"`), and the overlap with the `"mean"` list.
+
+# %%
 panel = rng.choice(train.users.classes, size=min(N_PANEL, train.n_users), replace=False)
 rows = []
 for u in panel:
@@ -149,8 +160,8 @@ for u in panel:
         })
 by_rule = pd.DataFrame(rows).groupby("rule", sort=False).mean()
 by_rule
-"""),
-    ("code", """
+
+# %%
 print(f"Averaged over {len(panel)} users' top-10 lists:")
 for rule in RULES:
     r = by_rule.loc[rule]
@@ -160,15 +171,15 @@ for rule in RULES:
 most_sure = by_rule["sd of the mean rating"].idxmin()
 least_sure = by_rule["sd of the mean rating"].idxmax()
 print(f"Most certain lists: {most_sure!r}; least certain: {least_sure!r}.")
-"""),
-    ("md", """
-### Thompson sampling varies from call to call
 
-Each call with a new seed ranks by a different posterior draw, so movies the model is unsure
-about get a turn in proportion to their chance of being best: exploration that the other three
-(deterministic) rules never do.
-"""),
-    ("code", """
+# %% [markdown]
+# ### Thompson sampling varies from call to call
+#
+# Each call with a new seed ranks by a different posterior draw, so movies the model is unsure
+# about get a turn in proportion to their chance of being best: exploration that the other three
+# (deterministic) rules never do.
+
+# %%
 n_calls = 10 if FAST else 40
 seen = pd.Series(
     [item for s in range(n_calls) for item in fit.recommend(user, n=10, rank_by="thompson", random_seed=s)["item"]]
@@ -183,21 +194,21 @@ ax.set_yticklabels([f"{titles.get(i, i)}"[:38] for i in top.index], fontsize=8)
 ax.set_xlabel(f"fraction of {n_calls} Thompson calls with the movie in the top 10")
 ax.set_title(f"Thompson sampling for user {user}: the 15 most frequent movies")
 plt.show()
-"""),
-    ("md", """
-## 3. A new user, folded in with 1, 5 and 20 ratings
 
-`fit.fold_in(ratings)` adds users the model has never seen without refitting: for each
-posterior draw it draws the new user's factors and offset from their conditional posterior
-given that draw's item factors (exact for the normal model; the new ratings are assumed not to
-move the other parameters). With no ratings at all, `predict` falls back on the prior (a
-"cold start", flagged `new_user`).
+# %% [markdown]
+# ## 3. A new user, folded in with 1, 5 and 20 ratings
+#
+# `fit.fold_in(ratings)` adds users the model has never seen without refitting: for each
+# posterior draw it draws the new user's factors and offset from their conditional posterior
+# given that draw's item factors (exact for the normal model; the new ratings are assumed not to
+# move the other parameters). With no ratings at all, `predict` falls back on the prior (a
+# "cold start", flagged `new_user`).
+#
+# For each held-out user we reveal 1, 5 or 20 of their ratings (in a random order) and predict
+# the ratings they gave after the first 20, so every number of revealed ratings is scored on the
+# same pairs.
 
-For each held-out user we reveal 1, 5 or 20 of their ratings (in a random order) and predict
-the ratings they gave after the first 20, so every number of revealed ratings is scored on the
-same pairs.
-"""),
-    ("code", """
+# %%
 REVEAL = (0, 1, 5, 20)
 shuffled = newcomers.sample(frac=1.0, random_state=SEED)
 order = shuffled.groupby("user").cumcount()
@@ -222,8 +233,8 @@ for n in REVEAL:
 shrinkage = pd.DataFrame(results).set_index("revealed ratings")
 print(f"{len(target):,} held-out ratings of {target['user'].nunique()} new users")
 shrinkage
-"""),
-    ("code", """
+
+# %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 4))
 x = np.arange(len(REVEAL))
 axes[0].plot(x, shrinkage["width of 90% interval, mean rating"], marker="o", label="mean rating (epistemic)")
@@ -240,8 +251,8 @@ for ax in axes:
     ax.set_xlabel("ratings revealed before predicting")
 fig.tight_layout()
 plt.show()
-"""),
-    ("code", """
+
+# %%
 one = new_users[0]
 items = target[target["user"] == one]["item"].head(6).to_numpy()
 fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -262,25 +273,23 @@ ax.set_title(f"New user {one}: the same six movies as more ratings are revealed"
 ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
 fig.tight_layout()
 plt.show()
-"""),
-    ("code", """
+
+# %%
 w = shrinkage["width of 90% interval, mean rating"]
 print(f"Width of the 90% interval of the mean rating: {w.loc[0]:.2f} stars with no ratings (prior), "
       + ", ".join(f"{w.loc[n]:.2f} after {n}" for n in REVEAL[1:]) + ".")
 print("The width shrinks at every step." if bool(np.all(np.diff(w.to_numpy()) < 0))
       else "The width does not shrink at every step here (see the table).")
-"""),
-    ("md", """
-## Take-aways
 
-* The ranking rule is a decision about risk, not a detail: the tables above show how far the
-  lists differ for the same posterior, and in which direction (popularity and uncertainty of
-  the recommended movies, per rule).
-* `P(r >= 4)` answers the question most products ask ("will they like it?") and needs the
-  predictive distribution, which a point estimate does not have.
-* Thompson sampling is the rule for exploration: its list changes from call to call, so
-  uncertain movies get shown and rated, which is how the model learns about them.
-* `fold_in` makes use of a new user's first ratings immediately, without a refit; the printed
-  widths show how much each rating narrows the intervals.
-"""),
-]
+# %% [markdown]
+# ## Take-aways
+#
+# * The ranking rule is a decision about risk, not a detail: the tables above show how far the
+#   lists differ for the same posterior, and in which direction (popularity and uncertainty of
+#   the recommended movies, per rule).
+# * `P(r >= 4)` answers the question most products ask ("will they like it?") and needs the
+#   predictive distribution, which a point estimate does not have.
+# * Thompson sampling is the rule for exploration: its list changes from call to call, so
+#   uncertain movies get shown and rated, which is how the model learns about them.
+# * `fold_in` makes use of a new user's first ratings immediately, without a refit; the printed
+#   widths show how much each rating narrows the intervals.

@@ -1,34 +1,40 @@
-"""Cells of 05_model_choice.ipynb."""
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
 
-from _common import LOAD_U1, PLOT_SETUP, fast_subset_cell
+# %% [markdown]
+# # Model choice: rank and variants
+#
+# **For:** anyone choosing the rank and the flavour of PMF for their data, and wondering how to
+# compare models honestly.
+#
+# We compare, on held-out ratings,
+#
+# 1. the rank (`n_factors`);
+# 2. model variants at a fixed rank: with or without user/item offsets (`biases`), fixed or
+#    learned prior scales (`priors`), one scale per factor (`per_factor_scales`), each side
+#    with its own factor means and scales as in Bayesian PMF (`factor_prior="per_side"`), a logistic
+#    link that keeps the mean rating inside the scale (`link="logistic"`), and an ordered
+#    logistic likelihood over the star levels (`likelihood="ordinal"`);
+#
+# and then ask whether leave-one-out cross-validation (PSIS-LOO, ArviZ) could have told us the
+# same without a held-out set. Short version: look at the Pareto $\hat k$ diagnostics first; on
+# PMF a share of the ratings (printed below) have $\hat k$ above the reliability threshold, so
+# plain PSIS-LOO is not reliable and held-out data (or K-fold) is the yardstick.
+#
+# Metrics: RMSE and MAE of the posterior-predictive mean; CRPS (continuous ranked probability
+# score, in stars, lower is better: a proper score of the whole predictive distribution that is
+# comparable between continuous and discrete likelihoods); coverage and width of 90% intervals;
+# and, for the normal likelihood, the log predictive density per rating.
 
-CELLS = [
-    ("md", """
-# Model choice: rank and variants
-
-**For:** anyone choosing the rank and the flavour of PMF for their data, and wondering how to
-compare models honestly.
-
-We compare, on held-out ratings,
-
-1. the rank (`n_factors`);
-2. model variants at a fixed rank: with or without user/item offsets (`biases`), fixed or
-   learned prior scales (`priors`), one scale per factor (`per_factor_scales`), each side
-   with its own factor means and scales as in Bayesian PMF (`factor_prior="per_side"`), a logistic
-   link that keeps the mean rating inside the scale (`link="logistic"`), and an ordered
-   logistic likelihood over the star levels (`likelihood="ordinal"`);
-
-and then ask whether leave-one-out cross-validation (PSIS-LOO, ArviZ) could have told us the
-same without a held-out set. Short version: look at the Pareto $\\hat k$ diagnostics first; on
-PMF a share of the ratings (printed below) have $\\hat k$ above the reliability threshold, so
-plain PSIS-LOO is not reliable and held-out data (or K-fold) is the yardstick.
-
-Metrics: RMSE and MAE of the posterior-predictive mean; CRPS (continuous ranked probability
-score, in stars, lower is better: a proper score of the whole predictive distribution that is
-comparable between continuous and discrete likelihoods); coverage and width of 90% intervals;
-and, for the normal likelihood, the log predictive density per rating.
-"""),
-    ("code", """
+# %%
 import os
 
 # The test suite sets BAYESMF_FAST=1: a random subset of the data, fewer and shorter runs.
@@ -39,9 +45,9 @@ K = 5 if FAST else 10  # rank of the variants
 GIBBS = dict(chains=2, tune=100, draws=100, thin=1) if FAST else dict(chains=2, tune=300, draws=400, thin=2)
 NUTS = dict(chains=2, tune=100, draws=100) if FAST else dict(chains=2, tune=200, draws=200)
 N_PRED = 200 if FAST else 1000  # predictive draws per pair for the CRPS
-"""),
-    ("code", """
-%config InlineBackend.figure_format = "png"
+
+# %%
+# %config InlineBackend.figure_format = "png"
 import logging
 import warnings
 
@@ -56,19 +62,61 @@ import bayesmf
 from bayesmf import metrics
 from bayesmf.diagnostics import ConvergenceWarning
 
-""" + PLOT_SETUP),
-    ("code", LOAD_U1),
-    ("code", fast_subset_cell(show_test=True)),
-    ("md", """
-The scoring function, used for every model below. The log predictive density is exact for
-the normal likelihood: an average over posterior draws of the normal density of the
-held-out rating (`metrics.log_predictive_density`). It is left out for the ordinal model,
-whose predictive is a probability *mass* over star levels: a mass and a density are not on
-the same scale, which is why CRPS is the score to compare across likelihoods.
-"""),
-    ("code", """
+plt.rcParams.update({"figure.dpi": 80, "figure.figsize": (6.0, 4.0), "axes.grid": True, "grid.alpha": 0.3})
+pd.set_option("display.precision", 3)
+pd.set_option("display.width", 120)
+logging.getLogger("pymc").setLevel(logging.WARNING)  # keep PyMC's info messages out of the outputs
+warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm.auto without ipywidgets
+
+# %%
+try:
+    # fast mode never downloads; a full run downloads ML-100K once if it is not on disk
+    train, test = bayesmf.load_movielens("ml-100k", split="u1", download=not FAST)
+    DATASET = "ML-100K, split u1"
+except (FileNotFoundError, OSError) as err:
+    print(f"ML-100K is not available ({err.__class__.__name__}); using the bundled ml-latest-small")
+    train, test = bayesmf.train_test_split(bayesmf.load_movielens("ml-latest-small"), test_size=0.2, seed=SEED)
+    DATASET = "ml-latest-small, random 80/20 split"
+
+
+# %%
+def shrink(train, test, n_users, n_items, seed):
+    """Keep the ratings among random subsets of users and items (fast mode only), re-encoded."""
+    rng = np.random.default_rng(seed)
+    users = rng.choice(train.users.classes, size=min(n_users, train.n_users), replace=False)
+    items = rng.choice(train.items.classes, size=min(n_items, train.n_items), replace=False)
+
+    def keep(data):
+        df = data.to_dataframe()
+        return df[df["user"].isin(users) & df["item"].isin(items)]
+
+    small = keep(train)
+    new_train = bayesmf.RatingsData.from_dataframe(small, user="user", item="item", scale=train.scale)
+    held = keep(test)
+    held = held[held["user"].isin(small["user"]) & held["item"].isin(small["item"])]
+    new_test = bayesmf.RatingsData.from_dataframe(
+        held, user="user", item="item", scale=train.scale, users=new_train.users, items=new_train.items
+    )
+    return new_train, new_test
+
+
+if FAST:
+    train, test = shrink(train, test, n_users=300, n_items=600, seed=SEED)
+print(DATASET + (" (fast mode: random subset)" if FAST else ""))
+print("train:", train)
+print("test: ", test)
+
+
+# %% [markdown]
+# The scoring function, used for every model below. The log predictive density is exact for
+# the normal likelihood: an average over posterior draws of the normal density of the
+# held-out rating (`metrics.log_predictive_density`). It is left out for the ordinal model,
+# whose predictive is a probability *mass* over star levels: a mass and a density are not on
+# the same scale, which is why CRPS is the score to compare across likelihoods.
+
+# %%
 def noise_sd(fit):
-    \"\"\"Noise sd in stars per posterior draw (the logistic link's sigma is on the 0-1 scale).\"\"\"
+    """Noise sd in stars per posterior draw (the logistic link's sigma is on the 0-1 scale)."""
     sigma = fit.arrays().sigma
     sigma = np.full(fit.n_chains * fit.n_draws, fit.spec.noise_sd(fit.train.scale)) if sigma is None else sigma
     low, high = fit.train.scale
@@ -76,7 +124,7 @@ def noise_sd(fit):
 
 
 def expected_draws(fit, data):
-    \"\"\"Mean rating per posterior draw and pair, shape (draws, pairs), unclipped.\"\"\"
+    """Mean rating per posterior draw and pair, shape (draws, pairs), unclipped."""
     n_samples = fit.n_chains * fit.n_draws
     return fit.predict_draws(data, kind="expected", n_draws=n_samples, clip=False)[:n_samples]
 
@@ -104,14 +152,15 @@ def score(fit, name):
             test.rating, mean=expected_draws(fit, test), sd=noise_sd(fit)
         )
     return row
-"""),
-    ("md", """
-## 1. The rank
 
-Hierarchical priors learn the factor scale, which shrinks superfluous factors; the held-out
-scores show how much each extra factor buys. (Gibbs sampling, biases on.)
-"""),
-    ("code", """
+
+# %% [markdown]
+# ## 1. The rank
+#
+# Hierarchical priors learn the factor scale, which shrinks superfluous factors; the held-out
+# scores show how much each extra factor buys. (Gibbs sampling, biases on.)
+
+# %%
 rank_fits, rank_rows = {}, []
 with warnings.catch_warnings():
     warnings.simplefilter("ignore" if FAST else "default", ConvergenceWarning)
@@ -121,12 +170,12 @@ with warnings.catch_warnings():
         rank_rows.append(score(rank_fits[k], f"rank {k}") | {"rank": k})
 by_rank = pd.DataFrame(rank_rows).set_index("rank").drop(columns=["model", "method"])
 by_rank
-"""),
-    ("code", """
+
+# %%
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
 for ax, column, label in zip(axes, ["RMSE", "CRPS", "log pred. density"],
                              ["RMSE (stars, lower is better)", "CRPS (stars, lower is better)",
-                              "log predictive density per rating\\n(higher is better)"], strict=True):
+                              "log predictive density per rating\n(higher is better)"], strict=True):
     ax.plot(by_rank.index, by_rank[column], marker="o")
     ax.set_xscale("log")
     ax.set_xticks(list(RANKS))
@@ -146,15 +195,15 @@ for k in RANKS:
     se = d.std(ddof=1) / np.sqrt(len(d))
     note = "" if k == best_rank else ("  worse by > 2 se" if d.mean() > 2 * se else "  within 2 se: not distinguishable")
     print(f"  rank {k:3d}: {d.mean():+.4f} +- {se:.4f}{note}")
-"""),
-    ("md", """
-## 2. Variants at a fixed rank
 
-The normal-likelihood variants are sampled by Gibbs; the logistic link and the ordinal
-likelihood are not conjugate, so they are sampled by NUTS. (Notebook `02` fits the default
-model both ways and prints how closely Gibbs and NUTS agree on held-out scores.)
-"""),
-    ("code", """
+# %% [markdown]
+# ## 2. Variants at a fixed rank
+#
+# The normal-likelihood variants are sampled by Gibbs; the logistic link and the ordinal
+# likelihood are not conjugate, so they are sampled by NUTS. (Notebook `02` fits the default
+# model both ways and prints how closely Gibbs and NUTS agree on held-out scores.)
+
+# %%
 variants = {
     "default (hierarchical, biases)": (bayesmf.PMF(n_factors=K), "gibbs"),
     "no biases": (bayesmf.PMF(n_factors=K, biases=False), "gibbs"),
@@ -175,8 +224,8 @@ with warnings.catch_warnings():
         rows.append(score(variant_fits[name], name))
 by_variant = pd.DataFrame(rows).set_index("model")
 by_variant
-"""),
-    ("code", """
+
+# %%
 fig, ax = plt.subplots(figsize=(7, 3.8))
 order = by_variant["CRPS"].sort_values(ascending=False)
 ax.barh(np.arange(len(order)), order.to_numpy(), color=["C1" if by_variant.loc[m, "method"] == "nuts" else "C0"
@@ -196,36 +245,37 @@ for name, value in ranked.items():
     se = d.std(ddof=1) / np.sqrt(len(d)) if name != best else 0.0
     verdict = "" if name == best else ("  worse by > 2 se" if d.mean() > 2 * se else "  within 2 se: not distinguishable here")
     print(f"  {name:32s} {value:.4f}  {d.mean():+.4f} +- {se:.4f}{verdict}")
-"""),
-    ("md", """
-Two caveats for the ordinal model. Its predictive puts all its mass on the star levels the
-ratings can take, while the normal models spread theirs between the levels: CRPS, a proper
-score of the forecast distribution, credits that. And its intervals are sets of whole levels,
-so their coverage is at least nominal by construction and their width is not comparable
-with a continuous interval's.
 
-The paired standard errors (over held-out ratings) say which differences this test set can
-resolve. A margin within about two of them is not evidence for either variant: repeat the
-comparison on other folds before choosing on it (ML-100K ships five: `split="u1"` ...
-`"u5"`).
 
-## 3. Could LOO have told us? Pareto $\\hat k$ first
+# %% [markdown]
+# Two caveats for the ordinal model. Its predictive puts all its mass on the star levels the
+# ratings can take, while the normal models spread theirs between the levels: CRPS, a proper
+# score of the forecast distribution, credits that. And its intervals are sets of whole levels,
+# so their coverage is at least nominal by construction and their width is not comparable
+# with a continuous interval's.
+#
+# The paired standard errors (over held-out ratings) say which differences this test set can
+# resolve. A margin within about two of them is not evidence for either variant: repeat the
+# comparison on other folds before choosing on it (ML-100K ships five: `split="u1"` ...
+# `"u5"`).
+#
+# ## 3. Could LOO have told us? Pareto $\hat k$ first
+#
+# PSIS-LOO estimates the leave-one-out predictive density from a single fit by importance
+# sampling, with one weight per posterior draw and training rating. It is reliable only when
+# the Pareto shape $\hat k$ of each rating's weights is below a threshold: 0.7 for large
+# samples, $1 - 1/\log_{10} S$ for $S < 2200$ draws (ArviZ's `good_k`). In PMF each rating is one of
+# a handful that inform its user's and its item's factors, so leaving it out moves the
+# posterior a lot, and many $\hat k$ are large.
+#
+# The pointwise log-likelihood of the normal model is computed here in numpy from the posterior
+# draws, $\log \mathcal N(r_{ij} \mid \eta^{(s)}_{ij}, \sigma^{(s)2})$, and handed to ArviZ
+# (`pm.compute_log_likelihood` on `spec.build(train)` gives the same for any variant, more
+# slowly and with far more memory). The relative efficiency `reff` is taken from the ESS of
+# the predicted ratings (`diagnose`), because ArviZ's default averages the ESS of every
+# parameter, including the unidentified raw factors.
 
-PSIS-LOO estimates the leave-one-out predictive density from a single fit by importance
-sampling, with one weight per posterior draw and training rating. It is reliable only when
-the Pareto shape $\\hat k$ of each rating's weights is below a threshold: 0.7 for large
-samples, $1 - 1/\\log_{10} S$ for $S < 2200$ draws (ArviZ's `good_k`). In PMF each rating is one of
-a handful that inform its user's and its item's factors, so leaving it out moves the
-posterior a lot, and many $\\hat k$ are large.
-
-The pointwise log-likelihood of the normal model is computed here in numpy from the posterior
-draws, $\\log \\mathcal N(r_{ij} \\mid \\eta^{(s)}_{ij}, \\sigma^{(s)2})$, and handed to ArviZ
-(`pm.compute_log_likelihood` on `spec.build(train)` gives the same for any variant, more
-slowly and with far more memory). The relative efficiency `reff` is taken from the ESS of
-the predicted ratings (`diagnose`), because ArviZ's default averages the ESS of every
-parameter, including the unidentified raw factors.
-"""),
-    ("code", """
+# %%
 def loo_of(fit):
     mean = expected_draws(fit, train)
     sd = noise_sd(fit)
@@ -262,8 +312,8 @@ for name in loo_models:
     })
 loo_table = pd.DataFrame(loo_rows).set_index("model")
 loo_table
-"""),
-    ("code", """
+
+# %%
 name = loo_models[0]
 k, good = np.asarray(loos[name].pareto_k), loos[name].good_k
 counts = train.user_counts()[train.user_idx]
@@ -287,15 +337,15 @@ fig.tight_layout()
 plt.show()
 print(f"{np.mean(k > good):.1%} of the {len(k):,} training ratings have k-hat > {good:.2f} and "
       f"{np.mean(k > 1):.1%} have k-hat > 1.")
-"""),
-    ("md", """
-### Sub-sampled LOO
 
-`az.loo_subsample` computes the PSIS estimate on a random subset of the ratings and corrects
-it with a cheap approximation for the rest: it makes LOO affordable on large data, but it
-inherits the $\\hat k$ problem of the ratings it does compute (its `warning` flag says so).
-"""),
-    ("code", """
+# %% [markdown]
+# ### Sub-sampled LOO
+#
+# `az.loo_subsample` computes the PSIS estimate on a random subset of the ratings and corrects
+# it with a cheap approximation for the rest: it makes LOO affordable on large data, but it
+# inherits the $\hat k$ problem of the ratings it does compute (its `warning` flag says so).
+
+# %%
 name = loo_models[0]
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", UserWarning)
@@ -303,8 +353,8 @@ with warnings.catch_warnings():
 print(sub)
 print(f"full PSIS-LOO: elpd {loos[name].elpd:.1f} (se {loos[name].se:.1f}); "
       f"sub-sampled: elpd {sub.elpd:.1f} (se {sub.se:.1f}) from {min(2000, train.n_ratings)} ratings")
-"""),
-    ("code", """
+
+# %%
 loo_rank = loo_table["elpd_loo per rating"].rank(ascending=False)
 held_rank = loo_table["held-out log pred. density"].rank(ascending=False)
 share = loo_table["share above threshold"].max()
@@ -318,18 +368,16 @@ if n_bad > 0:
 agree = bool((loo_rank == held_rank).all())
 print("PSIS-LOO and the held-out log predictive density " + ("rank these models the same way."
       if agree else "rank these models differently."))
-"""),
-    ("md", """
-## Summary
 
-* Choose the rank by held-out scores (section 1 prints which rank each score prefers), and
-  check that the margin is larger than the noise of the split before paying for a larger rank.
-* Compare likelihoods (normal vs ordinal) with a proper score defined for both, such as CRPS;
-  log densities of a continuous and a discrete predictive are not comparable, and the
-  coverage of an interval made of whole star levels is conservative by construction.
-* Show the Pareto $\\hat k$ before quoting a PSIS-LOO number (section 3 prints the share above
-  the threshold here). Where many are above it, plain LOO (and sub-sampled LOO, which shares
-  its weights) is unreliable, and a held-out split or K-fold cross-validation is the honest
-  yardstick.
-"""),
-]
+# %% [markdown]
+# ## Summary
+#
+# * Choose the rank by held-out scores (section 1 prints which rank each score prefers), and
+#   check that the margin is larger than the noise of the split before paying for a larger rank.
+# * Compare likelihoods (normal vs ordinal) with a proper score defined for both, such as CRPS;
+#   log densities of a continuous and a discrete predictive are not comparable, and the
+#   coverage of an interval made of whole star levels is conservative by construction.
+# * Show the Pareto $\hat k$ before quoting a PSIS-LOO number (section 3 prints the share above
+#   the threshold here). Where many are above it, plain LOO (and sub-sampled LOO, which shares
+#   its weights) is unreliable, and a held-out split or K-fold cross-validation is the honest
+#   yardstick.

@@ -1,27 +1,33 @@
-"""Cells of 02_map_vs_posterior.ipynb."""
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
 
-from _common import LOAD_U1, PLOT_SETUP, fast_subset_cell
+# %% [markdown]
+# # MAP or the full posterior?
+#
+# **For:** anyone deciding whether sampling the posterior is worth its cost over a point
+# estimate.
+#
+# Classic PMF (Salakhutdinov & Mnih, 2008) minimizes a regularized squared error; that minimum
+# is the MAP estimate of a Bayesian model with normal priors. This notebook
+#
+# 1. writes down the objective and checks that two independent optimizers (`find_MAP` by
+#    L-BFGS and closed-form ALS) reach the same minimum;
+# 2. fits the full posterior three ways (Gibbs, NUTS, ADVI) and compares accuracy, interval
+#    coverage and width at several levels, calibration and run time;
+# 3. looks at *where* the posterior differs from MAP: users and items with few training ratings.
+#
+# The data are MovieLens 100K, canonical split `u1` (80% / 20%), when it is on disk or can be
+# downloaded; otherwise the bundled ml-latest-small with a random 80/20 split.
 
-CELLS = [
-    ("md", """
-# MAP or the full posterior?
-
-**For:** anyone deciding whether sampling the posterior is worth its cost over a point
-estimate.
-
-Classic PMF (Salakhutdinov & Mnih, 2008) minimizes a regularized squared error; that minimum
-is the MAP estimate of a Bayesian model with normal priors. This notebook
-
-1. writes down the objective and checks that two independent optimizers (`find_MAP` by
-   L-BFGS and closed-form ALS) reach the same minimum;
-2. fits the full posterior three ways (Gibbs, NUTS, ADVI) and compares accuracy, interval
-   coverage and width at several levels, calibration and run time;
-3. looks at *where* the posterior differs from MAP: users and items with few training ratings.
-
-The data are MovieLens 100K, canonical split `u1` (80% / 20%), when it is on disk or can be
-downloaded; otherwise the bundled ml-latest-small with a random 80/20 split.
-"""),
-    ("code", """
+# %%
 import os
 
 # The test suite sets BAYESMF_FAST=1: a random subset of the data and short runs.
@@ -32,9 +38,9 @@ GIBBS = dict(chains=2, tune=100, draws=100, thin=1) if FAST else dict(chains=4, 
 NUTS = dict(chains=2, tune=100, draws=100) if FAST else dict(chains=2, tune=300, draws=300)
 ADVI = dict(n=3000, draws=200) if FAST else dict(n=20000, draws=1000)
 PROBS = (0.5, 0.8, 0.9, 0.95)
-"""),
-    ("code", """
-%config InlineBackend.figure_format = "png"
+
+# %%
+# %config InlineBackend.figure_format = "png"
 import logging
 import warnings
 from itertools import pairwise
@@ -48,31 +54,74 @@ from bayesmf import metrics
 from bayesmf.diagnostics import ConvergenceWarning
 from bayesmf.plots import plot_calibration
 
-""" + PLOT_SETUP),
-    ("md", "## Data"),
-    ("code", LOAD_U1),
-    ("code", fast_subset_cell(show_test=True)),
-    ("md", r"""
-## 1. The objective and its minimum
+plt.rcParams.update({"figure.dpi": 80, "figure.figsize": (6.0, 4.0), "axes.grid": True, "grid.alpha": 0.3})
+pd.set_option("display.precision", 3)
+pd.set_option("display.width", 120)
+logging.getLogger("pymc").setLevel(logging.WARNING)  # keep PyMC's info messages out of the outputs
+warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm.auto without ipywidgets
 
-With user factors $U_i$, item factors $V_j$ (rank $K$), global mean $\mu$ and offsets
-$b_i, c_j$, PMF with fixed priors $U_i \sim \mathcal N(0, \sigma_U^2 I)$,
-$V_j \sim \mathcal N(0, \sigma_V^2 I)$, $b_i, c_j \sim \mathcal N(0, \sigma_b^2)$ and noise
-$\mathcal N(0, \sigma^2)$ has negative log posterior $E/\sigma^2 + \text{const}$ with
+# %% [markdown]
+# ## Data
 
-$$
-E = \frac12 \sum_{(i,j)\in\Omega} \big(r_{ij} - \mu - b_i - c_j - U_i^\top V_j\big)^2
-  + \frac{\lambda_U}{2}\sum_i \lVert U_i\rVert^2 + \frac{\lambda_V}{2}\sum_j \lVert V_j\rVert^2
-  + \frac{\lambda_b}{2}\Big(\sum_i b_i^2 + \sum_j c_j^2\Big),
-\qquad \lambda_U = \frac{\sigma^2}{\sigma_U^2},\ \lambda_V = \frac{\sigma^2}{\sigma_V^2},\ \lambda_b = \frac{\sigma^2}{\sigma_b^2}.
-$$
+# %%
+try:
+    # fast mode never downloads; a full run downloads ML-100K once if it is not on disk
+    train, test = bayesmf.load_movielens("ml-100k", split="u1", download=not FAST)
+    DATASET = "ML-100K, split u1"
+except (FileNotFoundError, OSError) as err:
+    print(f"ML-100K is not available ({err.__class__.__name__}); using the bundled ml-latest-small")
+    train, test = bayesmf.train_test_split(bayesmf.load_movielens("ml-latest-small"), test_size=0.2, seed=SEED)
+    DATASET = "ml-latest-small, random 80/20 split"
 
-`method="map"` minimizes it with PyMC's `find_MAP` (L-BFGS on PyTensor gradients, from a
-jittered start: at $U = V = 0$ the gradient of the factors vanishes), `method="als"` by
-alternating exact ridge solves. `bayesmf.objective` evaluates $E$, so we can check that both
-reach the same value.
-"""),
-    ("code", """
+
+# %%
+def shrink(train, test, n_users, n_items, seed):
+    """Keep the ratings among random subsets of users and items (fast mode only), re-encoded."""
+    rng = np.random.default_rng(seed)
+    users = rng.choice(train.users.classes, size=min(n_users, train.n_users), replace=False)
+    items = rng.choice(train.items.classes, size=min(n_items, train.n_items), replace=False)
+
+    def keep(data):
+        df = data.to_dataframe()
+        return df[df["user"].isin(users) & df["item"].isin(items)]
+
+    small = keep(train)
+    new_train = bayesmf.RatingsData.from_dataframe(small, user="user", item="item", scale=train.scale)
+    held = keep(test)
+    held = held[held["user"].isin(small["user"]) & held["item"].isin(small["item"])]
+    new_test = bayesmf.RatingsData.from_dataframe(
+        held, user="user", item="item", scale=train.scale, users=new_train.users, items=new_train.items
+    )
+    return new_train, new_test
+
+
+if FAST:
+    train, test = shrink(train, test, n_users=300, n_items=600, seed=SEED)
+print(DATASET + (" (fast mode: random subset)" if FAST else ""))
+print("train:", train)
+print("test: ", test)
+
+# %% [markdown]
+# ## 1. The objective and its minimum
+#
+# With user factors $U_i$, item factors $V_j$ (rank $K$), global mean $\mu$ and offsets
+# $b_i, c_j$, PMF with fixed priors $U_i \sim \mathcal N(0, \sigma_U^2 I)$,
+# $V_j \sim \mathcal N(0, \sigma_V^2 I)$, $b_i, c_j \sim \mathcal N(0, \sigma_b^2)$ and noise
+# $\mathcal N(0, \sigma^2)$ has negative log posterior $E/\sigma^2 + \text{const}$ with
+#
+# $$
+# E = \frac12 \sum_{(i,j)\in\Omega} \big(r_{ij} - \mu - b_i - c_j - U_i^\top V_j\big)^2
+#   + \frac{\lambda_U}{2}\sum_i \lVert U_i\rVert^2 + \frac{\lambda_V}{2}\sum_j \lVert V_j\rVert^2
+#   + \frac{\lambda_b}{2}\Big(\sum_i b_i^2 + \sum_j c_j^2\Big),
+# \qquad \lambda_U = \frac{\sigma^2}{\sigma_U^2},\ \lambda_V = \frac{\sigma^2}{\sigma_V^2},\ \lambda_b = \frac{\sigma^2}{\sigma_b^2}.
+# $$
+#
+# `method="map"` minimizes it with PyMC's `find_MAP` (L-BFGS on PyTensor gradients, from a
+# jittered start: at $U = V = 0$ the gradient of the factors vanishes), `method="als"` by
+# alternating exact ridge solves. `bayesmf.objective` evaluates $E$, so we can check that both
+# reach the same value.
+
+# %%
 fixed = bayesmf.PMF(n_factors=K, priors="fixed")
 lam = fixed.lambdas(train.scale)
 print(fixed)
@@ -107,8 +156,8 @@ if rel < 1e-6 and diff.max() < 0.01:
     print("The two optimizers reach the same minimum: same objective value and the same predictions.")
 else:
     print("The two optimizers stopped at different points (one not fully converged, or different optima).")
-"""),
-    ("code", """
+
+# %%
 fig, ax = plt.subplots(figsize=(6, 3.5))
 history = np.asarray(als_fit.info["objective"])
 ax.semilogy(np.arange(1, len(history)), np.maximum(history[1:] - min(e_map, e_als), 1e-12 * e_als), label="ALS sweeps")
@@ -117,25 +166,25 @@ ax.set_ylabel("E - min E (log scale)")
 ax.set_title("ALS sweeps approaching the lower of the two optima")
 ax.legend(frameon=False)
 plt.show()
-"""),
-    ("md", """
-The objective is not convex (it has saddles, e.g. $U = V = 0$, and a continuum of optima
-related by rotations $U \\to UR$, $V \\to VR$), so agreement of two optimizers from different
-starts is a real check, not a tautology: the printed relative difference and prediction
-difference above are the evidence.
 
-## 2. The full posterior, three ways
+# %% [markdown]
+# The objective is not convex (it has saddles, e.g. $U = V = 0$, and a continuum of optima
+# related by rotations $U \to UR$, $V \to VR$), so agreement of two optimizers from different
+# starts is a real check, not a tautology: the printed relative difference and prediction
+# difference above are the evidence.
+#
+# ## 2. The full posterior, three ways
+#
+# Now the hierarchical model (the default `PMF`): $\sigma$, the factor scale and the offset
+# scales get inverse-gamma priors and are learned, and instead of one point we draw from the
+# posterior:
+#
+# * **Gibbs** (`method="gibbs"`): blocked conjugate updates of each user's and item's row, numba kernels;
+# * **NUTS** (`method="nuts"`): PyMC's model sampled by nutpie (or PyMC's NUTS), started at a MAP fit;
+# * **ADVI** (`method="advi"`): a mean-field Gaussian approximation fitted by stochastic
+#   optimization, then sampled.
 
-Now the hierarchical model (the default `PMF`): $\\sigma$, the factor scale and the offset
-scales get inverse-gamma priors and are learned, and instead of one point we draw from the
-posterior:
-
-* **Gibbs** (`method="gibbs"`): blocked conjugate updates of each user's and item's row, numba kernels;
-* **NUTS** (`method="nuts"`): PyMC's model sampled by nutpie (or PyMC's NUTS), started at a MAP fit;
-* **ADVI** (`method="advi"`): a mean-field Gaussian approximation fitted by stochastic
-  optimization, then sampled.
-"""),
-    ("code", """
+# %%
 model = bayesmf.PMF(n_factors=K)
 fits = {"MAP": map_fit}
 fits["Gibbs"] = model.fit(train, method="gibbs", random_seed=SEED, progressbar=False, **GIBBS)
@@ -146,20 +195,20 @@ with warnings.catch_warnings():
     fits["ADVI"] = model.fit(train, method="advi", random_seed=SEED, progressbar=False, **ADVI)
 for name, fit in fits.items():
     print(f"{name:6s} {fit}")
-"""),
-    ("md", """
-### Accuracy, intervals and run time
 
-Point predictions are posterior-predictive means. The log predictive density (per held-out
-rating, higher is better) scores the whole predictive distribution, not just its centre.
-"""),
-    ("code", """
+# %% [markdown]
+# ### Accuracy, intervals and run time
+#
+# Point predictions are posterior-predictive means. The log predictive density (per held-out
+# rating, higher is better) scores the whole predictive distribution, not just its centre.
+
+# %%
 preds = {name: fit.predict(test, prob=0.9, progressbar=False) for name, fit in fits.items()}
 y = test.rating
 
 
 def held_out_lpd(fit):
-    \"\"\"Mean log predictive density of the test ratings (exact normal mixture over draws).\"\"\"
+    """Mean log predictive density of the test ratings (exact normal mixture over draws)."""
     n_samples = fit.n_chains * fit.n_draws
     means = fit.predict_draws(test, kind="expected", n_draws=n_samples, clip=False)[:n_samples]
     sigma = fit.arrays().sigma
@@ -183,20 +232,20 @@ for name, fit in fits.items():
     rows.append(row)
 summary = pd.DataFrame(rows).set_index("method")
 summary
-"""),
-    ("code", """
+
+# %%
 widths = calib.pivot(index="model", columns="prob", values="width").loc[list(fits)]
 widths.columns = [f"width {p:.0%}" for p in widths.columns]
 widths.index.name = "mean interval width (stars)"
 widths
-"""),
-    ("code", """
+
+# %%
 fig, ax = plt.subplots(figsize=(5, 5))
 plot_calibration(calib, ax=ax)
 ax.set_title(f"Calibration on held-out ratings ({len(test):,})")
 plt.show()
-"""),
-    ("code", """
+
+# %%
 best = summary["RMSE"].idxmin()
 sampled = [m for m in fits if m != "MAP"]
 print(f"Lowest held-out RMSE: {best} ({summary.loc[best, 'RMSE']:.3f}); MAP: {summary.loc['MAP', 'RMSE']:.3f}.")
@@ -211,17 +260,17 @@ for m in fits:
     worst = max(gaps, key=abs)
     print(f"{m}: coverage within {abs(worst):.1%} of nominal at every level "
           f"({'under' if worst < 0 else 'over'}-coverage at worst)")
-"""),
-    ("md", """
-## 3. Where the posterior helps: little data
 
-A MAP plug-in interval is $\\hat r \\pm z\\,\\sigma$ for every pair: it knows nothing about how
-well the user's and the item's factors are determined. The posterior's intervals also carry
-that uncertainty, so they should widen, and keep their coverage, where there are few training
-ratings. We group the held-out ratings by how many training ratings their user, and their
-item, have.
-"""),
-    ("code", """
+# %% [markdown]
+# ## 3. Where the posterior helps: little data
+#
+# A MAP plug-in interval is $\hat r \pm z\,\sigma$ for every pair: it knows nothing about how
+# well the user's and the item's factors are determined. The posterior's intervals also carry
+# that uncertainty, so they should widen, and keep their coverage, where there are few training
+# ratings. We group the held-out ratings by how many training ratings their user, and their
+# item, have.
+
+# %%
 user_n = train.user_counts()[train.users.to_index(test.users.to_raw(test.user_idx))]
 item_n = train.item_counts()[train.items.to_index(test.items.to_raw(test.item_idx))]
 USER_BINS = (0, 20, 50, 100, 200, np.inf)
@@ -247,8 +296,8 @@ by_item = by_bins(item_n, ITEM_BINS)
 print("held-out ratings per bin (user bins, then item bins):")
 print(by_user[by_user["model"] == "MAP"].set_index("bin")["n"].to_dict())
 print(by_item[by_item["model"] == "MAP"].set_index("bin")["n"].to_dict())
-"""),
-    ("code", """
+
+# %%
 fig, axes = plt.subplots(2, 3, figsize=(12, 7), sharex="row")
 panels = [("coverage 90%", "coverage of the 90% interval"), ("width 90%", "width of the 90% interval (stars)"),
           ("RMSE", "held-out RMSE (stars)")]
@@ -264,8 +313,8 @@ for row, (table, what) in enumerate([(by_user, "user"), (by_item, "item")]):
 axes[0, 0].legend(frameon=False)
 fig.tight_layout()
 plt.show()
-"""),
-    ("code", """
+
+# %%
 rare = by_item[by_item["bin"] == by_item["bin"].iloc[0]].set_index("model")
 light = by_user[by_user["bin"] == by_user["bin"].iloc[0]].set_index("model")
 print(f"Items with {rare['bin'].iloc[0]} training ratings ({int(rare.loc['MAP', 'n'])} held-out ratings):")
@@ -276,24 +325,22 @@ print(f"Users with {light['bin'].iloc[0]} training ratings ({int(light.loc['MAP'
 for m in fits:
     print(f"  {m:6s} coverage of the 90% interval {light.loc[m, 'coverage 90%']:.1%}, "
           f"width {light.loc[m, 'width 90%']:.2f}, RMSE {light.loc[m, 'RMSE']:.3f}")
-"""),
-    ("md", """
-## Conclusions
 
-The numbers printed above are computed in this run; this is how to read them.
-
-* **One objective, two optimizers.** `find_MAP` and ALS minimize the same regularized squared
-  error from different random starts; section 1 prints how closely their optima and their
-  predictions agree.
-* **Judge the intervals, not only the point predictions.** RMSE compares centres only. The
-  coverage columns say whether a method's 90% interval really holds 90% of new ratings, and
-  the log predictive density rewards intervals that are both honest and narrow. A MAP plug-in
-  interval has the same width for every pair, so it cannot be right both for well-known and
-  for rarely rated items; the per-bin plots show, for each method, where its intervals are
-  too narrow (coverage below the dashed line) or too wide.
-* **Cost.** The run-time column gives the price of each route on this machine. Gibbs uses the
-  model's conjugacy; NUTS is general (it fits every variant, see notebook `05`); ADVI is an
-  approximation, so its coverage has to be checked rather than assumed.
-* Check convergence before trusting any of these numbers (notebook `04`).
-"""),
-]
+# %% [markdown]
+# ## Conclusions
+#
+# The numbers printed above are computed in this run; this is how to read them.
+#
+# * **One objective, two optimizers.** `find_MAP` and ALS minimize the same regularized squared
+#   error from different random starts; section 1 prints how closely their optima and their
+#   predictions agree.
+# * **Judge the intervals, not only the point predictions.** RMSE compares centres only. The
+#   coverage columns say whether a method's 90% interval really holds 90% of new ratings, and
+#   the log predictive density rewards intervals that are both honest and narrow. A MAP plug-in
+#   interval has the same width for every pair, so it cannot be right both for well-known and
+#   for rarely rated items; the per-bin plots show, for each method, where its intervals are
+#   too narrow (coverage below the dashed line) or too wide.
+# * **Cost.** The run-time column gives the price of each route on this machine. Gibbs uses the
+#   model's conjugacy; NUTS is general (it fits every variant, see notebook `05`); ADVI is an
+#   approximation, so its coverage has to be checked rather than assumed.
+# * Check convergence before trusting any of these numbers (notebook `04`).
