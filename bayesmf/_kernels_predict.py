@@ -1,4 +1,4 @@
-"""numba kernels behind `bayesmf.predict` and `bayesmf.recommend`.
+"""numba kernels behind `bayesmf.latent` and the predictive machinery (`bayesmf.predictive`).
 
 Symbols follow the seeds' maths: for posterior draw ``s`` (a "component"), pair ``p`` of
 user ``u`` and item ``i``, the latent score is

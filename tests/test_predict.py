@@ -361,6 +361,64 @@ def test_bad_arguments_name_the_value(post):
         predict_draws(post, df, max_elements=100)
 
 
+def test_options_object_and_its_checks(post):
+    from bayesmf.options import PredictOptions
+
+    df = post.train.to_dataframe().head(6)
+    opts = PredictOptions(prob=0.8, kind="expected", interval="hdi", threshold=3, clip=False, random_seed=4)
+    a = predict(post, df, options=opts)
+    b = predict(post, df, prob=0.8, kind="expected", interval="hdi", threshold=3, clip=False, random_seed=4)
+    pd.testing.assert_frame_equal(a, b)
+    assert a.attrs == b.attrs
+    # a keyword equal to its default or to the object's value is fine; another is an error
+    pd.testing.assert_frame_equal(predict(post, df, prob=0.8, clip=True, options=opts), a)
+    with pytest.raises(TypeError, match="kind='expected'"):
+        predict(post, df, kind="expected", options=opts.replace(kind="predictive", prob=0.5))
+    with pytest.raises(TypeError, match="PredictOptions"):
+        predict(post, df, options={"prob": 0.8})
+    d = predict_draws(post, df, options=PredictOptions(random_seed=3, clip=False))
+    np.testing.assert_array_equal(d, predict_draws(post, df, random_seed=3, clip=False))
+    np.testing.assert_array_equal(
+        predict_proba(post, df, options=PredictOptions(chunk_size=2)).filter(like="p_"),
+        predict_proba(post, df).filter(like="p_"),
+    )
+    for bad, match, error in (
+        ({"prob": 1.0}, "prob", ValueError),
+        ({"kind": "posterior"}, "'posterior'", ValueError),
+        ({"interval": "hpd"}, "'hpd'", ValueError),
+        ({"threshold": "4"}, "threshold", TypeError),
+        ({"clip": "yes"}, "clip", TypeError),
+        ({"unknown": "ignore"}, "'ignore'", ValueError),
+        ({"chunk_size": 0}, "chunk_size", ValueError),
+        ({"random_seed": -1}, "random_seed", ValueError),
+        ({"random_seed": 1.5}, "random_seed", TypeError),
+    ):
+        with pytest.raises(error, match=match):
+            PredictOptions(**bad)
+    with pytest.raises(ValueError, match="threshold=9"):
+        predict(post, df, options=PredictOptions(threshold=9))
+
+
+def test_latent_scores_per_draw_match_the_definition(post):
+    from bayesmf.latent import latent_scores_per_draw
+
+    arr = post.arrays()
+    uidx, iidx = post.train.user_idx[:9], post.train.item_idx[:9]
+    got = latent_scores_per_draw(
+        arr.U, arr.V, uidx, iidx, mu=arr.mu, user_bias=arr.user_bias, item_bias=arr.item_bias
+    )
+    np.testing.assert_allclose(got, _eta(post, uidx, iidx), rtol=1e-12, atol=1e-12)
+    plain = latent_scores_per_draw(arr.U[:1], arr.V[:1], uidx, iidx, mu=2.0)
+    dots = np.einsum("pk,pk->p", arr.U[0, uidx].astype(float), arr.V[0, iidx].astype(float))
+    np.testing.assert_allclose(plain[0], 2.0 + dots, rtol=1e-12)
+    with pytest.raises(ValueError, match="U and V"):
+        latent_scores_per_draw(arr.U[0], arr.V[0], uidx, iidx)
+    with pytest.raises(IndexError, match="item_idx"):
+        latent_scores_per_draw(arr.U, arr.V, uidx[:1], [post.train.n_items])
+    with pytest.raises(ValueError, match="user_bias"):
+        latent_scores_per_draw(arr.U, arr.V, uidx, iidx, user_bias=arr.item_bias)
+
+
 # -- exact posteriors on simulated data -----------------------------------------------------
 def _split_per_user(data: RatingsData, frac: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)

@@ -113,6 +113,35 @@ def test_unknown_user(post):
         recommend(post, "stranger", unknown="raise")
 
 
+@pytest.mark.parametrize("interval", ["eti", "hdi"])
+def test_same_int_seed_gives_recommend_and_predict_the_same_draws(post, interval):
+    """One seed policy: an unknown user's prior draws (and HDI draws) are the same pair by pair."""
+    out = recommend(post, "stranger", n=5, random_seed=7, interval=interval, threshold=3.5)
+    pairs = pd.DataFrame({"user": "stranger", "item": out["item"]})
+    direct = predict(post, pairs, random_seed=7, interval=interval, threshold=3.5)
+    assert direct["new_user"].all()
+    for col in ("mean", "sd", "median", "lower", "upper", "p_at_least"):
+        np.testing.assert_array_equal(out[col].to_numpy(), direct[col].to_numpy(), err_msg=col)
+    # the same holds for a Generator in the same state, and a fresh seed gives other draws
+    gen = recommend(post, "stranger", n=5, random_seed=np.random.default_rng(3), interval=interval)
+    again = predict(post, pd.DataFrame({"user": "stranger", "item": gen["item"]}), random_seed=np.random.default_rng(3), interval=interval)
+    np.testing.assert_array_equal(gen["lower"].to_numpy(), again["lower"].to_numpy())
+    other = predict(post, pairs, random_seed=8, interval=interval)
+    assert not np.array_equal(other["lower"].to_numpy(), direct["lower"].to_numpy())
+
+
+def test_options_object_is_accepted(post):
+    from bayesmf.options import PredictOptions
+
+    user = post.train.users.classes[0]
+    opts = PredictOptions(prob=0.8, threshold=3.0, interval="hdi", random_seed=2)
+    a = recommend(post, user, n=4, rank_by="prob", options=opts)
+    b = recommend(post, user, n=4, rank_by="prob", prob=0.8, threshold=3.0, interval="hdi", random_seed=2)
+    pd.testing.assert_frame_equal(a, b)
+    with pytest.raises(TypeError, match=r"prob=0\.7"):
+        recommend(post, user, prob=0.7, options=opts)
+
+
 def test_bad_input(post):
     user = post.train.users.classes[0]
     with pytest.raises(ValueError, match="'best'"):

@@ -1,0 +1,16 @@
+"""The machinery behind `bayesmf.predict`, `bayesmf.recommend` and `bayesmf.evaluation`.
+
+=================  ====================================================================
+module             job
+=================  ====================================================================
+``view``           what the computations need from a `FitResult`, read once per call
+``pairs``          raw (user, item) ids -> indices, codes of unknown ids, flags; output frame
+``components``     latent scores per chunk (posterior draws; prior draws for unknown ids),
+                   per-pair seeds, chunking
+``summary``        per-pair mean, sd, quantiles, P(r >= t) and HDI
+``draws``          per-pair predictive draws and rating-level probabilities
+=================  ====================================================================
+
+Nothing here is public API; the public functions validate their options once
+(`bayesmf.options.PredictOptions`) and pass plain values down.
+"""

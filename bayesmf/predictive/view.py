@@ -1,0 +1,91 @@
+"""What the predictive computations need from a fitted result, read once per call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bayesmf.posterior import PosteriorArrays, posterior_arrays, prior_moments
+
+if TYPE_CHECKING:
+    from bayesmf.results import FitResult
+
+__all__ = ["ModelView", "model_view"]
+
+
+@dataclass(frozen=True, eq=False)
+class ModelView:
+    """Posterior arrays plus the per-draw prior scales and noise of a result."""
+
+    result: FitResult
+    arrays: PosteriorArrays
+    low: float
+    high: float
+    n_samples: int
+    n_factors: int
+    ordinal: bool
+    noise: np.ndarray | None  # (S,) noise sd in rating units (normal likelihood)
+    cutpoints: np.ndarray | None  # (S, L-1) (ordinal)
+    levels: np.ndarray | None  # (L,) rating levels (ordinal, or of the train data)
+    prior_u: np.ndarray  # (S, K) prior sd of a user's factors, per draw
+    prior_v: np.ndarray  # (S, K) prior sd of an item's factors
+    prior_mean_u: np.ndarray  # (S, K) prior mean of a user's factors (0 unless per-side)
+    prior_mean_v: np.ndarray  # (S, K)
+    prior_ub: np.ndarray  # (S,) prior sd of a user bias (unused without biases)
+    prior_ib: np.ndarray  # (S,)
+    mu: np.ndarray  # (S,) zeros when the model has no global mean
+    has_bias: bool
+
+    @property
+    def spec(self) -> Any:
+        """The fitted spec."""
+        return self.result.spec
+
+
+def model_view(result: FitResult) -> ModelView:
+    """Read ``result``'s draws, noise sds (rating units), cutpoints and prior moments.
+
+    Raises
+    ------
+    ValueError
+        If the posterior lacks what its likelihood needs (``sigma``; cutpoints and levels).
+    """
+    arrays = posterior_arrays(result.idata)
+    spec = result.spec
+    low, high = (float(x) for x in result.train.scale)
+    n_samples = arrays.n_samples
+    ordinal = spec.likelihood == "ordinal"
+    noise = None
+    if not ordinal:
+        if arrays.sigma is None:
+            raise ValueError("a normal-likelihood posterior lacks sigma")
+        noise = np.asarray(arrays.sigma, dtype=np.float64).reshape(n_samples)
+        if spec.link == "logistic":
+            noise = noise * (high - low)
+    cut = None if arrays.cutpoints is None else np.asarray(arrays.cutpoints, dtype=np.float64)
+    levels = result.train.levels
+    if ordinal and (cut is None or levels is None or cut.shape[1] != len(levels) - 1):
+        raise ValueError("an ordinal posterior needs cutpoints and the rating levels of its train data")
+    moments = prior_moments(result.idata, spec)
+    return ModelView(
+        result=result,
+        arrays=arrays,
+        low=low,
+        high=high,
+        n_samples=n_samples,
+        n_factors=int(arrays.U.shape[2]),
+        ordinal=ordinal,
+        noise=noise,
+        cutpoints=cut,
+        levels=None if levels is None else np.asarray(levels, dtype=np.float64),
+        prior_u=moments["user_factor"],
+        prior_v=moments["item_factor"],
+        prior_mean_u=moments["user_factor_mean"],
+        prior_mean_v=moments["item_factor_mean"],
+        prior_ub=moments["user_bias"],
+        prior_ib=moments["item_bias"],
+        mu=np.zeros(n_samples) if arrays.mu is None else np.asarray(arrays.mu, dtype=np.float64),
+        has_bias=spec.biases,
+    )
