@@ -2,24 +2,26 @@
 
 A result holds the spec, the posterior ``DataTree`` (in the layout of `bayesmf.posterior`,
 MAP as one chain of one draw), the training ratings and a few facts about the run. Methods
-are thin: prediction, recommendation, diagnostics and plots live in their own modules.
+are thin: prediction, recommendation, fold-in, diagnostics and saving live in their own
+modules, and ``result.predict(...)`` is ``bayesmf.predict.predict(result, ...)`` with that
+function's signature and docstring (`help`, Jupyter's shift-Tab). Those modules import this
+one, not the other way round: each is imported on first use of its method.
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import numpy as np
 import xarray as xr
 
 from bayesmf.data import IdEncoder, RatingsData
 from bayesmf.posterior import PosteriorArrays, posterior_arrays
 from bayesmf.spec import PMF
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 __all__ = ["FitResult"]
 
@@ -27,6 +29,48 @@ log = logging.getLogger("bayesmf")
 
 MAP_METHODS = ("map", "als", "sgd")
 SAMPLING_METHODS = ("gibbs", "nuts", "advi")
+
+
+class _Forward:
+    """A method that calls ``module.name(self, ...)``, with that function's signature and doc.
+
+    The module is imported on first access of the attribute (class or instance), which
+    then replaces this placeholder on the class by a plain function: ``inspect.signature``,
+    `help` and IPython see the target's parameters after the first, and its docstring.
+    """
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module, self.name = module, name
+
+    def __set_name__(self, owner: type, attr: str) -> None:
+        self.attr = attr
+
+    def __get__(self, instance: Any, owner: type) -> Any:
+        method = self.build(owner)
+        setattr(owner, self.attr, method)
+        return method if instance is None else method.__get__(instance, owner)
+
+    def target(self) -> Callable[..., Any]:
+        """Return the function forwarded to (importing its module)."""
+        return getattr(importlib.import_module(self.module), self.name)  # type: ignore[no-any-return]
+
+    def build(self, owner: type) -> Callable[..., Any]:
+        """Return the method: a function with the target's signature (first parameter ``self``)."""
+        func = self.target()
+
+        def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+            return func(self, *args, **kwargs)
+
+        sig = inspect.signature(func)
+        params = list(sig.parameters.values())
+        method.__signature__ = sig.replace(  # type: ignore[attr-defined]
+            parameters=[params[0].replace(name="self", annotation=inspect.Parameter.empty), *params[1:]]
+        )
+        method.__doc__ = func.__doc__
+        method.__name__ = self.attr
+        method.__qualname__ = f"{owner.__qualname__}.{self.attr}"
+        method.__module__ = owner.__module__
+        return method
 
 
 @dataclass(frozen=True, eq=False)
@@ -99,45 +143,11 @@ class FitResult:
             f"{took}; {self.train!r})"
         )
 
-    # -- downstream (thin wrappers) ------------------------------------------------------
-    def predict(self, data: Any, **kwargs: Any) -> pd.DataFrame:
-        """Posterior-predictive summaries for (user, item) pairs; see `bayesmf.predict.predict`."""
-        from bayesmf.predict import predict
-
-        return predict(self, data, **kwargs)
-
-    def predict_draws(self, data: Any, **kwargs: Any) -> np.ndarray:
-        """Posterior-predictive draws (sample, pair); see `bayesmf.predict.predict_draws`."""
-        from bayesmf.predict import predict_draws
-
-        return predict_draws(self, data, **kwargs)
-
-    def predict_proba(self, data: Any, **kwargs: Any) -> pd.DataFrame:
-        """P(rating = level) per pair for the ordinal likelihood; see `bayesmf.predict.predict_proba`."""
-        from bayesmf.predict import predict_proba
-
-        return predict_proba(self, data, **kwargs)
-
-    def recommend(self, user: Any, **kwargs: Any) -> pd.DataFrame:
-        """Top-N items with intervals; see `bayesmf.recommend.recommend`."""
-        from bayesmf.recommend import recommend
-
-        return recommend(self, user, **kwargs)
-
-    def fold_in(self, ratings: Any, **kwargs: Any) -> FitResult:
-        """Add new users without retraining; see `bayesmf.recommend.fold_in`."""
-        from bayesmf.recommend import fold_in
-
-        return fold_in(self, ratings, **kwargs)
-
-    def diagnose(self, **kwargs: Any) -> Any:
-        """Convergence diagnostics on identified quantities; see `bayesmf.diagnostics.diagnose`."""
-        from bayesmf.diagnostics import diagnose
-
-        return diagnose(self, **kwargs)
-
-    def save(self, path: Any, **kwargs: Any) -> Any:
-        """Write to netCDF (``.nc``) or zarr (``.zarr``); see `bayesmf.io.save`."""
-        from bayesmf.io import save
-
-        return save(self, path, **kwargs)
+    # -- downstream: each method is its module's function, with its signature and docstring
+    predict = _Forward("bayesmf.predict", "predict")
+    predict_draws = _Forward("bayesmf.predict", "predict_draws")
+    predict_proba = _Forward("bayesmf.predict", "predict_proba")
+    recommend = _Forward("bayesmf.recommend", "recommend")
+    fold_in = _Forward("bayesmf.fold_in", "fold_in")
+    diagnose = _Forward("bayesmf.diagnostics", "diagnose")
+    save = _Forward("bayesmf.storage", "save")
