@@ -15,6 +15,10 @@ from scipy import stats
 
 from bayesmf import PMF, FitResult, IdEncoder, RatingsData, simulate
 from bayesmf.inference.gibbs import fit_gibbs
+from bayesmf.inference.gibbs.kernels.structs import Csr, InvGamma, RowFit, ScaleDensity, Side
+from bayesmf.inference.gibbs.problem import build_problem
+from bayesmf.inference.gibbs.start import initial_state
+from bayesmf.inference.gibbs.sweep import build_sweep
 from bayesmf.posterior import dims_of, param_names
 
 DEFAULT_OVERRELAXATION = inspect.signature(fit_gibbs).parameters["overrelaxation"].default
@@ -24,6 +28,17 @@ FAST = {"draws": 20, "tune": 10, "chains": 2, "progressbar": False, "random_seed
 @pytest.fixture(scope="module")
 def small():
     return simulate(n_users=40, n_items=30, n_factors=2, density=0.25, noise=0.5, seed=3)
+
+
+def _burned_in(spec, data, rng, sweeps):
+    """The sampler's problem and a chain state after a "map" start and ``sweeps`` plain Gibbs sweeps."""
+    problem = build_problem(spec, data)
+    state = initial_state(problem, spec, data, rng, "map")
+    sweep = build_sweep(problem)
+    variates = sweep.variates()
+    for _ in range(sweeps):
+        sweep(state, variates, rng)
+    return problem, state
 
 
 def _with_cold_user(data: RatingsData) -> RatingsData:
@@ -227,13 +242,13 @@ def test_planted_truth_predictions_and_coverage(planted):
 
 # -- the per-side shift move ----------------------------------------------------------------
 def test_side_shift_keeps_the_likelihood_and_draws_its_gaussian_conditional():
-    """`_shift_side`: U + delta, m + delta, c - delta.V leaves every latent score unchanged,
+    """`shift_side`: U + delta, m + delta, c - delta.V leaves every latent score unchanged,
     and delta follows N(A^-1 h, A^-1) with A, h from its docstring (computed here in numpy).
 
     A forward solve that mixes the noise in early, or a wrong sign of the bias term, moves
     the mean or covariance by far more than the tolerances (several Monte Carlo errors).
     """
-    from bayesmf.inference._gibbs_kernels import _shift_side
+    from bayesmf.inference.gibbs.kernels.shifts import shift_side
 
     rng = np.random.default_rng(11)
     n_users, n_items, K, kappa = 9, 7, 3, 1.0
@@ -252,7 +267,7 @@ def test_side_shift_keeps_the_likelihood_and_draws_its_gaussian_conditional():
     deltas = np.empty((n_draws, K))
     for t in range(n_draws):
         Pu, Pi, pm = P_user.copy(), P_item.copy(), pm_user.copy()
-        _shift_side(Pu, pm, prec_user, Pi, prec_item_bias, kappa, rng.standard_normal(K))
+        shift_side(Side(Pu, prec_user, pm), Pi, prec_item_bias, kappa, rng.standard_normal(K))
         deltas[t] = pm[1:] - pm_user[1:]
         if t < 3:
             np.testing.assert_allclose(scores(Pu, Pi), before, atol=1e-12)
@@ -286,7 +301,7 @@ def test_exp_cosh_draws_follow_their_density(lam):
     Its Gaussian envelope alone (no acceptance step) fails the same test at p < 1e-6 where
     the two differ (small lam; at lam = 20 the target is close to that Gaussian).
     """
-    from bayesmf.inference.gibbs import _exp_cosh_draws
+    from bayesmf.inference.gibbs.moves import exp_cosh_draws as _exp_cosh_draws
 
     rng = np.random.default_rng(int(lam * 100))
     draws = _exp_cosh_draws(rng, np.full(20_000, lam))
@@ -299,22 +314,19 @@ def test_exp_cosh_draws_follow_their_density(lam):
 
 @pytest.mark.parametrize("per_factor", [True, False], ids=["per-factor", "one-scale"])
 def test_side_rescaling_keeps_the_likelihood_and_draws_its_conditional(per_factor):
-    """`_rescale_sides` moves each factor's scale between users and items.
+    """`RescaleSides` moves each factor's scale between users and items.
 
     Every U_i . V_j and every standardized row (U_i - m_U) / sd_U is kept; the log of the
     squared scale follows 0.5 log(A / B) + u, u ~ exp(-2 sqrt(AB) cosh u), with
     A = b_f / v_U and B = b_f / v_V read from the starting state (KS test per column).
     """
-    from bayesmf.inference import gibbs
+    from bayesmf.inference.gibbs.moves import RescaleSides
+    from bayesmf.inference.gibbs.state import ChainState
 
     sim = simulate(n_users=30, n_items=20, n_factors=3, density=0.4, seed=4)
     spec = PMF(n_factors=3, factor_prior="per_side", per_factor_scales=per_factor)
-    problem = gibbs._problem(spec, sim.data)
     rng = np.random.default_rng(8)
-    state = gibbs._init_state(problem, spec, sim.data, rng, "map")
-    bufs = gibbs._buffers(problem)
-    for _ in range(20):  # away from the start
-        gibbs._sweep(problem, state, rng, bufs)
+    problem, state = _burned_in(spec, sim.data, rng, 20)  # away from the start
     U0, V0 = state.P_user[:, 1:].copy(), state.P_item[:, 1:].copy()
     sd_u0 = 1.0 / np.sqrt(state.prec_user[1:])
     sd_v0 = 1.0 / np.sqrt(state.prec_item[1:])
@@ -324,11 +336,11 @@ def test_side_rescaling_keeps_the_likelihood_and_draws_its_conditional(per_facto
     n_rep = 4000
     log_scale2 = np.empty((n_rep, 3))
     for t in range(n_rep):
-        moved = gibbs._State(
+        moved = ChainState(
             state.P_user.copy(), state.P_item.copy(), state.scalars.copy(), state.factor_var.copy(),
             state.prec_user.copy(), state.prec_item.copy(), state.pm_user.copy(), state.pm_item.copy(),
         )
-        gibbs._rescale_sides(problem, moved, rng)
+        RescaleSides(problem)(moved, None, rng)
         U, V = moved.P_user[:, 1:], moved.P_item[:, 1:]
         sd_u = 1.0 / np.sqrt(moved.prec_user[1:])
         log_scale2[t] = np.log(sd_u**2 / sd_u0**2)
@@ -355,7 +367,7 @@ def test_collapsed_bias_variance_step_agrees_with_plain_gibbs():
     unrated item's bias agree within 5 Monte Carlo standard errors (batch means). Checked by
     hand: with sigma^2 in place of sigma^2 / n_j in the marginal, |z| reaches 24.
     """
-    from bayesmf.inference._gibbs_kernels import bias_free_sums, collapsed_bias_var
+    from bayesmf.inference.gibbs.kernels.bias_var import bias_free_sums, collapsed_bias_var
 
     rng = np.random.default_rng(21)
     n_items, n_users, K = 6, 10, 2
@@ -367,13 +379,13 @@ def test_collapsed_bias_variance_step_agrees_with_plain_gibbs():
     P_items = np.c_[np.zeros(n_items), rng.normal(0, 0.5, (n_items, K))]
     mu, sigma2, a_b, b_b = 3.4, 0.8, 2.0, 0.1
     sums = np.empty(n_items)
-    bias_free_sums(indptr, other, rating, P_items, P_users, mu, sums)
+    bias_free_sums(Csr(indptr, other, rating), P_items, P_users, mu, sums)
     n_iter = 60_000
 
     collapsed = np.empty((n_iter, 5))
     var = 0.3
     for t in range(n_iter):
-        var = collapsed_bias_var(indptr, other, rating, P_items, P_users, mu, sigma2, var, a_b, b_b,
+        var = collapsed_bias_var(Csr(indptr, other, rating), P_items, P_users, mu, sigma2, var, InvGamma(a_b, b_b),
                                  rng.random(64), rng.standard_normal(n_items), np.empty(n_items))
         collapsed[t] = var, np.log(var), P_items[0, 0], P_items[4, 0], P_items[5, 0] ** 2
 
@@ -400,20 +412,16 @@ def _sparse_state(
     monkeypatch, per_factor: bool = False, biases: bool = True, threshold: int = 6, sweeps: int = 30
 ):
     """A problem where some rows are marked sparse and some not, and a state after a burn-in."""
-    from bayesmf.inference import gibbs
+    from bayesmf.inference.gibbs import moves
 
-    monkeypatch.setattr(gibbs, "SPARSE_ROW_RATINGS", threshold)
+    monkeypatch.setattr(moves, "SPARSE_ROW_RATINGS", threshold)
     sim = simulate(n_users=30, n_items=24, n_factors=2, density=0.3, noise=0.6, seed=8)
     spec = PMF(n_factors=2, per_factor_scales=per_factor, biases=biases)
-    problem = gibbs._problem(spec, sim.data)
-    assert 0 < problem.sparse_user.sum() < problem.n_users
-    assert 0 < problem.sparse_item.sum() < problem.n_items
-    rng = np.random.default_rng(4)
-    state = gibbs._init_state(problem, spec, sim.data, rng, "map")
-    bufs = gibbs._buffers(problem)
-    for _ in range(sweeps):
-        gibbs._sweep(problem, state, rng, bufs)
-    return gibbs, problem, state, sim.data
+    problem, state = _burned_in(spec, sim.data, np.random.default_rng(4), sweeps)
+    move = moves.SparseScaleMoves(problem)
+    assert 0 < move.marks.user.sum() < problem.n_users
+    assert 0 < move.marks.item.sum() < problem.n_items
+    return move, problem, state, sim.data
 
 
 def _scaled_log_joint(problem, state, data, move: str, x: float, column: int | None = None) -> float:
@@ -423,26 +431,29 @@ def _scaled_log_joint(problem, state, data, move: str, x: float, column: int | N
     their variance by t^2: d + 2 scaled coordinates' worth of Jacobian, d the number of
     scaled entries.
     """
+    from bayesmf.inference.gibbs.moves import SparseScaleMoves
+
+    sparse = SparseScaleMoves(problem).marks
     t = np.exp(x)
     Pu, Pi = state.P_user.copy(), state.P_item.copy()
-    a_f, b_f, a_b, b_b = problem.consts[2:6]
+    (a_f, b_f), (a_b, b_b) = problem.hyper.factor, problem.hyper.bias
     start = int(problem.has_bias)
     if move == "factor":
         cols = slice(start, None) if column is None else slice(start + column, start + column + 1)
-        Pu[problem.sparse_user != 0, cols] *= t
-        Pi[problem.sparse_item != 0, cols] *= t
+        Pu[sparse.user != 0, cols] *= t
+        Pi[sparse.item != 0, cols] *= t
         var = state.factor_var[0 if column is None else column] * t * t
         entries = np.concatenate([Pu[:, cols].ravel(), Pi[:, cols].ravel()])
         a, b = a_f, b_f
         d = entries.size // (problem.n_users + problem.n_items) * (
-            problem.sparse_user.sum() + problem.sparse_item.sum()
+            sparse.user.sum() + sparse.item.sum()
         )
     else:
-        Pi[problem.sparse_item != 0, 0] *= t
+        Pi[sparse.item != 0, 0] *= t
         var = state.scalars[3] * t * t
         entries = Pi[:, 0]
         a, b = a_b, b_b
-        d = problem.sparse_item.sum()
+        d = sparse.item.sum()
     sigma2 = state.scalars[1]
     pred = np.einsum("nk,nk->n", Pu[data.user_idx, start:], Pi[data.item_idx, start:])
     if start:
@@ -461,24 +472,23 @@ def _scaled_log_joint(problem, state, data, move: str, x: float, column: int | N
 def test_sparse_scale_density_is_the_joint_along_the_move(monkeypatch, move, column, biases):
     """The move's log density (from a few sums) equals the brute-force log posterior along it.
 
-    On a grid of x = log t, differences from x = 0 of `_scale_log_density` and of the full
+    On a grid of x = log t, differences from x = 0 of `scale_log_density` and of the full
     log joint (likelihood, every row's prior, the variance's inverse-gamma prior, Jacobian)
     at the moved state agree. A wrong Jacobian power, a missing unmarked-row term or the
     t^2 class of ratings (both ends marked) left out breaks this.
     """
-    from bayesmf.inference._gibbs_kernels import _scale_log_density, scale_move_terms
+    from bayesmf.inference.gibbs.kernels.scale_moves import scale_log_density, scale_move_terms
 
-    _, problem, state, data = _sparse_state(monkeypatch, per_factor=column is not None, biases=biases)
+    sparse_move, problem, state, data = _sparse_state(monkeypatch, per_factor=column is not None, biases=biases)
     sums, power, rate = scale_move_terms(
-        *problem.u_csr, *problem.i_csr, state.P_user, state.P_item, state.scalars, state.factor_var,
-        problem.consts, problem.sparse_user, problem.sparse_item, biases, {"factor": 0, "item_bias": 1}[move],
+        problem.ratings, state.params, problem.hyper, sparse_move.marks, biases, {"factor": 0, "item_bias": 1}[move],
         -1 if column is None else column,
     )
     if move == "factor":
         assert sums[3] > 0  # some ratings have both ends marked
     inv_sigma2 = 1.0 / state.scalars[1]
     grid = np.linspace(-0.4, 0.4, 9)
-    kernel = np.array([_scale_log_density(x, sums, inv_sigma2, power, rate) for x in grid])
+    kernel = np.array([scale_log_density(x, ScaleDensity(sums, inv_sigma2, power, rate)) for x in grid])
     joint = np.array([_scaled_log_joint(problem, state, data, move, x, column) for x in grid])
     np.testing.assert_allclose(kernel - kernel[4], joint - joint[4], rtol=1e-9, atol=1e-8)
 
@@ -492,7 +502,7 @@ def test_sparse_scale_move_samples_its_conditional(monkeypatch, move):
     computed here by brute force on a grid (`_scaled_log_joint`). The recorded residual sum
     of squares must follow the state too.
     """
-    gibbs, problem, state, data = _sparse_state(monkeypatch)
+    sparse_move, problem, state, data = _sparse_state(monkeypatch)
     column = {"factor": None, "item_bias": 3}[move]
 
     def log_sd(st):
@@ -517,7 +527,9 @@ def test_sparse_scale_move_samples_its_conditional(monkeypatch, move):
 
     sse = sum_of_squares()
     for it in range(n_iter):
-        sse = gibbs._sparse_scale_moves(problem, state, rng, sse, only={"factor": 0, "item_bias": 1}[move])
+        state.sse = sse
+        sparse_move(state, None, rng, only={"factor": 0, "item_bias": 1}[move])
+        sse = state.sse
         if (it + 1) % thin == 0:
             draws[(it + 1) // thin - 1] = log_sd(state) - x0
     result = stats.kstest(draws, lambda x: np.interp(x, grid, cdf))
@@ -538,7 +550,7 @@ def test_row_kernel_matches_a_dense_solve_row_by_row(has_bias, alpha):
     """
     from scipy.linalg import solve_triangular
 
-    from bayesmf.inference._gibbs_kernels import ROW_BATCH, sample_rows
+    from bayesmf.inference.gibbs.kernels.rows import ROW_BATCH, sample_rows
 
     rng = np.random.default_rng(11)
     n_rows, n_other, K = 19, 40, 3
@@ -557,8 +569,8 @@ def test_row_kernel_matches_a_dense_solve_row_by_row(has_bias, alpha):
     normals = rng.standard_normal((n_rows, kp))
     old = rng.normal(0.0, 1.0, (n_rows, kp))
     out = old.copy()
-    total, total_sq = sample_rows(indptr, other, rating, other_params, mu, inv_sigma2, prec, has_bias,
-                                  normals, out, alpha, pmean, True)
+    total, total_sq = sample_rows(Csr(indptr, other, rating), Side(out, prec, pmean), other_params,
+                                  RowFit(mu, inv_sigma2, has_bias), normals, alpha, True)
     resid = []
     for i in range(n_rows):
         js = other[indptr[i]:indptr[i + 1]]
@@ -575,8 +587,8 @@ def test_row_kernel_matches_a_dense_solve_row_by_row(has_bias, alpha):
     np.testing.assert_allclose([total, total_sq], [resid.sum(), (resid**2).sum()], rtol=1e-10)
     # without resid the rows are the same and the sums are zero
     again = old.copy()
-    assert sample_rows(indptr, other, rating, other_params, mu, inv_sigma2, prec, has_bias,
-                       normals, again, alpha, pmean, False) == (0.0, 0.0)
+    assert sample_rows(Csr(indptr, other, rating), Side(again, prec, pmean), other_params,
+                       RowFit(mu, inv_sigma2, has_bias), normals, alpha, False) == (0.0, 0.0)
     np.testing.assert_array_equal(again, out)
 
 
@@ -591,7 +603,7 @@ def test_overrelaxed_row_draws_keep_the_conditional(alpha, prior_mean):
     tolerances are several Monte Carlo standard errors; a wrong noise scale sqrt(1 - a^2)
     or a missing (1 - a) on the mean fails them).
     """
-    from bayesmf.inference._gibbs_kernels import sample_rows
+    from bayesmf.inference.gibbs.kernels.rows import sample_rows
 
     rng = np.random.default_rng(5)
     n_rows, n_other, K = 3, 12, 2
@@ -607,8 +619,8 @@ def test_overrelaxed_row_draws_keep_the_conditional(alpha, prior_mean):
     n_iter = 20_000
     draws = np.empty((n_iter, n_rows, K + 1))
     for t in range(n_iter + 200):
-        sample_rows(indptr, other, rating, other_params, mu, inv_sigma2, prec, True,
-                    rng.standard_normal((n_rows, K + 1)), out, alpha, pmean, False)
+        sample_rows(Csr(indptr, other, rating), Side(out, prec, pmean), other_params, RowFit(mu, inv_sigma2, True),
+                    rng.standard_normal((n_rows, K + 1)), alpha, False)
         if t >= 200:
             draws[t - 200] = out
     for i in range(n_rows):
@@ -751,7 +763,7 @@ def test_simulation_based_calibration(overrelaxation, thin):
     reflection nearly keeps each row's distance from its conditional mean, so the sum of
     squares that drives the factor variance hardly moves): with thin=5 its ranks failed
     (p = 3e-6), with thin=25 all p >= 0.07. At the default -0.8 with thin=5 all p >= 0.08
-    (seed 2024). Those figures predate the sparse-row scale moves (`_sparse_scale_moves`),
+    (seed 2024). Those figures predate the sparse-row scale moves (`SparseScaleMoves`),
     which in these small problems move every row with its variance; with them, all
     p >= 0.53 at the default and p >= 0.11 at -0.9, thin=25.
     """
@@ -777,9 +789,9 @@ def test_simulation_based_calibration_with_some_rows_sparse(monkeypatch, per_fac
     is ranked). Seed 2025: all p >= 0.12 (shared), >= 0.22 (per factor). A wrong Jacobian
     (3 added to ``power`` in every move) gives p < 1e-4 on the factor and user-bias sds.
     """
-    from bayesmf.inference import gibbs
+    from bayesmf.inference.gibbs import moves
 
-    monkeypatch.setattr(gibbs, "SPARSE_ROW_RATINGS", 6)
+    monkeypatch.setattr(moves, "SPARSE_ROW_RATINGS", 6)
     ranks, n_ranks = sbc_ranks(n_reps=300, seed=2025, spec=PMF(n_factors=2, per_factor_scales=per_factor))
     pvalues = uniformity_pvalues(ranks, n_ranks)
     assert (pvalues > 0.001).all(), pvalues
@@ -791,7 +803,7 @@ def test_simulation_based_calibration_per_side_prior():
 
     Checked by hand to fail on broken samplers (this seed): the side mean drawn around the
     unshrunk column mean (no kappa) gives p = 1e-38 on the user factor sd; the side
-    variances' gamma shape + 3 gives p = 2e-272; the side shift (`_shift_side`) with the
+    variances' gamma shape + 3 gives p = 2e-272; the side shift (`shift_side`) with the
     sign of its bias term flipped gives p = 4e-78; with a fifth of the mean's prior
     precision the run stops with a ZeroDivisionError.
     """

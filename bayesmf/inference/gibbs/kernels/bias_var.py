@@ -1,0 +1,98 @@
+"""Numba kernels of the collapsed bias-variance step (per-side prior, with biases)."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from bayesmf.inference.gibbs.kernels.slice_sampler import register_density, slice_step
+from bayesmf.inference.gibbs.kernels.structs import BiasVarDensity
+
+__all__ = ["bias_free_sums", "bias_var_log_density", "collapsed_bias_var"]
+
+#: stepping-out width and most steps of the slice sampler on log s^2
+_WIDTH, _MAX_STEPS = 0.5, 60
+
+
+@numba.njit(cache=True, nogil=True)
+def bias_free_sums(ratings, P_own, P_other, mu, out):
+    r"""Per row of one side, the sum of its ratings' residuals without that row's own bias.
+
+    For items (``ratings``: the ratings by item, ``P_own`` = items, ``P_other`` = users):
+    ``out[j]`` = :math:`\sum_{i \in I_j} (r_{ij} - \mu - b_i - U_i \cdot V_j)`. Both
+    ``P`` arrays hold the bias in column 0.
+    """
+    indptr, other, rating = ratings
+    kp = P_own.shape[1]
+    for row in range(indptr.shape[0] - 1):
+        acc = 0.0
+        for p in range(indptr[row], indptr[row + 1]):
+            j = other[p]
+            pred = mu + P_other[j, 0]
+            for k in range(1, kp):
+                pred += P_own[row, k] * P_other[j, k]
+            acc += rating[p] - pred
+        out[row] = acc
+
+
+@register_density(BiasVarDensity)
+@numba.njit(cache=True, nogil=True)
+def bias_var_log_density(t, d):
+    r"""Log density of :math:`t = \log s^2` with the biases integrated out (`collapsed_bias_var`).
+
+    ``d`` (`BiasVarDensity`): the rated rows' mean residuals, their noise variances and the
+    variance's inverse-gamma prior.
+    """
+    s2 = np.exp(t)
+    total = 0.0
+    for j in range(d.chat.shape[0]):
+        var = s2 + d.noise[j]
+        total += np.log(var) + d.chat[j] * d.chat[j] / var
+    return -0.5 * total - d.prior.a * t - d.prior.b / s2
+
+
+@numba.njit(cache=True, nogil=True)
+def collapsed_bias_var(ratings, P_own, P_other, mu, sigma2, bias_var, prior, u, z, sums):
+    r"""Redraw one side's bias variance with the biases integrated out, then the biases.
+
+    For items: given everything but :math:`(s_c^2, c)`, item j's ratings see :math:`c_j`
+    through :math:`\hat c_j = S_j / n_j`, :math:`S_j = \sum_{i \in I_j} (r_{ij} - \mu - b_i -
+    U_i \cdot V_j)` (`bias_free_sums`), so with :math:`c_j \sim \mathcal N(0, s_c^2)`
+    integrated out
+
+    .. math::
+
+        p(s_c^2 \mid \cdot) \propto \mathrm{IG}(s_c^2; a_b, b_b)
+        \prod_{j:\, n_j > 0} \mathcal N(\hat c_j;\ 0,\ s_c^2 + \sigma^2 / n_j).
+
+    :math:`t = \log s_c^2` takes one slice-sampling step on that density (`slice_step`,
+    width 0.5, at most 60 steps; uniforms ``u``); then every :math:`c_j \mid s_c^2, \cdot
+    \sim \mathcal N(v_j S_j / \sigma^2, v_j)`, :math:`v_j = (n_j / \sigma^2 + 1 / s_c^2)^{-1}`
+    (``z``: one standard normal per row). Together a valid update of the block
+    :math:`(s_c^2, c)`, written into ``P_own[:, 0]``; returns the new :math:`s_c^2`.
+    ``ratings``: the side's ratings by row; ``prior`` (`InvGamma`): the variance's prior;
+    ``sums``: scratch space, one per row.
+    """
+    bias_free_sums(ratings, P_own, P_other, mu, sums)
+    indptr = ratings.indptr
+    n_rows = indptr.shape[0] - 1
+    n_rated = 0
+    for row in range(n_rows):
+        if indptr[row + 1] > indptr[row]:
+            n_rated += 1
+    chat = np.empty(n_rated)
+    noise = np.empty(n_rated)
+    q = 0
+    for row in range(n_rows):
+        n = indptr[row + 1] - indptr[row]
+        if n > 0:
+            chat[q] = sums[row] / n
+            noise[q] = sigma2 / n
+            q += 1
+    density = BiasVarDensity(chat, noise, prior)
+    new_var = np.exp(slice_step(density, np.log(bias_var), _WIDTH, _MAX_STEPS, u))
+    for row in range(n_rows):
+        n = indptr[row + 1] - indptr[row]
+        post_var = 1.0 / (n / sigma2 + 1.0 / new_var)
+        P_own[row, 0] = post_var * sums[row] / sigma2 + np.sqrt(post_var) * z[row]
+    return new_var

@@ -1,0 +1,225 @@
+r"""The extra moves of the sweep, each a block of its own.
+
+A move is a callable ``move(state, variates, rng)`` that leaves the posterior invariant,
+built from the `Problem` and declaring by ``applies(problem)`` what it needs (biases, a
+hierarchical prior, the per-side prior); `bayesmf.inference.gibbs.sweep` lists the moves
+that apply, in a fixed order. A move that changes the latent scores either carries
+``state.sse`` along or sets ``state.sse_stale``.
+
+- `BiasShift`: :math:`(\mu, b, c)` along the directions the likelihood cannot see.
+- `SideShift`: per side, each side's factors and mean, the other side's biases compensating.
+- `RescaleSides`: per side, each factor's scale traded between users and items.
+- `CollapsedBiasScale`: per side, each bias variance with its biases integrated out.
+- `SparseScaleMoves`: shared scales, each prior variance with the sparse rows it governs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from bayesmf.inference.gibbs.kernels.bias_var import collapsed_bias_var
+from bayesmf.inference.gibbs.kernels.scale_moves import sparse_scale_moves
+from bayesmf.inference.gibbs.kernels.shifts import shift_biases, shift_side
+from bayesmf.inference.gibbs.kernels.structs import ITEM_BIAS_VAR, MU, SIGMA2, USER_BIAS_VAR, Marks
+
+if TYPE_CHECKING:
+    from bayesmf.inference.gibbs.problem import Problem
+    from bayesmf.inference.gibbs.state import ChainState
+    from bayesmf.inference.gibbs.variates import Variates
+
+__all__ = [
+    "SPARSE_ROW_RATINGS",
+    "BiasShift",
+    "CollapsedBiasScale",
+    "RescaleSides",
+    "SideShift",
+    "SparseScaleMoves",
+    "exp_cosh_draws",
+]
+
+#: rows with at most this many training ratings are moved with their prior scale by
+#: `SparseScaleMoves` (their factors and biases are mostly prior)
+SPARSE_ROW_RATINGS = 10
+#: uniforms handed to one slice-sampling step (level, placement, split, then shrinkages)
+_SLICE_UNIFORMS = 64
+
+
+class _Move:
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+
+
+class BiasShift(_Move):
+    r"""Shift of :math:`(\mu, b, c)` (`shift_biases`); needs biases. Variates: ``variates.shift``."""
+
+    @staticmethod
+    def applies(problem: Problem) -> bool:
+        """With biases."""
+        return problem.has_bias
+
+    def __call__(self, state: ChainState, variates: Variates, rng: np.random.Generator) -> None:
+        """Draw the shift and apply it."""
+        shift_biases(state.params, self.problem.hyper, variates.shift)
+
+
+class SideShift(_Move):
+    """Per-side prior with biases: the users' factors and mean, then the items' (`shift_side`).
+
+    Variates: ``variates.side[2]``, ``[3]``.
+    """
+
+    @staticmethod
+    def applies(problem: Problem) -> bool:
+        """Per-side prior, with biases."""
+        return problem.per_side and problem.has_bias
+
+    def __call__(self, state: ChainState, variates: Variates, rng: np.random.Generator) -> None:
+        """Shift each side in turn."""
+        kappa = self.problem.kappa
+        shift_side(state.user, state.P_item, state.prec_item[0], kappa, variates.side[2])
+        shift_side(state.item, state.P_user, state.prec_user[0], kappa, variates.side[3])
+
+
+def exp_cosh_draws(rng: np.random.Generator, lam: np.ndarray) -> np.ndarray:
+    r"""Exact draws from the densities :math:`\propto e^{-\lambda_k \cosh u}`, one per ``lam``.
+
+    Rejection from the Gaussian envelope :math:`e^{-\lambda} e^{-\lambda u^2 / 2}`, which
+    bounds the target everywhere (:math:`\cosh u \ge 1 + u^2/2`); a proposal is kept with
+    probability :math:`e^{-\lambda(\cosh u - 1 - u^2/2)}`. The acceptance rate is
+    :math:`2 K_0(\lambda) e^{\lambda} \sqrt{\lambda / 2\pi}`: 0.89 at :math:`\lambda = 0.7`,
+    0.38 at 0.01, 0.011 at :math:`10^{-6}`.
+    """
+    out = np.empty(lam.shape[0])
+    todo = np.arange(lam.shape[0])
+    while todo.size:
+        u = rng.standard_normal(todo.size) / np.sqrt(lam[todo])
+        with np.errstate(over="ignore"):  # cosh(u) = inf far out: rejected, as it should be
+            excess = np.cosh(u) - 1.0 - 0.5 * u * u
+        keep = np.log(rng.random(todo.size)) < -lam[todo] * excess
+        out[todo[keep]] = u[keep]
+        todo = todo[~keep]
+    return out
+
+
+class RescaleSides(_Move):
+    r"""Per-side prior: move each factor's scale between users and items, exactly.
+
+    Under ``factor_prior="per_side"``, scaling column k of U, its mean and sd by
+    :math:`a` and column k of V, its mean and sd by :math:`1/a` leaves the likelihood
+    unchanged (every :math:`U_i \cdot V_j` is kept), and the rows' and means' normal priors
+    with their Jacobians cancel; only the two inverse-gamma priors
+    :math:`\mathrm{IG}(a_f, b_f)` of the variances :math:`v_{U,k}, v_{V,k}` see :math:`a`.
+    With Haar measure :math:`da/a` (Liu & Sabatti 2000), :math:`s = \log a^2` has the
+    conditional
+
+    .. math::
+
+        \pi(s) \propto \exp(-A e^{-s} - B e^{s}), \quad A = b_f / v_{U,k},\ B = b_f / v_{V,k},
+
+    that is :math:`s = \tfrac12 \log(A/B) + u` with :math:`u \propto e^{-2\sqrt{AB}\cosh u}`,
+    drawn exactly (`exp_cosh_draws`). Without this move the split of each factor's scale
+    between the two sides is set by those weak priors alone and drifts in a slow random
+    walk (see ``benchmarks/RESULTS.md``). Without ``per_factor_scales`` each side has one
+    variance, and one :math:`a` scales every column.
+    """
+
+    @staticmethod
+    def applies(problem: Problem) -> bool:
+        """Per-side prior."""
+        return problem.per_side
+
+    def __call__(self, state: ChainState, variates: Variates, rng: np.random.Generator) -> None:
+        """Draw the scales and apply them."""
+        problem = self.problem
+        start = problem.start
+        b_f = problem.hyper.factor.b
+        v_user = 1.0 / state.prec_user[start:]
+        v_item = 1.0 / state.prec_item[start:]
+        if not problem.per_factor:  # one variance per side: one scale for all columns
+            v_user, v_item = v_user[:1], v_item[:1]
+        A, B = b_f / v_user, b_f / v_item
+        s = 0.5 * np.log(A / B) + exp_cosh_draws(rng, 2.0 * np.sqrt(A * B))
+        a = np.broadcast_to(np.exp(0.5 * s), (problem.n_factors,))
+        state.P_user[:, start:] *= a
+        state.pm_user[start:] *= a
+        state.prec_user[start:] /= a * a
+        state.P_item[:, start:] /= a
+        state.pm_item[start:] /= a
+        state.prec_item[start:] *= a * a
+
+
+class CollapsedBiasScale(_Move):
+    r"""Per-side prior with biases: each side's bias variance with its biases integrated out.
+
+    Items, then users (`collapsed_bias_var`: a slice-sampling step on the log variance,
+    then the biases given it). Drawing the variance given the biases and the biases given
+    the variance mixes slowly under this prior, where the spread of the item offsets trades
+    with the side means (:math:`c_j + m_U \cdot V_j`); see ``benchmarks/RESULTS.md``. The
+    biases move, so the residual sum of squares is left stale.
+    """
+
+    @staticmethod
+    def applies(problem: Problem) -> bool:
+        """Per-side prior, with biases."""
+        return problem.per_side and problem.has_bias
+
+    def __call__(self, state: ChainState, variates: Variates, rng: np.random.Generator) -> None:
+        """Redraw the item side's, then the user side's."""
+        ratings = self.problem.ratings
+        for csr, own, other, index in (
+            (ratings.by_item, state.item, state.P_user, ITEM_BIAS_VAR),
+            (ratings.by_user, state.user, state.P_item, USER_BIAS_VAR),
+        ):
+            u = rng.random(_SLICE_UNIFORMS)
+            z = rng.standard_normal(own.P.shape[0])
+            var = collapsed_bias_var(
+                csr, own.P, other, state.scalars[MU], state.scalars[SIGMA2], state.scalars[index],
+                self.problem.hyper.bias, u, z, np.empty(own.P.shape[0]),
+            )
+            state.scalars[index] = var
+            own.prec[0] = 1.0 / var
+        state.sse_stale = True
+
+
+class SparseScaleMoves(_Move):
+    r"""Move each prior variance together with the rows it governs that have few ratings.
+
+    Rows with at most `SPARSE_ROW_RATINGS` ratings are mostly prior: given the variance
+    :math:`v` they are drawn near :math:`\mathcal N(0, v)`, and given them :math:`v` is
+    pinned near their sum of squares, so the two drift together in small steps. This move
+    scales those rows by :math:`t` and :math:`v` by :math:`t^2`, a direction their priors
+    do not resist; it is an exact update of :math:`\log\sqrt v` with the scaled rows
+    :math:`x/\sqrt v` held fixed, one slice-sampling step. Its effect on the mixing of the
+    factor and bias sds on sparse data: see ``benchmarks/RESULTS.md``.
+
+    In turn (`sparse_scale_moves`): the shared factor variance with the marked rows'
+    factors of both sides (with ``per_factor_scales``, each factor's variance with that
+    factor's column), then the item-bias variance with the marked items' biases, and the
+    user-bias variance with the marked users'. Carries ``state.sse`` along exactly.
+    """
+
+    @staticmethod
+    def applies(problem: Problem) -> bool:
+        """Hierarchical priors but the per-side one."""
+        return problem.hierarchical and not problem.per_side
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem)
+        self.marks = Marks(
+            *((problem.counts(side) <= SPARSE_ROW_RATINGS).astype(np.uint8) for side in ("user", "item"))
+        )
+
+    def __call__(
+        self, state: ChainState, variates: Variates | None, rng: np.random.Generator, only: int = -1
+    ) -> None:
+        """Run the moves (``only``: one kind alone, 0 factor, 1 item bias, 2 user bias; for tests)."""
+        problem = self.problem
+        n_moves = (problem.n_factors if problem.per_factor else 1) + 2 * int(problem.has_bias)
+        state.sse = float(
+            sparse_scale_moves(
+                problem.ratings, state.params, problem.hyper, self.marks, problem.has_bias, problem.per_factor,
+                rng.random((n_moves, _SLICE_UNIFORMS)), state.sse, only,
+            )
+        )

@@ -1,0 +1,52 @@
+"""Where the kept draws go: a sink receives each kept draw of each chain as it is made.
+
+`MemorySink` keeps them in numpy arrays of shape (chain, draw, ...), from which
+`bayesmf.posterior.make_posterior` builds the posterior. Streaming draws to a store is
+another `Sink`; the chain runner does not change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+__all__ = ["MemorySink", "Sink"]
+
+
+class Sink(Protocol):
+    """Receives the kept draws (called from the chains' threads, one chain per thread)."""
+
+    def record(self, chain: int, draw: int, values: Mapping[str, Any], stats: Mapping[str, float]) -> None:
+        """Store draw ``draw`` of ``chain``: posterior variables and sample statistics by name."""
+
+
+class MemorySink:
+    """Draws in memory: ``arrays[name]`` of shape (chains, n_keep, *shape) per variable.
+
+    ``shapes``: ``{name: (shape, dtype)}`` of the posterior variables (see
+    `bayesmf.posterior.variable_shapes`); ``stats``: names of the float64 sample statistics.
+    """
+
+    def __init__(
+        self,
+        shapes: Mapping[str, tuple[tuple[int, ...], np.dtype]],
+        stats: Sequence[str],
+        chains: int,
+        n_keep: int,
+    ) -> None:
+        self.variables = {name: np.empty((chains, n_keep, *shape), dtype=dtype) for name, (shape, dtype) in shapes.items()}
+        self.stats = {name: np.empty((chains, n_keep)) for name in stats}
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the draws and statistics."""
+        return sum(a.nbytes for a in (*self.variables.values(), *self.stats.values()))
+
+    def record(self, chain: int, draw: int, values: Mapping[str, Any], stats: Mapping[str, float]) -> None:
+        """Copy one draw into the arrays."""
+        for name, value in values.items():
+            self.variables[name][chain, draw] = value
+        for name, value in stats.items():
+            self.stats[name][chain, draw] = value

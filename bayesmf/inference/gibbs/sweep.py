@@ -1,0 +1,113 @@
+"""One Gibbs sweep, composed of blocks, and the configuration that lists them.
+
+A step is a callable ``step(state, variates, rng)`` that updates the chain's `ChainState`
+in place (`Step`). `build_sweep` lists, for a `Problem`, in this order:
+
+1. the row updates of the users, then of the items (`RowUpdate`, overrelaxed);
+2. the global mean (`GlobalMean`, with biases), the likelihood's fit statistic
+   (`Likelihood.observe`), the shift of ``(mu, b, c)`` (`BiasShift`, with biases);
+3. sampling sweeps only: the likelihood's own parameters (`Likelihood.update`), the factor
+   prior's hyperparameters (`FactorPrior.update`), the per-side shifts (`SideShift`), the
+   bias prior's (`BiasPrior.update`), then the moves that apply: `SparseScaleMoves`, or
+   under the per-side prior `RescaleSides` and `CollapsedBiasScale`.
+
+A sampling sweep draws the standard variates first (`bayesmf.inference.gibbs.variates`)
+and, before the steps, lets the likelihood redraw latent responses
+(`Likelihood.augment`); after them, the likelihood refreshes a stale fit statistic.
+A conditional-mean sweep (``stochastic=False``: zero variates, no overrelaxation, steps 1-2
+only) is an ALS-like step toward a mode; the ``"map"`` start uses it.
+
+A new likelihood, prior or move is a new block picked here for the spec (see
+`bayesmf.inference.gibbs.likelihood`, `bayesmf.inference.gibbs.priors` and
+`bayesmf.inference.gibbs.moves`); the sweep itself does not change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bayesmf.inference.gibbs import variates as _variates
+from bayesmf.inference.gibbs.likelihood import GlobalMean, Likelihood, likelihood_for
+from bayesmf.inference.gibbs.moves import (
+    BiasShift,
+    CollapsedBiasScale,
+    RescaleSides,
+    SideShift,
+    SparseScaleMoves,
+)
+from bayesmf.inference.gibbs.priors import bias_prior_for, factor_prior_for
+from bayesmf.inference.gibbs.problem import Problem
+from bayesmf.inference.gibbs.row_update import RowUpdate
+from bayesmf.inference.gibbs.state import ChainState
+from bayesmf.inference.gibbs.variates import Variates
+
+__all__ = ["Step", "Sweep", "build_sweep"]
+
+#: a block of the sweep: updates the state in place
+Step = Callable[[ChainState, Variates, np.random.Generator], None]
+
+
+def _applicable(problem: Problem, *moves: Any) -> list[Step]:
+    return [move(problem) for move in moves if move.applies(problem)]
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """The steps of one sweep, and the blocks that record each kept draw.
+
+    Shared by the chains (it holds no chain state): call ``sweep(state, variates, rng)``
+    with each chain's own state, variates (`Sweep.variates`) and generator.
+    """
+
+    problem: Problem
+    likelihood: Likelihood
+    steps: tuple[Step, ...]
+    recorders: tuple[Any, ...]  # blocks with draws(state) -> {layout name: value}
+    stochastic: bool = True
+
+    def variates(self) -> Variates:
+        """Fresh buffers of standard variates for one chain (zeros)."""
+        return _variates.allocate(self.problem)
+
+    def __call__(self, state: ChainState, variates: Variates, rng: np.random.Generator) -> None:
+        """Run one sweep on ``state`` in place."""
+        if self.stochastic:
+            _variates.draw(rng, variates)
+            self.likelihood.augment(state, rng)
+        for step in self.steps:
+            step(state, variates, rng)
+        self.likelihood.refresh(state)
+
+    def draws(self, state: ChainState) -> dict[str, Any]:
+        """Return the posterior variables at ``state``, by layout name."""
+        out: dict[str, Any] = {}
+        for block in self.recorders:
+            out |= block.draws(state)
+        return out
+
+    def stats(self, state: ChainState) -> dict[str, float]:
+        """Return the sample statistics at ``state``."""
+        return {"log_likelihood_sum": self.likelihood.log_likelihood(state)}
+
+
+def build_sweep(problem: Problem, overrelaxation: float = 0.0, stochastic: bool = True) -> Sweep:
+    """Build the sweep of ``problem``'s spec (see the module docstring for the order of its steps)."""
+    likelihood = likelihood_for(problem)
+    factor_prior = factor_prior_for(problem)
+    bias_prior = bias_prior_for(problem)
+    alpha = overrelaxation if stochastic else 0.0
+    rows = [
+        RowUpdate(problem, "user", likelihood, factor_prior, alpha),
+        RowUpdate(problem, "item", likelihood, factor_prior, alpha, residuals=True),
+    ]
+    mean = _applicable(problem, GlobalMean)
+    steps: list[Step] = [*rows, *mean, likelihood.observe, *_applicable(problem, BiasShift)]
+    if stochastic:
+        steps += [likelihood.update, factor_prior.update, *_applicable(problem, SideShift), bias_prior.update]
+        steps += _applicable(problem, SparseScaleMoves, RescaleSides, CollapsedBiasScale)
+    recorders = (*rows, *mean, likelihood, factor_prior, bias_prior)
+    return Sweep(problem, likelihood, tuple(steps), recorders, stochastic)
