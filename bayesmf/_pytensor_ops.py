@@ -2,10 +2,9 @@ r"""A PyTensor Op for the factor term of the PMF latent score, with a fused numb
 
 `pair_dot` computes :math:`s_n = U_{u_n} \cdot V_{v_n}` for every rating :math:`n`. Written
 with plain PyTensor (``(U[u] * V[v]).sum(-1)``) the gradient materializes two
-(n_ratings, K) gathers and two scatter-adds. On ML-100K u1 (80,000 ratings, rank 10) the
-default model's ``logp_dlogp`` took 8.3 ms per evaluation that way against 1.5 ms with this
-Op, and the per-side prior's 2.4 ms against 1.7 ms (`benchmarks/bench_logp.py`); NUTS, ADVI
-and ``find_MAP`` spend their time there.
+(n_ratings, K) gathers and two scatter-adds; this Op does neither, and NUTS, ADVI and
+``find_MAP`` spend their time in that gradient (times of both graphs on ML-100K u1:
+`benchmarks/RESULTS.md`, "Log density + gradient of the PyMC model").
 
 The forward and the pullback are the numba loops of `bayesmf._kernels_pairs`; the forward
 checks the indices' bounds and lengths. They are registered for PyTensor's numba backend

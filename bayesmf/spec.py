@@ -91,21 +91,20 @@ class PMF:
         ``FACTOR_MEAN_KAPPA``), :math:`s^2_{U,k} \sim \mathrm{InvGamma}` (one per factor
         with ``per_factor_scales``, else one per side), and the same for V. The two sides'
         scales are identified only through these priors (U -> cU, V -> V/c leaves the
-        likelihood unchanged), so diagnostics skip them. On ML-100K u1-u5 (rank 10, Gibbs,
-        per_factor_scales) it lowered the test RMSE by 0.003-0.006 per fold against the
-        shared prior (mean 0.8980, below myFM's 0.8995). Its offset scales mix more
-        slowly: the side means trade with the offsets (:math:`m_U \cdot V_j` acts as an
-        item offset). The Gibbs sampler shifts along that ridge exactly, yet with its
-        defaults on u1 the item-offset sd reached R-hat 1.03 (ESS 59) and mu 1.02, while
-        the monitored predictions passed as with the shared prior; run longer chains
-        (``thin``) when those scales matter.
+        likelihood unchanged), so diagnostics skip them. The side means trade with the
+        offsets (:math:`m_U \cdot V_j` acts as an item offset). The Gibbs sampler shifts
+        along that ridge exactly, yet with its defaults the item-offset sd and mu mix more
+        slowly than under the shared prior, while the monitored predictions pass as with it; run longer chains (``thin``) when
+        those scales matter. Its test RMSE against the shared prior and myFM, and the
+        R-hat/ESS of its scales: `benchmarks/RESULTS.md`, "Gibbs sampler
+        (``bench_gibbs.py``), ML-100K u1" and "bayesmf vs peers".
     sigma : float, optional
         Fixed noise sd. Default: (high - low) / 4.5 for the identity link (0.89 on 1-5 stars),
         1 / 4.5 for the logistic link (ratings rescaled to [0, 1]).
     sigma_u, sigma_v, sigma_bias : float
         Fixed prior sds of the user factors, item factors and biases. Defaults 0.3, 0.3,
-        0.5: chosen on ML-100K's ``ua`` split (rank 10, ALS; test RMSE flat within 0.002
-        for sigma_u in 0.25-0.3 and sigma_bias in 0.3-1), in rating units on 1-5 stars.
+        0.5: chosen by held-out RMSE on ML-100K's ``ua`` split (rank 10, ALS), in rating
+        units on 1-5 stars; the test RMSE is flat near them.
     hyperpriors : mapping, optional
         Overrides of `DEFAULT_HYPERPRIORS` (``{"sigma2": (a, b), ...}``).
     """
@@ -224,7 +223,8 @@ class PMF:
             posterior of one chain and one draw).
         **kwargs
             Options of the route (``draws``, ``tune``, ``chains``, ``random_seed``,
-            ``progressbar``, ...); see `bayesmf.inference.fit`.
+            ``progressbar``, ``approximation="fullrank"`` for ADVI, ...); see
+            `bayesmf.inference.fit` and the route's ``fit_<method>``.
         """
         from bayesmf.inference import fit
 

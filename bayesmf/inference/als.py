@@ -68,7 +68,7 @@ def _ridge_rows(
     ``t_r`` the matching ``target[p]``. The rows are gathered into a contiguous (k, n)
     buffer so the Gram sums are contiguous dot products; the Gram matrix (lower triangle)
     is solved by Cholesky in place; the penalty keeps it positive definite. Serial on
-    purpose: with ``parallel=True`` a sweep ran 10-50x slower whenever other processes
+    purpose: with ``parallel=True`` a sweep ran many times slower whenever other processes
     held the cores (threads waiting on descheduled threads).
     """
     n_rows = indptr.shape[0] - 1
