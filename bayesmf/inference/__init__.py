@@ -50,11 +50,11 @@ def fit(spec: PMF, data: RatingsData, method: str = "gibbs", **kwargs: Any) -> F
     Parameters
     ----------
     spec : PMF
-        The model.
+        The model to fit.
     data : RatingsData
         Training ratings.
     method : {"gibbs", "nuts", "advi", "map", "als", "sgd"}
-        The route.
+        The route (`METHODS`).
     **kwargs
         Options of the route (``random_seed``, ``progressbar``, ...): see its
         ``fit_<method>``.
