@@ -37,21 +37,18 @@ __all__ = [
     "FixedFactors",
     "HierarchicalBiases",
     "PerSideFactors",
+    "PriorBlock",
     "SharedFactorScale",
     "bias_prior_for",
     "factor_prior_for",
 ]
 
 
-class FactorPrior:
-    """Interface of a factor prior block (defaults: no hyperparameters, nothing recorded)."""
+class PriorBlock:
+    """What every prior block has: a hyperparameter update and the variables it records."""
 
     def __init__(self, problem: Problem) -> None:
         self.problem = problem
-
-    def row_prior(self, state: ChainState, side: str) -> Side:
-        """Return the rows of ``side`` and their prior (``mean`` (kp,) or one per row)."""
-        return state.side(side)
 
     def update(self, state: ChainState, variates: Variates, rng: np.random.Generator) -> None:
         """Draw the hyperparameters given the rows (none by default)."""
@@ -59,6 +56,14 @@ class FactorPrior:
     def draws(self, state: ChainState) -> dict[str, Any]:
         """Return the posterior variables this prior owns, by layout name (none by default)."""
         return {}
+
+
+class FactorPrior(PriorBlock):
+    """Interface of a factor prior block: the rows' prior, the hyperparameters' update."""
+
+    def row_prior(self, state: ChainState, side: str) -> Side:
+        """Return the rows of ``side`` and their prior (``mean`` (kp,) or one per row)."""
+        return state.side(side)
 
 
 class FixedFactors(FactorPrior):
@@ -122,18 +127,8 @@ def factor_prior_for(problem: Problem) -> FactorPrior:
     return PerSideFactors(problem) if problem.per_side else SharedFactorScale(problem)
 
 
-class BiasPrior:
-    """Interface of a bias prior block: as `FactorPrior`'s, for coordinate 0 of the rows."""
-
-    def __init__(self, problem: Problem) -> None:
-        self.problem = problem
-
-    def update(self, state: ChainState, variates: Variates, rng: np.random.Generator) -> None:
-        """Draw the hyperparameters given the biases (none by default)."""
-
-    def draws(self, state: ChainState) -> dict[str, Any]:
-        """Return the posterior variables this prior owns (none by default)."""
-        return {}
+class BiasPrior(PriorBlock):
+    """Interface of a bias prior block (coordinate 0 of the rows)."""
 
 
 class FixedBiases(BiasPrior):

@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 
-from bayesmf.inference.gibbs import variates as _variates
 from bayesmf.inference.gibbs.likelihood import GlobalMean, Likelihood, likelihood_for
 from bayesmf.inference.gibbs.moves import (
     BiasShift,
@@ -44,6 +43,8 @@ from bayesmf.inference.gibbs.problem import Problem
 from bayesmf.inference.gibbs.row_update import RowUpdate
 from bayesmf.inference.gibbs.state import ChainState
 from bayesmf.inference.gibbs.variates import Variates
+from bayesmf.inference.gibbs.variates import allocate as allocate_variates
+from bayesmf.inference.gibbs.variates import draw as draw_variates
 
 __all__ = ["Step", "Sweep", "build_sweep"]
 
@@ -71,12 +72,12 @@ class Sweep:
 
     def variates(self) -> Variates:
         """Fresh buffers of standard variates for one chain (zeros)."""
-        return _variates.allocate(self.problem)
+        return allocate_variates(self.problem)
 
     def __call__(self, state: ChainState, variates: Variates, rng: np.random.Generator) -> None:
         """Run one sweep on ``state`` in place."""
         if self.stochastic:
-            _variates.draw(rng, variates)
+            draw_variates(rng, variates)
             self.likelihood.augment(state, rng)
         for step in self.steps:
             step(state, variates, rng)
