@@ -46,6 +46,7 @@ import xarray as xr
 
 from bayesmf._validate import validate_positive_int
 from bayesmf.data import RatingsData
+from bayesmf.latent import latent_scores_per_draw
 from bayesmf.link import mean_rating
 
 if TYPE_CHECKING:
@@ -246,14 +247,7 @@ def _mean_rating(
     items: np.ndarray,
 ) -> np.ndarray:
     r"""Mean rating :math:`E[r_{ij} \mid \theta]` per sample for index pairs, (sample, pair)."""
-    # latent score of each (draw, pair): the one place the diagnostics compute it
-    eta = np.einsum("spk,spk->sp", U[:, users].astype(np.float64), V[:, items].astype(np.float64))
-    if mu is not None:
-        eta += mu[:, None]
-    if user_bias is not None:
-        eta += user_bias[:, users]
-    if item_bias is not None:
-        eta += item_bias[:, items]
+    eta = latent_scores_per_draw(U, V, users, items, mu=mu, user_bias=user_bias, item_bias=item_bias)
     cut = None if cutpoints is None else cutpoints[:, None, :]
     return np.asarray(
         mean_rating(eta, result.spec, result.train.scale, cutpoints=cut, levels=result.train.levels)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bayesmf.exceptions import CollapsedFactorsWarning, ConvergenceWarning
-from bayesmf.model import to_unit
+from bayesmf.link import to_unit
 from bayesmf.posterior import make_posterior, param_names
 from bayesmf.results import FitResult
 

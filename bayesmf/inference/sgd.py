@@ -34,7 +34,7 @@ from bayesmf.inference._point import (
     initial_point,
     iterative_result,
 )
-from bayesmf.model import to_unit
+from bayesmf.link import to_unit
 from bayesmf.objective import objective
 
 if TYPE_CHECKING:

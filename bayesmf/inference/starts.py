@@ -17,6 +17,8 @@ import numpy as np
 
 from bayesmf._seed import generator
 from bayesmf.data import RatingsData
+from bayesmf.link import initial_cutpoints, level_codes, to_unit, unit_mean
+from bayesmf.objective import latent_scores
 
 if TYPE_CHECKING:
     from bayesmf.spec import PMF
@@ -72,8 +74,6 @@ def map_start(spec: PMF, data: RatingsData, *, random_seed: Any = None) -> dict[
         ``factor_var`` (or ``factor_var_user``, ``factor_var_item``, ``factor_mean_user``,
         ``factor_mean_item``), ``user_bias_var``, ``item_bias_var``: those the spec has).
     """
-    from bayesmf.model import to_unit
-
     rng = generator(random_seed)
     ordinal = spec.likelihood == "ordinal"
     fit_data, fit_spec = data, spec
@@ -166,8 +166,6 @@ def _ordinal_start(start: dict[str, np.ndarray], data: RatingsData, rating_sd: f
     :math:`c = 1.8 / \mathrm{sd}(r)` (factors by :math:`\sqrt c` each), fold the fitted
     mean (near 0) into the user offsets, and set the cutpoints from the level frequencies.
     """
-    from bayesmf.model import initial_cutpoints, level_codes
-
     levels = data.levels
     if levels is None:
         raise ValueError("likelihood='ordinal' needs discrete rating levels")
@@ -204,17 +202,11 @@ def _fit_scales(
     spec: PMF, data: RatingsData, point: Mapping[str, np.ndarray], observed: np.ndarray
 ) -> tuple[float, float, float]:
     """Root mean squares of the residuals (normal likelihood), factors and offsets of a fit."""
-    from bayesmf.model import unit_mean
-
     U, V = point["U"], point["V"]
     u, i = data.user_idx, data.item_idx
-    eta = np.einsum("nk,nk->n", U[u], V[i])
-    biases = np.zeros(1)
-    if "user_bias" in point:
-        eta = eta + point["user_bias"][u] + point["item_bias"][i]
-        biases = np.concatenate([point["user_bias"], point["item_bias"]])
-    if "mu" in point:
-        eta = eta + point["mu"]
+    mu = float(point["mu"]) if "mu" in point else None
+    eta = latent_scores(U, V, u, i, mu=mu, user_bias=point.get("user_bias"), item_bias=point.get("item_bias"))
+    biases = np.concatenate([point["user_bias"], point["item_bias"]]) if "user_bias" in point else np.zeros(1)
     residual = float(np.sqrt(np.mean((observed - unit_mean(eta, spec.link)) ** 2)))
     factor_rms = float(np.sqrt(np.mean(np.concatenate([U, V]) ** 2)))
     return residual, factor_rms, float(np.sqrt(np.mean(biases**2)))

@@ -6,7 +6,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from bayesmf import _kernels_predict as kern
-from bayesmf.model import ordinal_probs
+from bayesmf.link import ordinal_probs
 from bayesmf.predictive.components import blocks, chunk_width, chunks, latent, pair_seeds
 from bayesmf.predictive.pairs import Pairs
 from bayesmf.predictive.summary import mean_of

@@ -16,7 +16,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from bayesmf import _kernels_predict as kern
-from bayesmf.model import mean_rating, ordinal_probs
+from bayesmf.link import mean_rating, ordinal_probs
 from bayesmf.predictive.components import blocks, latent, pair_seeds
 from bayesmf.predictive.pairs import Pairs
 from bayesmf.predictive.view import ModelView
