@@ -14,6 +14,7 @@ from bayesmf.datasets import Simulation, load_movielens, movielens_items, simula
 from bayesmf.exceptions import CollapsedFactorsWarning, ConvergenceWarning
 from bayesmf.io import load
 from bayesmf.objective import objective
+from bayesmf.options import PredictOptions
 from bayesmf.results import FitResult
 from bayesmf.spec import PMF
 from bayesmf.split import Split, kfold, train_test_split
@@ -27,6 +28,7 @@ logging.getLogger("bayesmf").addHandler(logging.NullHandler())
 
 __all__ = [
     "PMF",
+    "PredictOptions",
     "CollapsedFactorsWarning",
     "ConvergenceWarning",
     "FitResult",

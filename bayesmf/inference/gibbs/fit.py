@@ -129,7 +129,8 @@ def fit_gibbs(
         the random walk of the alternating U | V, V | U updates. 0 is plain Gibbs. Too
         strong a reflection slows the factor sd down: it nearly keeps each row's distance
         from its conditional mean, so the sum of squares that drives the factor variance
-        hardly moves. How the default was chosen: ``benchmarks/RESULTS.md``.
+        hardly moves. How the default was chosen:
+        ``benchmarks/RESULTS.md``, "Gibbs overrelaxation coefficient".
 
     Notes
     -----

@@ -121,7 +121,7 @@ class RescaleSides(_Move):
     that is :math:`s = \tfrac12 \log(A/B) + u` with :math:`u \propto e^{-2\sqrt{AB}\cosh u}`,
     drawn exactly (`exp_cosh_draws`). Without this move the split of each factor's scale
     between the two sides is set by those weak priors alone and drifts in a slow random
-    walk (see ``benchmarks/RESULTS.md``). Without ``per_factor_scales`` each side has one
+    walk (``benchmarks/RESULTS.md``, "Gibbs extra moves"). Without ``per_factor_scales`` each side has one
     variance, and one :math:`a` scales every column.
     """
 
@@ -156,7 +156,7 @@ class CollapsedBiasScale(_Move):
     Items, then users (`collapsed_bias_var`: a slice-sampling step on the log variance,
     then the biases given it). Drawing the variance given the biases and the biases given
     the variance mixes slowly under this prior, where the spread of the item offsets trades
-    with the side means (:math:`c_j + m_U \cdot V_j`); see ``benchmarks/RESULTS.md``. The
+    with the side means (:math:`c_j + m_U \cdot V_j`); see ``benchmarks/RESULTS.md``, "Gibbs extra moves". The
     biases move, so the residual sum of squares is left stale.
     """
 
@@ -192,7 +192,7 @@ class SparseScaleMoves(_Move):
     scales those rows by :math:`t` and :math:`v` by :math:`t^2`, a direction their priors
     do not resist; it is an exact update of :math:`\log\sqrt v` with the scaled rows
     :math:`x/\sqrt v` held fixed, one slice-sampling step. Its effect on the mixing of the
-    factor and bias sds on sparse data: see ``benchmarks/RESULTS.md``.
+    factor and bias sds on sparse data: ``benchmarks/RESULTS.md``, "Gibbs extra moves".
 
     In turn (`sparse_scale_moves`): the shared factor variance with the marked rows'
     factors of both sides (with ``per_factor_scales``, each factor's variance with that
