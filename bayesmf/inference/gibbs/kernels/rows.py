@@ -75,6 +75,18 @@ def sample_rows(ratings, rows, other_params, fit, normals, alpha, resid):
     indptr, other, rating = ratings
     out, prec, pmean = rows
     mu, inv_sigma2, has_bias = fit
+    return _sample_rows(
+        indptr, other, rating, out, prec, pmean, mu, inv_sigma2, has_bias, other_params, normals, alpha, resid
+    )
+
+
+@numba.njit(cache=True, nogil=True)
+def _sample_rows(indptr, other, rating, out, prec, pmean, mu, inv_sigma2, has_bias, other_params, normals, alpha, resid):  # type: ignore[no-untyped-def]
+    """Run `sample_rows` on its arguments one by one.
+
+    Read out of the tuple arguments, the arrays made the loops measurably slower (see
+    ``benchmarks/RESULTS.md``, "The restructured package against the tree before it").
+    """
     n_rows = indptr.shape[0] - 1
     kp = out.shape[1]
     start = 1 if has_bias else 0
@@ -134,8 +146,13 @@ def sample_rows(ratings, rows, other_params, fit, normals, alpha, resid):
                         L[a, b, r] = val[r] / L[b, b, r]
         # forward solve L y = h, then y += z, then back solve L^T theta = y
         for a in range(kp):
-            for r in range(m):
-                val[r] = y[a, r] * inv_sigma2 + _prior_term(prec, pmean, i0 + r, a)
+            if pmean.ndim == 1:  # one mean for every row: hoisted out of the batch loop
+                h = _prior_term(prec, pmean, 0, a)
+                for r in range(m):
+                    val[r] = y[a, r] * inv_sigma2 + h
+            else:
+                for r in range(m):
+                    val[r] = y[a, r] * inv_sigma2 + _prior_term(prec, pmean, i0 + r, a)
             for c in range(a):
                 for r in range(m):
                     val[r] -= L[a, c, r] * y[c, r]
