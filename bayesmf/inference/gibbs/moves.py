@@ -15,7 +15,7 @@ that apply, in a fixed order. A move that changes the latent scores either carri
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from bayesmf.inference.gibbs.kernels.bias_var import collapsed_bias_var
 from bayesmf.inference.gibbs.kernels.scale_moves import sparse_scale_moves
 from bayesmf.inference.gibbs.kernels.shifts import shift_biases, shift_side
 from bayesmf.inference.gibbs.kernels.structs import ITEM_BIAS_VAR, MU, SIGMA2, USER_BIAS_VAR, Marks
+from bayesmf.inference.gibbs.kernels.typed import TypedKernel
 
 if TYPE_CHECKING:
     from bayesmf.inference.gibbs.problem import Problem
@@ -47,12 +48,19 @@ _SLICE_UNIFORMS = 64
 
 
 class _Move:
+    #: the numba kernel the move calls (wrapped per instance in a `TypedKernel`)
+    kernel: Any = None
+
     def __init__(self, problem: Problem) -> None:
         self.problem = problem
+        kernel = type(self).kernel  # through the class: a numba dispatcher binds like a method
+        self._kernel: Any = TypedKernel(kernel) if kernel is not None else None
 
 
 class BiasShift(_Move):
     r"""Shift of :math:`(\mu, b, c)` (`shift_biases`); needs biases. Variates: ``variates.shift``."""
+
+    kernel = shift_biases
 
     @staticmethod
     def applies(problem: Problem) -> bool:
@@ -61,7 +69,7 @@ class BiasShift(_Move):
 
     def __call__(self, state: ChainState, variates: Variates, rng: np.random.Generator) -> None:
         """Draw the shift and apply it."""
-        shift_biases(state.params, self.problem.hyper, variates.shift)
+        self._kernel(state.params, self.problem.hyper, variates.shift)
 
 
 class SideShift(_Move):
@@ -69,6 +77,8 @@ class SideShift(_Move):
 
     Variates: ``variates.side[2]``, ``[3]``.
     """
+
+    kernel = shift_side
 
     @staticmethod
     def applies(problem: Problem) -> bool:
@@ -78,8 +88,8 @@ class SideShift(_Move):
     def __call__(self, state: ChainState, variates: Variates, rng: np.random.Generator) -> None:
         """Shift each side in turn."""
         kappa = self.problem.kappa
-        shift_side(state.user, state.P_item, state.prec_item[0], kappa, variates.side[2])
-        shift_side(state.item, state.P_user, state.prec_user[0], kappa, variates.side[3])
+        self._kernel(state.user, state.P_item, state.prec_item[0], kappa, variates.side[2])
+        self._kernel(state.item, state.P_user, state.prec_user[0], kappa, variates.side[3])
 
 
 def exp_cosh_draws(rng: np.random.Generator, lam: np.ndarray) -> np.ndarray:
@@ -160,6 +170,8 @@ class CollapsedBiasScale(_Move):
     biases move, so the residual sum of squares is left stale.
     """
 
+    kernel = collapsed_bias_var
+
     @staticmethod
     def applies(problem: Problem) -> bool:
         """Per-side prior, with biases."""
@@ -174,7 +186,7 @@ class CollapsedBiasScale(_Move):
         ):
             u = rng.random(_SLICE_UNIFORMS)
             z = rng.standard_normal(own.P.shape[0])
-            var = collapsed_bias_var(
+            var = self._kernel(
                 csr, own.P, other, state.scalars[MU], state.scalars[SIGMA2], state.scalars[index],
                 self.problem.hyper.bias, u, z, np.empty(own.P.shape[0]),
             )
@@ -200,6 +212,8 @@ class SparseScaleMoves(_Move):
     user-bias variance with the marked users'. Carries ``state.sse`` along exactly.
     """
 
+    kernel = sparse_scale_moves
+
     @staticmethod
     def applies(problem: Problem) -> bool:
         """Hierarchical priors but the per-side one."""
@@ -218,7 +232,7 @@ class SparseScaleMoves(_Move):
         problem = self.problem
         n_moves = (problem.n_factors if problem.per_factor else 1) + 2 * int(problem.has_bias)
         state.sse = float(
-            sparse_scale_moves(
+            self._kernel(
                 problem.ratings, state.params, problem.hyper, self.marks, problem.has_bias, problem.per_factor,
                 rng.random((n_moves, _SLICE_UNIFORMS)), state.sse, only,
             )

@@ -24,6 +24,7 @@ import numpy as np
 
 from bayesmf.inference.gibbs.kernels.hypers import bias_var, shared_factor_var, side_hypers
 from bayesmf.inference.gibbs.kernels.structs import ITEM_BIAS_VAR, USER_BIAS_VAR, Side
+from bayesmf.inference.gibbs.kernels.typed import TypedKernel
 
 if TYPE_CHECKING:
     from bayesmf.inference.gibbs.problem import Problem
@@ -47,8 +48,13 @@ __all__ = [
 class PriorBlock:
     """What every prior block has: a hyperparameter update and the variables it records."""
 
+    #: the numba kernel of the hyperparameter update (wrapped per instance in a `TypedKernel`)
+    kernel: Any = None
+
     def __init__(self, problem: Problem) -> None:
         self.problem = problem
+        kernel = type(self).kernel  # through the class: a numba dispatcher binds like a method
+        self._kernel: Any = TypedKernel(kernel) if kernel is not None else None
 
     def update(self, state: ChainState, variates: Variates, rng: np.random.Generator) -> None:
         """Draw the hyperparameters given the rows (none by default)."""
@@ -77,10 +83,12 @@ class SharedFactorScale(FactorPrior):
     gammas: ``variates.factor``.
     """
 
+    kernel = shared_factor_var
+
     def update(self, state: ChainState, variates: Variates, rng: np.random.Generator) -> None:
         """Draw the variance(s) from the inverse-gamma conditional (`shared_factor_var`)."""
         problem = self.problem
-        shared_factor_var(state.params, problem.start, problem.hyper.factor.b, problem.per_factor, variates.factor)
+        self._kernel(state.params, problem.start, problem.hyper.factor.b, problem.per_factor, variates.factor)
 
     def draws(self, state: ChainState) -> dict[str, Any]:
         """Return ``sigma_factor``."""
@@ -98,12 +106,14 @@ class PerSideFactors(FactorPrior):
     user side's then the item side's gammas of ``variates.factor``.
     """
 
+    kernel = side_hypers
+
     def update(self, state: ChainState, variates: Variates, rng: np.random.Generator) -> None:
         """Each side's (mean, variance) pair from its normal-inverse-gamma conditional."""
         problem = self.problem
         n = variates.factor.shape[0] // 2
         for k, side in enumerate(("user", "item")):
-            side_hypers(
+            self._kernel(
                 state.side(side), problem.start, problem.hyper.factor.b, problem.kappa, problem.per_factor,
                 variates.side[k], variates.factor[k * n : (k + 1) * n],
             )
@@ -138,11 +148,13 @@ class FixedBiases(BiasPrior):
 class HierarchicalBiases(BiasPrior):
     r"""User- and item-bias variances, each :math:`\mathrm{IG}(a_b, b_b)`; gammas: ``variates.bias``."""
 
+    kernel = bias_var
+
     def update(self, state: ChainState, variates: Variates, rng: np.random.Generator) -> None:
         """Each side's bias variance from its inverse-gamma conditional (`bias_var`)."""
         b_b = self.problem.hyper.bias.b
-        bias_var(state.user, state.scalars, USER_BIAS_VAR, b_b, variates.bias[0])
-        bias_var(state.item, state.scalars, ITEM_BIAS_VAR, b_b, variates.bias[1])
+        self._kernel(state.user, state.scalars, USER_BIAS_VAR, b_b, variates.bias[0])
+        self._kernel(state.item, state.scalars, ITEM_BIAS_VAR, b_b, variates.bias[1])
 
     def draws(self, state: ChainState) -> dict[str, Any]:
         """Return ``sigma_user_bias``, ``sigma_item_bias``."""

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bayesmf.inference.gibbs.kernels.rows import sample_rows
+from bayesmf.inference.gibbs.kernels.typed import TypedKernel
 
 if TYPE_CHECKING:
     from bayesmf.inference.gibbs.likelihood import Likelihood
@@ -51,10 +52,11 @@ class RowUpdate:
         self.other = "item" if side == "user" else "user"
         self.alpha = float(alpha)
         self.residuals = residuals
+        self._sample_rows = TypedKernel(sample_rows)
 
     def __call__(self, state: ChainState, variates: Variates, rng: np.random.Generator) -> None:
         """Draw the rows in place."""
-        sums = sample_rows(
+        sums = self._sample_rows(
             self.likelihood.responses(state, self.side),
             self.prior.row_prior(state, self.side),
             state.side(self.other).P,

@@ -39,22 +39,6 @@ _WIDTH, _MAX_STEPS = 0.1, 40
 
 
 @numba.njit(cache=True, nogil=True)
-def _residual_and_part(P_user, P_item, i, j, start, lo, hi, rating, mu, has_bias):
-    r"""Residual :math:`e_{ij}` and the part of :math:`U_i \cdot V_j` in factor columns ``lo:hi``."""
-    uv = 0.0
-    part = 0.0
-    for k in range(start, P_user.shape[1]):
-        prod = P_user[i, k] * P_item[j, k]
-        uv += prod
-        if lo <= k < hi:
-            part += prod
-    e = rating - mu - uv
-    if has_bias:
-        e -= P_user[i, 0] + P_item[j, 0]
-    return e, part
-
-
-@numba.njit(cache=True, nogil=True)
 def sparse_scale_sums(ratings, P_user, P_item, mu, has_bias, marks, factors, lo, hi):
     r"""Sum what a scale move's density needs: how the residuals move when marked rows scale by t.
 
@@ -69,15 +53,41 @@ def sparse_scale_sums(ratings, P_user, P_item, mu, has_bias, marks, factors, lo,
     marked item's (item layout), then every marked user's with an unmarked item.
     """
     (u_indptr, u_other, u_rating), (i_indptr, i_other, i_rating) = ratings
-    scale_user, scale_item = marks
+    return _sparse_scale_sums(
+        u_indptr, u_other, u_rating, i_indptr, i_other, i_rating, P_user, P_item, mu, has_bias,
+        marks.user, marks.item, factors, lo, hi,
+    )
+
+
+@numba.njit(cache=True, nogil=True)
+def _sparse_scale_sums(
+    u_indptr, u_other, u_rating, i_indptr, i_other, i_rating, P_user, P_item, mu, has_bias,
+    scale_user, scale_item, factors, lo, hi,
+):  # type: ignore[no-untyped-def]
+    """Run `sparse_scale_sums` on its arrays one by one.
+
+    The residual of a rating and its scaled part are written out in both passes: a helper
+    returning them, even inlined, made this kernel 2.5 times slower (80 against 32 us on
+    ML-100K u1, alternating order).
+    """
     start = 1 if has_bias else 0
+    kp = P_user.shape[1]
     out = np.zeros(4)
     for j in range(i_indptr.shape[0] - 1):
         if scale_item[j] == 0:
             continue
         for p in range(i_indptr[j], i_indptr[j + 1]):
             i = i_other[p]
-            e, part = _residual_and_part(P_user, P_item, i, j, start, lo, hi, i_rating[p], mu, has_bias)
+            uv = 0.0
+            part = 0.0
+            for k in range(start, kp):
+                prod = P_user[i, k] * P_item[j, k]
+                uv += prod
+                if lo <= k < hi:
+                    part += prod
+            e = i_rating[p] - mu - uv
+            if has_bias:
+                e -= P_user[i, 0] + P_item[j, 0]
             if factors:
                 w = part
                 c = 1 + scale_user[i]
@@ -93,7 +103,16 @@ def sparse_scale_sums(ratings, P_user, P_item, mu, has_bias, marks, factors, lo,
             j = u_other[p]
             if scale_item[j] != 0:
                 continue
-            e, part = _residual_and_part(P_user, P_item, i, j, start, lo, hi, u_rating[p], mu, has_bias)
+            uv = 0.0
+            part = 0.0
+            for k in range(start, kp):
+                prod = P_user[i, k] * P_item[j, k]
+                uv += prod
+                if lo <= k < hi:
+                    part += prod
+            e = u_rating[p] - mu - uv
+            if has_bias:
+                e -= P_user[i, 0] + P_item[j, 0]
             w = part if factors else P_user[i, 0]
             out[0] += e * w
             out[1] += w * w
