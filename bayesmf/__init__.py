@@ -28,11 +28,11 @@ logging.getLogger("bayesmf").addHandler(logging.NullHandler())
 
 __all__ = [
     "PMF",
-    "PredictOptions",
     "CollapsedFactorsWarning",
     "ConvergenceWarning",
     "FitResult",
     "IdEncoder",
+    "PredictOptions",
     "RatingsData",
     "Simulation",
     "Split",

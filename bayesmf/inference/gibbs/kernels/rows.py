@@ -85,7 +85,7 @@ def _sample_rows(indptr, other, rating, out, prec, pmean, mu, inv_sigma2, has_bi
     """Run `sample_rows` on its arguments one by one.
 
     Read out of the tuple arguments, the arrays made the loops measurably slower (see
-    ``benchmarks/RESULTS.md``, "The restructured package against the tree before it").
+    ``benchmarks/RESULTS.md``, "Kernel calls before and after the restructuring").
     """
     n_rows = indptr.shape[0] - 1
     kp = out.shape[1]

@@ -67,8 +67,8 @@ def _sparse_scale_sums(
     """Run `sparse_scale_sums` on its arrays one by one.
 
     The residual of a rating and its scaled part are written out in both passes: a helper
-    returning them, even inlined, made this kernel 2.5 times slower (80 against 32 us on
-    ML-100K u1, alternating order).
+    returning them, even inlined, made this kernel several times slower
+    (``benchmarks/RESULTS.md``, "Kernel calls before and after the restructuring").
     """
     start = 1 if has_bias else 0
     kp = P_user.shape[1]

@@ -1,8 +1,9 @@
 """A numba kernel whose argument types are fixed after its first call: `TypedKernel`.
 
 Numba types every argument of every call before it picks the compiled code. For arrays
-that runs in C; for the NamedTuples the Gibbs kernels take it runs in Python, about 50 us
-for the ratings or the chain's parameters on ML-100K, several times a sweep. Within one
+that runs in C; for the NamedTuples the Gibbs kernels take it runs in Python, several
+times a sweep, at a cost comparable to a small kernel's run (``benchmarks/RESULTS.md``,
+"Kernel calls before and after the restructuring"). Within one
 fit the argument types never change, so each block wraps the kernels it calls in a
 `TypedKernel`: the first call types the arguments and compiles (or loads from the disk
 cache); later calls go straight to the compiled entry point. Its wrapper still unboxes
