@@ -32,6 +32,7 @@ see or where the priors mix slowly (`moves`). Modules by job:
 ``problem``         the data and configuration shared by the chains
 ``state``           one chain's current point
 ``variates``        the standard variates each sweep draws first
+``block``           what blocks share: the problem, their kernel (typed once)
 ``likelihood``      the likelihood block (Gaussian) and the global mean
 ``priors``          the prior blocks (fixed, shared scale(s), per side)
 ``row_update``      the row-update block

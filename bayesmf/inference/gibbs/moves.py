@@ -15,15 +15,15 @@ that apply, in a fixed order. A move that changes the latent scores either carri
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from bayesmf.inference.gibbs.block import Block
 from bayesmf.inference.gibbs.kernels.bias_var import collapsed_bias_var
 from bayesmf.inference.gibbs.kernels.scale_moves import sparse_scale_moves
 from bayesmf.inference.gibbs.kernels.shifts import shift_biases, shift_side
 from bayesmf.inference.gibbs.kernels.structs import ITEM_BIAS_VAR, MU, SIGMA2, USER_BIAS_VAR, Marks
-from bayesmf.inference.gibbs.kernels.typed import TypedKernel
 
 if TYPE_CHECKING:
     from bayesmf.inference.gibbs.problem import Problem
@@ -47,14 +47,8 @@ SPARSE_ROW_RATINGS = 10
 _SLICE_UNIFORMS = 64
 
 
-class _Move:
-    #: the numba kernel the move calls (wrapped per instance in a `TypedKernel`)
-    kernel: Any = None
-
-    def __init__(self, problem: Problem) -> None:
-        self.problem = problem
-        kernel = type(self).kernel  # through the class: a numba dispatcher binds like a method
-        self._kernel: Any = TypedKernel(kernel) if kernel is not None else None
+class _Move(Block):
+    """A move: a block with ``applies(problem)`` saying whether the spec needs it."""
 
 
 class BiasShift(_Move):

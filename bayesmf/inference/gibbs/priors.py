@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bayesmf.inference.gibbs.block import Block
 from bayesmf.inference.gibbs.kernels.hypers import bias_var, shared_factor_var, side_hypers
 from bayesmf.inference.gibbs.kernels.structs import ITEM_BIAS_VAR, USER_BIAS_VAR, Side
-from bayesmf.inference.gibbs.kernels.typed import TypedKernel
 
 if TYPE_CHECKING:
     from bayesmf.inference.gibbs.problem import Problem
@@ -45,16 +45,8 @@ __all__ = [
 ]
 
 
-class PriorBlock:
+class PriorBlock(Block):
     """What every prior block has: a hyperparameter update and the variables it records."""
-
-    #: the numba kernel of the hyperparameter update (wrapped per instance in a `TypedKernel`)
-    kernel: Any = None
-
-    def __init__(self, problem: Problem) -> None:
-        self.problem = problem
-        kernel = type(self).kernel  # through the class: a numba dispatcher binds like a method
-        self._kernel: Any = TypedKernel(kernel) if kernel is not None else None
 
     def update(self, state: ChainState, variates: Variates, rng: np.random.Generator) -> None:
         """Draw the hyperparameters given the rows (none by default)."""

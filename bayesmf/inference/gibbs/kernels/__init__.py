@@ -17,5 +17,6 @@ run in parallel threads, and are cached on disk (``cache=True``).
 
 Modules: `rows` (row updates, residuals), `hypers` (conjugate hyperparameter draws),
 `shifts` (shift moves), `slice_sampler` (the one slice sampler), `bias_var` (collapsed
-bias variance), `scale_moves` (sparse-row scale moves).
+bias variance), `scale_moves` (sparse-row scale moves), `typed` (calling a kernel with
+the argument types of its first call, skipping numba's per-call typing of NamedTuples).
 """
