@@ -11,9 +11,14 @@ the top ``n`` with their intervals. The ranking rule is a choice about risk:
                sure about (with ``kind="expected"`` a credible bound on the mean rating)
 ``"prob"``     :math:`P(r_{ij} \ge \text{threshold})`
 ``"thompson"`` the mean rating under ONE posterior draw :math:`s` picked at random
-               (seeded): Thompson sampling, which explores uncertain items in proportion
-               to their chance of being best
+               (seeded), not clipped to the scale: Thompson sampling, which picks each
+               item as the best with its posterior probability of being best
 =============  ===========================================================================
+
+The Thompson score is an ordering device: it is not clipped (clipping would tie every item
+whose draw passes the top of the scale), and exact ties that remain (a saturated logistic
+link) are broken at random by the same seeded generator, never by item order. The
+reported ``mean``/``lower``/``upper`` columns are the usual summaries whatever the rule.
 
 `bayesmf.fold_in.fold_in` (re-exported here) adds users who were not in the training data
 without refitting.
@@ -141,7 +146,8 @@ def recommend(
     interval : {"eti", "hdi"}
         Interval type.
     clip : bool
-        Censor predictive draws to the rating scale.
+        Censor predictive draws to the rating scale (the reported summaries; the Thompson
+        score is never clipped).
     unknown : {"prior", "raise"}
         Policy for ids the model does not know.
     chunk_size : int, optional
@@ -156,7 +162,8 @@ def recommend(
     pandas.DataFrame
         Long format, ``n`` rows per user: ``user``, ``rank`` (1 = best), ``item``, ``mean``,
         ``sd``, ``median``, ``lower``, ``upper``, ``p_at_least`` (with a threshold),
-        ``score`` (the ranking score), ``new_user``, ``new_item``.
+        ``score`` (the ranking score; for ``"thompson"`` the unclipped mean rating of the
+        drawn posterior draw), ``new_user``, ``new_item``.
 
     Notes
     -----
@@ -194,8 +201,7 @@ def recommend(
             )
 
         score = _scores(summary, rank_by, opts, view, pairs, n, thr, rng, base)
-        # stable: ties keep the encoder's item order
-        top = np.argsort(-score, kind="stable")[:n]
+        top = _top_n(score, n, rng if rank_by == "thompson" else None)
         frames.append(_top_frame(summary, pairs.subset(top), score[top], opts, thr))
     if not frames:
         raise ValueError(f"no candidate items left for user(s) {users[:5]!r} (all rated?)")
@@ -234,7 +240,19 @@ def _scores(
     if rank_by == "lower":
         return summary(np.array([opts.tail]), math.nan, math.nan).quantiles[:, 0]
     draw = int(rng.integers(view.n_samples))
-    return _thompson_scores(view, pairs, draw, opts.clip, opts.chunk_size, base)
+    return _thompson_scores(view, pairs, draw, opts.chunk_size, base)
+
+
+def _top_n(score: np.ndarray, n: int, rng: np.random.Generator | None) -> np.ndarray:
+    """Positions of the ``n`` largest scores, best first.
+
+    Without ``rng`` the sort is stable (ties keep the encoder's item order); with one, the
+    candidates are shuffled first, so exact ties are broken uniformly at random.
+    """
+    if rng is None:
+        return np.argsort(-score, kind="stable")[:n]
+    shuffled = rng.permutation(len(score))
+    return shuffled[np.argsort(-score[shuffled], kind="stable")][:n]
 
 
 def _top_frame(
@@ -290,13 +308,16 @@ def _censored_mean_scores(
 
 
 def _thompson_scores(
-    view: ModelView, pairs: Pairs, draw: int, clip: bool, chunk_size: int | None, base: int
+    view: ModelView, pairs: Pairs, draw: int, chunk_size: int | None, base: int
 ) -> np.ndarray:
-    """Mean rating of every pair under posterior draw ``draw`` (prior draws for unknown ids)."""
+    """Mean rating of every pair under posterior draw ``draw``, NOT clipped to the scale.
+
+    Prior draws stand in for unknown ids. Clipping would turn every draw above the top of
+    the scale into the same score; the ranking needs the draw itself.
+    """
     out = np.empty(len(pairs))
+    which = np.array([draw])
     for rows, n_comp in blocks(view, pairs, chunk_size):
-        s_of_c = np.arange(n_comp) % view.n_samples
         eta = latent(view, pairs, rows, n_comp, base)
-        values = mean_of(view, eta[:, draw : draw + 1], s_of_c[draw : draw + 1])[:, 0]
-        out[rows] = np.clip(values, view.low, view.high) if clip else values
+        out[rows] = mean_of(view, eta[:, which], which % view.n_samples)[:, 0]
     return out

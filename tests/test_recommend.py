@@ -5,13 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import exact_user_posterior, fake_result, known_truth_result
+from helpers import exact_user_posterior, fake_draws, fake_result, fake_train, known_truth_result
+from scipy import stats
 
 from bayesmf.data import IdEncoder, RatingsData
 from bayesmf.datasets import simulate
 from bayesmf.metrics import item_mean_baseline, rmse
+from bayesmf.posterior import make_posterior
 from bayesmf.predict import predict
 from bayesmf.recommend import fold_in, recommend
+from bayesmf.results import FitResult
 from bayesmf.spec import PMF
 
 
@@ -94,8 +97,126 @@ def test_thompson_is_one_posterior_draw_and_seeded(post):
         + p["user_bias"].values.reshape(-1, p["user_bias"].shape[-1])[:, [uidx]]
         + p["item_bias"].values.reshape(-1, p["item_bias"].shape[-1])[:, iidx]
     )
-    match = np.all(np.isclose(np.clip(eta, 1, 5), a["score"].to_numpy()[None, :]), axis=1)
+    # not clipped to the scale: the ranking is by the draw itself
+    match = np.all(np.isclose(eta, a["score"].to_numpy()[None, :], rtol=1e-12, atol=0), axis=1)
     assert match.sum() >= 1
+    assert (np.diff(a["score"]) <= 0).all()
+
+
+# -- Thompson: selection frequencies match P(item is best) ---------------------------------
+#: family-wise false-alarm level of each frequency test (two tests share it: 5e-7 each)
+_FAMILY_ALPHA = 1e-6
+
+
+def _thompson_posterior(ties: bool) -> FitResult:
+    """A posterior whose draws put many items above the top of the 1-5 scale.
+
+    mu is moved to about 5.2 and the item biases get offsets rising with the item id, so in
+    most draws several items exceed 5 and the likeliest best items are the HIGH ids: the
+    old clipped score tied them at 5.0 and picked the lowest id. With ``ties``, items 6-9
+    are exact copies of item 6 (factors and bias) lifted by 3: they tie as the best in
+    every draw, each with probability 1/4.
+    """
+    spec = PMF(n_factors=3)
+    train = fake_train(n_users=4, n_items=10, seed=3)
+    draws = fake_draws(spec, train, n_chains=2, n_draws=100, seed=5)
+    draws["mu"] = draws["mu"] + 2.2
+    draws["item_bias"] = draws["item_bias"] + np.linspace(-0.6, 0.6, train.n_items)
+    if ties:
+        draws["V"][:, :, 7:] = draws["V"][:, :, 6:7]
+        draws["item_bias"][:, :, 7:] = draws["item_bias"][:, :, 6:7]
+        draws["item_bias"][:, :, 6:] += 3.0
+    idata = make_posterior(spec, train, draws, attrs={"method": "gibbs"})
+    return FitResult(spec=spec, idata=idata, method="gibbs", train=train, info={})
+
+
+def _draw_scores(result: FitResult, user) -> np.ndarray:
+    """(S, n_items) mean rating of every item for ``user`` under each draw (identity link)."""
+    p = result.posterior
+    u = int(result.train.users.to_index([user])[0])
+    flat = lambda name: p[name].values.reshape(-1, *p[name].shape[2:]).astype(float)  # noqa: E731
+    return (
+        flat("mu")[:, None]
+        + flat("user_bias")[:, [u]]
+        + flat("item_bias")
+        + np.einsum("sk,sjk->sj", flat("U")[:, u], flat("V"))
+    )
+
+
+def _best_probabilities(scores: np.ndarray) -> np.ndarray:
+    """P(item j is best) = share of draws in which j's score is the largest (ties split)."""
+    top = scores == scores.max(axis=1, keepdims=True)
+    return (top / top.sum(axis=1, keepdims=True)).mean(axis=0)
+
+
+def _thompson_picks(result: FitResult, user, n_calls: int = 40, per_call: int = 25) -> np.ndarray:
+    """Counts of each item picked by ``n=1`` Thompson over ``n_calls`` seeds.
+
+    Each call asks for the same user ``per_call`` times: every entry of the list gets its
+    own draw (and tie-break) from that call's generator, so the picks are independent.
+    """
+    picks = []
+    for seed in range(n_calls):
+        out = recommend(
+            result, [user] * per_call, n=1, rank_by="thompson", exclude_rated=False,
+            threshold=None, random_seed=seed,
+        )
+        picks.extend(out["item"].tolist())
+    idx = result.train.items.to_index(picks)
+    return np.bincount(idx, minlength=result.train.n_items)
+
+
+def _check_frequencies(counts: np.ndarray, probs: np.ndarray) -> None:
+    """Counts ~ Multinomial(N, probs): chi-square and exact binomial tests, family-wise 1e-6.
+
+    Items with probability 0 must never be picked. The chi-square pools the categories
+    expected fewer than 5 times; the per-item two-sided exact binomial tests are
+    Bonferroni-corrected. Each test gets half the family-wise level.
+    """
+    n = int(counts.sum())
+    assert counts[probs == 0].sum() == 0, f"items that are never best were picked: {counts}"
+    expected = n * probs
+    big = expected >= 5
+    obs, exp = list(counts[big]), list(expected[big])
+    if expected[~big].sum() > 0:
+        obs.append(counts[~big].sum())
+        exp.append(expected[~big].sum())
+    p_chi2 = stats.chisquare(obs, exp).pvalue
+    positive = np.flatnonzero(probs > 0)
+    p_binom = min(stats.binomtest(int(counts[j]), n, float(probs[j])).pvalue for j in positive)
+    assert p_chi2 > _FAMILY_ALPHA / 2, f"chi-square p={p_chi2:.3g}: counts {counts}, expected {np.round(expected, 1)}"
+    assert p_binom * len(positive) > _FAMILY_ALPHA / 2, f"binomial p={p_binom:.3g}: counts {counts}, expected {np.round(expected, 1)}"
+
+
+@pytest.fixture
+def one_numba_thread():
+    """Run the many tiny kernel calls on one thread (thread start-up dominates them)."""
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    yield
+    numba.set_num_threads(before)
+
+
+def test_thompson_picks_each_item_with_its_probability_of_being_best(one_numba_thread):
+    result = _thompson_posterior(ties=False)
+    user = result.train.users.classes[0]
+    scores = _draw_scores(result, user)
+    assert ((scores > 5).sum(axis=1) >= 2).mean() > 0.9  # clipping would tie in most draws
+    probs = _best_probabilities(scores)
+    assert probs[-3:].sum() > 0.5 and probs.argmax() >= 6  # the high ids are likeliest
+    counts = _thompson_picks(result, user)
+    _check_frequencies(counts, probs)
+
+
+def test_thompson_breaks_exact_ties_at_random(one_numba_thread):
+    result = _thompson_posterior(ties=True)
+    user = result.train.users.classes[1]
+    probs = _best_probabilities(_draw_scores(result, user))
+    np.testing.assert_allclose(probs, [0] * 6 + [0.25] * 4)
+    counts = _thompson_picks(result, user, n_calls=20)
+    _check_frequencies(counts, probs)
 
 
 def test_several_users_and_items_subset(post):
