@@ -86,6 +86,7 @@ def catalogue_coverage(lists: Any, n_items: int) -> float:
     Returns
     -------
     float
+        The share, in [0, 1].
 
     Raises
     ------
@@ -143,6 +144,7 @@ def mean_popularity(lists: Any, item_counts: Any) -> float:
     Returns
     -------
     float
+        A count, in the units of ``item_counts``.
 
     Raises
     ------
@@ -181,6 +183,8 @@ def novelty(lists: Any, item_counts: Any, n_users: int) -> float:
     Returns
     -------
     float
+        Bits per recommended item: 0 for an item every user rated, at most
+        :math:`\log_2 n_\text{users}`.
 
     Raises
     ------

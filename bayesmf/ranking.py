@@ -39,10 +39,23 @@ __all__ = [
     "precision_at_k",
     "recall_at_k",
     "reciprocal_rank",
+    "top_k_indices",
 ]
 
 #: the per-user metrics of `metrics_from_hits`, in column order
 HIT_METRICS = ("precision", "recall", "ndcg", "ap", "rr", "hit")
+
+
+def top_k_indices(score: np.ndarray, k: int, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Return the positions of the ``k`` largest scores, best first.
+
+    Without ``rng`` the sort is stable (ties keep their input order); with one, the
+    positions are shuffled first, so exact ties are broken uniformly at random.
+    """
+    if rng is None:
+        return np.argsort(-score, kind="stable")[:k]
+    shuffled = rng.permutation(len(score))
+    return shuffled[np.argsort(-score[shuffled], kind="stable")][:k]
 
 
 def _k(k: Any) -> int:
@@ -157,26 +170,13 @@ def precision_at_k(ranked: Any, relevant: Any, k: int) -> float:
 def recall_at_k(ranked: Any, relevant: Any, k: int) -> float:
     r"""Share of the relevant items found in the top ``k``: :math:`\frac1R \sum_{i=1}^{k} h_i`.
 
-    NaN when :math:`R = 0`. When :math:`R > k` it cannot reach 1.
-
-    Parameters
-    ----------
-    ranked, relevant, k
-        As in `precision_at_k`.
-
-    Returns
-    -------
-    float
-
-    Raises
-    ------
-    TypeError, ValueError
-        As in `precision_at_k`.
+    NaN when :math:`R = 0`; below 1 whenever :math:`R > k`. Arguments, return type and
+    errors as in `precision_at_k`.
 
     References
     ----------
-    .. [1] C. D. Manning, P. Raghavan and H. Schuetze, *Introduction to Information
-       Retrieval*, Cambridge University Press, 2008, ch. 8.
+    .. [1] C. D. Manning, P. Raghavan and H. Schuetze, *Introduction to Information Retrieval*,
+       Cambridge University Press, 2008, sec. 8.3 (recall of an unranked set).
     """
     return _metric("recall", ranked, relevant, k)
 
@@ -188,21 +188,8 @@ def ndcg_at_k(ranked: Any, relevant: Any, k: int) -> float:
               \mathrm{NDCG@}k = \frac{\mathrm{DCG@}k}{\sum_{i=1}^{\min(k, R)} 1/\log_2(i + 1)},
 
     the denominator being the DCG of an ideal list (every relevant item first, capped at
-    ``k``). In [0, 1]; NaN when :math:`R = 0`.
-
-    Parameters
-    ----------
-    ranked, relevant, k
-        As in `precision_at_k`.
-
-    Returns
-    -------
-    float
-
-    Raises
-    ------
-    TypeError, ValueError
-        As in `precision_at_k`.
+    ``k``). In [0, 1]; NaN when :math:`R = 0`. Arguments, return type and errors as in
+    `precision_at_k`.
 
     References
     ----------
@@ -219,21 +206,8 @@ def average_precision_at_k(ranked: Any, relevant: Any, k: int) -> float:
 
     normalised by :math:`\min(k, R)` so a list with every slot relevant scores 1 even when
     :math:`R > k` (trec_eval's ``map_cut_k`` divides by :math:`R` instead: the two agree
-    when :math:`R \le k`). NaN when :math:`R = 0`.
-
-    Parameters
-    ----------
-    ranked, relevant, k
-        As in `precision_at_k`.
-
-    Returns
-    -------
-    float
-
-    Raises
-    ------
-    TypeError, ValueError
-        As in `precision_at_k`.
+    when :math:`R \le k`). NaN when :math:`R = 0`. Arguments, return type and errors as
+    in `precision_at_k`.
 
     References
     ----------
@@ -246,23 +220,9 @@ def average_precision_at_k(ranked: Any, relevant: Any, k: int) -> float:
 def reciprocal_rank(ranked: Any, relevant: Any, k: int | None = None) -> float:
     r"""One over the rank of the first relevant item in the top ``k`` (0 if none).
 
-    :math:`RR@k = 1 / \min\{i \le k : h_i = 1\}`; its mean over users is MRR.
-
-    Parameters
-    ----------
-    ranked, relevant
-        As in `precision_at_k`.
-    k : int, optional
-        Cut-off (default: the whole list).
-
-    Returns
-    -------
-    float
-
-    Raises
-    ------
-    TypeError, ValueError
-        As in `precision_at_k`.
+    :math:`RR@k = 1 / \min\{i \le k : h_i = 1\}`; its mean over users is MRR. ``k=None``
+    (the default) takes the whole list; otherwise arguments, return type and errors as in
+    `precision_at_k`.
 
     References
     ----------
@@ -277,21 +237,8 @@ def reciprocal_rank(ranked: Any, relevant: Any, k: int | None = None) -> float:
 def hit_rate_at_k(ranked: Any, relevant: Any, k: int) -> float:
     r"""1 if any of the top ``k`` is relevant, else 0: :math:`\max_{i \le k} h_i`.
 
-    Its mean over users is the hit rate (trec_eval's ``success_k``).
-
-    Parameters
-    ----------
-    ranked, relevant, k
-        As in `precision_at_k`.
-
-    Returns
-    -------
-    float
-
-    Raises
-    ------
-    TypeError, ValueError
-        As in `precision_at_k`.
+    Its mean over users is the hit rate (trec_eval's ``success_k``). Arguments, return
+    type and errors as in `precision_at_k`.
 
     References
     ----------

@@ -27,7 +27,7 @@ without refitting.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,16 +36,19 @@ import pandas as pd
 from bayesmf._seed import SeedLike, base_seed, generator
 from bayesmf._validate import validate_bool, validate_choice, validate_positive_int
 from bayesmf.fold_in import fold_in
+from bayesmf.latent import latent_scores_per_draw
+from bayesmf.mean_ranking import scarf_bounds
 from bayesmf.options import PredictOptions, resolve_options
 from bayesmf.predictive.components import blocks, latent
 from bayesmf.predictive.pairs import Pairs, resolve_pairs
 from bayesmf.predictive.summary import Summary, mean_of, summarize
 from bayesmf.predictive.view import ModelView, model_view
+from bayesmf.ranking import top_k_indices
 
 if TYPE_CHECKING:
     from bayesmf.results import FitResult
 
-__all__ = ["RANK_BY", "fold_in", "recommend"]
+__all__ = ["RANK_BY", "fold_in", "rank_items", "recommend"]
 
 RANK_BY = ("mean", "lower", "prob", "thompson")
 
@@ -176,21 +179,46 @@ def recommend(
         recommend, options, prob=prob, threshold=threshold, random_seed=random_seed, kind=kind,
         interval=interval, clip=clip, unknown=unknown, chunk_size=chunk_size,
     )
-    n = validate_positive_int("n", n)
-    validate_choice("rank_by", rank_by, RANK_BY)
     exclude_rated = validate_bool("exclude_rated", exclude_rated)
-    view = model_view(result)
-    thr = opts.threshold_on(view.low, view.high)
-    if rank_by == "prob" and math.isnan(thr):
-        raise ValueError("rank_by='prob' needs a threshold (e.g. threshold=4.0)")
+    ranker = _Ranker(result, opts, n, rank_by)
     users = _as_user_list(user)
-    base, rng = _seeds(opts.random_seed)
     frames = []
     for raw_user in users:
-        cand = _candidates(result, raw_user, items, exclude_rated)
-        pairs = resolve_pairs(result, cand, unknown=opts.unknown, rating_col=None)
+        ranked = ranker.top(_candidates(result, raw_user, items, exclude_rated))
+        if ranked is not None:
+            frames.append(_top_frame(*ranked, opts, ranker.thr))
+    if not frames:
+        raise ValueError(f"no candidate items left for user(s) {users[:5]!r} (all rated?)")
+    out = pd.concat(frames, ignore_index=True)
+    out.attrs.update(
+        prob=opts.prob, kind=opts.kind, interval=opts.interval, threshold=opts.threshold, rank_by=rank_by,
+        method=result.method,
+    )
+    return out
+
+
+class _Ranker:
+    """The validated state of one ranking call: rule, options, model view and seeds."""
+
+    def __init__(self, result: FitResult, opts: PredictOptions, n: int, rank_by: str) -> None:
+        self.n = validate_positive_int("n", n)
+        self.rank_by = validate_choice("rank_by", rank_by, RANK_BY)
+        self.result, self.opts = result, opts
+        self.view = model_view(result)
+        self.thr = opts.threshold_on(self.view.low, self.view.high)
+        if rank_by == "prob" and math.isnan(self.thr):
+            raise ValueError("rank_by='prob' needs a threshold (e.g. threshold=4.0)")
+        self.base, self.rng = _seeds(opts.random_seed)
+
+    def top(self, cand: pd.DataFrame) -> tuple[Callable[..., Summary], Pairs, np.ndarray] | None:
+        """Score the candidate pairs (``user``, ``item`` raw ids); None when there are none.
+
+        Returns the pairs' summary function, the top ``n`` pairs (best first) and their scores.
+        """
+        view, opts, base = self.view, self.opts, self.base
+        pairs = resolve_pairs(self.result, cand, unknown=opts.unknown, rating_col=None)
         if len(pairs) == 0:
-            continue
+            return None
 
         def summary(
             qs: np.ndarray, thr_: float, hdi_: float, pairs: Pairs = pairs, clip_: bool = opts.clip
@@ -200,17 +228,54 @@ def recommend(
                 chunk_size=opts.chunk_size, base=base,
             )
 
-        score = _scores(summary, rank_by, opts, view, pairs, n, thr, rng, base)
-        top = _top_n(score, n, rng if rank_by == "thompson" else None)
-        frames.append(_top_frame(summary, pairs.subset(top), score[top], opts, thr))
-    if not frames:
-        raise ValueError(f"no candidate items left for user(s) {users[:5]!r} (all rated?)")
-    out = pd.concat(frames, ignore_index=True)
-    out.attrs.update(
-        prob=opts.prob, kind=opts.kind, interval=opts.interval, threshold=opts.threshold, rank_by=rank_by,
-        method=result.method,
-    )
-    return out
+        rng = self.rng
+        score = _scores(summary, self.rank_by, opts, view, pairs, self.n, self.thr, rng, base)
+        top = top_k_indices(score, self.n, rng if self.rank_by == "thompson" else None)
+        return summary, pairs.subset(top), score[top]
+
+
+def rank_items(
+    result: FitResult,
+    candidates: Iterable[tuple[Any, Any]],
+    n: int,
+    rank_by: str = "mean",
+    options: PredictOptions | None = None,
+) -> Iterator[tuple[Any, np.ndarray, np.ndarray]]:
+    """Top ``n`` of each user's own candidate items, by the rules of `recommend`.
+
+    The ranking core of `recommend` without its summary columns, for evaluations whose
+    candidate sets differ by user (`bayesmf.topn`). One model view and one seed stream
+    serve every user, as in one `recommend` call.
+
+    Parameters
+    ----------
+    result : FitResult
+        The fitted model.
+    candidates : iterable of (raw user id, array_like of raw item ids)
+        Each user with the items to rank (each item once).
+    n : int
+        Items kept per user.
+    rank_by : {"mean", "lower", "prob", "thompson"}
+        Ranking rule (module docstring).
+    options : PredictOptions, optional
+        Prediction options (``threshold`` is the one of ``"prob"``; default
+        ``PredictOptions()``).
+
+    Yields
+    ------
+    tuple
+        ``(user, items, scores)``: the raw user id, the raw ids of its top ``n`` candidates
+        (best first) and their scores; a user with no candidate yields empty arrays.
+    """
+    ranker = _Ranker(result, options if options is not None else PredictOptions(), n, rank_by)
+    for user, items in candidates:
+        raw = np.asarray(items.tolist() if hasattr(items, "tolist") else list(items), dtype=object)
+        cand = pd.DataFrame({"user": np.full(len(raw), user, dtype=object), "item": raw})
+        ranked = ranker.top(cand)
+        if ranked is None:
+            yield user, raw[:0], np.empty(0)
+        else:
+            yield user, ranked[1].item, ranked[2]
 
 
 def _scores(
@@ -241,18 +306,6 @@ def _scores(
         return summary(np.array([opts.tail]), math.nan, math.nan).quantiles[:, 0]
     draw = int(rng.integers(view.n_samples))
     return _thompson_scores(view, pairs, draw, opts.chunk_size, base)
-
-
-def _top_n(score: np.ndarray, n: int, rng: np.random.Generator | None) -> np.ndarray:
-    """Positions of the ``n`` largest scores, best first.
-
-    Without ``rng`` the sort is stable (ties keep the encoder's item order); with one, the
-    candidates are shuffled first, so exact ties are broken uniformly at random.
-    """
-    if rng is None:
-        return np.argsort(-score, kind="stable")[:n]
-    shuffled = rng.permutation(len(score))
-    return shuffled[np.argsort(-score[shuffled], kind="stable")][:n]
 
 
 def _top_frame(
@@ -297,9 +350,7 @@ def _censored_mean_scores(
     """
     raw = summary(_NONE, math.nan, math.nan, pairs, False)
     u, s = raw.mean, raw.sd
-    above = 0.5 * (np.sqrt(s**2 + (u - high) ** 2) + (u - high))
-    below = 0.5 * (np.sqrt(s**2 + (low - u) ** 2) + (low - u))
-    lower_bound, upper_bound = u - above, u + below
+    lower_bound, upper_bound = scarf_bounds(u, s, low, high)
     kth = np.sort(lower_bound)[::-1][min(n, len(u)) - 1]
     keep = np.flatnonzero(upper_bound >= kth)
     score = np.full(len(u), -np.inf)
@@ -312,12 +363,26 @@ def _thompson_scores(
 ) -> np.ndarray:
     """Mean rating of every pair under posterior draw ``draw``, NOT clipped to the scale.
 
-    Prior draws stand in for unknown ids. Clipping would turn every draw above the top of
-    the scale into the same score; the ranking needs the draw itself.
+    Known pairs are computed under that one draw only; prior draws stand in for unknown
+    ids (their components, as in `summarize`). Clipping would turn every draw above the
+    top of the scale into the same score; the ranking needs the draw itself.
     """
     out = np.empty(len(pairs))
     which = np.array([draw])
-    for rows, n_comp in blocks(view, pairs, chunk_size):
-        eta = latent(view, pairs, rows, n_comp, base)
-        out[rows] = mean_of(view, eta[:, which], which % view.n_samples)[:, 0]
+    known = np.flatnonzero(~pairs.unknown)
+    if len(known):
+        a, bias = view.arrays, view.has_bias
+        eta = latent_scores_per_draw(
+            a.U[which], a.V[which], pairs.uidx[known], pairs.iidx[known],
+            mu=a.mu[which] if bias and a.mu is not None else None,
+            user_bias=a.user_bias[which] if bias and a.user_bias is not None else None,
+            item_bias=a.item_bias[which] if bias and a.item_bias is not None else None,
+        )
+        out[known] = mean_of(view, eta.T, which)[:, 0]
+    if len(known) < len(pairs):
+        unknown = np.flatnonzero(pairs.unknown)
+        sub = pairs.subset(unknown)
+        for rows, n_comp in blocks(view, sub, chunk_size):
+            eta = latent(view, sub, rows, n_comp, base)
+            out[unknown[rows]] = mean_of(view, eta[:, which], which % view.n_samples)[:, 0]
     return out
