@@ -1,5 +1,9 @@
 """Train/test splits and cross-validation folds that share one pair of id encoders.
 
+`train_test_split` (a random share of the ratings or of each user's), `kfold`, and
+`user_holdout_split` (a number or a share of each user's ratings, at random or the latest
+by a timestamp: the protocol of top-N evaluation, `bayesmf.topn`).
+
 Every part of a split is a `bayesmf.RatingsData` with the encoders of the data it came
 from, so an index means the same user (item) in train and test, and
 ``test.unseen(train)`` flags the test ratings whose user or item has no training rating.
@@ -15,9 +19,10 @@ import numpy as np
 from bayesmf._validate import validate_choice, validate_positive_int, validate_prob
 from bayesmf.data import RatingsData
 
-__all__ = ["Split", "kfold", "train_test_split"]
+__all__ = ["Split", "kfold", "train_test_split", "user_holdout_split"]
 
 _BY = ("rating", "user")
+_ORDER = ("random", "latest")
 
 
 class Split(NamedTuple):
@@ -158,15 +163,126 @@ def _folds(data: RatingsData, fold: np.ndarray, n_splits: int) -> Iterator[Split
         yield Split(data.subset(~in_test), data.subset(in_test))
 
 
-def _rank_within_user(data: RatingsData, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Rank each user's ratings in a random order: ``rank[r]`` in ``0..n_u - 1``, and ``n_u``."""
+def _rank_within_user(
+    data: RatingsData, rng: np.random.Generator, first: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rank each user's ratings: ``rank[r]`` in ``0..n_u - 1``, and ``n_u``.
+
+    In a random order, or by increasing ``first`` with random tie-breaks.
+    """
     key = rng.random(data.n_ratings)
-    order = np.lexsort((key, data.user_idx))  # by user, then random
+    keys = (key, data.user_idx) if first is None else (key, first, data.user_idx)
+    order = np.lexsort(keys)  # by user, then first (if given), then random
     count = data.user_counts()
-    first = np.concatenate([[0], np.cumsum(count)[:-1]])
+    start = np.concatenate([[0], np.cumsum(count)[:-1]])
     rank = np.empty(data.n_ratings, dtype=np.int64)
-    rank[order] = np.arange(data.n_ratings) - first[data.user_idx[order]]
+    rank[order] = np.arange(data.n_ratings) - start[data.user_idx[order]]
     return rank, count
+
+
+def _holdout_sizes(holdout: Any, count: np.ndarray, min_train: int) -> np.ndarray:
+    """Ratings held out per user: the number, or the rounded share, if ``min_train`` stay."""
+    if isinstance(holdout, (bool, np.bool_)) or not isinstance(holdout, (int, float, np.integer, np.floating)):
+        raise TypeError(f"holdout must be an int >= 1 or a fraction in (0, 1), got {holdout!r}")
+    if isinstance(holdout, (int, np.integer)):
+        n = validate_positive_int("holdout", holdout)
+        return np.where(count - n >= min_train, n, 0)
+    if not 0.0 < float(holdout) < 1.0:
+        raise ValueError(f"holdout={holdout!r}: a float must be a fraction in (0, 1) (a number of ratings is an int)")
+    return np.clip(np.round(float(holdout) * count), 0, np.maximum(count - min_train, 0)).astype(np.int64)
+
+
+def _timestamps(timestamp: Any, n: int) -> np.ndarray:
+    """``timestamp`` as int64 or float64 keys, one per rating (finite, datetime64 accepted)."""
+    values = np.asarray(timestamp)
+    if values.shape != (n,):
+        raise ValueError(f"timestamp must hold one value per rating ({n}), got shape {values.shape}")
+    if np.issubdtype(values.dtype, np.datetime64):
+        if np.isnat(values).any():
+            raise ValueError(f"timestamp holds NaT at position {int(np.flatnonzero(np.isnat(values))[0])}")
+        return values.astype("datetime64[ns]").astype(np.int64)
+    if np.issubdtype(values.dtype, np.integer):
+        return values.astype(np.int64)
+    if not np.issubdtype(values.dtype, np.floating):
+        raise TypeError(f"timestamp must be real numbers or datetime64, got dtype {values.dtype}")
+    if not np.isfinite(values).all():
+        pos = int(np.flatnonzero(~np.isfinite(values))[0])
+        raise ValueError(f"timestamp {float(values[pos])!r} at position {pos} is not finite")
+    return values.astype(np.float64)
+
+
+def user_holdout_split(
+    data: RatingsData,
+    holdout: int | float = 1,
+    order: Literal["random", "latest"] = "random",
+    timestamp: Any = None,
+    min_train: int = 1,
+    seed: int | np.random.Generator | None = 0,
+) -> Split:
+    """Hold out a number or a share of EACH user's ratings: at random, or the latest.
+
+    Parameters
+    ----------
+    data : RatingsData
+        The ratings to split.
+    holdout : int or float
+        An int ``n >= 1``: ``n`` ratings of every user who keeps at least ``min_train``
+        (a user with fewer than ``n + min_train`` ratings stays wholly in train). A float
+        ``f`` in (0, 1): ``round(f * n_u)`` of a user's ``n_u`` ratings, capped so that
+        ``min_train`` stay (a user whose share rounds to 0 stays wholly in train).
+    order : {"random", "latest"}
+        Which ratings: drawn at random (seeded), or the user's latest by ``timestamp``
+        (equal times broken at random).
+    timestamp : array_like, optional
+        One time per rating of ``data``, in its order (numbers or datetime64); needed by
+        ``order="latest"`` (`RatingsData` carries no times).
+    min_train : int
+        Training ratings every user with held-out ratings keeps, >= 1.
+    seed : int or numpy.random.Generator, optional
+        Seed of the draw (and of the tie-breaks); equal seeds give equal splits.
+
+    Returns
+    -------
+    Split
+        ``(train, test)`` in the ratings' original order, sharing the encoders of ``data``.
+
+    Raises
+    ------
+    TypeError
+        If ``data`` is not a `RatingsData`, ``holdout`` is not a number, ``min_train`` is
+        not an int or ``timestamp`` is not numbers or datetimes.
+    ValueError
+        On ``holdout`` < 1 (int) or outside (0, 1) (float), an unknown ``order``,
+        ``order="latest"`` without a timestamp (or one of the wrong length, or not
+        finite), or no user with enough ratings to hold any out.
+
+    Examples
+    --------
+    >>> from bayesmf.datasets import simulate
+    >>> train, test = user_holdout_split(simulate(seed=0).data, holdout=2, seed=1)
+    >>> int(test.user_counts().max())
+    2
+    """
+    _check_data(data)
+    validate_choice("order", order, _ORDER)
+    min_train = validate_positive_int("min_train", min_train)
+    first = None
+    if order == "latest":
+        if timestamp is None:
+            raise ValueError("order='latest' needs timestamp=, one time per rating of data")
+        first = -_timestamps(timestamp, data.n_ratings)  # latest first
+    elif timestamp is not None:
+        raise ValueError("timestamp= is only used with order='latest'")
+    count = data.user_counts()
+    sizes = _holdout_sizes(holdout, count, min_train)
+    if not sizes.any():
+        raise ValueError(
+            f"holdout={holdout!r} with min_train={min_train} holds out no rating: every user has too few "
+            f"ratings (at most {int(count.max())})"
+        )
+    rank, _ = _rank_within_user(data, np.random.default_rng(seed), first)
+    in_test = rank < sizes[data.user_idx]
+    return Split(data.subset(~in_test), data.subset(in_test))
 
 
 def _check_data(data: Any) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from bayesmf.data import RatingsData
 from bayesmf.datasets import simulate
-from bayesmf.split import Split, kfold, train_test_split
+from bayesmf.split import Split, kfold, train_test_split, user_holdout_split
 
 
 @pytest.fixture(scope="module")
@@ -145,3 +145,96 @@ def test_by_user_with_nothing_to_hold_out():
     data = RatingsData.from_dataframe(df, "u", "i", "r", scale=(1, 5))
     with pytest.raises(ValueError, match="holds out no rating"):
         train_test_split(data, by="user")
+
+
+# -- per-user holdout -------------------------------------------------------------------------
+def test_user_holdout_by_number(data):
+    train, test = user_holdout_split(data, holdout=3, seed=2)
+    assert_partition(data, train, test)
+    count = data.user_counts()
+    held = test.user_counts()
+    eligible = count >= 3 + 1  # min_train=1
+    np.testing.assert_array_equal(held[eligible], 3)
+    np.testing.assert_array_equal(held[~eligible], 0)  # too few: wholly in train
+    assert (~eligible).any() and eligible.any()
+    np.testing.assert_array_equal(train.user_counts(), count - held)
+    # min_train: a user needs holdout + min_train ratings
+    _, test5 = user_holdout_split(data, holdout=3, min_train=5, seed=2)
+    np.testing.assert_array_equal(test5.user_counts(), np.where(count >= 8, 3, 0))
+
+
+def test_user_holdout_by_fraction(data):
+    train, test = user_holdout_split(data, holdout=0.25, seed=2)
+    assert_partition(data, train, test)
+    count = data.user_counts()
+    expected = np.minimum(np.round(0.25 * count), count - 1)
+    np.testing.assert_array_equal(test.user_counts(), expected)
+    assert (train.user_counts()[count > 0] >= 1).all()
+
+
+def test_user_holdout_is_reproducible_and_random(data):
+    a = user_holdout_split(data, holdout=2, seed=7)
+    b = user_holdout_split(data, holdout=2, seed=7)
+    c = user_holdout_split(data, holdout=2, seed=8)
+    assert pair_keys(a.test) == pair_keys(b.test)
+    assert pair_keys(a.test) != pair_keys(c.test)
+    g = user_holdout_split(data, holdout=2, seed=np.random.default_rng(7))
+    assert pair_keys(g.test) == pair_keys(a.test)  # default_rng(7) either way
+
+
+def test_user_holdout_latest_by_timestamp(data):
+    rng = np.random.default_rng(0)
+    ts = rng.integers(0, 50, data.n_ratings)  # with ties
+    train, test = user_holdout_split(data, holdout=2, order="latest", timestamp=ts, seed=1)
+    assert_partition(data, train, test)
+    time = dict(zip(zip(data.user_idx.tolist(), data.item_idx.tolist(), strict=True), ts.tolist(), strict=True))
+    for u in np.flatnonzero(test.user_counts()):
+        held = [time[(u, i)] for i in test.item_idx[test.user_idx == u].tolist()]
+        kept = [time[(u, i)] for i in train.item_idx[train.user_idx == u].tolist()]
+        assert min(held) >= max(kept)
+    # datetimes and floats give the same order
+    as_dates = np.datetime64("2020-01-01") + ts.astype("timedelta64[s]")
+    _, d_test = user_holdout_split(data, holdout=2, order="latest", timestamp=as_dates, seed=1)
+    assert pair_keys(d_test) == pair_keys(test)
+    _, f_test = user_holdout_split(data, holdout=2, order="latest", timestamp=ts.astype(float) / 7, seed=1)
+    assert pair_keys(f_test) == pair_keys(test)
+    # distinct times: the split does not depend on the seed
+    distinct = rng.permutation(data.n_ratings)
+    x = user_holdout_split(data, holdout=0.3, order="latest", timestamp=distinct, seed=1)
+    y = user_holdout_split(data, holdout=0.3, order="latest", timestamp=distinct, seed=2)
+    assert pair_keys(x.test) == pair_keys(y.test)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"holdout": 0}, ValueError, "holdout must be >= 1, got 0"),
+        ({"holdout": -2}, ValueError, "got -2"),
+        ({"holdout": 1.0}, ValueError, r"holdout=1\.0: a float must be a fraction"),
+        ({"holdout": 1.5}, ValueError, r"holdout=1\.5"),
+        ({"holdout": 0.0}, ValueError, r"holdout=0\.0"),
+        ({"holdout": True}, TypeError, "got True"),
+        ({"holdout": "2"}, TypeError, "got '2'"),
+        ({"order": "oldest"}, ValueError, "'oldest'"),
+        ({"order": "latest"}, ValueError, "needs timestamp="),
+        ({"timestamp": np.arange(3)}, ValueError, "only used with order='latest'"),
+        ({"order": "latest", "timestamp": np.arange(3)}, ValueError, r"one value per rating \(\d+\), got shape \(3,\)"),
+        ({"min_train": 0}, ValueError, "min_train must be >= 1, got 0"),
+        ({"holdout": 1000}, ValueError, "holds out no rating"),
+    ],
+)
+def test_user_holdout_bad_arguments(data, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        user_holdout_split(data, **kwargs)
+
+
+def test_user_holdout_bad_timestamps(data):
+    n = data.n_ratings
+    bad = np.arange(n, dtype=float)
+    bad[5] = np.nan
+    with pytest.raises(ValueError, match="timestamp nan at position 5 is not finite"):
+        user_holdout_split(data, order="latest", timestamp=bad)
+    with pytest.raises(TypeError, match="real numbers or datetime64"):
+        user_holdout_split(data, order="latest", timestamp=np.array(["x"] * n))
+    with pytest.raises(TypeError, match="RatingsData"):
+        user_holdout_split(data.to_dataframe())
