@@ -173,3 +173,56 @@ def test_write_section_replaces_only_its_own_section(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="a:end"):
         write_section(path, "<!-- a:begin -->\nno end", "<!-- a:begin -->", "<!-- a:end -->")
     assert "new a" in path.read_text()
+
+
+def test_topn_bench_lists_give_evaluate_topn_numbers() -> None:
+    """bench_topn ranks the rules of its second table itself (to keep the lists): same numbers."""
+    import bench_topn
+    import pandas as pd
+
+    from bayesmf import PMF
+    from bayesmf.topn import evaluate_topn
+
+    _, train, test = next(bench_topn.load_folds("tiny", [1], ""))
+    plan = bench_topn.make_plan(train, test, 4.0)
+    als = PMF(n_factors=2, priors="fixed").fit(train, method="als", random_seed=0, progressbar=False)
+    gibbs = PMF(n_factors=2, priors="fixed").fit(train, method="gibbs", draws=20, tune=10, chains=2,
+                                                 random_seed=0, progressbar=False)
+    for fit, rule in ((als, "mean"), (gibbs, "mean"), (gibbs, "lower")):
+        lists = bench_topn.bayesmf_lists(fit, plan, 5, rule, 4.0, seed=7)
+        assert all(len(top) == 5 for top in lists.values())
+        mine = bench_topn.evaluate_lists(lists, train, test, 5, 4.0, seed=7, name=rule)
+        ref = evaluate_topn(fit, test, 5, rank_by=rule, threshold=4.0, random_seed=7)
+        pd.testing.assert_frame_equal(mine.per_user, ref.per_user)
+        pd.testing.assert_frame_equal(mine.summary, ref.summary, check_like=True)
+
+
+def test_topn_bench_smoke_on_tiny_data(tmp_path: Path) -> None:
+    import bench_topn
+
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Benchmark results\n\n## someone else's section\n\nkeep me\n")
+    argv = ["--datasets", "tiny", "--folds", "u1,u2", "--quick", "--results", str(results),
+            "--json", str(tmp_path / "topn.json"), "--threads", "1"]
+    assert bench_topn.main(argv) == 0
+    text = results.read_text()
+    assert "keep me" in text and text.count(bench_topn.BEGIN) == 1 and text.count(bench_topn.END) == 1
+    section = text.split(bench_topn.BEGIN, 1)[1]
+    for system, (group, _, _) in bench_topn.SYSTEMS.items():
+        rows = [line for line in section.splitlines() if line.startswith(f"| {system} |")]
+        assert len(rows) == 3, (system, rows)  # the mean over folds and one row per fold
+        package = bench_topn.PACKAGES.get(group)
+        if package and importlib.util.find_spec(package) is None:
+            assert all("skipped: " in row for row in rows)
+        else:
+            assert all("skipped" not in row and "failed" not in row for row in rows), rows
+    assert "| gibbs-fixed-mean | k1 |" in section and "FAIL" in section  # quick chains do not pass
+    assert "| mean | **mean** |" in section and "| lower | low | **mean** |" in section
+    payload = json.loads((tmp_path / "topn.json").read_text())
+    assert {r["system"] for r in payload["rows"]} == set(bench_topn.SYSTEMS)
+    assert {d["pair"] for d in payload["differences"]} == {"mean", "lower"}
+    for d in payload["differences"]:
+        assert 0 <= d["differ"] <= 1
+    assert bench_topn.main([*argv, "--systems", "popularity,als"]) == 0  # replaces its own section only
+    again = results.read_text()
+    assert again.count(bench_topn.BEGIN) == 1 and "keep me" in again and "| myfm |" not in again
