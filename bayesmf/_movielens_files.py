@@ -3,8 +3,9 @@
 ``ml-latest-small`` ships with the package (`open_bundled`). ``ml-100k``, whose license
 forbids redistribution, is found on disk or downloaded once into a cache (`find_ml100k`,
 `download_ml100k`, `cache_dir`); every ml-100k file is checked against the SHA-256 sums
-held here before it is used (`read_verified`). Reading the files into ratings is
-`bayesmf.movielens`.
+held here before it is used (`read_verified`). `fetch_verified` (download, then check the
+SHA-256) and `sha256_file` also serve the larger sets (`bayesmf._movielens_archives`).
+Reading the files into ratings is `bayesmf.movielens`.
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ __all__ = [
     "ML_LATEST_SMALL_SHA256",
     "cache_dir",
     "download_ml100k",
+    "fetch_verified",
     "find_ml100k",
     "open_bundled",
     "read_verified",
+    "sha256_file",
 ]
 
 log = logging.getLogger("bayesmf")
@@ -176,20 +179,7 @@ def download_ml100k(directory: str | os.PathLike[str] | None = None) -> Path:
     work = Path(tempfile.mkdtemp(prefix=".ml-100k-", dir=directory))
     try:
         archive = work / "ml-100k.zip"
-        try:
-            with archive.open("wb") as out:
-                _fetch(ML100K_URL, out)
-        except OSError as exc:
-            raise OSError(
-                f"could not download {ML100K_URL} ({exc}); download it by hand, unzip it and "
-                "pass data_dir= (or set BAYESMF_DATA_DIR)"
-            ) from exc
-        digest = _sha256_file(archive)
-        if digest != ML100K_ZIP_SHA256:
-            raise ValueError(
-                f"the downloaded {ML100K_URL} is corrupted or changed (SHA-256 {digest}, "
-                f"expected {ML100K_ZIP_SHA256}); nothing was kept, try again"
-            )
+        fetch_verified(ML100K_URL, archive, ML100K_ZIP_SHA256)
         unpacked = work / "ml-100k"
         unpacked.mkdir()
         try:
@@ -219,7 +209,30 @@ def download_ml100k(directory: str | os.PathLike[str] | None = None) -> Path:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _sha256_file(path: Path) -> str:
+def fetch_verified(url: str, archive: Path, sha256: str) -> None:
+    """Download ``url`` into the new file ``archive`` and check its SHA-256 against ``sha256``.
+
+    Raises ``OSError`` when the download fails and ``ValueError`` when the digest differs;
+    either way the caller removes ``archive`` (it downloads into a temporary folder).
+    """
+    try:
+        with archive.open("wb") as out:
+            _fetch(url, out)
+    except OSError as exc:
+        raise OSError(
+            f"could not download {url} ({exc}); download it by hand, unzip it and "
+            "pass data_dir= (or set BAYESMF_DATA_DIR)"
+        ) from exc
+    digest = sha256_file(archive)
+    if digest != sha256:
+        raise ValueError(
+            f"the downloaded {url} is corrupted or changed (SHA-256 {digest}, "
+            f"expected {sha256}); nothing was kept, try again"
+        )
+
+
+def sha256_file(path: Path) -> str:
+    """Return the hex SHA-256 of the file at ``path``, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
