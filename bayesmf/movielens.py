@@ -1,9 +1,11 @@
-"""MovieLens ratings and item titles: ``ml-latest-small`` (bundled) and ``ml-100k``.
+"""MovieLens ratings and item titles: ml-latest-small (bundled), ml-100k, ml-1m to ml-25m.
 
 `load_movielens` reads the ratings (whole, or ml-100k's canonical splits) into
 `bayesmf.RatingsData`; `movielens_items` reads titles and genres. Where the files are and
-their SHA-256 checks (including the one-time ml-100k download) are
-`bayesmf._movielens_files`; `cache_dir` and `download_ml100k` are re-exported here.
+their SHA-256 checks (including the one-time downloads) are `bayesmf._movielens_files`
+(bundled, ml-100k) and `bayesmf._movielens_archives` (ml-1m, ml-10m, ml-20m, ml-25m);
+the formats of the last four are read by `bayesmf._movielens_formats`. `cache_dir`,
+`download_ml100k` and `download_movielens` are re-exported here.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import IO, overload
 import numpy as np
 import pandas as pd
 
+from bayesmf._movielens_archives import ARCHIVES, download_movielens, find_archive
 from bayesmf._movielens_files import (
     cache_dir,
     download_ml100k,
@@ -23,6 +26,7 @@ from bayesmf._movielens_files import (
     open_bundled,
     read_verified,
 )
+from bayesmf._movielens_formats import encode, read_items, read_ratings
 from bayesmf._validate import validate_choice
 from bayesmf.data import IdEncoder, RatingsData
 from bayesmf.split import Split
@@ -32,11 +36,12 @@ __all__ = [
     "ML100K_SPLITS",
     "cache_dir",
     "download_ml100k",
+    "download_movielens",
     "load_movielens",
     "movielens_items",
 ]
 
-DATASETS = ("ml-latest-small", "ml-100k")
+DATASETS = ("ml-latest-small", "ml-100k", *ARCHIVES)
 ML100K_SPLITS = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
 _ML100K_COLUMNS = ["user", "item", "rating", "timestamp"]
 
@@ -68,44 +73,65 @@ def load_movielens(
 
     Parameters
     ----------
-    name : {"ml-latest-small", "ml-100k"}
+    name : {"ml-latest-small", "ml-100k", "ml-1m", "ml-10m", "ml-20m", "ml-25m"}
         ``"ml-latest-small"``: 100,836 ratings of 9,724 movies by 610 users on a 0.5-5
-        scale in half stars, bundled with the package. ``"ml-100k"``: 100,000 ratings of
-        1,682 movies by 943 users on a 1-5 scale; not redistributable, so found on disk or
-        downloaded (see Notes).
+        scale in half stars, bundled with the package. The others may not be
+        redistributed, so they are found on disk or downloaded (see Notes):
+        ``"ml-100k"``: 100,000 ratings of 1,682 movies by 943 users, 1-5 stars;
+        ``"ml-1m"``: 1,000,209 ratings of 3,706 movies by 6,040 users, 1-5 stars;
+        ``"ml-10m"``: 10,000,054 ratings of 10,677 movies by 69,878 users, 0.5-5 in half
+        stars; ``"ml-20m"``: 20,000,263 ratings of 26,744 movies by 138,493 users, and
+        ``"ml-25m"``: 25,000,095 ratings of 59,047 movies by 162,541 users, both 0.5-5 in
+        half stars.
     split : {None, "u1", ..., "u5", "ua", "ub"}
         ml-100k only: return the canonical ``(train, test)`` pair ``u?.base`` / ``u?.test``
-        (u1-u5: the five 80/20 folds; ua/ub: 10 ratings per user held out).
+        (u1-u5: the five 80/20 folds; ua/ub: 10 ratings per user held out). The other
+        sets have no canonical split: load them whole and split them with
+        `bayesmf.train_test_split`, `bayesmf.kfold` or `bayesmf.split.user_holdout_split`.
     data_dir : path, optional
-        Directory holding ``ml-100k/u.data`` or ``u.data``. When given, it must hold the
-        files (no fallback).
+        Directory holding the set as it unpacks (``ml-100k/u.data``,
+        ``ml-1m/ratings.dat``, ``ml-10M100K/ratings.dat``, ``ml-20m/ratings.csv``,
+        ``ml-25m/ratings.csv``), or that folder itself; for ml-1m to ml-25m also the zip
+        as downloaded (``ml-1m.zip``, ...). When given, it must hold the files (no
+        fallback).
     download : bool
-        Allow downloading ml-100k when it is not found.
+        Allow downloading a set that is not found.
 
     Returns
     -------
     RatingsData or Split
         The whole set, or ``(train, test)`` sharing one pair of encoders built over both
         files, so an index means the same user/item in each; ``test.unseen(train)`` flags
-        the test ratings whose user or item has no training rating. Raw ids are the
-        integer ``userId``/``movieId`` (ml-latest-small) or user/item ids (ml-100k).
+        the test ratings whose user or item has no training rating. Raw ids are
+        MovieLens's integer user and movie ids.
 
     Raises
     ------
     ValueError
-        Unknown ``name`` or ``split``; a file whose SHA-256 does not match.
+        Unknown ``name`` or ``split``; a file or zip whose SHA-256 does not match (it is
+        left as it is); a file not in its set's format.
     FileNotFoundError
-        ml-100k not found and ``download=False`` (or not in the given ``data_dir``).
+        The set not found and ``download=False`` (or not in the given ``data_dir``).
     OSError
         The download failed (nothing is left behind).
 
     Notes
     -----
-    ml-100k is looked up in ``data_dir``; else ``$BAYESMF_DATA_DIR``; else the cache
-    directory ``$XDG_CACHE_HOME/bayesmf`` (default ``~/.cache/bayesmf``); else
-    ``ml-100k.zip`` is downloaded from GroupLens into the cache, its SHA-256 checked, and
-    its files extracted and checked against SHA-256 sums held in the package before they
-    are moved into place. Every ml-100k file read is checked against its sum.
+    A set not bundled is looked up in ``data_dir``; else ``$BAYESMF_DATA_DIR``; else the
+    cache directory ``$XDG_CACHE_HOME/bayesmf`` (default ``~/.cache/bayesmf``); else its
+    zip is downloaded from GroupLens (``https://files.grouplens.org/datasets/movielens/``)
+    into the cache and its SHA-256 checked before it is kept.
+
+    - ml-100k: the zip's files are extracted and checked against SHA-256 sums held in the
+      package before they are moved into place; every ml-100k file read is checked
+      against its sum.
+    - ml-1m, ml-10m, ml-20m, ml-25m: the zip is kept as it is and read directly; every
+      time a zip is used (cached, in ``data_dir`` or in ``$BAYESMF_DATA_DIR``) its size
+      and SHA-256 are checked first, and one that does not match raises, naming it, and is
+      never replaced or deleted. An unpacked folder is read unchecked (GroupLens publishes
+      no sums of the files inside): it is the user's own copy. Ids are parsed as int32
+      and ratings as float32; the result holds 24 bytes per rating (int64 indices,
+      float64 ratings).
 
     The MovieLens licenses allow research use only, not commercial use without permission
     from GroupLens; cite F. M. Harper and J. A. Konstan (2015), "The MovieLens Datasets:
@@ -118,12 +144,15 @@ def load_movielens(
     (100836, 610, 9724)
     """
     validate_choice("name", name, DATASETS)
+    if name != "ml-100k" and split is not None:
+        raise ValueError(
+            f"split={split!r}: {name} has no canonical split; load it whole and use "
+            f"bayesmf.train_test_split(load_movielens({name!r})), bayesmf.kfold or "
+            "bayesmf.split.user_holdout_split"
+        )
+    if name in ARCHIVES:
+        return encode(read_ratings(find_archive(name, data_dir, download)), ARCHIVES[name].scale)
     if name == "ml-latest-small":
-        if split is not None:
-            raise ValueError(
-                f"split={split!r}: ml-latest-small has no canonical split; use "
-                "bayesmf.train_test_split(load_movielens('ml-latest-small'))"
-            )
         with open_bundled("ratings.csv") as handle:
             df = pd.read_csv(
                 handle,
@@ -161,19 +190,21 @@ def movielens_items(
 
     Parameters
     ----------
-    name : {"ml-latest-small", "ml-100k"}
+    name : {"ml-latest-small", "ml-100k", "ml-1m", "ml-10m", "ml-20m", "ml-25m"}
         The data set (as in `load_movielens`).
     data_dir : path, optional
-        Where ml-100k is (as in `load_movielens`).
+        Where the set is (as in `load_movielens`).
     download : bool
-        Allow downloading ml-100k when it is not found.
+        Allow downloading a set that is not found.
 
     Returns
     -------
     pandas.DataFrame
         Columns ``item`` (the raw item id used by `load_movielens`), ``title`` and
         ``genres`` (``"|"``-separated names, ``"(no genres listed)"`` when none), one row
-        per movie, indexed from 0.
+        per movie in the file's order, indexed from 0. Titles are read from the set's own
+        encoding (latin-1 for ml-100k and ml-1m, UTF-8 for the others). A movie may be
+        listed without ratings.
 
     Examples
     --------
@@ -181,6 +212,8 @@ def movielens_items(
     'Toy Story (1995)'
     """
     validate_choice("name", name, DATASETS)
+    if name in ARCHIVES:
+        return read_items(find_archive(name, data_dir, download))
     if name == "ml-latest-small":
         with open_bundled("movies.csv") as handle:
             movies = pd.read_csv(handle, dtype={"movieId": np.int64})

@@ -5,6 +5,7 @@ The downloads are faked by patching `bayesmf._movielens_files`, where the downlo
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import urllib.error
@@ -13,15 +14,21 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+from movielens_fixtures import movielens_zip, write_movielens
 
+from bayesmf import _movielens_archives as ml_archives
 from bayesmf import _movielens_files as ml_files
+from bayesmf.data import RatingsData
 from bayesmf.datasets import (
+    DATASETS,
     ML100K_SHA256,
     ML100K_URL,
     ML_LATEST_SMALL_SHA256,
     Simulation,
     cache_dir,
+    download_movielens,
     load_movielens,
     movielens_items,
     simulate,
@@ -176,7 +183,7 @@ def test_ml_latest_small_items_cover_the_rated_movies():
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"name": "ml-1m"}, ValueError, "'ml-1m'"),
+        ({"name": "ml-2m"}, ValueError, "'ml-2m'"),
         ({"name": "ml-latest-small", "split": "u1"}, ValueError, "'u1'"),
         ({"name": "ml-100k", "split": "u9"}, ValueError, "'u9'"),
     ],
@@ -356,7 +363,217 @@ def test_datasets_reexports_simulation_and_movielens():
     from bayesmf import datasets, movielens, simulation
 
     assert datasets.simulate is simulation.simulate and datasets.Simulation is simulation.Simulation
-    for name in ("load_movielens", "movielens_items", "cache_dir", "download_ml100k", "DATASETS"):
+    for name in (
+        "load_movielens",
+        "movielens_items",
+        "cache_dir",
+        "download_ml100k",
+        "download_movielens",
+        "DATASETS",
+    ):
         assert getattr(datasets, name) is getattr(movielens, name)
     for name in ("ML100K_SHA256", "ML100K_URL", "ML100K_ZIP_SHA256", "ML_LATEST_SMALL_SHA256"):
         assert getattr(datasets, name) is getattr(ml_files, name)
+    assert datasets.ARCHIVES is ml_archives.ARCHIVES
+
+
+# -- ml-1m, ml-10m, ml-20m, ml-25m: tiny files in each format, offline ------------------------
+LARGE = ("ml-1m", "ml-10m", "ml-20m", "ml-25m")
+
+
+def ratings_of(data: RatingsData) -> pd.DataFrame:
+    return data.to_dataframe()[["user", "item", "rating"]]
+
+
+def use_zip(monkeypatch, name: str, payload: bytes) -> None:
+    """Make ``payload`` the zip the package expects for ``name`` (its size and SHA-256)."""
+    fake = dataclasses.replace(
+        ml_archives.ARCHIVES[name], size=len(payload), sha256=hashlib.sha256(payload).hexdigest()
+    )
+    monkeypatch.setitem(ml_archives.ARCHIVES, name, fake)
+
+
+def test_large_checksums_are_sha256_of_the_grouplens_zips():
+    assert set(LARGE) == set(ml_archives.ARCHIVES) and set(LARGE) <= set(DATASETS)
+    for name, archive in ml_archives.ARCHIVES.items():
+        assert len(archive.sha256) == 64 and int(archive.sha256, 16) >= 0
+        assert archive.url == f"https://files.grouplens.org/datasets/movielens/{name}.zip"
+    assert ml_archives.ARCHIVES["ml-10m"].folder == "ml-10M100K"
+
+
+@pytest.mark.parametrize("name", LARGE)
+def test_load_large_movielens_from_unpacked_files(tmp_path, name, monkeypatch):
+    monkeypatch.setattr(ml_files, "_fetch", fail_fetch)
+    written = write_movielens(tmp_path, name)
+    data = load_movielens(name, data_dir=tmp_path)
+    expected = written.ratings
+    assert data.n_ratings == len(expected) == 30
+    assert data.n_users == expected["user"].nunique()
+    assert data.n_items == expected["item"].nunique()
+    low = 1.0 if name == "ml-1m" else 0.5
+    assert data.scale == (low, 5.0)
+    np.testing.assert_allclose(data.levels, np.arange(low, 5.01, 0.5 if low == 0.5 else 1.0))
+    # MovieLens's own ids, sorted, as int64; ratings (half stars too) in file order
+    assert data.users.classes.dtype == np.int64 and data.items.classes.dtype == np.int64
+    assert data.users.classes.tolist() == sorted(expected["user"].unique())
+    assert data.items.classes.tolist() == sorted(expected["item"].unique())
+    pd.testing.assert_frame_equal(ratings_of(data), expected, check_dtype=False)
+    if name != "ml-1m":
+        assert (data.rating % 1 == 0.5).any()
+    # the sort-based encoding gives what RatingsData.from_dataframe gives
+    reference = RatingsData.from_dataframe(expected, "user", "item", "rating", scale=data.scale)
+    np.testing.assert_array_equal(data.user_idx, reference.user_idx)
+    np.testing.assert_array_equal(data.item_idx, reference.item_idx)
+    np.testing.assert_array_equal(data.rating, reference.rating)
+    assert data.users.equals(reference.users) and data.items.equals(reference.items)
+    # data_dir may also be the unpacked folder itself
+    inner = load_movielens(name, data_dir=written.root)
+    np.testing.assert_array_equal(inner.rating, data.rating)
+
+
+@pytest.mark.parametrize("name", LARGE)
+def test_large_movielens_items(tmp_path, name):
+    written = write_movielens(tmp_path, name)
+    items = movielens_items(name, data_dir=tmp_path)
+    assert list(items.columns) == ["item", "title", "genres"]
+    assert items["item"].dtype == np.int64 and items["item"].is_unique
+    assert items.index.tolist() == list(range(len(written.movies)))
+    pd.testing.assert_frame_equal(items, written.movies, check_dtype=False)
+    by_id = items.set_index("item")
+    assert by_id.loc[73, "title"] == "Misérables, Les (1995)"  # latin-1 (1m), UTF-8 (others)
+    assert by_id.loc[260, "title"] == "Star Wars: Episode IV - A New Hope (1977)"
+    assert by_id.loc[4973, "genres"] == "(no genres listed)"
+    rated = load_movielens(name, data_dir=tmp_path).items.classes
+    assert np.isin(rated, items["item"].to_numpy()).all()
+
+
+@pytest.mark.parametrize("name", ["ml-1m", "ml-20m"])
+def test_large_movielens_read_from_a_verified_zip(tmp_path, monkeypatch, name):
+    monkeypatch.setattr(ml_files, "_fetch", fail_fetch)
+    written, payload = movielens_zip(name)
+    (tmp_path / f"{name}.zip").write_bytes(payload)
+    use_zip(monkeypatch, name, payload)
+    data = load_movielens(name, data_dir=tmp_path)
+    pd.testing.assert_frame_equal(ratings_of(data), written.ratings, check_dtype=False)
+    pd.testing.assert_frame_equal(
+        movielens_items(name, data_dir=tmp_path), written.movies, check_dtype=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "match"), [("ml-25m", "bytes, expected"), ("ml-10m", "SHA-256 [0-9a-f]{64}, expected")]
+)
+def test_bad_zip_in_the_cache_raises_naming_it_and_is_kept(empty_env, monkeypatch, name, match):
+    monkeypatch.setattr(ml_files, "_fetch", fail_fetch)
+    empty_env.mkdir(parents=True)
+    bad = empty_env / f"{name}.zip"
+    bad.write_bytes(b"PK\x03\x04 half a download")
+    for kwargs in ({}, {"download": False}):
+        with pytest.raises(ValueError, match=match) as info:
+            load_movielens(name, **kwargs)
+        assert str(bad) in str(info.value) and "left as it is" in str(info.value)
+    assert bad.read_bytes() == b"PK\x03\x04 half a download"
+    assert leftovers(empty_env) == [f"{name}.zip"]
+
+
+def test_bad_zip_in_data_dir_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(ml_files, "_fetch", fail_fetch)
+    _, payload = movielens_zip("ml-1m")
+    (tmp_path / "ml-1m.zip").write_bytes(payload)  # a real zip, but not GroupLens's
+    with pytest.raises(ValueError, match=r"ml-1m\.zip is not GroupLens's"):
+        load_movielens("ml-1m", data_dir=tmp_path)
+    assert (tmp_path / "ml-1m.zip").read_bytes() == payload
+
+
+def test_large_movielens_download_then_cached(empty_env, monkeypatch):
+    written, payload = movielens_zip("ml-25m")
+    use_zip(monkeypatch, "ml-25m", payload)
+    calls: list[str] = []
+    monkeypatch.setattr(ml_files, "_fetch", serve(payload, calls))
+    data = load_movielens("ml-25m")
+    pd.testing.assert_frame_equal(ratings_of(data), written.ratings, check_dtype=False)
+    assert calls == ["https://files.grouplens.org/datasets/movielens/ml-25m.zip"]
+    assert leftovers(empty_env) == ["ml-25m.zip"]
+    assert (empty_env / "ml-25m.zip").read_bytes() == payload
+    assert len(movielens_items("ml-25m")) == len(written.movies)  # from the cache
+    assert load_movielens("ml-25m").n_ratings == 30
+    assert len(calls) == 1
+
+
+def test_large_movielens_corrupted_download_leaves_nothing(empty_env, monkeypatch):
+    calls: list[str] = []
+    monkeypatch.setattr(ml_files, "_fetch", serve(b"PK\x03\x04 not the archive", calls))
+    with pytest.raises(ValueError, match="corrupted"):
+        load_movielens("ml-10m")
+    assert calls == ["https://files.grouplens.org/datasets/movielens/ml-10m.zip"]
+    assert leftovers(empty_env) == []
+
+
+def test_download_never_overwrites_a_file_already_there(tmp_path, monkeypatch):
+    _, payload = movielens_zip("ml-1m")
+    use_zip(monkeypatch, "ml-1m", payload)
+    monkeypatch.setattr(ml_files, "_fetch", serve(payload, []))
+    mine = tmp_path / "ml-1m.zip"
+    mine.write_bytes(b"the user's own file")
+    with pytest.raises(ValueError, match="left as it is"):
+        download_movielens("ml-1m", tmp_path)
+    assert mine.read_bytes() == b"the user's own file"
+    assert leftovers(tmp_path) == ["ml-1m.zip"]
+    mine.write_bytes(payload)  # an intact copy is kept and used
+    assert download_movielens("ml-1m", tmp_path) == mine
+
+
+def test_large_movielens_lookup_without_download(empty_env, monkeypatch, tmp_path):
+    monkeypatch.setattr(ml_files, "_fetch", fail_fetch)
+    with pytest.raises(FileNotFoundError, match="download=False"):
+        load_movielens("ml-20m", download=False)
+    with pytest.raises(FileNotFoundError, match=r"ml-20m/ratings\.csv"):
+        load_movielens("ml-20m", data_dir=tmp_path / "nowhere")
+    shared = tmp_path / "shared"
+    write_movielens(shared, "ml-20m")
+    monkeypatch.setenv("BAYESMF_DATA_DIR", str(shared))
+    assert load_movielens("ml-20m").n_ratings == 30
+
+
+@pytest.mark.parametrize("name", LARGE)
+def test_large_movielens_have_no_canonical_split(tmp_path, name):
+    write_movielens(tmp_path, name)
+    with pytest.raises(ValueError, match=rf"split='u1': {name} has no canonical split"):
+        load_movielens(name, split="u1", data_dir=tmp_path)
+
+
+def test_unknown_name_lists_the_valid_names():
+    with pytest.raises(ValueError, match="'ml-32m' is not valid") as info:
+        load_movielens("ml-32m")
+    for name in DATASETS:
+        assert repr(name) in str(info.value)
+    with pytest.raises(ValueError, match="'ml-32m'"):
+        movielens_items("ml-32m")
+    with pytest.raises(ValueError, match="'ml-100k'"):
+        download_movielens("ml-100k")
+
+
+@pytest.mark.parametrize(
+    ("name", "filename", "content", "match"),
+    [
+        ("ml-1m", "ratings.dat", b"1::1193::5::978300760\n1::oops::3::1\n", "UserID::MovieID"),
+        ("ml-10m", "ratings.dat", b"1::1193::5::978300760::7\n", "UserID::MovieID"),
+        ("ml-20m", "ratings.csv", b"user,movie,rating,time\n1,1,4.0,1\n", "header userId"),
+        ("ml-1m", "movies.dat", b"1::Toy Story (1995)::Animation\n2|Jumanji\n", "line 2"),
+    ],
+)
+def test_malformed_files_are_named(tmp_path, name, filename, content, match):
+    written = write_movielens(tmp_path, name)
+    (written.root / filename).write_bytes(content)
+    read = movielens_items if filename.startswith("movies") else load_movielens
+    with pytest.raises(ValueError, match=match) as info:
+        read(name, data_dir=tmp_path)
+    assert str(written.root / filename) in str(info.value)
+
+
+def test_large_movielens_ratings_are_validated(tmp_path):
+    written = write_movielens(tmp_path, "ml-1m")
+    with (written.root / "ratings.dat").open("ab") as handle:
+        handle.write(b"3::1::0::978300760\n")  # 0 stars: off ml-1m's 1-5 scale
+    with pytest.raises(ValueError, match="outside the scale"):
+        load_movielens("ml-1m", data_dir=tmp_path)
