@@ -34,7 +34,12 @@ import numpy as np
 import pandas as pd
 
 from bayesmf._seed import SeedLike, seed_sequence
-from bayesmf._validate import validate_choice, validate_in_scale, validate_positive_int
+from bayesmf._validate import (
+    validate_bool,
+    validate_choice,
+    validate_in_scale,
+    validate_positive_int,
+)
 from bayesmf.beyond_accuracy import list_means, self_information
 from bayesmf.data import RatingsData, UnknownIdError
 from bayesmf.mean_ranking import batched, top_by_mean
@@ -244,6 +249,7 @@ def evaluate_topn(
     interval: str = "eti",
     clip: bool = True,
     chunk_size: int | None = None,
+    progressbar: bool = True,
 ) -> TopN:
     r"""Evaluate a fit's top-``k`` lists on held-out ratings (protocol: module docstring).
 
@@ -272,6 +278,9 @@ def evaluate_topn(
         dropped and counted.
     prob, kind, interval, clip, chunk_size
         Prediction options, as in `bayesmf.recommend.recommend`.
+    progressbar : bool
+        Show a tqdm bar over the users when they are ranked one by one (every rule but the
+        batched ``"mean"``; ``"lower"`` and ``"prob"`` take minutes on ML-100K).
 
     Returns
     -------
@@ -292,6 +301,7 @@ def evaluate_topn(
     train = result.train
     k, threshold, n_negatives = _check(train, k, threshold, candidates, n_negatives, unknown)
     validate_choice("rank_by", rank_by, RANK_BY)
+    progressbar = validate_bool("progressbar", progressbar)
     sample_rng, rank_rng = _streams(random_seed)
     plan = _plan(train, test, threshold, candidates, n_negatives, sample_rng, unknown)
     opts = PredictOptions(
@@ -303,6 +313,10 @@ def evaluate_topn(
     else:
         users, items = train.users.classes, train.items.classes
         pairs = ((users[u], items[c]) for u, c in zip(plan.users, plan.candidates, strict=True))
+        if progressbar:
+            from tqdm.auto import tqdm
+
+            pairs = tqdm(pairs, total=len(plan.users), desc=f"top-{k} by {rank_by}", unit="user")
         tops = [train.items.to_index(top) for _, top, _ in rank_items(result, pairs, k, rank_by, opts)]
     attrs = {"k": k, "threshold": threshold, "rank_by": rank_by, "candidates": candidates,
              "n_negatives": n_negatives, "method": result.method}

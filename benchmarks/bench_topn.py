@@ -420,7 +420,7 @@ def run_fold(dataset: str, fold: str, train: RatingsData, test: RatingsData, sys
                     lists[system] = bayesmf_lists(fit, plan, k, rule, THRESHOLD, seed)
                     topn = evaluate_lists(lists[system], train, test, k, THRESHOLD, seed, rule)
                 else:
-                    topn = evaluate_topn(fit, test, k, rank_by=rule, threshold=THRESHOLD, random_seed=seed)
+                    topn = evaluate_topn(fit, test, k, rank_by=rule, threshold=THRESHOLD, random_seed=seed, progressbar=False)
             except Exception as exc:
                 traceback.print_exc()
                 row.status = f"failed: {type(exc).__name__}: {exc}"[:200]

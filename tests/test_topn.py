@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from helpers import fake_draws, fake_result, fake_train
 
@@ -172,6 +173,8 @@ def test_bad_input(oracle):
     result, test, _ = oracle
     with pytest.raises(ValueError, match="k must be >= 1, got 0"):
         evaluate_topn(result, test, k=0)
+    with pytest.raises(TypeError, match="progressbar must be True or False, got 'yes'"):
+        evaluate_topn(result, test, k=3, progressbar="yes")
     with pytest.raises(TypeError, match=r"got 2\.5"):
         evaluate_topn(result, test, k=2.5)
     with pytest.raises(ValueError, match=r"threshold=6\.0 is outside the rating scale"):
@@ -203,3 +206,10 @@ def test_no_warning_with_all_unrated_candidates(oracle):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         evaluate_topn(result, test, k=2)
+
+
+def test_progressbar_changes_nothing(oracle):
+    result, test, _ = oracle
+    quiet = evaluate_topn(result, test, k=3, rank_by="lower", random_seed=0, progressbar=False)
+    shown = evaluate_topn(result, test, k=3, rank_by="lower", random_seed=0, progressbar=True)
+    pd.testing.assert_frame_equal(quiet.per_user, shown.per_user)
