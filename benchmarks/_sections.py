@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["write_section"]
+__all__ = ["publish", "write_section"]
 
 
 def write_section(path: Path, text: str, begin: str, end: str) -> None:
@@ -27,3 +27,17 @@ def write_section(path: Path, text: str, begin: str, end: str) -> None:
     else:
         new = old.rstrip("\n") + "\n\n" + text + "\n"
     path.write_text(new)
+
+
+def publish(results: Path, script: str, lines: list[str], write: bool = True) -> str:
+    """Wrap ``lines`` in ``script``'s markers, print the section and (``write``) store it in ``results``.
+
+    ``script`` is the benchmark's file name (``bench_x.py``); its markers are
+    ``<!-- bench_x.py:begin -->`` and ``<!-- bench_x.py:end -->``. Returns the section.
+    """
+    begin, end = f"<!-- {script}:begin -->", f"<!-- {script}:end -->"
+    text = "\n".join([begin, *lines, end])
+    print(text)
+    if write:
+        write_section(results, text, begin, end)
+    return text

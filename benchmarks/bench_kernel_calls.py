@@ -169,8 +169,7 @@ def main() -> None:
     load_after = os.getloadavg()
 
     command = "`.venv/bin/python benchmarks/" + " ".join(shlex.quote(a) for a in [Path(__file__).name, *sys.argv[1:]]) + "`"
-    text = "\n".join([
-        "<!-- bench_kernel_calls.py:begin -->",
+    lines = [
         "## Kernel calls before and after the restructuring (`benchmarks/bench_kernel_calls.py`)",
         "",
         f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
@@ -189,14 +188,11 @@ def main() -> None:
         "| argument | us |",
         "|---|---|",
         *typeof_rows,
-        "<!-- bench_kernel_calls.py:end -->",
-    ])
-    print(text)
-    if not args.no_write:
-        sys.path.insert(0, str(HERE))
-        from _sections import write_section
+    ]
+    sys.path.insert(0, str(HERE))
+    from _sections import publish
 
-        write_section(args.results, text, "<!-- bench_kernel_calls.py:begin -->", "<!-- bench_kernel_calls.py:end -->")
+    publish(args.results, "bench_kernel_calls.py", lines, write=not args.no_write)
 
 
 if __name__ == "__main__":

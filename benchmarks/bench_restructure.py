@@ -140,8 +140,7 @@ def main() -> None:
         digests.append(f"| {key.removesuffix('_digest')} | {'identical' if len(same) == 1 else 'DIFFERENT'} |")
 
     command = "`.venv/bin/python benchmarks/" + " ".join(shlex.quote(a) for a in [Path(__file__).name, *sys.argv[1:]]) + "`"
-    text = "\n".join([
-        "<!-- bench_restructure.py:begin -->",
+    lines = [
         "## The restructured package against the tree before it (`benchmarks/bench_restructure.py`)",
         "",
         f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
@@ -161,14 +160,11 @@ def main() -> None:
         "| output | before vs after |",
         "|---|---|",
         *digests,
-        "<!-- bench_restructure.py:end -->",
-    ])
-    print(text)
-    if not args.no_write:
-        sys.path.insert(0, str(HERE))
-        from _sections import write_section
+    ]
+    sys.path.insert(0, str(HERE))
+    from _sections import publish
 
-        write_section(args.results, text, "<!-- bench_restructure.py:begin -->", "<!-- bench_restructure.py:end -->")
+    publish(args.results, "bench_restructure.py", lines, write=not args.no_write)
 
 
 if __name__ == "__main__":
