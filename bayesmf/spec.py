@@ -41,7 +41,8 @@ FACTOR_PRIORS = ("shared", "per_side")
 #: N(0, s^2 / FACTOR_MEAN_KAPPA) given that side's factor variance s^2 (normal-inverse-gamma)
 FACTOR_MEAN_KAPPA = 1.0
 LINKS = ("identity", "logistic")
-LIKELIHOODS = ("normal", "ordinal")
+LIKELIHOODS = ("normal", "ordinal", "implicit")
+CONFIDENCES = ("linear", "log")
 
 #: Hyperpriors of ``priors="hierarchical"`` (shape, scale of inverse-gamma variances), merged
 #: under the user's ``hyperpriors``. Conjugate, so the Gibbs sampler and PyMC share them.
@@ -76,8 +77,13 @@ class PMF:
     link : {"identity", "logistic"}
         ``"logistic"``: ratings rescaled to [0, 1] by ``(r - low) / (high - low)`` and
         mean :math:`g(\eta)` with :math:`g` the logistic function (PMF paper, sec. 2).
-    likelihood : {"normal", "ordinal"}
-        ``"ordinal"``: ordered-logistic over the discrete rating levels.
+    likelihood : {"normal", "ordinal", "implicit"}
+        ``"ordinal"``: ordered-logistic over the discrete rating levels. ``"implicit"``:
+        implicit feedback (Hu, Koren & Volinsky 2008, in Bayesian form). Every (user, item)
+        pair counts: the preference :math:`p_{ij}` is 1 for a pair in the data and 0 for every
+        other pair, :math:`p_{ij} \sim \mathcal N(\eta_{ij}, \sigma^2 / c_{ij})`, with the
+        confidence :math:`c_{ij}` given by ``confidence`` from the pair's value in the data
+        (a count, a rating, or 1) and 1 for pairs not in the data.
     per_factor_scales : bool
         Hierarchical only: one scale per factor (ARD-like) instead of one shared scale.
     factor_prior : {"shared", "per_side"}
@@ -98,6 +104,14 @@ class PMF:
         those scales matter. Its test RMSE against the shared prior and myFM, and the
         R-hat/ESS of its scales: `benchmarks/RESULTS.md`, "Gibbs sampler
         (``bench_gibbs.py``), ML-100K u1" and "bayesmf vs peers".
+    confidence : {"linear", "log"}
+        ``likelihood="implicit"`` only: :math:`c_{ij} = 1 + \alpha r_{ij}` (``"linear"``) or
+        :math:`1 + \alpha \log(1 + r_{ij} / \epsilon)` (``"log"``) for a pair with value
+        :math:`r_{ij} > 0` (`bayesmf.confidence.confidence_weights`).
+    confidence_scale : float
+        :math:`\alpha > 0` of ``confidence``.
+    confidence_eps : float
+        :math:`\epsilon > 0` of ``confidence="log"``.
     sigma : float, optional
         Fixed noise sd. Default: (high - low) / 4.5 for the identity link (0.89 on 1-5 stars),
         1 / 4.5 for the logistic link (ratings rescaled to [0, 1]).
@@ -116,6 +130,9 @@ class PMF:
     likelihood: Literal["normal", "ordinal"] = "normal"
     per_factor_scales: bool = False
     factor_prior: Literal["shared", "per_side"] = "shared"
+    confidence: Literal["linear", "log"] = "linear"
+    confidence_scale: float = 1.0
+    confidence_eps: float = 1.0
     sigma: float | None = None
     sigma_u: float = 0.3
     sigma_v: float = 0.3
@@ -128,6 +145,9 @@ class PMF:
         validate_choice("link", self.link, LINKS)
         validate_choice("likelihood", self.likelihood, LIKELIHOODS)
         validate_choice("factor_prior", self.factor_prior, FACTOR_PRIORS)
+        validate_choice("confidence", self.confidence, CONFIDENCES)
+        for name in ("confidence_scale", "confidence_eps"):
+            validate_positive(name, getattr(self, name))
         if self.factor_prior == "per_side" and self.priors != "hierarchical":
             raise ValueError(
                 "factor_prior='per_side' learns each side's factor mean and scale, so it needs "
@@ -142,6 +162,11 @@ class PMF:
             raise ValueError(
                 f"link={self.link!r} has no meaning with likelihood='ordinal' (the ordered "
                 "logistic already links the latent score to the rating levels); use link='identity'"
+            )
+        if self.likelihood == "implicit" and self.link != "identity":
+            raise ValueError(
+                f"link={self.link!r} is not available with likelihood='implicit' (a Gaussian "
+                "working model of the 0/1 preferences); use link='identity'"
             )
         hyper = dict(self.hyperpriors)
         for key, value in hyper.items():

@@ -24,7 +24,10 @@ INFO_KEYS = ("fit_seconds", "random_seed")
 
 #: method -> (predicate on the spec, description of what it supports)
 SUPPORT = {
-    "map": (lambda s: s.priors == "fixed", "priors='fixed' (any link and likelihood)"),
+    "map": (
+        lambda s: s.priors == "fixed" and s.likelihood != "implicit",
+        "priors='fixed', likelihood 'normal' or 'ordinal' (any link)",
+    ),
     "als": (
         lambda s: s.priors == "fixed" and s.link == "identity" and s.likelihood == "normal",
         "priors='fixed', link='identity', likelihood='normal'",
@@ -37,8 +40,8 @@ SUPPORT = {
         lambda s: s.link == "identity" and s.likelihood == "normal",
         "link='identity', likelihood='normal' (fixed or hierarchical priors)",
     ),
-    "nuts": (lambda s: True, "every model"),
-    "advi": (lambda s: True, "every model"),
+    "nuts": (lambda s: s.likelihood != "implicit", "likelihood 'normal' or 'ordinal'"),
+    "advi": (lambda s: s.likelihood != "implicit", "likelihood 'normal' or 'ordinal'"),
 }
 
 
