@@ -84,8 +84,8 @@ def param_names(spec: PMF) -> list[str]:
     names = ["U", "V"]
     if spec.biases:
         # the ordinal cutpoints absorb the global mean, so an ordinal model has no mu
-        names += ["mu", "user_bias", "item_bias"] if spec.likelihood == "normal" else ["user_bias", "item_bias"]
-    if spec.likelihood == "normal":
+        names += ["user_bias", "item_bias"] if spec.likelihood == "ordinal" else ["mu", "user_bias", "item_bias"]
+    if spec.likelihood != "ordinal":  # normal and implicit: Gaussian noise
         names.append("sigma")
     else:
         names.append("cutpoints")
