@@ -12,6 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from bayesmf.data import IdEncoder, RatingsData
 from bayesmf.datasets import Simulation, load_movielens, movielens_items, simulate
 from bayesmf.exceptions import CollapsedFactorsWarning, ConvergenceWarning
+from bayesmf.interactions import as_implicit, interactions_from_dataframe
 from bayesmf.io import load
 from bayesmf.objective import objective
 from bayesmf.options import PredictOptions
@@ -37,6 +38,8 @@ __all__ = [
     "Simulation",
     "Split",
     "__version__",
+    "as_implicit",
+    "interactions_from_dataframe",
     "kfold",
     "load",
     "load_movielens",
