@@ -16,6 +16,7 @@ from bayesmf.interactions import as_implicit, interactions_from_dataframe
 from bayesmf.io import load
 from bayesmf.objective import objective
 from bayesmf.options import PredictOptions
+from bayesmf.replay import Replay, replay
 from bayesmf.results import FitResult
 from bayesmf.spec import PMF
 from bayesmf.split import Split, kfold, train_test_split
@@ -35,6 +36,7 @@ __all__ = [
     "IdEncoder",
     "PredictOptions",
     "RatingsData",
+    "Replay",
     "Simulation",
     "Split",
     "__version__",
@@ -45,6 +47,7 @@ __all__ = [
     "load_movielens",
     "movielens_items",
     "objective",
+    "replay",
     "simulate",
     "train_test_split",
 ]

@@ -1,0 +1,431 @@
+r"""Replay bandit on held-out ratings: what exploration buys, round by round.
+
+The offline replay of Li et al. (WSDM 2011), as Kawale et al. (NeurIPS 2015) use it for
+Bayesian matrix factorization. Protocol of `replay`:
+
+* **Fit.** A `~bayesmf.FitResult` of any method, fitted on the full training set: the item
+  side (factors, biases, :math:`\mu`), the noise sd and the prior sds are learned from
+  everyone and stay at the fit's draws (one draw for MAP/ALS/SGD; many for Gibbs, NUTS,
+  ADVI). Needs ``likelihood="normal"``, ``link="identity"`` (the closed-form fold-in).
+* **Pool.** For each test user, the candidate pool is the user's held-out items, so every
+  recommendation gets feedback. Test ratings of items the user also rated in training are
+  dropped and counted (``n_test_in_train``). Users with no relevant item in their pool
+  (no held-out rating >= ``threshold``) are skipped and counted (``n_users_skipped``):
+  every policy, the oracle included, would score zero hits and zero regret on them.
+* **Start.** The user's factors and bias get the conditional posterior given the item side,
+  per draw, exactly as `bayesmf.fold_in` folds in a new user, from the user's training
+  ratings (`bayesmf.replay_policies`); with ``train_ratings_kept=n`` from only their first
+  ``n`` training ratings (by ``timestamp`` if given, else a seeded random subset): a
+  cold start, where exploration should matter most.
+* **Rounds** ``t = 1..rounds``. Each policy shows ONE item of the pool not yet shown to the
+  user, observes its held-out rating, counts a hit when the rating is >= ``threshold``,
+  and folds the observation into the user's posterior (one conjugate rank-one step per
+  draw). Policies run independently, each on its own copy of every user's posterior.
+* **Policies.** ``greedy-map`` (MAP fits): the plug-in mean rating. ``greedy-mean``
+  (posterior fits): the posterior mean of the mean rating :math:`U_i \cdot V_j + \mu + b_i
+  + c_j`. ``lower``: the ``quantile`` (default 5 %) of that mean rating across the draws,
+  each draw with one fresh draw of the user's factors from its conditional (an empirical
+  quantile over the draws, not mean - z sd). ``thompson``: one posterior draw per user
+  per round (a draw of the item side, and the user's factors drawn from their conditional
+  given it), the item with the largest mean rating under it. ``random``: uniform over the
+  remaining pool (the floor). ``oracle``: the largest remaining held-out rating (the
+  ceiling). Exact ties are broken at random. Scores are not clipped to the scale.
+* **Short pools.** A user whose pool holds fewer items than ``rounds`` stops when the pool
+  runs out: cumulative hits stay as they are, the hit rate is over the rounds the user
+  had (:math:`\min(t, \text{pool})`), and regret is unaffected since the oracle runs out
+  too (after the last item every policy has shown the whole pool, so its regret is 0).
+* **Regret.** The oracle's cumulative hits minus the policy's, :math:`\min(t, R) -
+  \text{hits}(t)` with :math:`R` the user's relevant pool items (the oracle shows them
+  first); >= 0 for every user and round.
+
+Randomness: every (policy, user) pair has its own stream, derived from ``random_seed``,
+the policy's name and the user's index, so a policy's picks do not depend on which other
+policies run (``random`` and ``oracle`` pick alike for a MAP and a posterior fit given the
+same seed), and the cold-start subsets are shared by all policies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from bayesmf._seed import SeedLike, base_seed
+from bayesmf._validate import validate_bool, validate_in_scale, validate_positive_int, validate_prob
+from bayesmf.data import RatingsData, UnknownIdError
+from bayesmf.predictive.view import model_view
+from bayesmf.replay_policies import (
+    FREE_POLICIES,
+    MAP_POLICIES,
+    POLICIES,
+    POSTERIOR_POLICIES,
+    UserPosterior,
+    choose,
+    item_side,
+)
+from bayesmf.split import _timestamps
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from bayesmf.results import FitResult
+
+__all__ = ["POLICIES", "Replay", "paired_difference", "plot_regret", "replay"]
+
+_SUBSET_STREAM = 0  # spawn key of the cold-start subsets; policies use 1 + their position
+
+
+class Replay(NamedTuple):
+    """Result of `replay`.
+
+    Attributes
+    ----------
+    summary : pandas.DataFrame
+        One row per (``policy``, ``round``): ``n_users``, ``n_active`` (users still with
+        pool items that round), ``cum_hits``, ``hit_rate``, ``cum_regret`` (means over
+        users) and their standard errors ``*_se`` (sd over users / sqrt(n_users)).
+    per_user : pandas.DataFrame
+        One row per (``policy``, ``user``, ``round``) for every round: ``active``,
+        ``cum_hits``, ``hit_rate`` (over the rounds the user had), ``cum_regret``, and per
+        user ``n_pool``, ``n_relevant``, ``n_train`` (training ratings the user started from).
+    shown : pandas.DataFrame
+        One row per recommendation made: ``policy``, ``user``, ``round``, ``item``,
+        ``rating`` (held out), ``hit``.
+
+    The frames' ``attrs`` hold the protocol (``rounds``, ``threshold``, ``policies``,
+    ``quantile``, ``train_ratings_kept``, ``method``) and the counts ``n_test_users``,
+    ``n_users``, ``n_users_skipped``, ``n_test_in_train``.
+    """
+
+    summary: pd.DataFrame
+    per_user: pd.DataFrame
+    shown: pd.DataFrame
+
+
+def _check_policies(policies: Any, result: FitResult) -> list[str]:
+    if policies is None:
+        chosen = [*(MAP_POLICIES if result.is_map else POSTERIOR_POLICIES), *FREE_POLICIES]
+        return chosen
+    names = [policies] if isinstance(policies, str) else list(policies)
+    if not names:
+        raise ValueError("policies is empty; name at least one of " + ", ".join(POLICIES))
+    for name in names:
+        if name not in POLICIES:
+            raise ValueError(f"policy {name!r} is not known; choose from {', '.join(POLICIES)}")
+        if result.is_map and name in POSTERIOR_POLICIES:
+            raise ValueError(f"policy {name!r} needs posterior draws; this {result.method!r} fit has one "
+                             "(use 'greedy-map', or fit by Gibbs, NUTS or ADVI)")
+        if not result.is_map and name in MAP_POLICIES:
+            raise ValueError(f"policy {name!r} is for a MAP fit; this {result.method!r} fit has draws "
+                             "(use 'greedy-mean', 'lower' or 'thompson')")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"policy {repeated[0]!r} is named twice")
+    return sorted(names, key=POLICIES.index)
+
+
+def _test_rows(train: RatingsData, test: Any, cols: tuple[str, str, str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Test ratings as the fit's (user, item) indices; ids the fit does not know raise."""
+    if isinstance(test, pd.DataFrame):
+        test = RatingsData.from_dataframe(test, *cols, scale=train.scale, duplicates="raise",
+                                          users=train.users, items=train.items)
+    elif not isinstance(test, RatingsData):
+        raise TypeError(f"test must be a RatingsData or a DataFrame of (user, item, rating), got {type(test).__name__}")
+    if test.users.equals(train.users) and test.items.equals(train.items):
+        return np.asarray(test.user_idx), np.asarray(test.item_idx), np.asarray(test.rating)
+    user_raw, item_raw = test.users.to_raw(test.user_idx), test.items.to_raw(test.item_idx)
+    uidx = train.users.to_index(user_raw, unknown="flag")
+    iidx = train.items.to_index(item_raw, unknown="flag")
+    if (uidx < 0).any() or (iidx < 0).any():
+        users = list(dict.fromkeys(user_raw[uidx < 0].tolist()))
+        items = list(dict.fromkeys(item_raw[iidx < 0].tolist()))
+        raise UnknownIdError(f"test ratings have ids the fit does not know: users {users[:5]!r}, items "
+                             f"{items[:5]!r}; replay only users and items of the fit")
+    return uidx, iidx, np.asarray(test.rating)
+
+
+def _kept(rows: np.ndarray, n: int | None, time: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+    """Return the training rows a user starts from: all, or the first ``n`` by time or at random."""
+    if n is None or len(rows) <= n:
+        return rows
+    if time is None:
+        return np.sort(rng.choice(rows, size=n, replace=False))
+    return rows[np.argsort(time[rows], kind="stable")[:n]]
+
+
+def replay(
+    result: FitResult,
+    test: RatingsData | pd.DataFrame,
+    rounds: int = 10,
+    threshold: float = 4.0,
+    policies: Sequence[str] | None = None,
+    random_seed: SeedLike = None,
+    *,
+    train_ratings_kept: int | None = None,
+    timestamp: Any = None,
+    quantile: float = 0.05,
+    user_col: str = "user",
+    item_col: str = "item",
+    rating_col: str = "rating",
+    progressbar: bool = True,
+) -> Replay:
+    """Run the replay bandit of the module docstring on held-out ratings.
+
+    Parameters
+    ----------
+    result : FitResult
+        A fit on the training ratings (normal likelihood, identity link; any method).
+    test : RatingsData or pandas.DataFrame
+        Held-out ratings, sharing the fit's encoders (as `bayesmf.split` makes them), or a
+        frame of raw (``user_col``, ``item_col``, ``rating_col``) rows.
+    rounds : int
+        Recommendations per user, >= 1.
+    threshold : float
+        A held-out rating at least this is a hit; must lie on the rating scale.
+    policies : sequence of str, optional
+        Among ``"greedy-map"`` (MAP fits), ``"greedy-mean"``, ``"lower"``, ``"thompson"``
+        (posterior fits), ``"random"`` and ``"oracle"``. Default: those that apply to the fit.
+    random_seed : int or numpy.random.Generator, optional
+        Seeds every policy's draws and tie-breaks and the cold-start subsets.
+    train_ratings_kept : int, optional
+        Start each test user from only this many (>= 0) of their training ratings (cold
+        start); None keeps them all. The fit itself stays the one on the full training set.
+    timestamp : array_like, optional
+        One time per rating of ``result.train``: with ``train_ratings_kept``, keep each
+        user's earliest ratings (else a seeded random subset).
+    quantile : float
+        Level of the ``"lower"`` policy, in (0, 1).
+    user_col, item_col, rating_col : str
+        Column names of a frame ``test``.
+    progressbar : bool
+        Show a tqdm bar over the users.
+
+    Returns
+    -------
+    Replay
+        ``(summary, per_user, shown)``; see `Replay`.
+
+    Raises
+    ------
+    TypeError, ValueError
+        On ``rounds < 1``, a threshold off the scale, an unknown policy or one that does not
+        fit the method, a bad option, a model other than normal/identity, or no test user
+        with a relevant item (each message names the value).
+    bayesmf.data.UnknownIdError
+        On test users or items the fit does not know.
+    """
+    spec, train = result.spec, result.train
+    if spec.likelihood != "normal" or spec.link != "identity":
+        raise ValueError(f"the replay folds ratings in by the closed-form conditional of likelihood='normal', "
+                         f"link='identity'; this model has likelihood={spec.likelihood!r}, link={spec.link!r}")
+    rounds = validate_positive_int("rounds", rounds)
+    threshold = validate_in_scale("threshold", threshold, train.scale)
+    names = _check_policies(policies, result)
+    quantile = validate_prob(quantile, "quantile")
+    progressbar = validate_bool("progressbar", progressbar)
+    if train_ratings_kept is not None:
+        train_ratings_kept = validate_positive_int("train_ratings_kept", train_ratings_kept, minimum=0)
+    if timestamp is not None:
+        if train_ratings_kept is None:
+            raise ValueError("timestamp= orders the training ratings kept; it needs train_ratings_kept=")
+        timestamp = _timestamps(timestamp, train.n_ratings)
+    seed = base_seed(random_seed)
+    uidx, iidx, rating = _test_rows(train, test, (user_col, item_col, rating_col))
+
+    rated = set(zip(train.user_idx.tolist(), train.item_idx.tolist(), strict=True))
+    fresh = np.fromiter(((u, i) not in rated for u, i in zip(uidx.tolist(), iidx.tolist(), strict=True)),
+                        dtype=bool, count=len(uidx))
+    counts = {"n_test_users": len(np.unique(uidx)), "n_test_in_train": int((~fresh).sum())}
+    uidx, iidx, rating = uidx[fresh], iidx[fresh], rating[fresh]
+    order = np.argsort(uidx, kind="stable")
+    users, first = np.unique(uidx[order], return_index=True)
+    bounds = np.append(first, len(order))
+    pools = [order[bounds[p] : bounds[p + 1]] for p in range(len(users))]
+    keep = [p for p, rows in enumerate(pools) if (rating[rows] >= threshold).any()]
+    counts["n_users_skipped"] = len(users) - len(keep)
+    if not keep:
+        raise ValueError(f"no test user has a held-out rating >= threshold={threshold:g} on an item unrated in "
+                         "training: nothing to replay; lower the threshold")
+    users, pools = users[keep], [pools[p] for p in keep]
+
+    view = model_view(result) if any(n not in FREE_POLICIES for n in names) else None
+    by_user = np.argsort(train.user_idx, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(train.user_counts())])
+    n_users = len(users)
+    shown = np.full((len(names), n_users, rounds), -1, dtype=np.int64)
+    n_train = np.zeros(n_users, dtype=np.int64)
+    progress: Any = range(n_users)
+    if progressbar:
+        from tqdm.auto import tqdm
+
+        progress = tqdm(progress, desc=f"replay, {rounds} rounds", unit="user")
+    for row in progress:
+        u = int(users[row])
+        pool_items, pool_rating = iidx[pools[row]], rating[pools[row]]
+        subset_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_SUBSET_STREAM, u)))
+        own = _kept(by_user[starts[u] : starts[u + 1]], train_ratings_kept, timestamp, subset_rng)
+        n_train[row] = len(own)
+        start, side = None, None
+        if view is not None:
+            start = UserPosterior.from_ratings(view, item_side(view, train.item_idx[own]), train.rating[own])
+            side = item_side(view, pool_items)
+        for p, name in enumerate(names):
+            rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1 + POLICIES.index(name), u)))
+            post = start.copy() if start is not None and name not in FREE_POLICIES else None
+            remaining = np.arange(len(pool_items))
+            for t in range(min(rounds, len(pool_items))):
+                pos = choose(name, post, side, pool_rating, remaining, rng, quantile)
+                shown[p, row, t] = pos
+                remaining = remaining[remaining != pos]
+                if post is not None and side is not None:
+                    post.observe(side.rows[:, pos], side.offset[:, pos], float(pool_rating[pos]))
+    attrs = {"rounds": rounds, "threshold": threshold, "policies": names, "quantile": quantile,
+             "train_ratings_kept": train_ratings_kept, "method": result.method, **counts, "n_users": n_users}
+    return _frames(train, names, users, pools, iidx, rating, shown, n_train, threshold, attrs)
+
+
+def _frames(train: RatingsData, names: list[str], users: np.ndarray, pools: list[np.ndarray], iidx: np.ndarray,
+            rating: np.ndarray, shown: np.ndarray, n_train: np.ndarray, threshold: float,
+            attrs: dict[str, Any]) -> Replay:
+    """Build the three frames of `Replay` from the pool positions shown (-1: the pool had run out)."""
+    P, n_users, T = shown.shape
+    n_pool = np.array([len(p) for p in pools], dtype=np.int64)
+    n_relevant = np.array([int((rating[p] >= threshold).sum()) for p in pools], dtype=np.int64)
+    active = shown >= 0
+    got = np.zeros(shown.shape)
+    for u, pool in enumerate(pools):
+        got[:, u][active[:, u]] = rating[pool][shown[:, u][active[:, u]]]
+    hit = active & (got >= threshold)
+    cum_hits = np.cumsum(hit, axis=2)
+    t = np.arange(1, T + 1)
+    had = np.minimum(t[None, :], n_pool[:, None])  # rounds each user had by round t
+    oracle = np.minimum(t[None, :], n_relevant[:, None])  # the oracle shows the relevant items first
+    cum_regret = oracle[None] - cum_hits
+    hit_rate = cum_hits / had[None]
+    raw_users = train.users.to_raw(users)
+    per_user = pd.DataFrame({
+        "policy": np.repeat(names, n_users * T),
+        "user": np.tile(np.repeat(raw_users, T), P),
+        "round": np.tile(t, P * n_users),
+        "active": active.ravel(),
+        "cum_hits": cum_hits.ravel(),
+        "hit_rate": hit_rate.ravel(),
+        "cum_regret": cum_regret.ravel(),
+        "n_pool": np.tile(np.repeat(n_pool, T), P),
+        "n_relevant": np.tile(np.repeat(n_relevant, T), P),
+        "n_train": np.tile(np.repeat(n_train, T), P),
+    })
+    p_idx, u_idx, t_idx = np.nonzero(active)
+    items = np.array([iidx[pools[u][shown[p, u, k]]] for p, u, k in zip(p_idx, u_idx, t_idx, strict=True)],
+                     dtype=np.int64)
+    shown_frame = pd.DataFrame({
+        "policy": np.asarray(names)[p_idx] if len(p_idx) else np.empty(0, dtype=object),
+        "user": raw_users[u_idx],
+        "round": t_idx + 1,
+        "item": train.items.to_raw(items),
+        "rating": got[p_idx, u_idx, t_idx],
+        "hit": hit[p_idx, u_idx, t_idx],
+    })
+    rows = []
+    for p, name in enumerate(names):
+        for k in range(T):
+            rec: dict[str, Any] = {"policy": name, "round": k + 1, "n_users": n_users,
+                                   "n_active": int(active[p, :, k].sum())}
+            for col, values in (("cum_hits", cum_hits), ("hit_rate", hit_rate), ("cum_regret", cum_regret)):
+                v = values[p, :, k].astype(np.float64)
+                rec[col] = float(v.mean())
+                rec[f"{col}_se"] = float(v.std(ddof=1) / np.sqrt(n_users)) if n_users > 1 else np.nan
+            rows.append(rec)
+    summary = pd.DataFrame(rows)
+    for frame in (summary, per_user, shown_frame):
+        frame.attrs.update(attrs)
+    return Replay(summary, per_user, shown_frame)
+
+
+def paired_difference(per_user: pd.DataFrame, policy: str, baseline: str, column: str = "cum_hits") -> pd.DataFrame:
+    """Per round, ``policy`` minus ``baseline`` in ``column``, paired by user.
+
+    Parameters
+    ----------
+    per_user : pandas.DataFrame
+        `Replay.per_user`, or several concatenated (e.g. a MAP fit's and a posterior fit's
+        replays of the same test set, so that ``thompson`` can be set against
+        ``greedy-map``).
+    policy, baseline : str
+        Values of the ``policy`` column.
+    column : {"cum_hits", "hit_rate", "cum_regret"}
+        The per-user quantity compared.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``round``, ``n_users`` (users in both), ``mean`` and ``se`` (sd of the per-user
+        differences / sqrt(n_users)).
+
+    Raises
+    ------
+    ValueError
+        A policy or column not in the frame, or no user shared by the two.
+    """
+    for name in (policy, baseline):
+        if name not in set(per_user["policy"]):
+            raise ValueError(f"policy {name!r} is not in the frame (it holds {sorted(set(per_user['policy']))})")
+    if column not in ("cum_hits", "hit_rate", "cum_regret"):
+        raise ValueError(f"column={column!r} is not one of 'cum_hits', 'hit_rate', 'cum_regret'")
+    wide = per_user[per_user["policy"].isin([policy, baseline])].pivot_table(
+        index=["round", "user"], columns="policy", values=column, aggfunc="first").dropna()
+    if wide.empty:
+        raise ValueError(f"no user is in both {policy!r} and {baseline!r}")
+    diff = (wide[policy] - wide[baseline]).groupby(level="round")
+    out = pd.DataFrame({"n_users": diff.size(), "mean": diff.mean(), "se": diff.std(ddof=1) / np.sqrt(diff.size())})
+    return out.reset_index()
+
+
+def plot_regret(
+    summary: pd.DataFrame,
+    policies: Sequence[str] | None = None,
+    *,
+    width: float = 2.0,
+    ax: Axes | None = None,
+) -> Axes:
+    """Cumulative regret against the oracle by round, one line per policy, ± ``width`` se bands.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        `Replay.summary` (or several concatenated).
+    policies : sequence of str, optional
+        Policies to draw (default: all in the frame but ``oracle``, whose regret is 0).
+    width : float
+        Half-width of the bands in standard errors (> 0).
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; a new figure otherwise.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes (``ax.figure`` is the figure); nothing is shown.
+    """
+    from bayesmf._validate import validate_positive
+    from bayesmf.plots import _axes, _require
+
+    _require(summary, ["policy", "round", "cum_regret", "cum_regret_se"], "summary")
+    width = float(validate_positive("width", width) or 0.0)
+    present = list(dict.fromkeys(summary["policy"]))
+    chosen = [p for p in present if p != "oracle"] if policies is None else list(policies)
+    missing = [p for p in chosen if p not in present]
+    if missing:
+        raise ValueError(f"policies {missing} are not in the summary (it holds {present})")
+    ax = _axes(ax, (6.0, 4.0))
+    for name in chosen:
+        part = summary[summary["policy"] == name].sort_values("round")
+        x, y, se = part["round"].to_numpy(), part["cum_regret"].to_numpy(), part["cum_regret_se"].to_numpy()
+        (line,) = ax.plot(x, y, marker=".", label=name)
+        ax.fill_between(x, y - width * se, y + width * se, color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.set_xlabel("round")
+    ax.set_ylabel("cumulative regret vs oracle (hits)")
+    ax.set_title(f"Replay: mean over {int(summary['n_users'].iloc[0])} users, bands ± {width:g} se")
+    ax.legend()
+    return ax

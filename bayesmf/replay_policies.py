@@ -1,0 +1,185 @@
+r"""The replay bandit's policies and the conjugate user posterior they update (`bayesmf.replay`).
+
+`UserPosterior` holds, for ONE user and every posterior draw :math:`s`, the Gaussian
+conditional posterior :math:`\mathcal N(m^{(s)}, \Sigma^{(s)})` of the user's unknowns
+:math:`x = (U_i, b_i)` given the draw's item side, noise sd and priors: the conditional
+that `bayesmf.fold_in` uses for a new user (see its module docstring). It starts from the
+user's training ratings in precision form, as fold_in does,
+
+.. math::
+
+    \Lambda^{(s)} = D^{(s)-1} + X^{(s)T} X^{(s)} / \sigma^{(s)2}, \quad
+    \Sigma^{(s)} = \Lambda^{(s)-1}, \quad
+    m^{(s)} = \Sigma^{(s)} \big(D^{(s)-1} m_0^{(s)} + X^{(s)T}(r - \mu^{(s)} - c^{(s)}_J)
+    / \sigma^{(s)2}\big),
+
+and adds each observed rating :math:`r` of an item with design row :math:`w = (V_j, 1)`
+by the same conjugate update in covariance form (one rank-one step per draw, vectorized
+over the draws; Sherman-Morrison applied to :math:`\Lambda + w w^T / \sigma^2`):
+
+.. math::
+
+    g = \Sigma w / (\sigma^2 + w^T \Sigma w), \quad
+    m \leftarrow m + g\,(r - \mu - c_j - w^T m), \quad
+    \Sigma \leftarrow \Sigma - g\, w^T \Sigma .
+
+Scores of a user's candidate items are their mean ratings :math:`w_j^T x + \mu + c_j`
+(not clipped to the scale), computed per draw from `ItemSide`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bayesmf.predictive.view import ModelView
+from bayesmf.ranking import top_k_indices
+
+__all__ = [
+    "FREE_POLICIES",
+    "MAP_POLICIES",
+    "POLICIES",
+    "POSTERIOR_POLICIES",
+    "ItemSide",
+    "UserPosterior",
+    "choose",
+    "item_side",
+]
+
+#: every policy, in the order of the output frames
+POLICIES = ("greedy-map", "greedy-mean", "lower", "thompson", "random", "oracle")
+#: policies of a MAP fit (one draw)
+MAP_POLICIES = ("greedy-map",)
+#: policies that need posterior draws (Gibbs, NUTS, ADVI)
+POSTERIOR_POLICIES = ("greedy-mean", "lower", "thompson")
+#: policies that ignore the fit (their picks depend only on the pool and the seed)
+FREE_POLICIES = ("random", "oracle")
+
+
+@dataclass(frozen=True)
+class ItemSide:
+    r"""Per draw, the design rows and offsets of some items.
+
+    Attributes
+    ----------
+    rows : numpy.ndarray
+        ``(S, n, D)``: :math:`(V_j, 1)` per draw (just :math:`V_j` without biases).
+    offset : numpy.ndarray
+        ``(S, n)``: :math:`\mu + c_j` per draw (zeros without biases).
+    """
+
+    rows: np.ndarray
+    offset: np.ndarray
+
+
+def item_side(view: ModelView, items: np.ndarray) -> ItemSide:
+    """Design rows and offsets of the items ``items`` (indices) under every draw of ``view``."""
+    a = view.arrays
+    K = view.n_factors
+    rows = np.empty((view.n_samples, len(items), K + int(view.has_bias)))
+    rows[:, :, :K] = a.V[:, items, :]
+    offset = np.zeros((view.n_samples, len(items)))
+    if view.has_bias:
+        rows[:, :, K] = 1.0
+        assert a.item_bias is not None  # the layout has item biases whenever biases=True
+        offset += view.mu[:, None] + a.item_bias[:, items]
+    return ItemSide(rows, offset)
+
+
+@dataclass
+class UserPosterior:
+    r"""One user's Gaussian conditional posterior per draw (module docstring).
+
+    Attributes
+    ----------
+    mean : numpy.ndarray
+        ``(S, D)``: :math:`m^{(s)}`, the factors then the bias.
+    cov : numpy.ndarray
+        ``(S, D, D)``: :math:`\Sigma^{(s)}`.
+    noise_var : numpy.ndarray
+        ``(S,)``: :math:`\sigma^{(s)2}` (rating units).
+    """
+
+    mean: np.ndarray
+    cov: np.ndarray
+    noise_var: np.ndarray
+
+    @classmethod
+    def from_ratings(cls, view: ModelView, side: ItemSide, rating: np.ndarray) -> UserPosterior:
+        """Return the conditional posterior given the ratings ``rating`` of the items of ``side``."""
+        if view.noise is None:
+            raise ValueError("the replay needs a normal likelihood (a noise sd per draw)")
+        S, K = view.n_samples, view.n_factors
+        D = side.rows.shape[2]
+        prior_var = np.empty((S, D))
+        prior_var[:, :K] = view.prior_u**2
+        prior_var[:, K:] = view.prior_ub[:, None] ** 2
+        noise_var = view.noise**2
+        rows = side.rows
+        gram = np.matmul(np.swapaxes(rows, 1, 2), rows) / noise_var[:, None, None]
+        gram[:, np.arange(D), np.arange(D)] += 1.0 / prior_var
+        target = (np.asarray(rating, dtype=np.float64)[None, :] - side.offset) / noise_var[:, None]
+        rhs = np.einsum("snd,sn->sd", rows, target)
+        rhs[:, :K] += view.prior_mean_u / prior_var[:, :K]
+        # Sigma = Lambda^{-1} = L^{-T} L^{-1} from the Cholesky factor L of Lambda
+        inv_chol = np.linalg.inv(np.linalg.cholesky(gram))
+        cov = np.matmul(np.swapaxes(inv_chol, 1, 2), inv_chol)
+        mean = np.einsum("sde,se->sd", cov, rhs)
+        return cls(mean, cov, noise_var)
+
+    def copy(self) -> UserPosterior:
+        """Return an independent copy (each policy updates its own)."""
+        return UserPosterior(self.mean.copy(), self.cov.copy(), self.noise_var)
+
+    def observe(self, row: np.ndarray, offset: np.ndarray, rating: float) -> None:
+        """Add one rating of an item with design rows ``row`` (S, D) and offsets ``offset`` (S,)."""
+        cov_row = np.einsum("sde,se->sd", self.cov, row)
+        gain = cov_row / (self.noise_var + np.einsum("sd,sd->s", row, cov_row))[:, None]
+        resid = rating - offset - np.einsum("sd,sd->s", row, self.mean)
+        self.mean += gain * resid[:, None]
+        self.cov -= gain[:, :, None] * cov_row[:, None, :]
+        self.cov = 0.5 * (self.cov + np.swapaxes(self.cov, 1, 2))  # keep it exactly symmetric
+
+    def draw(self, rng: np.random.Generator, sample: np.ndarray | None = None) -> np.ndarray:
+        """One draw of :math:`x` per posterior draw (or per draw in ``sample``): ``(n, D)``."""
+        mean = self.mean if sample is None else self.mean[sample]
+        cov = self.cov if sample is None else self.cov[sample]
+        z = rng.standard_normal(mean.shape)
+        return mean + np.einsum("sde,se->sd", np.linalg.cholesky(cov), z)
+
+
+def choose(
+    policy: str,
+    post: UserPosterior | None,
+    side: ItemSide | None,
+    pool_rating: np.ndarray,
+    remaining: np.ndarray,
+    rng: np.random.Generator,
+    quantile: float,
+) -> int:
+    """Position (in the pool) of the item ``policy`` shows next, among ``remaining`` positions.
+
+    Exact ties are broken uniformly at random (`bayesmf.ranking.top_k_indices`).
+    """
+    if policy == "random":
+        return int(remaining[rng.integers(len(remaining))])
+    if policy == "oracle":
+        score = pool_rating[remaining]
+    else:
+        if post is None or side is None:
+            raise ValueError(f"policy {policy!r} needs the fit's draws")
+        rows, offset = side.rows[:, remaining], side.offset[:, remaining]
+        if policy in ("greedy-map", "greedy-mean"):
+            # the posterior mean of the mean rating: E over draws of w_j . m^(s) + offsets
+            score = (np.einsum("snd,sd->sn", rows, post.mean) + offset).mean(axis=0)
+        elif policy == "lower":
+            x = post.draw(rng)
+            score = np.quantile(np.einsum("snd,sd->sn", rows, x) + offset, quantile, axis=0)
+        elif policy == "thompson":
+            s = rng.integers(len(post.mean), size=1)
+            x = post.draw(rng, s)
+            score = rows[s[0]] @ x[0] + offset[s[0]]
+        else:
+            raise ValueError(f"unknown policy {policy!r}")
+    return int(remaining[top_k_indices(np.asarray(score, dtype=np.float64), 1, rng)[0]])
