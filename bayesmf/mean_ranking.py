@@ -34,14 +34,14 @@ import numpy as np
 from bayesmf.data import RatingsData
 from bayesmf.options import PredictOptions
 from bayesmf.predictive.pairs import resolve_pairs
-from bayesmf.predictive.summary import summarize
+from bayesmf.predictive.summary import Summary, summarize
 from bayesmf.predictive.view import ModelView, model_view
 from bayesmf.ranking import top_k_indices
 
 if TYPE_CHECKING:
     from bayesmf.results import FitResult
 
-__all__ = ["batched", "scarf_bounds", "top_by_mean"]
+__all__ = ["batched", "exact_summary", "scarf_bounds", "top_by_mean"]
 
 #: users per batch (the (users x items) matrices of one batch stay small)
 USER_BATCH = 256
@@ -49,6 +49,7 @@ USER_BATCH = 256
 DRAW_BLOCK = 128
 #: slack on the bounds, times the scale's width (float64 rounding of the stage-1 sums)
 _SLACK = 1e-8
+_NO_QUANTILES = np.empty(0)
 
 
 def batched(view: ModelView, opts: PredictOptions) -> bool:
@@ -157,7 +158,6 @@ def top_by_mean(
         Item indices, best first, one array per user.
     """
     view = model_view(result)
-    train = result.train
     item_side = _item_side(view)
     slack = _SLACK * (view.high - view.low)
     out: list[np.ndarray] = []
@@ -176,15 +176,32 @@ def top_by_mean(
             kth = np.partition(lo, nth)[nth] if len(lo) else 0.0
             keep.append(cand[upper[row, cand] >= kth - slack])
         sizes = [len(k) for k in keep]
-        pairs = RatingsData(
-            np.repeat(batch, sizes), np.concatenate(keep), np.full(sum(sizes), view.low),
-            train.scale, train.users, train.items,
-        )
-        exact = summarize(
-            view, resolve_pairs(result, pairs, unknown="raise", rating_col=None), kind=opts.kind,
-            qs=np.empty(0), threshold=math.nan, clip=opts.clip, hdi_prob=math.nan,
-            chunk_size=opts.chunk_size, base=0,
-        ).mean
+        exact = exact_summary(result, view, np.repeat(batch, sizes), np.concatenate(keep), opts).mean
         for items, score in zip(keep, np.split(exact, np.cumsum(sizes)[:-1]), strict=True):
             out.append(items[top_k_indices(score, n)])
     return out
+
+
+def exact_summary(
+    result: FitResult,
+    view: ModelView,
+    user_idx: np.ndarray,
+    item_idx: np.ndarray,
+    opts: PredictOptions,
+    qs: np.ndarray = _NO_QUANTILES,
+    threshold: float = math.nan,
+) -> Summary:
+    """Summaries of index pairs exactly as `recommend` scores them (same kernel, same numbers).
+
+    Every pair is summarized on its own (`bayesmf.predictive.summary.summarize`), so its
+    numbers do not depend on which other pairs are asked for; no HDI (its draws are seeded).
+    """
+    train = result.train
+    pairs = RatingsData(
+        np.asarray(user_idx, dtype=np.int64), np.asarray(item_idx, dtype=np.int64),
+        np.full(len(user_idx), view.low), train.scale, train.users, train.items,
+    )
+    return summarize(
+        view, resolve_pairs(result, pairs, unknown="raise", rating_col=None), kind=opts.kind,
+        qs=qs, threshold=threshold, clip=opts.clip, hdi_prob=math.nan, chunk_size=opts.chunk_size, base=0,
+    )

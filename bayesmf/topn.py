@@ -17,55 +17,42 @@ never averaged in as zeros. Test rows whose user or item the fit does not know r
 `bayesmf.data.UnknownIdError` naming them, or with ``unknown="drop"`` are dropped and
 counted (``attrs["n_unknown_dropped"]``).
 
-`evaluate_topn` ranks with `bayesmf.recommend.rank_items` (the machinery of
-`~bayesmf.recommend.recommend`); `evaluate_scores` ranks by any scores (a callable, a
+`evaluate_topn` gives `~bayesmf.recommend.recommend`'s lists: it ranks all users at once
+by `bayesmf.batched_ranking.rank_candidates` (batched for the mean, the lower bound and
+:math:`P(r \ge t)` under the normal likelihood with the identity link; user by user
+otherwise); `evaluate_scores` ranks by any scores (a callable, a
 per-item vector such as `popularity_scores`, or a users x items matrix), with exact ties
 broken at random (seeded).
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from bayesmf._seed import SeedLike, seed_sequence
-from bayesmf._validate import (
-    validate_bool,
-    validate_choice,
-    validate_in_scale,
-    validate_positive_int,
-)
+from bayesmf._validate import validate_bool, validate_choice
+from bayesmf.batched_ranking import rank_candidates
 from bayesmf.beyond_accuracy import list_means, self_information
-from bayesmf.data import RatingsData, UnknownIdError
-from bayesmf.mean_ranking import batched, top_by_mean
+from bayesmf.data import RatingsData
 from bayesmf.options import PredictOptions
-from bayesmf.predictive.view import model_view
 from bayesmf.ranking import HIT_METRICS, metrics_from_hits, top_k_indices
-from bayesmf.recommend import RANK_BY, rank_items
+from bayesmf.recommend import RANK_BY
+from bayesmf.topn_protocol import CANDIDATES, SAMPLED_WARNING, Plan, check_protocol, make_plan
 
 if TYPE_CHECKING:
     from bayesmf.results import FitResult
 
-__all__ = ["CANDIDATES", "TopN", "evaluate_scores", "evaluate_topn", "popularity_scores"]
+__all__ = ["CANDIDATES", "SAMPLED_WARNING", "TopN", "evaluate_scores", "evaluate_topn", "popularity_scores"]
 
-CANDIDATES = ("unrated", "sampled")
-_UNKNOWN = ("raise", "drop")
 #: summary row names of the per-user columns (the mean of AP is MAP, of RR is MRR...)
 _SUMMARY_NAMES = {
     "precision": "precision", "recall": "recall", "ndcg": "ndcg", "ap": "map", "rr": "mrr",
     "hit": "hit_rate", "popularity": "popularity", "novelty": "novelty",
 }
-SAMPLED_WARNING = (
-    "metrics over sampled negatives are not the full-ranking metrics and can order "
-    "systems differently (Krichene and Rendle, 'On sampled metrics for item "
-    "recommendation', KDD 2020); report candidates='unrated' where you can"
-)
-
 
 class TopN(NamedTuple):
     """Result of a top-N evaluation.
@@ -88,16 +75,6 @@ class TopN(NamedTuple):
     summary: pd.DataFrame
 
 
-@dataclass
-class _Plan:
-    """Who is evaluated on what: per user its index, candidates and relevant items."""
-
-    users: list[int]
-    candidates: list[np.ndarray]
-    relevant: list[np.ndarray]
-    counts: dict[str, Any]
-
-
 def popularity_scores(train: RatingsData) -> np.ndarray:
     """Score of every item for every user: its number of training ratings (a baseline).
 
@@ -114,87 +91,7 @@ def popularity_scores(train: RatingsData) -> np.ndarray:
     return train.item_counts().astype(np.float64)
 
 
-def _test_indices(train: RatingsData, test: Any, unknown: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Test ratings as the fit's (user, item) indices; unknown ids raise or are dropped (counted)."""
-    if not isinstance(test, RatingsData):
-        raise TypeError(f"test must be a RatingsData, got {type(test).__name__}")
-    if test.users.equals(train.users) and test.items.equals(train.items):
-        return np.asarray(test.user_idx), np.asarray(test.item_idx), np.asarray(test.rating), 0
-    user_raw, item_raw = test.users.to_raw(test.user_idx), test.items.to_raw(test.item_idx)
-    uidx = train.users.to_index(user_raw, unknown="flag")
-    iidx = train.items.to_index(item_raw, unknown="flag")
-    bad = (uidx < 0) | (iidx < 0)
-    if bad.any() and unknown == "raise":
-        users = list(dict.fromkeys(user_raw[uidx < 0].tolist()))
-        items = list(dict.fromkeys(item_raw[iidx < 0].tolist()))
-        raise UnknownIdError(
-            f"{int(bad.sum())} test rating(s) have ids the fit does not know: users {users[:5]!r}, "
-            f"items {items[:5]!r}; pass unknown='drop' to leave them out (they are counted)"
-        )
-    keep = ~bad
-    return uidx[keep], iidx[keep], np.asarray(test.rating)[keep], int(bad.sum())
-
-
-def _plan(
-    train: RatingsData, test: Any, threshold: float, candidates: str, n_negatives: int | None,
-    rng: np.random.Generator, unknown: str,
-) -> _Plan:
-    """Relevant items and candidate sets of every test user (module docstring)."""
-    uidx, iidx, rating, n_unknown = _test_indices(train, test, unknown)
-    n_items = train.n_items
-    by_user = np.argsort(train.user_idx, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(train.user_counts())])
-    order = np.argsort(uidx, kind="stable")
-    test_users, first = np.unique(uidx[order], return_index=True)
-    bounds = np.append(first, len(order))
-    plan = _Plan([], [], [], {"n_test_users": len(test_users), "n_users_skipped": 0, "n_unknown_dropped": n_unknown,
-                              "n_test_in_train": 0, "n_users_short_of_negatives": 0})
-    for pos, u in enumerate(test_users.tolist()):
-        rows = order[bounds[pos] : bounds[pos + 1]]
-        unrated = np.ones(n_items, dtype=bool)
-        unrated[train.item_idx[by_user[starts[u] : starts[u + 1]]]] = False
-        fresh = unrated[iidx[rows]]
-        plan.counts["n_test_in_train"] += int((~fresh).sum())
-        items, ratings = iidx[rows][fresh], rating[rows][fresh]
-        relevant = np.unique(items[ratings >= threshold])
-        if len(relevant) == 0:
-            plan.counts["n_users_skipped"] += 1
-            continue
-        if candidates == "unrated" or n_negatives is None:
-            cand = np.flatnonzero(unrated)
-        else:
-            unrated[items] = False
-            pool = np.flatnonzero(unrated)
-            plan.counts["n_users_short_of_negatives"] += int(len(pool) < n_negatives)
-            negatives = rng.choice(pool, size=min(n_negatives, len(pool)), replace=False)
-            cand = np.sort(np.concatenate([negatives, np.unique(items)]))
-        plan.users.append(u)
-        plan.candidates.append(cand)
-        plan.relevant.append(relevant)
-    if not plan.users:
-        raise ValueError(
-            f"no test user has a relevant item (a test rating >= threshold={threshold:g} on an item "
-            "unrated in training): nothing to evaluate; lower the threshold"
-        )
-    return plan
-
-
-def _check(
-    train: RatingsData, k: Any, threshold: Any, candidates: Any, n_negatives: Any, unknown: Any
-) -> tuple[int, float, int | None]:
-    k = validate_positive_int("k", k)
-    threshold = validate_in_scale("threshold", threshold, train.scale)
-    validate_choice("candidates", candidates, CANDIDATES)
-    validate_choice("unknown", unknown, _UNKNOWN)
-    if candidates == "sampled":
-        n_negatives = validate_positive_int("n_negatives", n_negatives)
-        warnings.warn(SAMPLED_WARNING, UserWarning, stacklevel=3)
-    elif n_negatives is not None:
-        raise ValueError(f"n_negatives={n_negatives!r} needs candidates='sampled' (candidates='unrated' ranks every unrated item)")
-    return k, threshold, n_negatives
-
-
-def _tables(train: RatingsData, plan: _Plan, tops: list[np.ndarray], k: int, attrs: dict[str, Any]) -> TopN:
+def _tables(train: RatingsData, plan: Plan, tops: list[np.ndarray], k: int, attrs: dict[str, Any]) -> TopN:
     """Per-user metrics and their summary from every user's top-k item indices."""
     n = len(plan.users)
     top = np.full((n, k), -1, dtype=np.int64)
@@ -235,7 +132,7 @@ def _streams(random_seed: SeedLike) -> tuple[np.random.Generator, np.random.Gene
 
 def evaluate_topn(
     result: FitResult,
-    test: RatingsData,
+    test: RatingsData | pd.DataFrame,
     k: int = 10,
     rank_by: str = "mean",
     threshold: float = 4.0,
@@ -257,8 +154,11 @@ def evaluate_topn(
     ----------
     result : FitResult
         The fitted model; its ``train`` defines what each user rated in training.
-    test : RatingsData
-        Held-out ratings (ideally sharing the fit's encoders, as every split does).
+    test : RatingsData or pandas.DataFrame
+        Held-out ratings: a `RatingsData` (ideally sharing the fit's encoders, as every
+        split does) or a frame of raw ids with columns ``user``, ``item`` and ``rating``
+        (as `RatingsData.to_dataframe` writes it; ratings on the fit's scale, each pair
+        once).
     k : int
         List length, >= 1.
     rank_by : {"mean", "lower", "prob", "thompson"}
@@ -279,8 +179,16 @@ def evaluate_topn(
     prob, kind, interval, clip, chunk_size
         Prediction options, as in `bayesmf.recommend.recommend`.
     progressbar : bool
-        Show a tqdm bar over the users when they are ranked one by one (every rule but the
-        batched ``"mean"``; ``"lower"`` and ``"prob"`` take minutes on ML-100K).
+        Show a tqdm bar over the users, or over their batches.
+
+    Notes
+    -----
+    ``"mean"`` (`bayesmf.mean_ranking`), ``"lower"`` and ``"prob"``
+    (`bayesmf.batched_ranking`) rank every user at once for the normal likelihood with the
+    identity link (``"lower"``/``"prob"``: with ``kind="predictive"``, ``"lower"`` with
+    ``interval="eti"``); ``"thompson"``, the ordinal likelihood, the logistic link,
+    ``kind="expected"`` and the HDI's lower end go user by user through
+    `bayesmf.recommend.rank_items`. Either way the lists are `recommend`'s.
 
     Returns
     -------
@@ -294,30 +202,22 @@ def evaluate_topn(
     ------
     TypeError, ValueError
         On ``k < 1`` or a non-integer ``k``, a threshold off the scale, a bad rule or
-        option, or no evaluable user (each message names the value).
+        option, a test frame lacking a column or holding a bad value, or no evaluable user
+        (each message names the value).
     bayesmf.data.UnknownIdError
         On unknown test ids with ``unknown="raise"``.
     """
     train = result.train
-    k, threshold, n_negatives = _check(train, k, threshold, candidates, n_negatives, unknown)
+    k, threshold, n_negatives = check_protocol(train, k, threshold, candidates, n_negatives, unknown)
     validate_choice("rank_by", rank_by, RANK_BY)
     progressbar = validate_bool("progressbar", progressbar)
     sample_rng, rank_rng = _streams(random_seed)
-    plan = _plan(train, test, threshold, candidates, n_negatives, sample_rng, unknown)
+    plan = make_plan(train, test, threshold, candidates, n_negatives, sample_rng, unknown)
     opts = PredictOptions(
         prob=prob, kind=kind, interval=interval, threshold=threshold if rank_by == "prob" else None,
         clip=clip, unknown="raise", chunk_size=chunk_size, random_seed=rank_rng,
     )
-    if rank_by == "mean" and batched(model_view(result), opts):
-        tops = top_by_mean(result, plan.users, plan.candidates, k, opts)
-    else:
-        users, items = train.users.classes, train.items.classes
-        pairs = ((users[u], items[c]) for u, c in zip(plan.users, plan.candidates, strict=True))
-        if progressbar:
-            from tqdm.auto import tqdm
-
-            pairs = tqdm(pairs, total=len(plan.users), desc=f"top-{k} by {rank_by}", unit="user")
-        tops = [train.items.to_index(top) for _, top, _ in rank_items(result, pairs, k, rank_by, opts)]
+    tops = rank_candidates(result, plan.users, plan.candidates, k, rank_by, opts, progressbar)
     attrs = {"k": k, "threshold": threshold, "rank_by": rank_by, "candidates": candidates,
              "n_negatives": n_negatives, "method": result.method}
     return _tables(train, plan, tops, k, attrs)
@@ -326,7 +226,7 @@ def evaluate_topn(
 def evaluate_scores(
     scores: Callable[[int, np.ndarray], Any] | np.ndarray,
     train: RatingsData,
-    test: RatingsData,
+    test: RatingsData | pd.DataFrame,
     k: int = 10,
     threshold: float = 4.0,
     candidates: str = "unrated",
@@ -347,8 +247,8 @@ def evaluate_scores(
         ties are broken at random (seeded); NaN is refused.
     train : RatingsData
         The training ratings the scores were built from.
-    test : RatingsData
-        Held-out ratings.
+    test : RatingsData or pandas.DataFrame
+        Held-out ratings, as in `evaluate_topn`.
     k, threshold, candidates, n_negatives, random_seed, unknown
         As in `evaluate_topn`.
     name : str
@@ -364,10 +264,10 @@ def evaluate_scores(
     TypeError, ValueError
         As in `evaluate_topn`; also scores of the wrong shape or with NaN.
     """
-    k, threshold, n_negatives = _check(train, k, threshold, candidates, n_negatives, unknown)
+    k, threshold, n_negatives = check_protocol(train, k, threshold, candidates, n_negatives, unknown)
     score_of = _score_function(scores, train)
     sample_rng, rank_rng = _streams(random_seed)
-    plan = _plan(train, test, threshold, candidates, n_negatives, sample_rng, unknown)
+    plan = make_plan(train, test, threshold, candidates, n_negatives, sample_rng, unknown)
     tops = []
     for u, cand in zip(plan.users, plan.candidates, strict=True):
         s = np.asarray(score_of(u, cand), dtype=np.float64)

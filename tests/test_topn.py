@@ -193,8 +193,8 @@ def test_bad_input(oracle):
         evaluate_topn(result, test, unknown="keep")
     with pytest.raises(ValueError, match="no test user has a relevant item"):
         evaluate_topn(result, test.subset(test.rating < 3), k=1)  # only the ratings of 2
-    with pytest.raises(TypeError, match="test must be a RatingsData"):
-        evaluate_topn(result, test.to_dataframe(), k=1)
+    with pytest.raises(TypeError, match="test must be a RatingsData or a pandas DataFrame"):
+        evaluate_topn(result, test.to_dataframe().to_numpy(), k=1)
     with pytest.raises(ValueError, match=r"shape \(3,\)"):
         evaluate_scores(np.ones(3), result.train, test)
     with pytest.raises(ValueError, match="without NaN"):
@@ -213,3 +213,42 @@ def test_progressbar_changes_nothing(oracle):
     quiet = evaluate_topn(result, test, k=3, rank_by="lower", random_seed=0, progressbar=False)
     shown = evaluate_topn(result, test, k=3, rank_by="lower", random_seed=0, progressbar=True)
     pd.testing.assert_frame_equal(quiet.per_user, shown.per_user)
+
+
+def test_a_frame_of_raw_ids_gives_the_same_evaluation(oracle):
+    result, test, _ = oracle
+    frame = test.to_dataframe().sample(frac=1.0, random_state=0)  # row order does not matter
+    before = frame.copy()
+    for rank_by in ("mean", "lower", "prob", "thompson"):
+        a = evaluate_topn(result, test, k=3, rank_by=rank_by, random_seed=2)
+        b = evaluate_topn(result, frame, k=3, rank_by=rank_by, random_seed=2)
+        pd.testing.assert_frame_equal(a.per_user, b.per_user)
+        pd.testing.assert_frame_equal(a.summary, b.summary)
+    pd.testing.assert_frame_equal(frame, before)  # the caller's frame is untouched
+    scores = popularity_scores(result.train)
+    pd.testing.assert_frame_equal(
+        evaluate_scores(scores, result.train, frame, k=2, random_seed=1).per_user,
+        evaluate_scores(scores, result.train, test, k=2, random_seed=1).per_user,
+    )
+
+
+def test_a_bad_test_frame_is_named(oracle):
+    result, test, _ = oracle
+    frame = test.to_dataframe()
+    with pytest.raises(ValueError, match="rating column 'rating' not found"):
+        evaluate_topn(result, frame.drop(columns="rating"), k=1)
+    with pytest.raises(ValueError, match="item column 'item' not found"):
+        evaluate_scores(popularity_scores(result.train), result.train, frame.rename(columns={"item": "movieId"}))
+    bad = frame.copy()
+    bad.loc[3, "rating"] = 7.0
+    with pytest.raises(ValueError, match=r"rating 7\.0 in row 3 .* outside the scale"):
+        evaluate_topn(result, bad, k=1)
+    bad.loc[3, "rating"] = np.nan
+    with pytest.raises(ValueError, match=r"rating nan in row 3 .* not finite"):
+        evaluate_topn(result, bad, k=1)
+    unknown = pd.concat([frame, pd.DataFrame({"user": [999], "item": [frame["item"].iloc[0]], "rating": [5.0]})])
+    with pytest.raises(UnknownIdError, match=r"users \[999\]"):
+        evaluate_topn(result, unknown, k=3)
+    dropped = evaluate_topn(result, unknown, k=3, unknown="drop")
+    assert dropped.summary.attrs["n_unknown_dropped"] == 1
+    np.testing.assert_allclose(dropped.per_user["precision"], 1.0)

@@ -1,0 +1,145 @@
+"""The top-N protocol of `bayesmf.topn`: who is evaluated, on which candidates, against what.
+
+`check_protocol` validates the protocol's options; `make_plan` turns a test set (a
+`RatingsData` or a frame of raw ids) into every evaluated user's candidates and relevant
+items, with the counts `bayesmf.topn` reports (module docstring there).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayesmf._validate import (
+    validate_choice,
+    validate_in_scale,
+    validate_positive_int,
+    validate_ratings_frame,
+)
+from bayesmf.data import RatingsData, UnknownIdError
+from bayesmf.predictive.pairs import py_value
+
+__all__ = ["CANDIDATES", "SAMPLED_WARNING", "Plan", "check_protocol", "encode_test", "make_plan"]
+
+CANDIDATES = ("unrated", "sampled")
+_UNKNOWN = ("raise", "drop")
+SAMPLED_WARNING = (
+    "metrics over sampled negatives are not the full-ranking metrics and can order "
+    "systems differently (Krichene and Rendle, 'On sampled metrics for item "
+    "recommendation', KDD 2020); report candidates='unrated' where you can"
+)
+
+
+@dataclass
+class Plan:
+    """Who is evaluated on what: per user its index, candidates and relevant items."""
+
+    users: list[int]
+    candidates: list[np.ndarray]
+    relevant: list[np.ndarray]
+    counts: dict[str, Any]
+
+
+def encode_test(train: RatingsData, test: Any, unknown: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Return the test ratings as the fit's (user, item) indices, their ratings and the number dropped.
+
+    ``test`` is a `RatingsData` (any encoders: other ones go through the raw ids) or a frame
+    of raw ids with columns ``user``, ``item``, ``rating`` (as `RatingsData.to_dataframe`
+    writes it; checked by `bayesmf._validate.validate_ratings_frame`: a missing column, a
+    missing id, a NaN rating or one off ``train``'s scale, a duplicate pair raise, naming
+    it). Ids the fit does not know raise `bayesmf.data.UnknownIdError` naming them, or with
+    ``unknown="drop"`` are dropped and counted.
+    """
+    if isinstance(test, pd.DataFrame):
+        frame = validate_ratings_frame(test, "user", "item", "rating", train.scale)
+        user_raw, item_raw = frame["user"].to_numpy(), frame["item"].to_numpy()
+        rating = frame["rating"].to_numpy(dtype=np.float64)
+    elif isinstance(test, RatingsData):
+        if test.users.equals(train.users) and test.items.equals(train.items):
+            return np.asarray(test.user_idx), np.asarray(test.item_idx), np.asarray(test.rating), 0
+        user_raw, item_raw = test.users.to_raw(test.user_idx), test.items.to_raw(test.item_idx)
+        rating = np.asarray(test.rating)
+    else:
+        raise TypeError(
+            "test must be a RatingsData or a pandas DataFrame of raw ids (columns user, item, "
+            f"rating), got {type(test).__name__}"
+        )
+    uidx = train.users.to_index(user_raw, unknown="flag")
+    iidx = train.items.to_index(item_raw, unknown="flag")
+    bad = (uidx < 0) | (iidx < 0)
+    if bad.any() and unknown == "raise":
+        users = list(dict.fromkeys(py_value(v) for v in user_raw[uidx < 0]))
+        items = list(dict.fromkeys(py_value(v) for v in item_raw[iidx < 0]))
+        raise UnknownIdError(
+            f"{int(bad.sum())} test rating(s) have ids the fit does not know: users {users[:5]!r}, "
+            f"items {items[:5]!r}; pass unknown='drop' to leave them out (they are counted)"
+        )
+    keep = ~bad
+    return uidx[keep], iidx[keep], rating[keep], int(bad.sum())
+
+
+def make_plan(
+    train: RatingsData, test: Any, threshold: float, candidates: str, n_negatives: int | None,
+    rng: np.random.Generator, unknown: str,
+) -> Plan:
+    """Relevant items and candidate sets of every test user (protocol: `bayesmf.topn`)."""
+    uidx, iidx, rating, n_unknown = encode_test(train, test, unknown)
+    n_items = train.n_items
+    by_user = np.argsort(train.user_idx, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(train.user_counts())])
+    order = np.argsort(uidx, kind="stable")
+    test_users, first = np.unique(uidx[order], return_index=True)
+    bounds = np.append(first, len(order))
+    plan = Plan([], [], [], {"n_test_users": len(test_users), "n_users_skipped": 0, "n_unknown_dropped": n_unknown,
+                              "n_test_in_train": 0, "n_users_short_of_negatives": 0})
+    for pos, u in enumerate(test_users.tolist()):
+        rows = order[bounds[pos] : bounds[pos + 1]]
+        unrated = np.ones(n_items, dtype=bool)
+        unrated[train.item_idx[by_user[starts[u] : starts[u + 1]]]] = False
+        fresh = unrated[iidx[rows]]
+        plan.counts["n_test_in_train"] += int((~fresh).sum())
+        items, ratings = iidx[rows][fresh], rating[rows][fresh]
+        relevant = np.unique(items[ratings >= threshold])
+        if len(relevant) == 0:
+            plan.counts["n_users_skipped"] += 1
+            continue
+        if candidates == "unrated" or n_negatives is None:
+            cand = np.flatnonzero(unrated)
+        else:
+            unrated[items] = False
+            pool = np.flatnonzero(unrated)
+            plan.counts["n_users_short_of_negatives"] += int(len(pool) < n_negatives)
+            negatives = rng.choice(pool, size=min(n_negatives, len(pool)), replace=False)
+            cand = np.sort(np.concatenate([negatives, np.unique(items)]))
+        plan.users.append(u)
+        plan.candidates.append(cand)
+        plan.relevant.append(relevant)
+    if not plan.users:
+        raise ValueError(
+            f"no test user has a relevant item (a test rating >= threshold={threshold:g} on an item "
+            "unrated in training): nothing to evaluate; lower the threshold"
+        )
+    return plan
+
+
+def check_protocol(
+    train: RatingsData, k: Any, threshold: Any, candidates: Any, n_negatives: Any, unknown: Any
+) -> tuple[int, float, int | None]:
+    """Validate the protocol's options; return ``k``, ``threshold`` and ``n_negatives``, checked.
+
+    Warns (`SAMPLED_WARNING`) with ``candidates="sampled"``, at the caller of its caller.
+    """
+    k = validate_positive_int("k", k)
+    threshold = validate_in_scale("threshold", threshold, train.scale)
+    validate_choice("candidates", candidates, CANDIDATES)
+    validate_choice("unknown", unknown, _UNKNOWN)
+    if candidates == "sampled":
+        n_negatives = validate_positive_int("n_negatives", n_negatives)
+        warnings.warn(SAMPLED_WARNING, UserWarning, stacklevel=3)
+    elif n_negatives is not None:
+        raise ValueError(f"n_negatives={n_negatives!r} needs candidates='sampled' (candidates='unrated' ranks every unrated item)")
+    return k, threshold, n_negatives
