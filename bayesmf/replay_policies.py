@@ -53,6 +53,8 @@ POLICIES = ("greedy-map", "greedy-mean", "lower", "thompson", "random", "oracle"
 MAP_POLICIES = ("greedy-map",)
 #: policies that need posterior draws (Gibbs, NUTS, ADVI)
 POSTERIOR_POLICIES = ("greedy-mean", "lower", "thompson")
+#: training ratings per block when a user's posterior is built (bounds the memory of heavy users)
+_CHUNK = 64
 #: policies that ignore the fit (their picks depend only on the pool and the seed)
 FREE_POLICIES = ("random", "oracle")
 
@@ -106,24 +108,29 @@ class UserPosterior:
     noise_var: np.ndarray
 
     @classmethod
-    def from_ratings(cls, view: ModelView, side: ItemSide, rating: np.ndarray) -> UserPosterior:
-        """Return the conditional posterior given the ratings ``rating`` of the items of ``side``."""
+    def from_ratings(cls, view: ModelView, items: np.ndarray, rating: np.ndarray) -> UserPosterior:
+        """Return the conditional posterior given the ratings ``rating`` of the items ``items`` (indices)."""
         if view.noise is None:
             raise ValueError("the replay needs a normal likelihood (a noise sd per draw)")
         S, K = view.n_samples, view.n_factors
-        D = side.rows.shape[2]
+        D = K + int(view.has_bias)
         prior_var = np.empty((S, D))
         prior_var[:, :K] = view.prior_u**2
         prior_var[:, K:] = view.prior_ub[:, None] ** 2
         noise_var = view.noise**2
-        rows = side.rows
-        gram = np.matmul(np.swapaxes(rows, 1, 2), rows) / noise_var[:, None, None]
-        gram[:, np.arange(D), np.arange(D)] += 1.0 / prior_var
-        target = (np.asarray(rating, dtype=np.float64)[None, :] - side.offset) / noise_var[:, None]
-        rhs = np.einsum("snd,sn->sd", rows, target)
+        gram = np.zeros((S, D, D))
+        rhs = np.zeros((S, D))
+        rating = np.asarray(rating, dtype=np.float64)
+        for lo in range(0, len(items), _CHUNK):  # (S, chunk, D) at a time: heavy users stay small in memory
+            side = item_side(view, items[lo : lo + _CHUNK])
+            gram += np.matmul(np.swapaxes(side.rows, 1, 2), side.rows)
+            rhs += np.einsum("snd,sn->sd", side.rows, rating[None, lo : lo + _CHUNK] - side.offset)
+        precision = gram / noise_var[:, None, None]
+        precision[:, np.arange(D), np.arange(D)] += 1.0 / prior_var
+        rhs /= noise_var[:, None]
         rhs[:, :K] += view.prior_mean_u / prior_var[:, :K]
         # Sigma = Lambda^{-1} = L^{-T} L^{-1} from the Cholesky factor L of Lambda
-        inv_chol = np.linalg.inv(np.linalg.cholesky(gram))
+        inv_chol = np.linalg.inv(np.linalg.cholesky(precision))
         cov = np.matmul(np.swapaxes(inv_chol, 1, 2), inv_chol)
         mean = np.einsum("sde,se->sd", cov, rhs)
         return cls(mean, cov, noise_var)

@@ -88,17 +88,19 @@ def test_random_is_worse_than_every_model_policy(planted_runs):
 
 
 # -- the fold-in inside the replay equals bayesmf.fold_in --------------------------------------
-@pytest.mark.parametrize("method", ["als", "gibbs"])
-def test_user_posterior_equals_fold_in(method):
+@pytest.mark.parametrize(("method", "chunk"), [("als", 64), ("gibbs", 64), ("gibbs", 2)])
+def test_user_posterior_equals_fold_in(method, chunk, monkeypatch):
+    monkeypatch.setattr(policies_module, "_CHUNK", chunk)  # 2: the training ratings summed in several blocks
     result = fake_result(PMF(n_factors=3), method=method, n_draws=40, seed=2)
     view = model_view(result)
     train = result.train
     u = 4
     items = train.item_idx[train.user_idx == u]
     ratings = train.rating[train.user_idx == u]
+    assert len(items) > 2 * chunk or chunk == 64
     extra = np.setdiff1d(np.arange(train.n_items), items)[:4]
     extra_ratings = np.array([4.0, 1.5, 5.0, 3.0])
-    post = UserPosterior.from_ratings(view, item_side(view, items), ratings)
+    post = UserPosterior.from_ratings(view, items, ratings)
     side = item_side(view, extra)
     for pos, r in enumerate(extra_ratings):
         post.observe(side.rows[:, pos], side.offset[:, pos], float(r))
