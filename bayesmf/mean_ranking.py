@@ -43,10 +43,11 @@ if TYPE_CHECKING:
 
 __all__ = ["batched", "exact_summary", "scarf_bounds", "top_by_mean"]
 
-#: users per batch (the (users x items) matrices of one batch stay small)
-USER_BATCH = 256
-#: draws per block of the mean's matrix product
-DRAW_BLOCK = 128
+#: (users x items) elements of each float64 matrix of a batch of users (8 MB)
+BATCH_BUDGET = 2**20
+#: (draws x items x factors) elements of a block of draws in float64, and (draws x users x
+#: factors) elements of a batch's user factors (16 MB)
+BLOCK_BUDGET = 2**21
 #: slack on the bounds, times the scale's width (float64 rounding of the stage-1 sums)
 _SLACK = 1e-8
 _NO_QUANTILES = np.empty(0)
@@ -74,61 +75,72 @@ def scarf_bounds(u: np.ndarray, s: np.ndarray, low: float, high: float) -> tuple
     return u - above, u + below
 
 
-def _offsets(view: ModelView, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per draw: user offsets ``mu + b_i`` (S, B) and item offsets ``c_j`` (S, J)."""
+def _user_offsets(view: ModelView, users: np.ndarray) -> np.ndarray:
+    """Per draw: the users' offsets ``mu + b_i`` (S, B)."""
     a = view.arrays
-    S, n_items = view.n_samples, a.V.shape[1]
-    user_off = np.zeros((S, len(users)))
-    item_off = np.zeros((S, n_items))
+    user_off = np.zeros((view.n_samples, len(users)))
     if view.has_bias:
         if a.mu is not None:
-            user_off += np.asarray(a.mu, dtype=np.float64).reshape(S, 1)
+            user_off += np.asarray(a.mu, dtype=np.float64).reshape(view.n_samples, 1)
         if a.user_bias is not None:
             user_off += a.user_bias[:, users]
-        if a.item_bias is not None:
-            item_off += a.item_bias
-    return user_off, item_off
+    return user_off
 
 
-def _item_side(view: ModelView) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Item factor means (J, K), draw covariances (J, K, K) and squared deviations (S, J)."""
-    V, S, K = view.arrays.V, view.n_samples, view.n_factors
-    v_bar = V.mean(axis=0, dtype=np.float64)
-    cov_v = np.zeros((V.shape[1], K, K))
-    dev_v_sq = np.empty((S, V.shape[1]))
-    for s0 in range(0, S, DRAW_BLOCK):
-        dv = np.asarray(V[s0 : s0 + DRAW_BLOCK], dtype=np.float64) - v_bar
+def _draw_blocks(view: ModelView) -> range:
+    """Return the starts of the draw blocks whose float64 copies of V stay near `BLOCK_BUDGET` elements."""
+    size = max(1, BLOCK_BUDGET // max(view.arrays.V.shape[1] * view.n_factors, 1))
+    return range(0, view.n_samples, size)
+
+
+def _item_side(view: ModelView) -> tuple[np.ndarray, ...]:
+    """Item factor means (J, K), their draw covariances (J, K, K), item offsets' means and sds (J,)."""
+    a, S, K = view.arrays, view.n_samples, view.n_factors
+    J = a.V.shape[1]
+    ib = a.item_bias if view.has_bias and a.item_bias is not None else None
+    v_bar = a.V.mean(axis=0, dtype=np.float64)
+    c_bar = np.zeros(J) if ib is None else ib.mean(axis=0, dtype=np.float64)
+    cov_v = np.zeros((J, K, K))
+    c_ss = np.zeros(J)
+    blocks = _draw_blocks(view)
+    for s0 in blocks:
+        dv = np.asarray(a.V[s0 : s0 + blocks.step], dtype=np.float64) - v_bar
         cov_v += np.matmul(dv.transpose(1, 2, 0), dv.transpose(1, 0, 2))
-        dev_v_sq[s0 : s0 + DRAW_BLOCK] = (dv**2).sum(axis=2)
-    return v_bar, cov_v / S, dev_v_sq
+        if ib is not None:
+            c_ss += ((np.asarray(ib[s0 : s0 + blocks.step], dtype=np.float64) - c_bar) ** 2).sum(axis=0)
+    return v_bar, cov_v / S, c_bar, np.sqrt(c_ss / S)
 
 
 def _mean_and_sd_bound(
-    view: ModelView, users: np.ndarray, item_side: tuple[np.ndarray, np.ndarray, np.ndarray]
+    view: ModelView, users: np.ndarray, item_side: tuple[np.ndarray, ...]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact mixture means (B, J) of the users' pairs with every item, and sd upper bounds."""
     S, K = view.n_samples, view.n_factors
-    v_bar, cov_v, dev_v_sq = item_side
+    v_bar, cov_v, c_bar, c_sd = item_side
     U = np.asarray(view.arrays.U[:, users], dtype=np.float64)  # (S, B, K)
     V = view.arrays.V  # (S, J, K), float32 in the stored layout
     B, J = len(users), V.shape[1]
-    dot = np.zeros((B, J))
-    for s0 in range(0, S, DRAW_BLOCK):
-        Vc = np.asarray(V[s0 : s0 + DRAW_BLOCK], dtype=np.float64).transpose(1, 0, 2).reshape(J, -1)
-        dot += U[s0 : s0 + DRAW_BLOCK].transpose(1, 0, 2).reshape(B, -1) @ Vc.T
     u_bar = U.mean(axis=0)
     du = U - u_bar
+    du_sq = (du**2).sum(axis=2)  # (S, B)
+    dot = np.zeros((B, J))
+    q_uv = np.zeros((B, J))  # sum over draws of |dU|^2 |dV|^2
+    blocks = _draw_blocks(view)
+    for s0 in blocks:
+        Vb = np.asarray(V[s0 : s0 + blocks.step], dtype=np.float64)
+        Vc = Vb.transpose(1, 0, 2).reshape(J, -1)
+        dot += U[s0 : s0 + blocks.step].transpose(1, 0, 2).reshape(B, -1) @ Vc.T
+        q_uv += du_sq[s0 : s0 + blocks.step].T @ ((Vb - v_bar) ** 2).sum(axis=2)
     cov_u = np.matmul(du.transpose(1, 2, 0), du.transpose(1, 0, 2)) / S  # (B, K, K)
-    user_off, item_off = _offsets(view, users)
-    u = user_off.mean(axis=0)[:, None] + item_off.mean(axis=0)[None, :] + dot / S
+    user_off = _user_offsets(view, users)
+    u = user_off.mean(axis=0)[:, None] + c_bar[None, :] + dot / S
     outer_u = np.einsum("bk,bl->bkl", u_bar, u_bar).reshape(B, K * K)
     outer_v = np.einsum("jk,jl->jkl", v_bar, v_bar).reshape(J, K * K)
     q_v = np.maximum(outer_u @ cov_v.reshape(J, K * K).T, 0.0)  # Ubar' C_j Ubar
     q_u = np.maximum(cov_u.reshape(B, K * K) @ outer_v.T, 0.0)  # Vbar' D_i Vbar
-    q_uv = (du**2).sum(axis=2).T @ dev_v_sq / S  # mean |dU|^2 |dV|^2
     sd_eta = (
-        user_off.std(axis=0)[:, None] + item_off.std(axis=0)[None, :]
-        + np.sqrt(q_v) + np.sqrt(q_u) + np.sqrt(q_uv)
+        user_off.std(axis=0)[:, None] + c_sd[None, :]
+        + np.sqrt(q_v) + np.sqrt(q_u) + np.sqrt(q_uv / S)
     )
     noise = view.noise if view.noise is not None else np.zeros(1)
     return u, np.sqrt(np.mean(noise**2) + sd_eta**2)
@@ -161,9 +173,11 @@ def top_by_mean(
     item_side = _item_side(view)
     slack = _SLACK * (view.high - view.low)
     out: list[np.ndarray] = []
-    for b0 in range(0, len(users), USER_BATCH):
-        batch = np.asarray(users[b0 : b0 + USER_BATCH], dtype=np.int64)
-        cands = candidates[b0 : b0 + USER_BATCH]
+    # a batch's (users x items) matrices and (draws x users x factors) copies of U stay bounded
+    size = max(1, min(BATCH_BUDGET // max(view.arrays.V.shape[1], 1), BLOCK_BUDGET // (view.n_samples * view.n_factors)))
+    for b0 in range(0, len(users), size):
+        batch = np.asarray(users[b0 : b0 + size], dtype=np.int64)
+        cands = candidates[b0 : b0 + size]
         u, s = _mean_and_sd_bound(view, batch, item_side)
         if opts.kind == "predictive" and opts.clip:
             lower, upper = scarf_bounds(u, s, view.low, view.high)

@@ -9,10 +9,12 @@ import pandas as pd
 import pytest
 from helpers import fake_draws, fake_result, fake_train
 
+from bayesmf import mean_ranking
 from bayesmf.data import IdEncoder, RatingsData, UnknownIdError
-from bayesmf.mean_ranking import top_by_mean
+from bayesmf.mean_ranking import exact_summary, top_by_mean
 from bayesmf.options import PredictOptions
 from bayesmf.posterior import make_posterior
+from bayesmf.predictive.view import model_view
 from bayesmf.recommend import rank_items
 from bayesmf.results import FitResult
 from bayesmf.spec import PMF
@@ -110,8 +112,12 @@ def test_popularity_baseline_ranks_by_training_counts(oracle):
     assert again.per_user.equals(out.per_user)
 
 
-def test_batched_mean_ranking_equals_recommend():
+@pytest.mark.parametrize("budgets", [None, (120, 100)])
+def test_batched_mean_ranking_equals_recommend(monkeypatch, budgets):
     # random posterior, items differ: the batched two-stage ranking must equal recommend's
+    if budgets is not None:  # batches of 2 users, blocks of 1 draw
+        monkeypatch.setattr(mean_ranking, "BATCH_BUDGET", budgets[0])
+        monkeypatch.setattr(mean_ranking, "BLOCK_BUDGET", budgets[1] * 3)
     result = fake_result(PMF(n_factors=3), n_users=30, n_items=60, n_draws=40, seed=7, factor_sd=0.8, jitter=0.2)
     train = result.train
     users = list(range(train.n_users))
@@ -123,6 +129,19 @@ def test_batched_mean_ranking_equals_recommend():
         slow = [train.items.to_index(top) for _, top, _ in rank_items(result, raw, 7, "mean", opts)]
         for a, b in zip(fast, slow, strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("block", [10**6, 3 * 60 * 7])
+def test_mean_ranking_stage_one_is_the_exact_mean_and_an_sd_bound(monkeypatch, block):
+    monkeypatch.setattr(mean_ranking, "BLOCK_BUDGET", block)  # one block, or blocks of 7 draws
+    result = fake_result(PMF(n_factors=3), n_users=6, n_items=60, n_draws=20, seed=3, factor_sd=0.8, jitter=0.3)
+    view = model_view(result)
+    users = np.arange(6)
+    u, s = mean_ranking._mean_and_sd_bound(view, users, mean_ranking._item_side(view))
+    pairs_u, pairs_i = np.repeat(users, 60), np.tile(np.arange(60), 6)
+    exact = exact_summary(result, view, pairs_u, pairs_i, PredictOptions(clip=False))
+    np.testing.assert_allclose(u.ravel(), exact.mean, rtol=0, atol=1e-10)
+    assert (s.ravel() >= exact.sd - 1e-10).all()
 
 
 def test_sampled_candidates_warn_and_hold_negatives_plus_test_items(oracle):
