@@ -31,11 +31,10 @@ import pandas as pd
 from bayesmf._validate import _check_ids, _numeric_ratings, _py, validate_choice
 from bayesmf.data import RatingsData
 from bayesmf.ids import IdEncoder
+from bayesmf.link import IMPLICIT_SCALE
 
 __all__ = ["IMPLICIT_SCALE", "as_implicit", "interactions_from_dataframe"]
 
-#: the response scale of the implicit model: preferences 0 / 1, predictions on [0, 1]
-IMPLICIT_SCALE = (0.0, 1.0)
 _DUPLICATES = ("sum", "max", "raise")
 _VALUES = ("one", "rating")
 

@@ -19,14 +19,31 @@ if TYPE_CHECKING:
     from bayesmf.spec import PMF
 
 __all__ = [
+    "IMPLICIT_SCALE",
     "initial_cutpoints",
     "level_codes",
     "mean_rating",
     "mu_prior",
     "ordinal_probs",
+    "response_scale",
     "to_unit",
     "unit_mean",
 ]
+
+
+#: response scale of ``likelihood="implicit"``: preferences 0 / 1, E[y] = eta on [0, 1]
+IMPLICIT_SCALE = (0.0, 1.0)
+
+
+def response_scale(spec: PMF, scale: tuple[float, float]) -> tuple[float, float]:
+    """Return the scale of the likelihood's response: ``scale``, or [0, 1] for implicit feedback.
+
+    An implicit model's data hold counts or weights (only their confidence matters); its
+    response is the 0 / 1 preference, whatever scale the data were given.
+    """
+    if spec.likelihood == "implicit":
+        return IMPLICIT_SCALE
+    return (float(scale[0]), float(scale[1]))
 
 
 def _is_tensor(x: Any) -> bool:
@@ -155,8 +172,10 @@ def mu_prior(spec: PMF, scale: tuple[float, float]) -> tuple[float, float]:
 
     Identity link: ``N((low + high) / 2, ((high - low) / 2)^2)`` in rating units. Logistic
     link: ``N(0, 2^2)`` on the logit scale (the middle of the scale, ratings spread over it).
+    Implicit feedback: the identity-link prior on its response scale [0, 1]
+    (`response_scale`), ``N(0.5, 0.5^2)``, whatever scale the data carry.
     """
-    low, high = scale
+    low, high = response_scale(spec, scale)
     if spec.link == "logistic":
         return 0.0, 2.0
     return 0.5 * (low + high), 0.5 * (high - low)

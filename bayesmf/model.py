@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bayesmf.link import initial_cutpoints, level_codes, mu_prior, to_unit, unit_mean
+from bayesmf._model_priors import latent_variables, noise_sd
+from bayesmf.link import initial_cutpoints, level_codes, to_unit, unit_mean
 
 # re-exported: prediction and the inference routes import the link maths from here too
 from bayesmf.link import mean_rating as mean_rating
+from bayesmf.link import mu_prior as mu_prior
 from bayesmf.link import ordinal_probs as ordinal_probs
 from bayesmf.posterior import coords_for
 
@@ -30,24 +32,6 @@ __all__ = ["CUTPOINT_PRIOR_SD", "build_model"]
 
 #: Prior sd of the ordinal cutpoints (logit scale), ``cutpoints ~ N(0, 3^2)`` ordered.
 CUTPOINT_PRIOR_SD = 3.0
-
-
-# ---------------------------------------------------------------------------------------
-# Priors
-# ---------------------------------------------------------------------------------------
-def _side_prior(spec: PMF, side: str) -> tuple[Any, Any]:
-    """Per-side factor sd and mean of ``factor_prior="per_side"`` (inside a model context)."""
-    import pymc as pm
-    import pytensor.tensor as pt
-
-    from bayesmf.spec import FACTOR_MEAN_KAPPA
-
-    a, b = spec.hyper["factor_var"]
-    dims = "factor" if spec.per_factor_scales else None
-    var = pm.InverseGamma(f"factor_var_{side}", alpha=a, beta=b, dims=dims)
-    sd = pm.Deterministic(f"sigma_factor_{side}", pt.sqrt(var), dims=dims)
-    mean = pm.Normal(f"factor_mean_{side}", 0.0, sd / np.sqrt(FACTOR_MEAN_KAPPA), dims="factor")
-    return sd, mean
 
 
 # ---------------------------------------------------------------------------------------
@@ -74,6 +58,8 @@ def build_model(spec: PMF, data: RatingsData) -> pm.Model:
       :math:`c \sim \mathcal N(0, 3^2)` ordered (PyMC's ``ordered`` transform), for both
       prior kinds. Factor and bias scales are then on the logit scale.
     - ``biases=False``: :math:`\eta_n = U_i \cdot V_j` (the seeds' model).
+    - ``likelihood="implicit"``: every (user, item) pair is in the likelihood, the
+      dense model of `bayesmf.model_implicit.build_implicit_model` (same priors).
 
     Priors, ``priors="fixed"`` (the classic PMF; MAP = the regularized least squares
     `bayesmf.objective.objective` with :math:`\lambda = \sigma^2 / \text{sd}^2`):
@@ -146,10 +132,13 @@ def build_model(spec: PMF, data: RatingsData) -> pm.Model:
         discrete levels.
     """
     import pymc as pm
-    import pytensor.tensor as pt
 
     from bayesmf._pytensor_ops import pair_dot
 
+    if spec.likelihood == "implicit":
+        from bayesmf.model_implicit import build_implicit_model
+
+        return build_implicit_model(spec, data)
     if data.n_ratings == 0:
         raise ValueError("cannot build a model on an empty dataset (0 ratings)")
     levels = None
@@ -165,66 +154,21 @@ def build_model(spec: PMF, data: RatingsData) -> pm.Model:
         coords_for(spec, data.users, data.items, None if levels is None else len(levels))
     )
     coords["obs"] = np.arange(data.n_ratings)
-    hierarchical = spec.priors == "hierarchical"
     normal = spec.likelihood == "normal"
 
     with pm.Model(coords=coords) as model:
         user_idx = _index_data(model, "user_idx", data.user_idx)
         item_idx = _index_data(model, "item_idx", data.item_idx)
-
-        # -- scales -------------------------------------------------------------------
-        mean_u: Any = 0.0
-        mean_v: Any = 0.0
-        sd_u: Any
-        sd_v: Any
-        if hierarchical and spec.factor_prior == "per_side":
-            sd_u, mean_u = _side_prior(spec, "user")
-            sd_v, mean_v = _side_prior(spec, "item")
-        elif hierarchical:
-            a, b = spec.hyper["factor_var"]
-            if spec.per_factor_scales:
-                factor_var = pm.InverseGamma("factor_var", alpha=a, beta=b, dims="factor")
-                sigma_factor = pm.Deterministic("sigma_factor", pt.sqrt(factor_var), dims="factor")
-            else:
-                factor_var = pm.InverseGamma("factor_var", alpha=a, beta=b)
-                sigma_factor = pm.Deterministic("sigma_factor", pt.sqrt(factor_var))
-            sd_u = sigma_factor
-            sd_v = sigma_factor
-        else:
-            sd_u, sd_v = spec.sigma_u, spec.sigma_v
-
-        U = pm.Normal("U", mean_u, sd_u, dims=("user", "factor"))
-        V = pm.Normal("V", mean_v, sd_v, dims=("item", "factor"))
-        eta = pair_dot(U, V, user_idx, item_idx)
-
+        latent = latent_variables(spec, data.scale, _mu_start(spec, data) if normal else 0.0)
+        eta = pair_dot(latent.U, latent.V, user_idx, item_idx)
         if spec.biases:
-            if hierarchical:
-                a, b = spec.hyper["bias_var"]
-                user_bias_var = pm.InverseGamma("user_bias_var", alpha=a, beta=b)
-                item_bias_var = pm.InverseGamma("item_bias_var", alpha=a, beta=b)
-                sd_b: Any = pm.Deterministic("sigma_user_bias", pt.sqrt(user_bias_var))
-                sd_c: Any = pm.Deterministic("sigma_item_bias", pt.sqrt(item_bias_var))
-            else:
-                sd_b = sd_c = spec.sigma_bias
-            user_bias = pm.Normal("user_bias", 0.0, sd_b, dims="user")
-            item_bias = pm.Normal("item_bias", 0.0, sd_c, dims="item")
-            eta = eta + user_bias[user_idx] + item_bias[item_idx]
-            if normal:
-                if hierarchical:
-                    mean, sd = mu_prior(spec, data.scale)
-                    mu = pm.Normal("mu", mean, sd)
-                else:
-                    mu = pm.Flat("mu", initval=_mu_start(spec, data))
-                eta = mu + eta
+            eta = eta + latent.user_bias[user_idx] + latent.item_bias[item_idx]
+        if latent.mu is not None:
+            eta = latent.mu + eta
 
         # -- likelihood ---------------------------------------------------------------
         if normal:
-            if hierarchical:
-                a, b = spec.hyper["sigma2"]
-                sigma2 = pm.InverseGamma("sigma2", alpha=a, beta=b)
-                sigma: Any = pm.Deterministic("sigma", pt.sqrt(sigma2))
-            else:
-                sigma = pm.Deterministic("sigma", pt.as_tensor(float(spec.noise_sd(data.scale))))
+            sigma = noise_sd(spec, data.scale)
             observed = to_unit(np.asarray(data.rating), data.scale, spec.link)
             pm.Normal(
                 "rating",
