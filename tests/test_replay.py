@@ -300,8 +300,11 @@ def test_same_seed_same_frames_other_seed_other_picks(planted):
 def test_frame_input_gives_the_same_result(planted):
     _, test, map_fit, _ = planted
     a = replay(map_fit, test, rounds=3, random_seed=0, progressbar=False)
-    b = replay(map_fit, test.to_dataframe(), rounds=3, random_seed=0, progressbar=False)
+    frame = test.to_dataframe()
+    before = frame.copy()
+    b = replay(map_fit, frame, rounds=3, random_seed=0, progressbar=False)
     pd.testing.assert_frame_equal(a.summary, b.summary)
+    pd.testing.assert_frame_equal(frame, before)  # nothing the user passed is modified
 
 
 # -- short pools ---------------------------------------------------------------------------------
