@@ -47,10 +47,18 @@ def test_confidence_weights() -> None:
         confidence_weights(PMF(likelihood="implicit"), np.array([np.inf]))
 
 
+#: the routes that fit the implicit model
+IMPLICIT_ROUTES = ("gibbs",)
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_routes_without_the_implicit_model_refuse_it(method: str) -> None:
-    spec = PMF(likelihood="implicit", priors="fixed")
-    try:
-        check_supported(spec, method)
-    except ValueError as exc:
-        assert "implicit" in str(exc)
+    for priors in ("fixed", "hierarchical"):
+        spec = PMF(likelihood="implicit", priors=priors)
+        if method in IMPLICIT_ROUTES:
+            check_supported(spec, method)
+            continue
+        try:
+            check_supported(spec, method)
+        except ValueError as exc:
+            assert "implicit" in str(exc)

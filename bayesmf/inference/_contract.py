@@ -37,8 +37,8 @@ SUPPORT = {
         "priors='fixed', likelihood='normal' (identity or logistic link)",
     ),
     "gibbs": (
-        lambda s: s.link == "identity" and s.likelihood == "normal",
-        "link='identity', likelihood='normal' (fixed or hierarchical priors)",
+        lambda s: s.link == "identity" and s.likelihood in ("normal", "implicit"),
+        "link='identity', likelihood 'normal' or 'implicit' (fixed or hierarchical priors)",
     ),
     "nuts": (lambda s: s.likelihood != "implicit", "likelihood 'normal' or 'ordinal'"),
     "advi": (lambda s: s.likelihood != "implicit", "likelihood 'normal' or 'ordinal'"),

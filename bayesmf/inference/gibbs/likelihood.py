@@ -1,7 +1,7 @@
 r"""The likelihood block: what the row updates regress on, and the likelihood's own parameters.
 
-How a likelihood plugs in: subclass `Likelihood` and have `likelihood_for` pick it for the
-spec; the sweep (`bayesmf.inference.gibbs.sweep`) calls, in every sampling sweep:
+How a likelihood plugs in: subclass `Likelihood` and have
+`bayesmf.inference.gibbs.sweep.likelihood_for` pick it for the spec; the sweep (`bayesmf.inference.gibbs.sweep`) calls, in every sampling sweep:
 
 1. `Likelihood.augment` first: data augmentation. A probit or ordered-probit model redraws
    its latent continuous responses :math:`z_{ij} \sim \mathcal N(\eta_{ij}, 1)` truncated
@@ -13,9 +13,13 @@ spec; the sweep (`bayesmf.inference.gibbs.sweep`) calls, in every sampling sweep
    likelihood with ``weighted = True`` gives per-rating precision weights :math:`w_{ij}`
    (noise precision :math:`w_{ij}/\sigma^2`) by `Likelihood.weights`; the row kernel is to
    apply them by scaling each gathered rating's features and target by
-   :math:`\sqrt{w_{ij}}` (not wired yet: `RowUpdate` refuses a weighted likelihood).
+   :math:`\sqrt{w_{ij}}` (not wired yet: `RowUpdate` refuses a weighted likelihood). A
+   likelihood in which every pair of the matrix counts (implicit feedback,
+   `bayesmf.inference.gibbs.implicit`) names its own row kernel (``row_kernel``) and gives
+   the responses with their weights.
 3. `Likelihood.observe` after the item rows and the global mean: the fit statistic of the
-   new point (here the residual sum of squares).
+   new point (here the residual sum of squares, from the sums ``state.resid`` of the
+   weighted residuals without mu over the likelihood's terms).
 4. `Likelihood.update` among the hyperparameter draws: its own parameters (here
    :math:`\sigma^2`, hierarchical priors only; a probit model has none, an ordered probit its
    cutpoints).
@@ -32,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bayesmf.inference.gibbs.kernels.rows import residual_stats
+from bayesmf.inference.gibbs.kernels.rows import residual_stats, sample_rows
 from bayesmf.inference.gibbs.kernels.structs import MU, SIGMA2, Csr, RowFit
 
 if TYPE_CHECKING:
@@ -40,7 +44,7 @@ if TYPE_CHECKING:
     from bayesmf.inference.gibbs.state import ChainState
     from bayesmf.inference.gibbs.variates import Variates
 
-__all__ = ["GaussianLikelihood", "GlobalMean", "Likelihood", "likelihood_for"]
+__all__ = ["GaussianLikelihood", "GlobalMean", "Likelihood"]
 
 
 class Likelihood(ABC):
@@ -48,6 +52,8 @@ class Likelihood(ABC):
 
     #: True if `weights` gives per-rating precision weights
     weighted = False
+    #: the numba kernel drawing one side's rows (`RowUpdate` calls it through the class)
+    row_kernel: Any = sample_rows
 
     def __init__(self, problem: Problem) -> None:
         self.problem = problem
@@ -107,7 +113,7 @@ class GaussianLikelihood(Likelihood):
         """Set the residual sum of squares from the item pass's residual sums and ``mu``."""
         total, total_sq = state.resid
         mu = state.scalars[MU]
-        sse = total_sq - 2.0 * mu * total + self.problem.n_obs * mu * mu
+        sse = total_sq - 2.0 * mu * total + self.problem.weight_sum * mu * mu
         state.sse = 0.0 if sse < 0.0 else float(sse)  # rounding: it cannot be negative
         state.sse_stale = False
 
@@ -137,16 +143,13 @@ class GaussianLikelihood(Likelihood):
         return {"sigma": np.sqrt(state.scalars[SIGMA2])}
 
 
-def likelihood_for(problem: Problem) -> Likelihood:
-    """Return the likelihood block of ``problem``'s spec (normal: `GaussianLikelihood`)."""
-    return GaussianLikelihood(problem)
-
-
 class GlobalMean:
     r"""The step :math:`\mu \mid \cdot \sim \mathcal N(m, 1/q)` (with biases).
 
-    :math:`q = N/\sigma^2 + q_0`, :math:`m = (\sum_{ij} e_{ij}/\sigma^2 + q_0 \mu_0) / q`
-    with :math:`e_{ij}` the residuals without :math:`\mu` (``state.resid``) and the prior
+    :math:`q = W/\sigma^2 + q_0`, :math:`m = (\sum_{ij} w_{ij} e_{ij}/\sigma^2 + q_0 \mu_0) / q`
+    with :math:`e_{ij}` the residuals without :math:`\mu` (their weighted sum
+    ``state.resid[0]``), :math:`W = \sum w_{ij}` (`Problem.weight_sum`: :math:`N` for
+    ratings, all weights 1; implicit feedback sums over every pair) and the prior
     :math:`\mathcal N(\mu_0, 1/q_0)` (:math:`q_0 = 0`: flat, under fixed priors).
     Variates: ``variates.mu``.
     """
@@ -163,7 +166,7 @@ class GlobalMean:
         """Draw mu."""
         hyper = self.problem.hyper
         inv_sigma2 = 1.0 / state.scalars[SIGMA2]
-        q = self.problem.n_obs * inv_sigma2 + hyper.mu_prec
+        q = self.problem.weight_sum * inv_sigma2 + hyper.mu_prec
         m = (state.resid[0] * inv_sigma2 + hyper.mu_mean * hyper.mu_prec) / q
         state.scalars[MU] = m + variates.mu[0] / np.sqrt(q)
 

@@ -6,6 +6,11 @@ hierarchical prior, the per-side prior); `bayesmf.inference.gibbs.sweep` lists t
 that apply, in a fixed order. A move that changes the latent scores either carries
 ``state.sse`` along or sets ``state.sse_stale``.
 
+Under implicit feedback (`bayesmf.inference.gibbs.implicit`): `BiasShift`, `SideShift` and
+`RescaleSides` leave every latent score unchanged and are drawn from priors alone, so they
+hold for any likelihood; `CollapsedBiasScale` and `SparseScaleMoves` integrate or move
+along the rating likelihood (per-row rating counts, the rating SSE) and do not apply.
+
 - `BiasShift`: :math:`(\mu, b, c)` along the directions the likelihood cannot see.
 - `SideShift`: per side, each side's factors and mean, the other side's biases compensating.
 - `RescaleSides`: per side, each factor's scale traded between users and items.
@@ -168,8 +173,8 @@ class CollapsedBiasScale(_Move):
 
     @staticmethod
     def applies(problem: Problem) -> bool:
-        """Per-side prior, with biases."""
-        return problem.per_side and problem.has_bias
+        """Per-side prior, with biases; ratings only (its collapsed density is the rating likelihood's)."""
+        return problem.per_side and problem.has_bias and not problem.implicit
 
     def __call__(self, state: ChainState, variates: Variates, rng: np.random.Generator) -> None:
         """Redraw the item side's, then the user side's."""
@@ -210,8 +215,8 @@ class SparseScaleMoves(_Move):
 
     @staticmethod
     def applies(problem: Problem) -> bool:
-        """Hierarchical priors but the per-side one."""
-        return problem.hierarchical and not problem.per_side
+        """Hierarchical priors but the per-side one; ratings only (its density is the rating SSE's)."""
+        return problem.hierarchical and not problem.per_side and not problem.implicit
 
     def __init__(self, problem: Problem) -> None:
         super().__init__(problem)

@@ -2,15 +2,23 @@
 
 `Problem` is immutable and shared by the chains (threads); each chain's parameters live in
 its own `bayesmf.inference.gibbs.state.ChainState`.
+
+Implicit feedback (``PMF(likelihood="implicit")``): ``ratings`` holds each observed pair's
+response (1) and ``weights`` its confidence weight (`bayesmf.confidence.confidence_weights`),
+both by user and by item; every other pair of the matrix has response 0 and weight 1. The
+responses live on [0, 1], so the mu prior is `bayesmf.link.mu_prior` on that scale and the
+fixed noise sd is ``spec.sigma`` or 1 (`implicit_noise_sd`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from bayesmf.confidence import confidence_weights
 from bayesmf.inference.gibbs.kernels.structs import Csr, Hyper, InvGamma, Ratings
 from bayesmf.link import mu_prior
 from bayesmf.spec import FACTOR_MEAN_KAPPA
@@ -19,7 +27,10 @@ if TYPE_CHECKING:
     from bayesmf.data import RatingsData
     from bayesmf.spec import PMF
 
-__all__ = ["Problem", "build_problem"]
+__all__ = ["IMPLICIT_SCALE", "Problem", "build_problem", "implicit_noise_sd"]
+
+#: the response scale of implicit feedback: 1 for a chosen pair, 0 for every other
+IMPLICIT_SCALE = (0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,27 @@ class Problem:
     fixed_sigma2: float  # the noise variance under fixed priors
     fixed_prec_user: np.ndarray  # prior precisions of one (b_i, U_i) row under fixed priors
     fixed_prec_item: np.ndarray
+    scale: tuple[float, float] = IMPLICIT_SCALE  # the responses' scale: the rating scale, or [0, 1]
+    #: implicit feedback: each observed pair's weight, in the order of ratings.by_user and
+    #: ratings.by_item; None: ratings (only the observed pairs count)
+    weights: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def implicit(self) -> bool:
+        """Whether every pair of the matrix counts (implicit feedback)."""
+        return self.weights is not None
+
+    @property
+    def n_terms(self) -> int:
+        """Number of terms of the likelihood: the ratings, or every pair (implicit)."""
+        return self.n_users * self.n_items if self.implicit else self.n_obs
+
+    @cached_property
+    def weight_sum(self) -> float:
+        """Sum of the precision weights over the likelihood's terms (``n_obs`` for ratings)."""
+        if self.weights is None:
+            return self.n_obs
+        return float(self.n_users * self.n_items + np.sum(self.weights[0] - 1.0))
 
     @property
     def kp(self) -> int:
@@ -67,16 +99,61 @@ def _csr(rows: np.ndarray, cols: np.ndarray, rating: np.ndarray, n_rows: int) ->
     return Csr(indptr, np.ascontiguousarray(cols[order]), np.ascontiguousarray(rating[order]))
 
 
-def build_problem(spec: PMF, data: RatingsData) -> Problem:
-    """Build the `Problem` of ``spec`` (normal likelihood, identity link) on ``data``."""
+def implicit_noise_sd(spec: PMF) -> float:
+    """Return the implicit model's fixed noise sd: ``spec.sigma``, else 1 (responses on [0, 1])."""
+    return 1.0 if spec.sigma is None else float(spec.sigma)
+
+
+def _check_unique_pairs(data: RatingsData) -> None:
+    key = data.user_idx.astype(np.int64) * data.n_items + data.item_idx
+    unique, first, counts = np.unique(key, return_index=True, return_counts=True)
+    if unique.size < key.size:
+        at = int(first[np.argmax(counts > 1)])
+        user, item = data.users.classes[data.user_idx[at]], data.items.classes[data.item_idx[at]]
+        raise ValueError(
+            f"implicit feedback needs each (user, item) pair once; pair ({user!r}, {item!r}) occurs "
+            f"{int(counts.max())} or more times ({int(np.sum(counts > 1))} repeated pairs): combine them "
+            "first (RatingsData.from_dataframe(..., duplicates=...))"
+        )
+
+
+def _per_pair(name: str, values: np.ndarray, data: RatingsData) -> np.ndarray:
+    out = np.asarray(values, dtype=np.float64)
+    if out.shape != (data.n_ratings,) or not np.all(np.isfinite(out)):
+        raise ValueError(f"{name} must be {data.n_ratings} finite numbers, one per pair of the data")
+    return out
+
+
+def build_problem(
+    spec: PMF, data: RatingsData, *, responses: np.ndarray | None = None, weights: np.ndarray | None = None
+) -> Problem:
+    """Build the `Problem` of ``spec`` (identity link, normal or implicit likelihood) on ``data``.
+
+    ``responses`` and ``weights`` (implicit only, one per pair of ``data``): the observed
+    pairs' responses (default 1) and precision weights, each >= 1 (default the confidence
+    weights of ``data.rating``); every other pair keeps response 0 and weight 1. For tests
+    that draw the responses from the model.
+    """
     hierarchical = spec.priors == "hierarchical"
     (a_s, b_s), (a_f, b_f), (a_b, b_b) = (spec.hyper[k] for k in ("sigma2", "factor_var", "bias_var"))
-    mu_mean, mu_sd = mu_prior(spec, data.scale)
+    implicit = spec.likelihood == "implicit"
+    scale = IMPLICIT_SCALE if implicit else data.scale
+    mu_mean, mu_sd = mu_prior(spec, scale)
     bias_prec = [1.0 / spec.sigma_bias**2] if spec.biases else []
+    response = data.rating
+    pair_weights = None
+    if implicit:
+        _check_unique_pairs(data)
+        response = np.ones(data.n_ratings) if responses is None else _per_pair("responses", responses, data)
+        w = confidence_weights(spec, data.rating) if weights is None else _per_pair("weights", weights, data)
+        if np.any(w < 1.0):  # the row kernel writes each observed pair as 1 + (w - 1)
+            raise ValueError(f"weights must be >= 1 (an unobserved pair weighs 1), got {float(w.min())!r}")
+        by_user = _csr(data.user_idx, data.item_idx, w, data.n_users).rating
+        pair_weights = (by_user, _csr(data.item_idx, data.user_idx, w, data.n_items).rating)
     return Problem(
         ratings=Ratings(
-            by_user=_csr(data.user_idx, data.item_idx, data.rating, data.n_users),
-            by_item=_csr(data.item_idx, data.user_idx, data.rating, data.n_items),
+            by_user=_csr(data.user_idx, data.item_idx, response, data.n_users),
+            by_item=_csr(data.item_idx, data.user_idx, response, data.n_items),
         ),
         n_users=data.n_users,
         n_items=data.n_items,
@@ -93,7 +170,9 @@ def build_problem(spec: PMF, data: RatingsData) -> Problem:
             mu_prec=1.0 / mu_sd**2 if hierarchical else 0.0,  # 0: flat prior (fixed priors)
         ),
         kappa=FACTOR_MEAN_KAPPA,
-        fixed_sigma2=spec.noise_sd(data.scale) ** 2,
+        fixed_sigma2=(implicit_noise_sd(spec) if implicit else spec.noise_sd(data.scale)) ** 2,
         fixed_prec_user=np.array(bias_prec + [1.0 / spec.sigma_u**2] * spec.n_factors),
         fixed_prec_item=np.array(bias_prec + [1.0 / spec.sigma_v**2] * spec.n_factors),
+        scale=scale,
+        weights=pair_weights,
     )

@@ -1,11 +1,11 @@
 r"""The row-update block: every row of one side drawn from its Gaussian conditional.
 
 For side ``s`` the likelihood gives the responses and the noise precision, the factor
-prior the rows' prior (`bayesmf.inference.gibbs.priors`), and the numba kernel
-`bayesmf.inference.gibbs.kernels.rows.sample_rows` draws each row :math:`(b_i, U_i)`
-jointly, overrelaxed by ``alpha`` (Adler: :math:`\theta \to m + \alpha(\theta - m) +
-\sqrt{1 - \alpha^2}\, L^{-\top} z`; 0 is plain Gibbs, see ``overrelaxation`` in
-`bayesmf.inference.gibbs.fit_gibbs`). Variates: ``variates.user`` / ``variates.item``.
+prior the rows' prior (`bayesmf.inference.gibbs.priors`), and the likelihood's numba
+kernel (``row_kernel``: `bayesmf.inference.gibbs.kernels.rows.sample_rows` for ratings)
+draws each row :math:`(b_i, U_i)` jointly, overrelaxed by ``alpha`` (Adler:
+:math:`\theta \to m + \alpha(\theta - m) + \sqrt{1 - \alpha^2}\, L^{-\top} z`; 0 is plain
+Gibbs, see ``overrelaxation`` in `bayesmf.inference.gibbs.fit_gibbs`). Variates: ``variates.user`` / ``variates.item``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bayesmf.inference.gibbs.kernels.rows import sample_rows
 from bayesmf.inference.gibbs.kernels.typed import TypedKernel
 
 if TYPE_CHECKING:
@@ -52,7 +51,7 @@ class RowUpdate:
         self.other = "item" if side == "user" else "user"
         self.alpha = float(alpha)
         self.residuals = residuals
-        self._sample_rows = TypedKernel(sample_rows)
+        self._sample_rows = TypedKernel(type(likelihood).row_kernel)  # through the class: no binding
 
     def __call__(self, state: ChainState, variates: Variates, rng: np.random.Generator) -> None:
         """Draw the rows in place."""

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bayesmf.inference.gibbs.implicit import implicit_data_scales, implicit_mean
 from bayesmf.inference.gibbs.state import ChainState
 from bayesmf.inference.gibbs.sweep import build_sweep
 
@@ -37,7 +38,7 @@ def initial_state(
     """Draw the starting point of one chain; see `bayesmf.inference.gibbs.fit_gibbs` (``init``)."""
     nu, ni, K, kp = problem.n_users, problem.n_items, problem.n_factors, problem.kp
     start = problem.start
-    low, high = data.scale
+    low, high = problem.scale  # the rating scale, or [0, 1] for implicit feedback
     if init == "prior" and problem.hierarchical:
         hyper = problem.hyper
         (a_f, b_f), (a_b, b_b) = hyper.factor, hyper.bias
@@ -62,7 +63,7 @@ def initial_state(
         bias_var = (spec.sigma_bias**2, spec.sigma_bias**2)
         factor_var = np.full(K, spec.sigma_u * spec.sigma_v)
         # a flat mu has no prior draw: start it uniformly on the rating scale
-        mu = rng.uniform(low, high) if init == "prior" else float(np.mean(data.rating))
+        mu = rng.uniform(low, high) if init == "prior" else _mean_response(problem, data)
     state = ChainState(
         P_user=rng.standard_normal((nu, kp)) * sd_user,
         P_item=rng.standard_normal((ni, kp)) * sd_item,
@@ -87,13 +88,14 @@ def _map_start(problem: Problem, data: RatingsData, rng: np.random.Generator, st
     """From a small random start, a few ALS (conditional-mean) sweeps reach a mode-like point.
 
     Each chain's random start and jitter make the starts overdispersed. Fixed priors use
-    the model's own weights. Hierarchical priors use weights from the data
+    the model's own weights (with implicit feedback, its fixed noise and every pair). Hierarchical priors use weights from the data
     (`_data_scales`): the spec's fixed sds can be far too tight for the data, and factors
     shrunk to ~0 with a tiny factor variance are a region Gibbs leaves slowly.
     """
     nu, ni, K, kp, start = problem.n_users, problem.n_items, problem.n_factors, problem.kp, problem.start
     if problem.hierarchical:
-        sigma2_0, bias_var_0, factor_var_0 = _data_scales(problem, data)
+        scales = implicit_data_scales(problem) if problem.implicit else _data_scales(problem, data)
+        sigma2_0, bias_var_0, factor_var_0 = scales
         bias_prec = [1.0 / bias_var_0] if start else []
         state.prec_user[:] = bias_prec + [1.0 / factor_var_0] * K
         state.prec_item[:] = state.prec_user
@@ -112,7 +114,7 @@ def _map_start(problem: Problem, data: RatingsData, rng: np.random.Generator, st
         P += _INIT_JITTER * spread * rng.standard_normal(P.shape)
     if not problem.hierarchical:
         return
-    state.scalars[1] = max(state.sse / data.n_ratings, 1e-6)
+    state.scalars[1] = max(state.sse / problem.n_terms, 1e-6)
     squares = np.concatenate([state.P_user[:, start:], state.P_item[:, start:]]) ** 2
     state.factor_var[:] = squares.mean(axis=0) if problem.per_factor else squares.mean()
     if start:
@@ -129,6 +131,11 @@ def _map_start(problem: Problem, data: RatingsData, rng: np.random.Generator, st
     if start:
         state.prec_user[0] = 1.0 / state.scalars[2]
         state.prec_item[0] = 1.0 / state.scalars[3]
+
+
+def _mean_response(problem: Problem, data: RatingsData) -> float:
+    """Return the mean rating, or the weighted mean response over all pairs (implicit feedback)."""
+    return implicit_mean(problem) if problem.implicit else float(np.mean(data.rating))
 
 
 def _data_scales(problem: Problem, data: RatingsData) -> tuple[float, float, float]:

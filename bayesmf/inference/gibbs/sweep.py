@@ -9,7 +9,8 @@ in place (`Step`). `build_sweep` lists, for a `Problem`, in this order:
 3. sampling sweeps only: the likelihood's own parameters (`Likelihood.update`), the factor
    prior's hyperparameters (`FactorPrior.update`), the per-side shifts (`SideShift`), the
    bias prior's (`BiasPrior.update`), then the moves that apply: `SparseScaleMoves`, or
-   under the per-side prior `RescaleSides` and `CollapsedBiasScale`.
+   under the per-side prior `RescaleSides` and `CollapsedBiasScale` (the first and the
+   last not under implicit feedback, whose likelihood they do not know).
 
 A sampling sweep draws the standard variates first (`bayesmf.inference.gibbs.variates`)
 and, before the steps, lets the likelihood redraw latent responses
@@ -30,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from bayesmf.inference.gibbs.likelihood import GlobalMean, Likelihood, likelihood_for
+from bayesmf.inference.gibbs.implicit import ImplicitLikelihood
+from bayesmf.inference.gibbs.likelihood import GaussianLikelihood, GlobalMean, Likelihood
 from bayesmf.inference.gibbs.moves import (
     BiasShift,
     CollapsedBiasScale,
@@ -46,7 +48,7 @@ from bayesmf.inference.gibbs.variates import Variates
 from bayesmf.inference.gibbs.variates import allocate as allocate_variates
 from bayesmf.inference.gibbs.variates import draw as draw_variates
 
-__all__ = ["Step", "Sweep", "build_sweep"]
+__all__ = ["Step", "Sweep", "build_sweep", "likelihood_for"]
 
 #: a block of the sweep: updates the state in place
 Step = Callable[[ChainState, Variates, np.random.Generator], None]
@@ -93,6 +95,11 @@ class Sweep:
     def stats(self, state: ChainState) -> dict[str, float]:
         """Return the sample statistics at ``state``."""
         return {"log_likelihood_sum": self.likelihood.log_likelihood(state)}
+
+
+def likelihood_for(problem: Problem) -> Likelihood:
+    """Return the likelihood block of ``problem``'s spec (`GaussianLikelihood`, `ImplicitLikelihood`)."""
+    return ImplicitLikelihood(problem) if problem.implicit else GaussianLikelihood(problem)
 
 
 def build_sweep(problem: Problem, overrelaxation: float = 0.0, stochastic: bool = True) -> Sweep:

@@ -55,7 +55,7 @@ def gamma_shapes(problem: Problem) -> np.ndarray:
         factor_shapes = [a_f + (nu + ni) / 2.0] * K
     else:
         factor_shapes = [a_f + (nu + ni) * K / 2.0]
-    shapes = [hyper.sigma2.a + problem.n_obs / 2.0, *factor_shapes]
+    shapes = [hyper.sigma2.a + problem.n_terms / 2.0, *factor_shapes]
     if problem.has_bias:
         shapes += [hyper.bias.a + nu / 2.0, hyper.bias.a + ni / 2.0]
     return np.array(shapes)

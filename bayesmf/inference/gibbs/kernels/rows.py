@@ -14,7 +14,7 @@ from numba.extending import overload
 
 from bayesmf.inference._rows import gram_and_rhs
 
-__all__ = ["ROW_BATCH", "residual_stats", "sample_rows"]
+__all__ = ["ROW_BATCH", "draw_batch", "residual_stats", "sample_rows"]
 
 
 #: rows whose Cholesky factorizations and solves run together, one row per SIMD lane: one
@@ -90,7 +90,6 @@ def _sample_rows(indptr, other, rating, out, prec, pmean, mu, inv_sigma2, has_bi
     n_rows = indptr.shape[0] - 1
     kp = out.shape[1]
     start = 1 if has_bias else 0
-    noise_scale = np.sqrt(1.0 - alpha * alpha)
     batch = ROW_BATCH
     longest = 0
     for i in range(n_rows):
@@ -127,59 +126,7 @@ def _sample_rows(indptr, other, rating, out, prec, pmean, mu, inv_sigma2, has_bi
                 y[a, r] = rhs[a]
                 for b in range(a + 1):
                     L[a, b, r] = lam[a, b]
-        # Cholesky factors of the lower triangles, in place
-        for a in range(kp):
-            for b in range(a + 1):
-                for r in range(m):
-                    val[r] = L[a, b, r] * inv_sigma2
-                if a == b:
-                    for r in range(m):
-                        val[r] += prec[a]
-                for c in range(b):
-                    for r in range(m):
-                        val[r] -= L[a, c, r] * L[b, c, r]
-                if a == b:
-                    for r in range(m):
-                        L[a, a, r] = np.sqrt(val[r])
-                else:
-                    for r in range(m):
-                        L[a, b, r] = val[r] / L[b, b, r]
-        # forward solve L y = h, then y += z, then back solve L^T theta = y
-        for a in range(kp):
-            if pmean.ndim == 1:  # one mean for every row: hoisted out of the batch loop
-                h = _prior_term(prec, pmean, 0, a)
-                for r in range(m):
-                    val[r] = y[a, r] * inv_sigma2 + h
-            else:
-                for r in range(m):
-                    val[r] = y[a, r] * inv_sigma2 + _prior_term(prec, pmean, i0 + r, a)
-            for c in range(a):
-                for r in range(m):
-                    val[r] -= L[a, c, r] * y[c, r]
-            for r in range(m):
-                y[a, r] = val[r] / L[a, a, r]
-        if alpha == 0.0:
-            for a in range(kp):
-                for r in range(m):
-                    y[a, r] += normals[i0 + r, a]
-        else:
-            for a in range(kp):
-                for r in range(m):
-                    y[a, r] = (1.0 - alpha) * y[a, r] + noise_scale * normals[i0 + r, a]
-        for a in range(kp - 1, -1, -1):
-            for r in range(m):
-                val[r] = y[a, r]
-            for c in range(a + 1, kp):
-                for r in range(m):
-                    val[r] -= L[c, a, r] * y[c, r]
-            for r in range(m):
-                y[a, r] = val[r] / L[a, a, r]
-        for r in range(m):
-            for a in range(kp):
-                if alpha == 0.0:
-                    out[i0 + r, a] = y[a, r]
-                else:
-                    out[i0 + r, a] = y[a, r] + alpha * out[i0 + r, a]
+        draw_batch(L, y, val, m, i0, prec, pmean, inv_sigma2, normals, alpha, out)
         if resid:
             for r in range(m):
                 Xr = X[r]
@@ -192,6 +139,77 @@ def _sample_rows(indptr, other, rating, out, prec, pmean, mu, inv_sigma2, has_bi
                     total += e
                     total_sq += e * e
     return total, total_sq
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def draw_batch(L, y, val, m, i0, prec, pmean, inv_sigma2, normals, alpha, out):  # type: ignore[no-untyped-def]
+    r"""Draw rows ``i0 .. i0 + m - 1`` of a batch from their Gaussian conditionals, into ``out``.
+
+    On entry ``L[a, b, r]`` (lower triangle, ``b <= a``) holds the data part :math:`S_r` of
+    row ``r``'s precision and ``y[a, r]`` the data part :math:`t_r` of its linear term,
+    both before the noise precision: the conditional is
+    :math:`\Lambda = \mathrm{diag}(\text{prec}) + \sigma^{-2} S_r`,
+    :math:`h = \sigma^{-2} t_r + \mathrm{diag}(\text{prec})\,\text{mean}`. Factorizes
+    :math:`\Lambda = L L^\top` in place, then draws with ``normals`` and the overrelaxation
+    ``alpha`` as in `sample_rows` (the old rows read from ``out``). ``val`` (batch,) is
+    scratch. Shared by the row kernels so that each sees the same operations in the same
+    order; the row index is innermost so the batch runs one row per SIMD lane.
+    """
+    kp = L.shape[0]
+    noise_scale = np.sqrt(1.0 - alpha * alpha)
+    # Cholesky factors of the lower triangles, in place
+    for a in range(kp):
+        for b in range(a + 1):
+            for r in range(m):
+                val[r] = L[a, b, r] * inv_sigma2
+            if a == b:
+                for r in range(m):
+                    val[r] += prec[a]
+            for c in range(b):
+                for r in range(m):
+                    val[r] -= L[a, c, r] * L[b, c, r]
+            if a == b:
+                for r in range(m):
+                    L[a, a, r] = np.sqrt(val[r])
+            else:
+                for r in range(m):
+                    L[a, b, r] = val[r] / L[b, b, r]
+    # forward solve L y = h, then y += z, then back solve L^T theta = y
+    for a in range(kp):
+        if pmean.ndim == 1:  # one mean for every row: hoisted out of the batch loop
+            h = _prior_term(prec, pmean, 0, a)
+            for r in range(m):
+                val[r] = y[a, r] * inv_sigma2 + h
+        else:
+            for r in range(m):
+                val[r] = y[a, r] * inv_sigma2 + _prior_term(prec, pmean, i0 + r, a)
+        for c in range(a):
+            for r in range(m):
+                val[r] -= L[a, c, r] * y[c, r]
+        for r in range(m):
+            y[a, r] = val[r] / L[a, a, r]
+    if alpha == 0.0:
+        for a in range(kp):
+            for r in range(m):
+                y[a, r] += normals[i0 + r, a]
+    else:
+        for a in range(kp):
+            for r in range(m):
+                y[a, r] = (1.0 - alpha) * y[a, r] + noise_scale * normals[i0 + r, a]
+    for a in range(kp - 1, -1, -1):
+        for r in range(m):
+            val[r] = y[a, r]
+        for c in range(a + 1, kp):
+            for r in range(m):
+                val[r] -= L[c, a, r] * y[c, r]
+        for r in range(m):
+            y[a, r] = val[r] / L[a, a, r]
+    for r in range(m):
+        for a in range(kp):
+            if alpha == 0.0:
+                out[i0 + r, a] = y[a, r]
+            else:
+                out[i0 + r, a] = y[a, r] + alpha * out[i0 + r, a]
 
 
 @numba.njit(cache=True, nogil=True)
