@@ -9,6 +9,9 @@ For posterior draw ``s``, user ``u`` and item ``j`` the latent score is
   sd[s]``, read from a table of the standard normal CDF on a fine grid (`phi_table`):
   :math:`\Phi` is increasing, so the table's values at the grid points either side of
   ``t`` bracket it. No transcendental function is evaluated per draw.
+* ``mode == 2``: the counts of draws with ``sign * (x[b] - eta) > eps`` (lower) and
+  ``>= -eps`` (upper): they bracket the count of ``> 0`` for any error below ``eps`` in
+  ``eta``.
 
 The loop over item blocks runs in parallel threads (``numba.prange``); inside a block the
 draw loop is outermost, so the block's item factors stay in cache while every user of the
@@ -45,14 +48,15 @@ def phi_table() -> np.ndarray:
 
 @numba.njit(cache=True, parallel=True)
 def pair_sums(  # type: ignore[no-untyped-def]
-    U, V, mu, ub, ib, has_mu, has_ub, has_ib, users, mode, x, sign, inv_sd, table, lo_out, hi_out
+    U, V, mu, ub, ib, has_mu, has_ub, has_ib, users, mode, x, sign, inv_sd, table, eps, lo_out, hi_out
 ):
     """Accumulate per (user ``b`` of ``users``, item ``j``) sums over draws into ``lo_out``/``hi_out``.
 
     ``U`` (S, n_users, K), ``V`` (S, n_items, K); ``mu`` (S,), ``ub`` (S, n_users), ``ib``
     (S, n_items) are read only when their ``has_*`` flag is set. ``mode`` 0: moments of
     eta; 1: CDF-table bounds at ``x[b]`` (``sign``, ``inv_sd`` (S,) and ``table`` as in the
-    module docstring). Outputs are ``(len(users), n_items)`` float64, overwritten.
+    module docstring); 2: counts at ``x[b]`` with margin ``eps``. Outputs are
+    ``(len(users), n_items)`` float64, overwritten.
     """
     n_samples, _, n_factors = U.shape
     n_items = V.shape[1]
@@ -90,6 +94,12 @@ def pair_sums(  # type: ignore[no-untyped-def]
                     if mode == 0:
                         lo_out[b, j] += eta
                         hi_out[b, j] += eta * eta
+                    elif mode == 2:
+                        d = sign * (xb - eta)
+                        if d > eps:
+                            lo_out[b, j] += 1.0
+                        if d >= -eps:
+                            hi_out[b, j] += 1.0
                     else:
                         pos = (sign * (xb - eta) * inv - t0) * inv_step
                         if pos < 0.0:

@@ -24,17 +24,32 @@ step 1/1024, whose neighbouring entries bound it), and only those that can reach
   has its quantile below :math:`x^* - \delta`: it cannot reach the top ``k``. No candidate
   is dropped when :math:`x^*` is at the bottom of a clipped scale (ties there).
 
+With ``kind="expected"`` the scores are summaries of the :math:`S` draws of
+:math:`\eta` itself (clipped with ``clip``): ``"prob"`` the fraction of draws
+:math:`\ge t`, ``"lower"`` numpy's linear quantile of the draws. The same two stages
+apply with draw COUNTS in place of the CDF table (margin :math:`10^{-9}` times the scale's
+width on :math:`\eta`): a linear quantile is at most the draw of rank
+:math:`\lfloor (S - 1) q \rfloor + 1`, so a candidate with more draws than that below
+:math:`x^*` cannot reach the top ``k``.
+
 Every candidate kept is scored as `recommend` scores it and ranked the same way (stable
 sort, candidates in index order), so the lists and scores are `recommend`'s; candidates
-tied with the ``k``-th score are always kept. Work: :math:`O(S K)` multiply-adds and table
-reads per (user, item) pair, once for ``"prob"`` and twice for ``"lower"`` (moments, then
-bounds), plus the exact scores of the few kept candidates. Memory: two (users x items)
-float64 arrays per batch of at most `BATCH_BUDGET` elements (8 MB each), the exact
-stage's chunks (`bayesmf.predictive.components.CHUNK_BUDGET`) and the posterior itself.
+tied with the ``k``-th score are always kept.
 
-Applies to the normal likelihood with the identity link, ``kind="predictive"`` and (for
-``"lower"``) the equal-tailed interval: `bounds_apply`. `rank_candidates` picks this,
-the batched mean ranking (`bayesmf.mean_ranking`) or `recommend`'s user-by-user path.
+Cost: :math:`O(S K)` multiply-adds and one table read (or comparison) per draw of each
+(user, item) pair, once for ``"prob"`` and twice for ``"lower"`` (moments, then bounds),
+against `recommend`'s several transcendental functions per draw (a root search for
+``"lower"``; a sort of the draws for ``kind="expected"``); then the exact scores of the
+kept candidates (about ``k`` per user, plus ``k + SEED_EXTRA`` seeds for ``"lower"``).
+Memory: two (users x items) float64 arrays per batch of users, at most `BATCH_BUDGET`
+elements (8 MB) each, a few more of that size for ``"lower"``'s approximation, the exact
+stage's chunks (`bayesmf.predictive.components.CHUNK_BUDGET`) and the posterior itself;
+nothing grows with the number of draws times pairs.
+
+Applies to the normal likelihood with the identity link, ``kind="predictive"`` or
+``"expected"``, and for ``"lower"`` the equal-tailed interval: `bounds_apply`.
+`rank_candidates` picks this, the batched mean ranking (`bayesmf.mean_ranking`) or
+`recommend`'s user-by-user path.
 """
 
 from __future__ import annotations
@@ -65,15 +80,18 @@ SEED_EXTRA = 10
 #: quantile margin (x the scale's width) and probability margin of the pruning
 _QUANTILE_SLACK = 1e-5
 _PROB_SLACK = 1e-9
+#: margin on eta (x the scale's width) of the draw counts of kind="expected"
+_COUNT_SLACK = 1e-9
 
 
 def bounds_apply(view: ModelView, opts: PredictOptions, rank_by: str) -> bool:
     """Whether `top_by_bounds` ranks ``rank_by`` under these options (module docstring)."""
     return (
         rank_by in ("lower", "prob")
+        and view.spec.likelihood == "normal"
         and not view.ordinal
         and view.spec.link == "identity"
-        and opts.kind == "predictive"
+        and opts.kind in ("predictive", "expected")
         and (rank_by == "prob" or opts.interval == "eti")
         and view.noise is not None
         and bool(np.all(view.noise > 0))
@@ -81,7 +99,11 @@ def bounds_apply(view: ModelView, opts: PredictOptions, rank_by: str) -> bool:
 
 
 def _sums(view: ModelView, users: np.ndarray, mode: int, x: np.ndarray, sign: float) -> tuple[np.ndarray, np.ndarray]:
-    """`pair_sums` of ``users`` with every item, divided by the number of draws."""
+    """`pair_sums` of ``users`` with every item, divided by the number of draws.
+
+    ``mode`` 1 (the normal CDF) is turned into 2 (draw counts) for ``kind="expected"``,
+    whose scores are summaries of the draws of eta themselves (`_mode`).
+    """
     a, bias = view.arrays, view.has_bias
     none = np.zeros((1, 1))
     mu = a.mu if bias and a.mu is not None else None
@@ -93,19 +115,27 @@ def _sums(view: ModelView, users: np.ndarray, mode: int, x: np.ndarray, sign: fl
     pair_sums(
         a.U, a.V, np.zeros(1) if mu is None else np.asarray(mu, dtype=np.float64).reshape(-1),
         none if ub is None else ub, none if ib is None else ib, mu is not None, ub is not None,
-        ib is not None, users, mode, x, sign, 1.0 / view.noise, phi_table(), lo, hi,
+        ib is not None, users, mode, x, sign, 1.0 / view.noise, phi_table(),
+        _COUNT_SLACK * (view.high - view.low), lo, hi,
     )
     lo /= view.n_samples
     hi /= view.n_samples
     return lo, hi
 
 
-def _kept_by_prob(view: ModelView, batch: np.ndarray, cands: Sequence[np.ndarray], k: int, thr: float, clip: bool) -> list[np.ndarray]:
+def _mode(opts: PredictOptions) -> int:
+    """`pair_sums` mode of the CDF bounds: the normal mixture (1) or the draws of eta (2)."""
+    return 1 if opts.kind == "predictive" else 2
+
+
+def _kept_by_prob(
+    view: ModelView, batch: np.ndarray, cands: Sequence[np.ndarray], k: int, thr: float, opts: PredictOptions
+) -> list[np.ndarray]:
     """Candidates whose P(r >= thr) can reach the top ``k`` (all of them when it is 1 for all)."""
-    if clip and thr <= view.low:
+    if opts.clip and thr <= view.low:
         return list(cands)
-    # P(r >= t) = mean_s Phi((eta - t) / sigma): sign -1 at x = t
-    lo, hi = _sums(view, batch, 1, np.full(len(batch), thr), -1.0)
+    # P(r >= t) = mean_s Phi((eta - t) / sigma), or the fraction of draws with eta >= t: sign -1 at x = t
+    lo, hi = _sums(view, batch, _mode(opts), np.full(len(batch), thr), -1.0)
     keep = []
     for row, cand in enumerate(cands):
         low_end = lo[row, cand]
@@ -122,7 +152,8 @@ def _kept_by_lower(
     assert view.noise is not None  # bounds_apply
     q = opts.tail
     total, square = _sums(view, batch, 0, np.zeros(len(batch)), 1.0)
-    approx = total + float(ndtri(q)) * np.sqrt(np.maximum(square - total**2, 0.0) + np.mean(view.noise**2))
+    noise_var = float(np.mean(view.noise**2)) if opts.kind == "predictive" else 0.0
+    approx = total + float(ndtri(q)) * np.sqrt(np.maximum(square - total**2, 0.0) + noise_var)
     seeds = []
     for row, cand in enumerate(cands):
         m = min(len(cand), k + SEED_EXTRA)
@@ -136,7 +167,13 @@ def _kept_by_lower(
         if len(cands[row]) > k:
             kth = np.partition(score, len(score) - k)[len(score) - k]
             cut[row] = kth if not (opts.clip and kth <= view.low) else -np.inf
-    f_lo, _ = _sums(view, batch, 1, cut, 1.0)
+    f_lo, _ = _sums(view, batch, _mode(opts), cut, 1.0)
+    if opts.kind == "expected":
+        # the linear quantile is at most the draw of rank floor((S - 1) q) + 1: below x* when
+        # more draws than that rank lie below x* (by the margin)
+        S = view.n_samples
+        rank = min(math.floor((S - 1) * q) + 1, S - 1)
+        return [cand[np.rint(f_lo[row, cand] * S) <= rank] for row, cand in enumerate(cands)]
     slack = _QUANTILE_SLACK * (view.high - view.low) / (math.sqrt(2.0 * math.pi) * float(view.noise.min()))
     return [cand[f_lo[row, cand] <= q + slack] for row, cand in enumerate(cands)]
 
@@ -182,7 +219,7 @@ def top_by_bounds(
         batch = np.asarray(users[b0 : b0 + size], dtype=np.int64)
         cands = [np.asarray(c, dtype=np.int64) for c in candidates[b0 : b0 + size]]
         if rank_by == "prob":
-            keep = _kept_by_prob(view, batch, cands, k, thr, opts.clip)
+            keep = _kept_by_prob(view, batch, cands, k, thr, opts)
             qs, threshold = np.empty(0), thr
         else:
             keep = _kept_by_lower(result, view, batch, cands, k, opts)
@@ -210,8 +247,8 @@ def rank_candidates(
 
     ``"mean"`` by `bayesmf.mean_ranking.top_by_mean` and ``"lower"``/``"prob"`` by
     `top_by_bounds` where they apply (`bayesmf.mean_ranking.batched`, `bounds_apply`);
-    otherwise (``"thompson"``, ordinal likelihood, logistic link, ``kind="expected"``,
-    the HDI's lower end) user by user with `bayesmf.recommend.rank_items`. The lists are
+    otherwise (``"thompson"``, ordinal likelihood, logistic link, the HDI's lower end)
+    user by user with `bayesmf.recommend.rank_items`. The lists are
     those of `recommend` in every case.
 
     Parameters

@@ -185,9 +185,8 @@ def evaluate_topn(
     -----
     ``"mean"`` (`bayesmf.mean_ranking`), ``"lower"`` and ``"prob"``
     (`bayesmf.batched_ranking`) rank every user at once for the normal likelihood with the
-    identity link (``"lower"``/``"prob"``: with ``kind="predictive"``, ``"lower"`` with
-    ``interval="eti"``); ``"thompson"``, the ordinal likelihood, the logistic link,
-    ``kind="expected"`` and the HDI's lower end go user by user through
+    identity link (``"lower"`` with ``interval="eti"``); ``"thompson"``, the ordinal
+    likelihood, the logistic link and the HDI's lower end go user by user through
     `bayesmf.recommend.rank_items`. Either way the lists are `recommend`'s.
 
     Returns

@@ -30,14 +30,19 @@ def _unrated(result):
     return users, [np.setdiff1d(np.arange(train.n_items), train.item_idx[train.user_idx == u]) for u in users]
 
 
-def _assert_same(fast, slow):
-    """Scores equal to 1e-12; items equal wherever the score is not tied with another in the list."""
+def _assert_same(fast, slow, ties_too=True):
+    """Scores equal to 1e-12; items equal wherever the score is not tied with another in the list.
+
+    ``ties_too``: tied items too (both rank ties in candidate order).
+    """
     assert len(fast) == len(slow)
     for (fi, fs), (si, ss) in zip(fast, slow, strict=True):
         np.testing.assert_allclose(fs, ss, rtol=0, atol=1e-12)
         tied = np.abs(ss[:, None] - ss[None, :]) <= 1e-12
         distinct = tied.sum(axis=1) == 1
         np.testing.assert_array_equal(fi[distinct], si[distinct])
+        if ties_too:
+            np.testing.assert_array_equal(fi, si)
 
 
 @pytest.mark.parametrize(
@@ -49,6 +54,10 @@ def _assert_same(fast, slow):
         ("prob", {"threshold": 4.0}),
         ("prob", {"threshold": 3.2, "clip": False}),
         ("prob", {"threshold": 4.9}),
+        ("lower", {"kind": "expected"}),
+        ("lower", {"kind": "expected", "clip": False, "prob": 0.6}),
+        ("prob", {"kind": "expected", "threshold": 3.5}),
+        ("prob", {"kind": "expected", "threshold": 4.5, "clip": False}),
     ],
 )
 def test_bounds_ranking_equals_recommends_user_by_user(fit, monkeypatch, rank_by, options):
@@ -72,7 +81,12 @@ def test_pruning_scores_few_candidates_exactly_and_a_broken_margin_is_caught(fit
         return exact(result, view, user_idx, item_idx, *args, **kw)
 
     monkeypatch.setattr(br, "exact_summary", counting)
-    for rank_by, opts in (("lower", PredictOptions(unknown="raise")), ("prob", PredictOptions(threshold=4.0, unknown="raise"))):
+    for rank_by, opts in (
+        ("lower", PredictOptions(unknown="raise")),
+        ("prob", PredictOptions(threshold=4.0, unknown="raise")),
+        ("lower", PredictOptions(kind="expected", unknown="raise")),
+        ("prob", PredictOptions(kind="expected", threshold=4.0, unknown="raise")),
+    ):
         scored.clear()
         br.top_by_bounds(fit, users, cands, K_TOP, rank_by, opts)
         # "lower": k + SEED_EXTRA seeds per user plus the kept; both far below every pair
@@ -92,6 +106,7 @@ def test_ties_at_the_bottom_of_a_clipped_scale_keep_recommends_order(fit):
     for rank_by, opts in (
         ("prob", PredictOptions(threshold=1.0, unknown="raise")),
         ("lower", PredictOptions(prob=0.9998, unknown="raise")),
+        ("prob", PredictOptions(threshold=1.0, kind="expected", unknown="raise")),
     ):
         fast = br.top_by_bounds(fit, users[:6], cands[:6], K_TOP, rank_by, opts)
         slow = br.per_user(fit, users[:6], cands[:6], K_TOP, rank_by, opts)
@@ -112,7 +127,7 @@ def test_few_candidates_and_an_empty_candidate_set(fit):
         assert [len(items) for items, _ in fast] == [2, 0, K_TOP]
 
 
-def test_table_bounds_bracket_the_normal_mixture_and_moments_are_the_draws():
+def test_kernel_bounds_bracket_the_mixture_cdf_and_the_draw_counts_and_moments_are_the_draws():
     rng = np.random.default_rng(3)
     S, n_users, n_items, K = 17, 4, 150, 3
     U = rng.normal(0, 1, (S, n_users, K)).astype(np.float32)
@@ -127,17 +142,25 @@ def test_table_bounds_bracket_the_normal_mixture_and_moments_are_the_draws():
     x = np.array([2.5, 3.0, 3.7])
     lo, hi = np.empty((3, n_items)), np.empty((3, n_items))
     for sign in (1.0, -1.0):
-        pair_sums(U, V, mu, ub, ib, True, True, True, users, 1, x, sign, 1.0 / sd, phi_table(), lo, hi)
+        pair_sums(U, V, mu, ub, ib, True, True, True, users, 1, x, sign, 1.0 / sd, phi_table(), 1e-9, lo, hi)
         exact = ndtr(sign * (x[None, :, None] - eta) / sd[:, None, None]).sum(axis=0)
         assert (lo <= exact + 1e-12).all() and (exact <= hi + 1e-12).all()
         # each term's bracket is one grid step wide: at most phi(0) * step
         assert (hi - lo).max() <= S * 0.3990 * TABLE_STEP
         assert (hi - lo).max() > 0
-    pair_sums(U, V, mu, ub, ib, True, True, True, users, 0, x, 1.0, 1.0 / sd, phi_table(), lo, hi)
+        # mode 2: counts of draws on each side of x, with a margin that only a draw that close can fall in
+        pair_sums(U, V, mu, ub, ib, True, True, True, users, 2, x, sign, 1.0 / sd, phi_table(), 1e-9, lo, hi)
+        d = sign * (x[None, :, None] - eta)
+        np.testing.assert_array_equal(lo, (d > 0).sum(axis=0))
+        np.testing.assert_array_equal(hi, (d >= 0).sum(axis=0))
+        pair_sums(U, V, mu, ub, ib, True, True, True, users, 2, x, sign, 1.0 / sd, phi_table(), 0.5, lo, hi)
+        np.testing.assert_array_equal(lo, (d > 0.5).sum(axis=0))
+        np.testing.assert_array_equal(hi, (d >= -0.5).sum(axis=0))
+    pair_sums(U, V, mu, ub, ib, True, True, True, users, 0, x, 1.0, 1.0 / sd, phi_table(), 1e-9, lo, hi)
     np.testing.assert_allclose(lo, eta.sum(axis=0), rtol=1e-12)
     np.testing.assert_allclose(hi, (eta**2).sum(axis=0), rtol=1e-12)
     # absent terms are skipped, whatever the arrays hold
-    pair_sums(U, V, mu, ub, ib, False, False, False, users, 0, x, 1.0, 1.0 / sd, phi_table(), lo, hi)
+    pair_sums(U, V, mu, ub, ib, False, False, False, users, 0, x, 1.0, 1.0 / sd, phi_table(), 1e-9, lo, hi)
     np.testing.assert_allclose(lo, (eta - mu[:, None, None] - ub[:, users][:, :, None] - ib[:, None, :]).sum(axis=0), rtol=1e-10, atol=1e-12)
 
 
@@ -146,7 +169,8 @@ def test_which_options_are_batched(fit):
     assert br.bounds_apply(view, PredictOptions(), "lower")
     assert not br.bounds_apply(view, PredictOptions(interval="hdi"), "lower")
     assert br.bounds_apply(view, PredictOptions(interval="hdi"), "prob")
-    assert not br.bounds_apply(view, PredictOptions(kind="expected"), "lower")
+    assert br.bounds_apply(view, PredictOptions(kind="expected"), "lower")
+    assert not br.bounds_apply(view, PredictOptions(kind="expected", interval="hdi"), "lower")
     assert not br.bounds_apply(view, PredictOptions(), "thompson")
     logistic = fake_result(PMF(n_factors=2, link="logistic"), n_users=5, n_items=8, n_draws=5)
     assert not br.bounds_apply(model_view(logistic), PredictOptions(), "lower")
