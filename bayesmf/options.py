@@ -30,11 +30,16 @@ from bayesmf._validate import (
     validate_prob,
 )
 
-__all__ = ["INTERVALS", "KINDS", "UNKNOWN", "PredictOptions", "resolve_options"]
+__all__ = ["AUTO", "IMPLICIT_THRESHOLD", "INTERVALS", "KINDS", "UNKNOWN", "PredictOptions", "resolve_options"]
 
 KINDS = ("predictive", "expected")
 INTERVALS = ("eti", "hdi")
 UNKNOWN = ("prior", "raise")
+#: ``threshold="auto"``: 4.0 (stars) for a rating model, `IMPLICIT_THRESHOLD` for implicit feedback
+AUTO = "auto"
+#: threshold of ``"auto"`` on an implicit-feedback fit: P(P(chosen) >= 0.5)
+IMPLICIT_THRESHOLD = 0.5
+_STARS_THRESHOLD = 4.0
 
 
 @dataclass(frozen=True)
@@ -45,13 +50,16 @@ class PredictOptions:
     ----------
     prob : float
         Interval probability, in (0, 1).
-    kind : {"predictive", "expected"}
-        The rating the user would give, or the mean rating (epistemic only).
+    kind : {"predictive", "expected", "auto"}
+        The rating the user would give, or the mean rating (epistemic only). ``"auto"``:
+        the model's own default (`for_model`): ``"predictive"`` for ratings,
+        ``"expected"`` (the score :math:`\eta`, P(chosen)) for implicit feedback.
     interval : {"eti", "hdi"}
         Equal-tailed or highest-density interval.
-    threshold : float, optional
+    threshold : float, "auto" or None
         Rating ``t`` of :math:`P(r \ge t)`; checked against the rating scale by
-        `threshold_on` (the scale is the fitted result's).
+        `threshold_on` (the scale is the fitted result's). ``"auto"``: 4.0 for a rating
+        model, 0.5 for implicit feedback (`for_model`).
     clip : bool
         Censor to the rating scale.
     unknown : {"prior", "raise"}
@@ -75,7 +83,7 @@ class PredictOptions:
     prob: float = 0.9
     kind: str = "predictive"
     interval: str = "eti"
-    threshold: float | None = None
+    threshold: float | str | None = None
     clip: bool = True
     unknown: str = "prior"
     chunk_size: int | None = None
@@ -84,18 +92,50 @@ class PredictOptions:
     def __post_init__(self) -> None:
         put = functools.partial(object.__setattr__, self)
         put("prob", validate_prob(self.prob))
-        validate_choice("kind", self.kind, KINDS)
+        validate_choice("kind", self.kind, (*KINDS, AUTO))
         validate_choice("interval", self.interval, INTERVALS)
         threshold = self.threshold
-        if threshold is not None and (
+        if threshold is not None and threshold != AUTO and (
             isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.integer, np.floating))
         ):
-            raise TypeError(f"threshold must be a number on the rating scale, got {threshold!r}")
+            raise TypeError(f"threshold must be a number on the rating scale, 'auto' or None, got {threshold!r}")
         put("clip", validate_bool("clip", self.clip))
         validate_choice("unknown", self.unknown, UNKNOWN)
         if self.chunk_size is not None:
             put("chunk_size", validate_positive_int("chunk_size", self.chunk_size))
         put("random_seed", check_seed(self.random_seed))
+
+    def for_model(self, spec: Any) -> PredictOptions:
+        r"""Return these options with the model's defaults filled in (the ``"auto"`` values).
+
+        A rating model: ``kind`` -> ``"predictive"``, ``threshold`` -> 4.0. Implicit
+        feedback (``spec.likelihood == "implicit"``): ``kind`` -> ``"expected"`` (the
+        score :math:`\eta`, clipped to [0, 1] with ``clip``: P(chosen)); ``"auto"`` -> 0.5
+        (the column :math:`P(\mathrm{P(chosen)} \ge 0.5)`), or None with
+        ``kind="predictive"``.
+
+        Raises
+        ------
+        ValueError
+            A threshold with ``kind="predictive"`` on implicit feedback:
+            :math:`P(y \ge t)` of the Gaussian working model of the 0/1 preference
+            :math:`y` is the probability of nothing observable.
+        """
+        implicit = getattr(spec, "likelihood", None) == "implicit"
+        kind = self.kind if self.kind != AUTO else ("expected" if implicit else "predictive")
+        threshold = self.threshold
+        if threshold == AUTO:
+            threshold = (None if kind == "predictive" else IMPLICIT_THRESHOLD) if implicit else _STARS_THRESHOLD
+        if implicit and kind == "predictive" and threshold is not None:
+            raise ValueError(
+                f"threshold={threshold!r} with kind='predictive' on an implicit-feedback fit: "
+                "P(y >= t) of the Gaussian working model of a 0/1 preference is not the "
+                "probability of anything observable; use kind='expected' (P(P(chosen) >= t)) "
+                "or threshold=None"
+            )
+        if kind == self.kind and threshold == self.threshold:
+            return self
+        return dataclasses.replace(self, kind=kind, threshold=threshold)
 
     def replace(self, **changes: Any) -> PredictOptions:
         """Return a copy with ``changes`` applied (and validated)."""
@@ -120,6 +160,8 @@ class PredictOptions:
         """Return the threshold as a float on the scale ``[low, high]``; NaN when None."""
         if self.threshold is None:
             return math.nan
+        if self.threshold == AUTO:
+            raise ValueError("threshold='auto' must be resolved first (PredictOptions.for_model)")
         try:
             return validate_in_scale("threshold", self.threshold, (low, high))
         except ValueError as exc:

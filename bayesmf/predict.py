@@ -27,6 +27,17 @@ Two kinds of prediction:
     :math:`P(r \ge \text{low}) = 1`. For ``likelihood="ordinal"`` the predictive is
     discrete over the rating levels (see `predict_proba`); its quantiles are levels.
 
+Implicit feedback (``likelihood="implicit"``): the response is the 0/1 preference and
+:math:`E[y] = \eta` estimates the probability that the user chooses the item (a linear
+probability model), so predictions live on [0, 1], never on the range of the counts.
+``kind="expected"`` (its default, ``kind="auto"``) summarizes the score :math:`\eta`;
+with ``clip=True`` each draw is clipped to [0, 1], making it P(chosen) (``clip=False``:
+the raw score, which can leave [0, 1]). ``kind="predictive"`` is the Gaussian working
+predictive :math:`\mathcal N(\eta, \sigma^2)` of a new pair (confidence 1), censored to
+[0, 1] with ``clip``; it takes no ``threshold`` (:math:`P(y \ge t)` of that working model
+is the probability of nothing observable), while ``kind="expected"`` gives
+:math:`P(\mathrm{P(chosen)} \ge t)`. `predict_proba` gives ``p_0``, ``p_1`` = P(chosen).
+
 HDIs (``interval="hdi"``): of the draws for ``"expected"``; for the normal predictive, of
 seeded draws from the mixture (at least 4,000 per pair, ``random_seed``), then clipped;
 for a MAP normal predictive it equals the equal-tailed interval (a normal is symmetric);
@@ -79,7 +90,7 @@ def predict(
     result: FitResult,
     data: Any,
     prob: float = 0.9,
-    kind: str = "predictive",
+    kind: str = "auto",
     interval: str = "eti",
     threshold: float | None = None,
     clip: bool = True,
@@ -105,10 +116,12 @@ def predict(
         ``user_col``, ``item_col``; ``rating_col`` is carried along when present).
     prob : float
         Probability of the interval, in (0, 1).
-    kind : {"predictive", "expected"}
+    kind : {"auto", "predictive", "expected"}
         ``"predictive"``: the rating the user would give (noise included);
         ``"expected"``: the mean rating :math:`g(\eta)`, epistemic uncertainty only (zero
-        width for MAP). See the module docstring for the maths.
+        width for MAP). See the module docstring for the maths. ``"auto"`` (default):
+        ``"predictive"`` for a rating model, ``"expected"`` for implicit feedback (the
+        score :math:`\eta`, P(chosen); module docstring).
     interval : {"eti", "hdi"}
         Equal-tailed (central) interval or highest-density interval.
     threshold : float, optional
@@ -161,7 +174,7 @@ def predict(
     opts = resolve_options(
         predict, options, prob=prob, kind=kind, interval=interval, threshold=threshold, clip=clip,
         unknown=unknown, chunk_size=chunk_size, random_seed=random_seed,
-    )
+    ).for_model(result.spec)
     view = model_view(result)
     thr = opts.threshold_on(view.low, view.high)
     pairs = resolve_pairs(
@@ -192,7 +205,7 @@ def predict(
 def predict_draws(
     result: FitResult,
     data: Any,
-    kind: str = "predictive",
+    kind: str = "auto",
     n_draws: int | None = None,
     clip: bool = True,
     unknown: str = "prior",
@@ -218,8 +231,9 @@ def predict_draws(
         The fitted model.
     data : RatingsData or pandas.DataFrame
         Pairs, as in `predict`.
-    kind : {"predictive", "expected"}
-        Noisy ratings (ordinal: rating levels) or mean ratings :math:`g(\eta)`.
+    kind : {"auto", "predictive", "expected"}
+        Noisy ratings (ordinal: rating levels) or mean ratings :math:`g(\eta)`;
+        ``"auto"`` as in `predict`.
     n_draws : int, optional
         Minimum number of draws per pair (default ``max(S, 1000)``).
     clip : bool
@@ -252,7 +266,7 @@ def predict_draws(
     opts = resolve_options(
         predict_draws, options, kind=kind, clip=clip, unknown=unknown, chunk_size=chunk_size,
         random_seed=random_seed,
-    )
+    ).for_model(result.spec)
     max_elements = validate_positive_int("max_elements", max_elements)
     view = model_view(result)
     S = view.n_samples
@@ -290,7 +304,9 @@ def predict_proba(
     [\mathrm{logistic}(c^{(s)}_k - \eta^{(s)}) - \mathrm{logistic}(c^{(s)}_{k-1} - \eta^{(s)})]`
     (``pm.OrderedLogistic``). For the normal likelihood on discrete ratings, the mass the
     censored normal mixture puts on each level's bin (halfway to the neighbouring levels,
-    the end bins open): the rating rounded to the nearest level.
+    the end bins open): the rating rounded to the nearest level. For implicit feedback the
+    levels are 0 (not chosen) and 1 (chosen): ``p_1`` = P(chosen) = the mean over draws of
+    :math:`\mathrm{clip}(\eta, 0, 1)`, ``p_0 = 1 - p_1``.
 
     Parameters
     ----------
@@ -316,7 +332,7 @@ def predict_proba(
     """
     opts = resolve_options(predict_proba, options, unknown=unknown, chunk_size=chunk_size, random_seed=random_seed)
     view = model_view(result)
-    if view.levels is None:
+    if view.levels is None:  # implicit feedback has levels (0, 1)
         raise ValueError(
             "predict_proba needs discrete rating levels, but the training ratings are continuous"
         )

@@ -15,6 +15,10 @@ the top ``n`` with their intervals. The ranking rule is a choice about risk:
                item as the best with its posterior probability of being best
 =============  ===========================================================================
 
+Implicit feedback: the same rules on P(chosen) = :math:`\mathrm{clip}(\eta, 0, 1)`
+(``kind="expected"``; `bayesmf.predict`); ``"lower"``/``"thompson"`` use the unclipped
+:math:`\eta` (same order, no ties at 0); ``"prob"``: :math:`P(\mathrm{P(chosen)} \ge t)`.
+
 The Thompson score is an ordering device: it is not clipped (clipping would tie every item
 whose draw passes the top of the scale), and exact ties that remain (a saturated logistic
 link) are broken at random by the same seeded generator, never by item order. The
@@ -38,7 +42,7 @@ from bayesmf._validate import validate_bool, validate_choice, validate_positive_
 from bayesmf.fold_in import fold_in
 from bayesmf.latent import latent_scores_per_draw
 from bayesmf.mean_ranking import scarf_bounds
-from bayesmf.options import PredictOptions, resolve_options
+from bayesmf.options import AUTO, PredictOptions, resolve_options
 from bayesmf.predictive.components import blocks, latent
 from bayesmf.predictive.pairs import Pairs, resolve_pairs
 from bayesmf.predictive.summary import Summary, mean_of, summarize
@@ -102,12 +106,12 @@ def recommend(
     n: int = 10,
     prob: float = 0.9,
     rank_by: str = "mean",
-    threshold: float | None = 4.0,
+    threshold: float | str | None = "auto",
     exclude_rated: bool = True,
     items: Iterable[Any] | None = None,
     random_seed: SeedLike = None,
     *,
-    kind: str = "predictive",
+    kind: str = "auto",
     interval: str = "eti",
     clip: bool = True,
     unknown: str = "prior",
@@ -129,9 +133,11 @@ def recommend(
         Interval probability, in (0, 1).
     rank_by : {"mean", "lower", "prob", "thompson"}
         Ranking rule (module docstring). ``"prob"`` needs a ``threshold``.
-    threshold : float or None
+    threshold : float, "auto" or None
         Rating for ``p_at_least`` = :math:`P(r \ge \text{threshold})`; must lie on the rating
-        scale (default 4.0: on a 1-5 star scale, "likes it"); None drops the column. Unlike
+        scale; None drops the column. ``"auto"`` (default): 4.0 for a rating model (on a 1-5
+        star scale, "likes it"); for implicit feedback 0.5, the column then being
+        :math:`P(\mathrm{P(chosen)} \ge 0.5)` (none with ``kind="predictive"``). Unlike
         `bayesmf.predict.predict` (default None), a recommendation list shows this
         probability by default, as ``rank_by="prob"`` ranks by it; on another rating scale
         pass a threshold on it (or None).
@@ -143,9 +149,10 @@ def recommend(
         Seeds the Thompson draw, prior draws of unknown users and predictive HDIs. The same
         int gives a (user, item) pair the same draws, hence the same numbers, as in
         `bayesmf.predict.predict`.
-    kind : {"predictive", "expected"}
+    kind : {"auto", "predictive", "expected"}
         What the intervals and scores describe: the rating the user would give, or the
-        mean rating (epistemic only); see `bayesmf.predict.predict`.
+        mean rating (epistemic only); see `bayesmf.predict.predict`. ``"auto"``:
+        ``"predictive"`` for ratings, ``"expected"`` (P(chosen)) for implicit feedback.
     interval : {"eti", "hdi"}
         Interval type.
     clip : bool
@@ -178,7 +185,7 @@ def recommend(
     opts = resolve_options(
         recommend, options, prob=prob, threshold=threshold, random_seed=random_seed, kind=kind,
         interval=interval, clip=clip, unknown=unknown, chunk_size=chunk_size,
-    )
+    ).for_model(result.spec)
     exclude_rated = validate_bool("exclude_rated", exclude_rated)
     ranker = _Ranker(result, opts, n, rank_by)
     users = _as_user_list(user)
@@ -203,11 +210,13 @@ class _Ranker:
     def __init__(self, result: FitResult, opts: PredictOptions, n: int, rank_by: str) -> None:
         self.n = validate_positive_int("n", n)
         self.rank_by = validate_choice("rank_by", rank_by, RANK_BY)
+        opts = opts.for_model(result.spec)
         self.result, self.opts = result, opts
         self.view = model_view(result)
         self.thr = opts.threshold_on(self.view.low, self.view.high)
         if rank_by == "prob" and math.isnan(self.thr):
-            raise ValueError("rank_by='prob' needs a threshold (e.g. threshold=4.0)")
+            need = "kind='expected' and a threshold t in [0, 1] (P(P(chosen) >= t))" if self.view.implicit else ""
+            raise ValueError(f"rank_by='prob' needs {need or 'a threshold (e.g. threshold=4.0)'}")
         self.base, self.rng = _seeds(opts.random_seed)
 
     def top(self, cand: pd.DataFrame) -> tuple[Callable[..., Summary], Pairs, np.ndarray] | None:
@@ -259,7 +268,7 @@ def rank_items(
         Ranking rule (module docstring).
     options : PredictOptions, optional
         Prediction options (``threshold`` is the one of ``"prob"``; default
-        ``PredictOptions()``).
+        ``PredictOptions(kind="auto")``).
 
     Yields
     ------
@@ -267,7 +276,7 @@ def rank_items(
         ``(user, items, scores)``: the raw user id, the raw ids of its top ``n`` candidates
         (best first) and their scores; a user with no candidate yields empty arrays.
     """
-    ranker = _Ranker(result, options if options is not None else PredictOptions(), n, rank_by)
+    ranker = _Ranker(result, options if options is not None else PredictOptions(kind=AUTO), n, rank_by)
     for user, items in candidates:
         raw = np.asarray(items.tolist() if hasattr(items, "tolist") else list(items), dtype=object)
         cand = pd.DataFrame({"user": np.full(len(raw), user, dtype=object), "item": raw})
@@ -298,12 +307,14 @@ def _scores(
         p_at_least = summary(_NONE, thr, math.nan).p_at_least
         assert p_at_least is not None
         return p_at_least
+    # implicit feedback: the unclipped bound, same order without ties at P(chosen) = 0
+    clip = opts.clip and not view.implicit
     if rank_by == "lower" and opts.interval == "hdi":
-        hdi = summary(_NONE, math.nan, opts.hdi_prob).hdi
+        hdi = summary(_NONE, math.nan, opts.hdi_prob, pairs, clip).hdi
         assert hdi is not None
         return hdi[:, 0]
     if rank_by == "lower":
-        return summary(np.array([opts.tail]), math.nan, math.nan).quantiles[:, 0]
+        return summary(np.array([opts.tail]), math.nan, math.nan, pairs, clip).quantiles[:, 0]
     draw = int(rng.integers(view.n_samples))
     return _thompson_scores(view, pairs, draw, opts.chunk_size, base)
 

@@ -44,7 +44,11 @@ def draw_matrix(
 
 
 def level_probabilities(view: ModelView, pairs: Pairs, *, chunk_size: int | None, base: int) -> np.ndarray:
-    """``P(r = level)`` per pair, ``(len(pairs), n_levels)``: ordinal, or normal mass per level's bin."""
+    """``P(r = level)`` per pair, ``(len(pairs), n_levels)``: ordinal, or normal mass per level's bin.
+
+    Implicit feedback: levels (0, 1), ``P(chosen)`` = the mean over draws of
+    ``clip(eta, 0, 1)`` (the linear probability model, clipped to a probability).
+    """
     levels = view.levels
     assert levels is not None
     probs = np.empty((len(pairs), len(levels)))
@@ -52,7 +56,10 @@ def level_probabilities(view: ModelView, pairs: Pairs, *, chunk_size: int | None
     for rows, n_comp in blocks(view, pairs, chunk_size, min_width=len(levels) + 1):
         s_of_c = np.arange(n_comp) % view.n_samples
         eta = latent(view, pairs, rows, n_comp, base)
-        if view.ordinal:
+        if view.implicit:
+            chosen = np.clip(eta, 0.0, 1.0).mean(axis=1)
+            probs[rows] = np.column_stack([1.0 - chosen, chosen])
+        elif view.ordinal:
             assert view.cutpoints is not None
             probs[rows] = ordinal_probs(eta, view.cutpoints[s_of_c]).mean(axis=1)
         else:

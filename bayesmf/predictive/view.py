@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bayesmf.link import response_scale
 from bayesmf.posterior import PosteriorArrays, posterior_arrays, prior_moments
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ class ModelView:
     prior_ib: np.ndarray  # (S,)
     mu: np.ndarray  # (S,) zeros when the model has no global mean
     has_bias: bool
+    implicit: bool = False  # implicit feedback: response 0 / 1 on [0, 1], levels (0, 1)
 
     @property
     def spec(self) -> Any:
@@ -47,6 +49,10 @@ class ModelView:
 def model_view(result: FitResult) -> ModelView:
     """Read ``result``'s draws, noise sds (rating units), cutpoints and prior moments.
 
+    An implicit-feedback fit is read on its response scale: ``low, high = 0, 1`` and
+    levels ``(0, 1)`` (not chosen, chosen), whatever the scale of its training values;
+    its noise sd is the predictive sd of a new pair (confidence 1).
+
     Raises
     ------
     ValueError
@@ -54,7 +60,8 @@ def model_view(result: FitResult) -> ModelView:
     """
     arrays = posterior_arrays(result.idata)
     spec = result.spec
-    low, high = (float(x) for x in result.train.scale)
+    implicit = spec.likelihood == "implicit"
+    low, high = response_scale(spec, result.train.scale)
     n_samples = arrays.n_samples
     ordinal = spec.likelihood == "ordinal"
     noise = None
@@ -65,7 +72,7 @@ def model_view(result: FitResult) -> ModelView:
         if spec.link == "logistic":
             noise = noise * (high - low)
     cut = None if arrays.cutpoints is None else np.asarray(arrays.cutpoints, dtype=np.float64)
-    levels = result.train.levels
+    levels = np.array([0.0, 1.0]) if implicit else result.train.levels
     if ordinal and (cut is None or levels is None or cut.shape[1] != len(levels) - 1):
         raise ValueError("an ordinal posterior needs cutpoints and the rating levels of its train data")
     moments = prior_moments(result.idata, spec)
@@ -88,4 +95,5 @@ def model_view(result: FitResult) -> ModelView:
         prior_ib=moments["item_bias"],
         mu=np.zeros(n_samples) if arrays.mu is None else np.asarray(arrays.mu, dtype=np.float64),
         has_bias=spec.biases,
+        implicit=implicit,
     )
