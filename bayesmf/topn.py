@@ -12,17 +12,19 @@ Protocol, for every test user :math:`u`:
   recall, NDCG, AP (mean: MAP), reciprocal rank (mean: MRR), hit, and the lists'
   popularity and novelty; catalogue coverage is over all users' lists.
 
-A user with no relevant test item is skipped and counted (``attrs["n_users_skipped"]``),
-never averaged in as zeros. Test rows whose user or item the fit does not know raise a
+The test set is a `RatingsData` or a frame of raw ids (columns ``user``, ``item``,
+``rating``, checked as `RatingsData.from_dataframe` checks a ratings table). A user with
+no relevant test item is skipped and counted (``attrs["n_users_skipped"]``), never
+averaged in as zeros. Test rows whose user or item the fit does not know raise a
 `bayesmf.data.UnknownIdError` naming them, or with ``unknown="drop"`` are dropped and
 counted (``attrs["n_unknown_dropped"]``).
 
-`evaluate_topn` gives `~bayesmf.recommend.recommend`'s lists: it ranks all users at once
-by `bayesmf.batched_ranking.rank_candidates` (batched for the mean, the lower bound and
-:math:`P(r \ge t)` under the normal likelihood with the identity link; user by user
-otherwise); `evaluate_scores` ranks by any scores (a callable, a
-per-item vector such as `popularity_scores`, or a users x items matrix), with exact ties
-broken at random (seeded).
+`evaluate_topn` gives `~bayesmf.recommend.recommend`'s lists, ranked by
+`bayesmf.batched_ranking.rank_candidates` (all users at once for the mean, the lower
+bound and :math:`P(r \ge t)` under the normal likelihood with the identity link; user by
+user otherwise); `evaluate_scores` ranks by any scores (a callable, a per-item vector
+such as `popularity_scores`, or a users x items matrix), with exact ties broken at random
+(seeded).
 """
 
 from __future__ import annotations
