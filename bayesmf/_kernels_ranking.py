@@ -14,10 +14,11 @@ For posterior draw ``s``, user ``u`` and item ``j`` the latent score is
   ``eta``.
 
 The loop over item blocks runs in parallel threads (``numba.prange``); inside a block the
-draw loop is outermost, so the block's item factors stay in cache while every user of the
-batch reads them. Each (user, item) sum is accumulated in draw order by one thread, so the
+draw loop is outermost, so the block's item factors (copied factor-major, so that the
+products run contiguously over items) stay in cache while every user of the batch reads
+them. Each (user, item) sum is accumulated in draw order by one thread, so the
 results do not depend on the number of threads. Memory: the caller's two (users x items)
-outputs, nothing else.
+outputs and a (factors x `ITEM_BLOCK`) scratch per block.
 """
 
 from __future__ import annotations
@@ -67,28 +68,34 @@ def pair_sums(  # type: ignore[no-untyped-def]
     n_blocks = (n_items + ITEM_BLOCK - 1) // ITEM_BLOCK
     for blk in numba.prange(n_blocks):
         j0 = blk * ITEM_BLOCK
-        j1 = min(j0 + ITEM_BLOCK, n_items)
+        nb = min(ITEM_BLOCK, n_items - j0)
+        vt = np.empty((n_factors, nb))  # the block's item factors of one draw, factor-major
+        buf = np.empty(nb)
         for b in range(n_users):
-            for j in range(j0, j1):
-                lo_out[b, j] = 0.0
-                hi_out[b, j] = 0.0
+            for jj in range(nb):
+                lo_out[b, j0 + jj] = 0.0
+                hi_out[b, j0 + jj] = 0.0
         for s in range(n_samples):
-            Vs = V[s]
+            for jj in range(nb):
+                for k in range(n_factors):
+                    vt[k, jj] = np.float64(V[s, j0 + jj, k])
             inv = inv_sd[s]
             for b in range(n_users):
                 u = users[b]
-                Us = U[s, u]
                 off_u = 0.0
                 if has_mu:
                     off_u += mu[s]
                 if has_ub:
                     off_u += ub[s, u]
                 xb = x[b]
-                for j in range(j0, j1):
-                    acc = 0.0
-                    for k in range(n_factors):
-                        acc += np.float64(Us[k]) * np.float64(Vs[j, k])
-                    eta = acc + off_u
+                buf[:] = 0.0
+                for k in range(n_factors):  # contiguous over items: vectorizes
+                    uk = np.float64(U[s, u, k])
+                    for jj in range(nb):
+                        buf[jj] += uk * vt[k, jj]
+                for jj in range(nb):
+                    j = j0 + jj
+                    eta = buf[jj] + off_u
                     if has_ib:
                         eta += ib[s, j]
                     if mode == 0:
@@ -111,4 +118,3 @@ def pair_sums(  # type: ignore[no-untyped-def]
                             i = int(pos)
                             lo_out[b, j] += table[i]
                             hi_out[b, j] += table[i + 1]
-
