@@ -14,6 +14,7 @@ from bayesmf.datasets import Simulation, load_movielens, movielens_items, simula
 from bayesmf.exceptions import CollapsedFactorsWarning, ConvergenceWarning
 from bayesmf.interactions import as_implicit, interactions_from_dataframe
 from bayesmf.io import load
+from bayesmf.joint import joint_scores, recommend_joint
 from bayesmf.objective import objective
 from bayesmf.options import PredictOptions
 from bayesmf.replay import Replay, replay
@@ -42,11 +43,13 @@ __all__ = [
     "__version__",
     "as_implicit",
     "interactions_from_dataframe",
+    "joint_scores",
     "kfold",
     "load",
     "load_movielens",
     "movielens_items",
     "objective",
+    "recommend_joint",
     "replay",
     "simulate",
     "train_test_split",
