@@ -51,6 +51,8 @@ def interactions_from_dataframe(
 ) -> RatingsData:
     """Validate a table of interactions and encode its ids, for ``PMF(likelihood="implicit")``.
 
+    Each (user, item) pair becomes one entry whose value sets its confidence.
+
     Parameters
     ----------
     df : pandas.DataFrame
