@@ -192,7 +192,11 @@ def test_evaluate_topn_batched_equals_user_by_user(fit, monkeypatch, rank_by):
     kw = {"k": 5, "rank_by": rank_by, "threshold": 4.0, "random_seed": 0, "progressbar": False, "unknown": "raise"}
     with pytest.warns(UserWarning, match="Krichene"):
         sampled = evaluate_topn(fit, test, candidates="sampled", n_negatives=20, **kw)
+    calls = []
+    bounds = br.top_by_bounds
+    monkeypatch.setattr(br, "top_by_bounds", lambda *a, **k: calls.append(a[4]) or bounds(*a, **k))
     batched = evaluate_topn(fit, test, **kw)
+    assert calls == [rank_by]  # the batched path ranked them
     assert batched.per_user["precision"].between(0, 1).all() and len(batched.per_user) > 10
     monkeypatch.setattr(br, "bounds_apply", lambda *a: False)
     pd.testing.assert_frame_equal(evaluate_topn(fit, test, **kw).per_user, batched.per_user)
@@ -200,3 +204,18 @@ def test_evaluate_topn_batched_equals_user_by_user(fit, monkeypatch, rank_by):
         slow = evaluate_topn(fit, test, candidates="sampled", n_negatives=20, **kw)
     pd.testing.assert_frame_equal(slow.per_user, sampled.per_user)
     pd.testing.assert_frame_equal(slow.summary, sampled.summary)
+
+
+def test_a_single_draw_fit_ranks_as_recommend():
+    """A MAP plug-in (one draw): one normal per pair, one draw of eta."""
+    mapfit = fake_result(PMF(n_factors=3), n_users=12, n_items=50, method="map", seed=4)
+    users, cands = _unrated(mapfit)
+    assert model_view(mapfit).n_samples == 1
+    for rank_by, opts in (
+        ("lower", PredictOptions(unknown="raise")),
+        ("prob", PredictOptions(threshold=3.5, unknown="raise")),
+        ("lower", PredictOptions(kind="expected", unknown="raise")),
+        ("prob", PredictOptions(kind="expected", threshold=3.5, unknown="raise")),
+    ):
+        fast = br.top_by_bounds(mapfit, users, cands, K_TOP, rank_by, opts)
+        _assert_same(fast, br.per_user(mapfit, users, cands, K_TOP, rank_by, opts))
