@@ -202,6 +202,7 @@ def top_by_bounds(
         If the rule and options are not ones `bounds_apply` accepts, or ``"prob"`` lacks a
         threshold.
     """
+    opts = opts.for_model(result.spec)
     view = model_view(result)
     if not bounds_apply(view, opts, rank_by):
         raise ValueError(f"rank_by={rank_by!r} with these options and this model is not ranked by bounds (see bounds_apply)")
@@ -274,6 +275,7 @@ def rank_candidates(
     list of numpy.ndarray
         Item indices, best first, one array per user.
     """
+    opts = opts.for_model(result.spec)  # the "auto" kind and threshold, as recommend resolves them
     view = model_view(result)
     if rank_by == "mean" and batched(view, opts):
         return top_by_mean(result, users, candidates, k, opts)

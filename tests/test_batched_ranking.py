@@ -174,6 +174,15 @@ def test_which_options_are_batched(fit):
     assert not br.bounds_apply(view, PredictOptions(), "thompson")
     logistic = fake_result(PMF(n_factors=2, link="logistic"), n_users=5, n_items=8, n_draws=5)
     assert not br.bounds_apply(model_view(logistic), PredictOptions(), "lower")
+    # kind="auto" is the predictive rating for a rating model, as recommend resolves it
+    users, cands = _unrated(fit)
+    auto = PredictOptions(kind="auto", threshold="auto", unknown="raise")
+    for rank_by in ("lower", "prob"):
+        fast = br.rank_candidates(fit, users, cands, K_TOP, rank_by, auto)
+        slow = br.per_user(fit, users, cands, K_TOP, rank_by, auto)
+        for a, (b, _) in zip(fast, slow, strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert br.bounds_apply(view, auto.for_model(fit.spec), "prob") and not br.bounds_apply(view, auto, "prob")
     with pytest.raises(ValueError, match="rank_by='thompson'"):
         br.top_by_bounds(fit, [0], [np.arange(5)], 2, "thompson", PredictOptions())
     with pytest.raises(ValueError, match="needs a threshold"):
