@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -129,3 +131,42 @@ def test_nuts_recovers_planted_choice_probabilities() -> None:
     assert 0.75 <= coverage <= 0.98, coverage
     wrong = rng.permutation(eta.ravel()).reshape(eta.shape)
     assert float((((mean - wrong) / sd) ** 2).mean()) > 2.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("priors", ["hierarchical", "fixed"])
+def test_nuts_on_the_dense_model_agrees_with_gibbs(priors: str) -> None:
+    """Two independent routes to one posterior: NUTS on this model and the Gibbs sampler.
+
+    Counts 1-3 with confidence 1 + 2 r. Compared: the posterior mean of eta per pair (mean
+    |difference| over the pairs, in units of the posterior sd; about 0.03 when checked),
+    its posterior sd (ratio about 1.0) and sigma. Bounds 0.2, [0.85, 1.15] and 5 % leave
+    room for Monte Carlo error at these chain lengths. Fixed priors with ``sigma`` given;
+    a noise sd that differs between the routes (0.22 against 1) gives 2.5 and 2.8 on the
+    first two, so the check can fail.
+    """
+    pm = pytest.importorskip("pymc")
+    pytest.importorskip("nutpie")
+    rng = np.random.default_rng(3)
+    nu, ni, K = 40, 30, 2
+    U, V = rng.normal(0, 0.35, (nu, K)), rng.normal(0, 0.35, (ni, K))
+    eta = np.clip(0.35 + rng.normal(0, 0.1, nu)[:, None] + rng.normal(0, 0.15, ni)[None, :] + U @ V.T, 0.02, 0.98)
+    u, i = np.nonzero(rng.random((nu, ni)) < eta)
+    data = interactions_from_dataframe(pd.DataFrame({"user": u, "item": i, "n": rng.integers(1, 4, len(u))}), value="n")
+    spec = PMF(n_factors=K, likelihood="implicit", confidence_scale=2.0, priors=priors, sigma=0.3 if priors == "fixed" else None)
+    names = ["U", "V", "mu", "user_bias", "item_bias", "sigma"]
+    with spec.build(data):
+        tree = pm.sample(draws=500, tune=500, chains=2, nuts_sampler="nutpie", random_seed=1, progressbar=False, var_names=names)
+    gibbs = spec.fit(data, method="gibbs", draws=1000, chains=2, random_seed=1, progressbar=False)
+
+    def eta_draws(post: Any) -> tuple[np.ndarray, np.ndarray]:
+        S = post.sizes["chain"] * post.sizes["draw"]
+        flat = {k: post[k].values.reshape(S, *post[k].shape[2:]).astype(float) for k in names}
+        e = flat["mu"][:, None, None] + flat["user_bias"][:, :, None] + flat["item_bias"][:, None, :]
+        return e + np.einsum("suk,sik->sui", flat["U"], flat["V"]), flat["sigma"]
+
+    (nuts_eta, nuts_sigma), (gibbs_eta, gibbs_sigma) = eta_draws(tree["posterior"].to_dataset()), eta_draws(gibbs.posterior)
+    sd = nuts_eta.std(axis=0)
+    assert np.abs(nuts_eta.mean(axis=0) - gibbs_eta.mean(axis=0)).mean() / sd.mean() < 0.2
+    assert 0.85 < (gibbs_eta.std(axis=0) / sd).mean() < 1.15
+    assert abs(gibbs_sigma.mean() / nuts_sigma.mean() - 1.0) < 0.05
