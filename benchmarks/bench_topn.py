@@ -91,12 +91,10 @@ import pandas as pd
 
 from bayesmf import PMF
 from bayesmf._seed import seed_sequence
+from bayesmf.batched_ranking import rank_candidates
 from bayesmf.data import RatingsData
-from bayesmf.mean_ranking import batched, top_by_mean
 from bayesmf.movielens import load_movielens
 from bayesmf.options import PredictOptions
-from bayesmf.predictive.view import model_view
-from bayesmf.recommend import rank_items
 from bayesmf.split import kfold
 from bayesmf.topn import TopN, evaluate_scores, evaluate_topn, popularity_scores
 
@@ -211,12 +209,7 @@ def bayesmf_lists(fit: Any, plan: Plan, k: int, rank_by: str, threshold: float, 
     opts = PredictOptions(threshold=threshold if rank_by == "prob" else None, unknown="raise",
                           random_seed=rank_stream(seed))
     users = plan.users.tolist()
-    if rank_by == "mean" and batched(model_view(fit), opts):
-        tops = top_by_mean(fit, users, plan.candidates, k, opts)
-    else:
-        raw_users, raw_items = fit.train.users.classes, fit.train.items.classes
-        pairs = ((raw_users[u], raw_items[c]) for u, c in zip(users, plan.candidates, strict=True))
-        tops = [fit.train.items.to_index(top) for _, top, _ in rank_items(fit, pairs, k, rank_by, opts)]
+    tops = rank_candidates(fit, users, plan.candidates, k, rank_by, opts)
     return {u: np.asarray(top, dtype=np.int64) for u, top in zip(users, tops, strict=True)}
 
 
