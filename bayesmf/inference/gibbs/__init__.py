@@ -1,5 +1,9 @@
 r"""Blocked conjugate Gibbs sampler for the normal-likelihood, identity-link PMF (BPMF-like).
 
+Also implicit feedback (``likelihood="implicit"``, Hu, Koren & Volinsky 2008 in Bayesian
+form: every pair of the matrix at response 1 or 0 with weight :math:`c_{ij}` or 1), by the
+blocks of `implicit` with the same priors.
+
 The model (`bayesmf.spec.PMF` with ``link="identity"``, ``likelihood="normal"``):
 
 .. math::
@@ -34,6 +38,7 @@ see or where the priors mix slowly (`moves`). Modules by job:
 ``variates``        the standard variates each sweep draws first
 ``block``           what blocks share: the problem, their kernel (typed once)
 ``likelihood``      the likelihood block (Gaussian) and the global mean
+``implicit``        the implicit-feedback likelihood block (every pair counts)
 ``priors``          the prior blocks (fixed, shared scale(s), per side)
 ``row_update``      the row-update block
 ``moves``           the extra moves
