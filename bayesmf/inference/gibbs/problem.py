@@ -6,8 +6,9 @@ its own `bayesmf.inference.gibbs.state.ChainState`.
 Implicit feedback (``PMF(likelihood="implicit")``): ``ratings`` holds each observed pair's
 response (1) and ``weights`` its confidence weight (`bayesmf.confidence.confidence_weights`),
 both by user and by item; every other pair of the matrix has response 0 and weight 1. The
-responses live on [0, 1], so the mu prior is `bayesmf.link.mu_prior` on that scale and the
-fixed noise sd is ``spec.sigma`` or 1 (`implicit_noise_sd`).
+responses live on [0, 1] (`bayesmf.link.response_scale`), the scale of the mu prior
+(`bayesmf.link.mu_prior`) and of a ``"prior"`` start's flat mu; the fixed noise sd is
+``spec.sigma`` or 1 (`implicit_noise_sd`).
 """
 
 from __future__ import annotations
@@ -20,17 +21,14 @@ import numpy as np
 
 from bayesmf.confidence import confidence_weights
 from bayesmf.inference.gibbs.kernels.structs import Csr, Hyper, InvGamma, Ratings
-from bayesmf.link import mu_prior
+from bayesmf.link import mu_prior, response_scale
 from bayesmf.spec import FACTOR_MEAN_KAPPA
 
 if TYPE_CHECKING:
     from bayesmf.data import RatingsData
     from bayesmf.spec import PMF
 
-__all__ = ["IMPLICIT_SCALE", "Problem", "build_problem", "implicit_noise_sd"]
-
-#: the response scale of implicit feedback: 1 for a chosen pair, 0 for every other
-IMPLICIT_SCALE = (0.0, 1.0)
+__all__ = ["Problem", "build_problem", "implicit_noise_sd"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +48,7 @@ class Problem:
     fixed_sigma2: float  # the noise variance under fixed priors
     fixed_prec_user: np.ndarray  # prior precisions of one (b_i, U_i) row under fixed priors
     fixed_prec_item: np.ndarray
-    scale: tuple[float, float] = IMPLICIT_SCALE  # the responses' scale: the rating scale, or [0, 1]
+    scale: tuple[float, float]  # the responses' scale: the rating scale, or [0, 1] (link.response_scale)
     #: implicit feedback: each observed pair's weight, in the order of ratings.by_user and
     #: ratings.by_item; None: ratings (only the observed pairs count)
     weights: tuple[np.ndarray, np.ndarray] | None = None
@@ -137,7 +135,7 @@ def build_problem(
     hierarchical = spec.priors == "hierarchical"
     (a_s, b_s), (a_f, b_f), (a_b, b_b) = (spec.hyper[k] for k in ("sigma2", "factor_var", "bias_var"))
     implicit = spec.likelihood == "implicit"
-    scale = IMPLICIT_SCALE if implicit else data.scale
+    scale = response_scale(spec, data.scale)
     mu_mean, mu_sd = mu_prior(spec, scale)
     bias_prec = [1.0 / spec.sigma_bias**2] if spec.biases else []
     response = data.rating
