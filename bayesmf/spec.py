@@ -114,7 +114,8 @@ class PMF:
         :math:`\epsilon > 0` of ``confidence="log"``.
     sigma : float, optional
         Fixed noise sd. Default: (high - low) / 4.5 for the identity link (0.89 on 1-5 stars),
-        1 / 4.5 for the logistic link (ratings rescaled to [0, 1]).
+        1 / 4.5 for the logistic link (ratings rescaled to [0, 1]) and for implicit feedback
+        (0/1 preferences).
     sigma_u, sigma_v, sigma_bias : float
         Fixed prior sds of the user factors, item factors and biases. Defaults 0.3, 0.3,
         0.5: chosen by held-out RMSE on ML-100K's ``ua`` split (rank 10, ALS), in rating
@@ -187,9 +188,16 @@ class PMF:
         return DEFAULT_HYPERPRIORS | dict(self.hyperpriors)
 
     def noise_sd(self, scale: tuple[float, float]) -> float:
-        """Return the fixed noise sd for a rating scale (``sigma`` or its link-dependent default)."""
+        """Return the fixed noise sd (``sigma``, or the default for the response scale).
+
+        The default is (high - low) / 4.5 on the scale of the likelihood's response: the
+        rating scale (identity link), [0, 1] (logistic link: ratings rescaled) or the 0/1
+        preference of implicit feedback, whatever ``scale`` the data carry.
+        """
         if self.sigma is not None:
             return float(self.sigma)
+        if self.likelihood == "implicit":
+            return 1.0 / 4.5
         low, high = scale
         return 1.0 / 4.5 if self.link == "logistic" else (high - low) / 4.5
 

@@ -202,7 +202,7 @@ def test_conditional_mean_sweeps_are_dense_weighted_als(biases):
     biases that `BiasShift` makes at zero variates) gives the same iterates, and both
     reach a fixed point.
     """
-    spec = PMF(n_factors=2, likelihood="implicit", priors="fixed", biases=biases, confidence_scale=4.0)
+    spec = PMF(n_factors=2, likelihood="implicit", priors="fixed", biases=biases, confidence_scale=4.0, sigma=1.0)
     _, _, data = _planted(5)
     problem = build_problem(spec, data)
     rng = np.random.default_rng(0)
@@ -307,8 +307,8 @@ def test_fit_records_the_normal_layout(spec):
     assert fit.method == "gibbs"
     assert {"U", "V", "sigma"} <= set(fit.posterior.data_vars)
     assert ("mu" in fit.posterior.data_vars) == spec.biases
-    if spec.priors == "fixed":  # the implicit model's fixed noise sd: spec.sigma, else 1
-        np.testing.assert_array_equal(fit.posterior["sigma"].values, 1.0)
+    if spec.priors == "fixed":  # the implicit model's fixed noise sd: spec.sigma, else 1/4.5 (PMF.noise_sd)
+        np.testing.assert_array_equal(fit.posterior["sigma"].values, 1.0 / 4.5)
     assert np.isfinite(fit.idata["sample_stats"]["log_likelihood_sum"].values).all()
 
 

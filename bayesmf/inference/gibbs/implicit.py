@@ -10,8 +10,8 @@ Every pair :math:`(i, j)` of the users x items matrix counts:
 with :math:`y_{ij} = 1` and :math:`w_{ij} = c_{ij}` (the confidence weight,
 `bayesmf.confidence.confidence_weights`) on the observed pairs :math:`O`, and
 :math:`y_{ij} = 0`, :math:`w_{ij} = 1` on every other pair. The priors are the rating
-model's; :math:`\sigma^2` is fixed (``spec.sigma`` or 1,
-`bayesmf.inference.gibbs.problem.implicit_noise_sd`) under fixed priors and drawn from
+model's; :math:`\sigma^2` is fixed (``spec.sigma`` or 1/4.5,
+`bayesmf.spec.PMF.noise_sd`) under fixed priors and drawn from
 :math:`\mathrm{IG}(a + n_{\text{users}} n_{\text{items}}/2, b + \mathrm{SSE}/2)` under
 hierarchical ones, with the weighted :math:`\mathrm{SSE} = \sum_{\text{all}} w_{ij}
 (y_{ij} - \eta_{ij})^2`.

@@ -8,7 +8,7 @@ response (1) and ``weights`` its confidence weight (`bayesmf.confidence.confiden
 both by user and by item; every other pair of the matrix has response 0 and weight 1. The
 responses live on [0, 1] (`bayesmf.link.response_scale`), the scale of the mu prior
 (`bayesmf.link.mu_prior`) and of a ``"prior"`` start's flat mu; the fixed noise sd is
-``spec.sigma`` or 1 (`implicit_noise_sd`).
+``spec.sigma`` or 1/4.5 (`bayesmf.spec.PMF.noise_sd`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from bayesmf.data import RatingsData
     from bayesmf.spec import PMF
 
-__all__ = ["Problem", "build_problem", "implicit_noise_sd"]
+__all__ = ["Problem", "build_problem"]
 
 
 @dataclass(frozen=True)
@@ -97,11 +97,6 @@ def _csr(rows: np.ndarray, cols: np.ndarray, rating: np.ndarray, n_rows: int) ->
     return Csr(indptr, np.ascontiguousarray(cols[order]), np.ascontiguousarray(rating[order]))
 
 
-def implicit_noise_sd(spec: PMF) -> float:
-    """Return the implicit model's fixed noise sd: ``spec.sigma``, else 1 (responses on [0, 1])."""
-    return 1.0 if spec.sigma is None else float(spec.sigma)
-
-
 def _check_unique_pairs(data: RatingsData) -> None:
     key = data.user_idx.astype(np.int64) * data.n_items + data.item_idx
     unique, first, counts = np.unique(key, return_index=True, return_counts=True)
@@ -168,7 +163,7 @@ def build_problem(
             mu_prec=1.0 / mu_sd**2 if hierarchical else 0.0,  # 0: flat prior (fixed priors)
         ),
         kappa=FACTOR_MEAN_KAPPA,
-        fixed_sigma2=(implicit_noise_sd(spec) if implicit else spec.noise_sd(data.scale)) ** 2,
+        fixed_sigma2=spec.noise_sd(data.scale) ** 2,
         fixed_prec_user=np.array(bias_prec + [1.0 / spec.sigma_u**2] * spec.n_factors),
         fixed_prec_item=np.array(bias_prec + [1.0 / spec.sigma_v**2] * spec.n_factors),
         scale=scale,
