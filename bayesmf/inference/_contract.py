@@ -25,8 +25,8 @@ INFO_KEYS = ("fit_seconds", "random_seed")
 #: method -> (predicate on the spec, description of what it supports)
 SUPPORT = {
     "map": (
-        lambda s: s.priors == "fixed" and s.likelihood != "implicit",
-        "priors='fixed', likelihood 'normal' or 'ordinal' (any link)",
+        lambda s: s.priors == "fixed",
+        "priors='fixed' (any link and likelihood; implicit: the dense PyMC model, up to 2e6 pairs)",
     ),
     "als": (
         lambda s: s.priors == "fixed" and s.link == "identity" and s.likelihood == "normal",
