@@ -13,7 +13,12 @@ Protocol, for every test user :math:`u`:
   popularity and novelty; catalogue coverage is over all users' lists.
 
 The test set is a `RatingsData` or a frame of raw ids (columns ``user``, ``item``,
-``rating``, checked as `RatingsData.from_dataframe` checks a ratings table). A user with
+``rating``, checked as `RatingsData.from_dataframe` checks a ratings table). The
+threshold is checked against the TEST ratings' scale (`bayesmf.topn_protocol.test_scale`:
+``scale=`` if given, else a `RatingsData` test's own scale, else the fit's), so a choice
+model (``PMF(likelihood="implicit")``, trained on choices on (0, 1)) is evaluated on
+held-out star ratings as a rating model is; its candidates are the items the user did not
+choose in training. A user with
 no relevant test item is skipped and counted (``attrs["n_users_skipped"]``), never
 averaged in as zeros. Test rows whose user or item the fit does not know raise a
 `bayesmf.data.UnknownIdError` naming them, or with ``unknown="drop"`` are dropped and
@@ -40,10 +45,17 @@ from bayesmf._validate import validate_bool, validate_choice
 from bayesmf.batched_ranking import rank_candidates
 from bayesmf.beyond_accuracy import list_means, self_information
 from bayesmf.data import RatingsData
-from bayesmf.options import PredictOptions
+from bayesmf.options import AUTO, PredictOptions
 from bayesmf.ranking import HIT_METRICS, metrics_from_hits, top_k_indices
 from bayesmf.recommend import RANK_BY
-from bayesmf.topn_protocol import CANDIDATES, SAMPLED_WARNING, Plan, check_protocol, make_plan
+from bayesmf.topn_protocol import (
+    CANDIDATES,
+    SAMPLED_WARNING,
+    Plan,
+    check_protocol,
+    make_plan,
+    test_scale,
+)
 
 if TYPE_CHECKING:
     from bayesmf.results import FitResult
@@ -143,8 +155,9 @@ def evaluate_topn(
     random_seed: SeedLike = None,
     *,
     unknown: str = "raise",
+    scale: tuple[float, float] | None = None,
     prob: float = 0.9,
-    kind: str = "predictive",
+    kind: str = "auto",
     interval: str = "eti",
     clip: bool = True,
     chunk_size: int | None = None,
@@ -158,16 +171,18 @@ def evaluate_topn(
         The fitted model; its ``train`` defines what each user rated in training.
     test : RatingsData or pandas.DataFrame
         Held-out ratings: a `RatingsData` (ideally sharing the fit's encoders, as every
-        split does) or a frame of raw ids with columns ``user``, ``item`` and ``rating``
-        (as `RatingsData.to_dataframe` writes it; ratings on the fit's scale, each pair
-        once).
+        split and `bayesmf.as_implicit` do) or a frame of raw ids with columns ``user``,
+        ``item`` and ``rating`` (as `RatingsData.to_dataframe` writes it; ratings on the
+        test scale, each pair once).
     k : int
         List length, >= 1.
     rank_by : {"mean", "lower", "prob", "thompson"}
         Ranking rule of `bayesmf.recommend.recommend`; ``"prob"`` ranks by
-        :math:`P(r \ge \text{threshold})`.
+        :math:`P(r \ge \text{threshold})` (on an implicit fit by
+        :math:`P(\mathrm{P(chosen)} \ge 0.5)`, recommend's ``threshold="auto"``: the
+        relevance threshold is a rating, not a choice probability).
     threshold : float
-        A test rating at least this is relevant; must lie on the rating scale.
+        A test rating at least this is relevant; must lie on the test ratings' scale.
     candidates : {"unrated", "sampled"}
         Every item the user did not rate in training, or ``n_negatives`` sampled ones plus
         the user's test items (warns).
@@ -178,8 +193,14 @@ def evaluate_topn(
     unknown : {"raise", "drop"}
         Test ratings with a user or item the fit does not know: an error naming them, or
         dropped and counted.
+    scale : tuple of float, optional
+        ``(low, high)`` of the test ratings, against which ``threshold`` (and a frame's
+        ratings) are checked. None: a `RatingsData` test's own scale; for a frame, the
+        fit's training scale, or for an implicit-feedback fit the smallest interval holding
+        [0, 1] and the frame's ratings (`bayesmf.topn_protocol.test_scale`).
     prob, kind, interval, clip, chunk_size
-        Prediction options, as in `bayesmf.recommend.recommend`.
+        Prediction options, as in `bayesmf.recommend.recommend` (``kind="auto"``:
+        ``"predictive"`` for ratings, ``"expected"``, P(chosen), for implicit feedback).
     progressbar : bool
         Show a tqdm bar over the users, or over their batches.
 
@@ -195,7 +216,7 @@ def evaluate_topn(
     -------
     TopN
         ``(per_user, summary)``; ``attrs`` hold ``k``, ``threshold``, ``rank_by``,
-        ``candidates``, ``n_negatives``, ``method``, ``n_test_users``,
+        ``candidates``, ``n_negatives``, ``method``, ``scale``, ``n_test_users``,
         ``n_users_evaluated``, ``n_users_skipped`` (no relevant item), ``n_unknown_dropped``,
         ``n_test_in_train`` and ``n_users_short_of_negatives``.
 
@@ -209,18 +230,21 @@ def evaluate_topn(
         On unknown test ids with ``unknown="raise"``.
     """
     train = result.train
-    k, threshold, n_negatives = check_protocol(train, k, threshold, candidates, n_negatives, unknown)
+    scale = test_scale(train, test, scale)
+    k, threshold, n_negatives = check_protocol(scale, k, threshold, candidates, n_negatives, unknown)
     validate_choice("rank_by", rank_by, RANK_BY)
     progressbar = validate_bool("progressbar", progressbar)
     sample_rng, rank_rng = _streams(random_seed)
-    plan = make_plan(train, test, threshold, candidates, n_negatives, sample_rng, unknown)
+    plan = make_plan(train, test, threshold, candidates, n_negatives, sample_rng, unknown, scale)
+    implicit = getattr(result.spec, "likelihood", None) == "implicit"
     opts = PredictOptions(
-        prob=prob, kind=kind, interval=interval, threshold=threshold if rank_by == "prob" else None,
+        prob=prob, kind=kind, interval=interval,
+        threshold=(AUTO if implicit else threshold) if rank_by == "prob" else None,
         clip=clip, unknown="raise", chunk_size=chunk_size, random_seed=rank_rng,
     )
     tops = rank_candidates(result, plan.users, plan.candidates, k, rank_by, opts, progressbar)
     attrs = {"k": k, "threshold": threshold, "rank_by": rank_by, "candidates": candidates,
-             "n_negatives": n_negatives, "method": result.method}
+             "n_negatives": n_negatives, "method": result.method, "scale": scale}
     return _tables(train, plan, tops, k, attrs)
 
 
@@ -235,6 +259,7 @@ def evaluate_scores(
     random_seed: SeedLike = None,
     *,
     unknown: str = "raise",
+    scale: tuple[float, float] | None = None,
     name: str = "scores",
 ) -> TopN:
     """Evaluate the top-``k`` lists of any scores, with the protocol of `evaluate_topn`.
@@ -247,11 +272,13 @@ def evaluate_scores(
         `popularity_scores`); or a matrix indexed [user, item]. Higher is better; exact
         ties are broken at random (seeded); NaN is refused.
     train : RatingsData
-        The training ratings the scores were built from.
+        The training data the scores were built from (ratings, or choices: its pairs are
+        left out of the candidates).
     test : RatingsData or pandas.DataFrame
         Held-out ratings, as in `evaluate_topn`.
-    k, threshold, candidates, n_negatives, random_seed, unknown
-        As in `evaluate_topn`.
+    k, threshold, candidates, n_negatives, random_seed, unknown, scale
+        As in `evaluate_topn` (implicit feedback: ``train``'s scale is
+        `bayesmf.link.IMPLICIT_SCALE`).
     name : str
         Label stored in ``attrs["rank_by"]``.
 
@@ -265,10 +292,11 @@ def evaluate_scores(
     TypeError, ValueError
         As in `evaluate_topn`; also scores of the wrong shape or with NaN.
     """
-    k, threshold, n_negatives = check_protocol(train, k, threshold, candidates, n_negatives, unknown)
+    scale = test_scale(train, test, scale)
+    k, threshold, n_negatives = check_protocol(scale, k, threshold, candidates, n_negatives, unknown)
     score_of = _score_function(scores, train)
     sample_rng, rank_rng = _streams(random_seed)
-    plan = make_plan(train, test, threshold, candidates, n_negatives, sample_rng, unknown)
+    plan = make_plan(train, test, threshold, candidates, n_negatives, sample_rng, unknown, scale)
     tops = []
     for u, cand in zip(plan.users, plan.candidates, strict=True):
         s = np.asarray(score_of(u, cand), dtype=np.float64)
@@ -276,7 +304,7 @@ def evaluate_scores(
             raise ValueError(f"scores for user index {u} must be {len(cand)} numbers without NaN, got shape {s.shape}")
         tops.append(cand[top_k_indices(s, k, rank_rng)])
     attrs = {"k": k, "threshold": threshold, "rank_by": name, "candidates": candidates,
-             "n_negatives": n_negatives, "method": None}
+             "n_negatives": n_negatives, "method": None, "scale": scale}
     return _tables(train, plan, tops, k, attrs)
 
 

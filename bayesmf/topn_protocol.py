@@ -1,8 +1,13 @@
 """The top-N protocol of `bayesmf.topn`: who is evaluated, on which candidates, against what.
 
+`test_scale` says on which scale the test ratings (and so the relevance threshold) live;
 `check_protocol` validates the protocol's options; `make_plan` turns a test set (a
 `RatingsData` or a frame of raw ids) into every evaluated user's candidates and relevant
 items, with the counts `bayesmf.topn` reports (module docstring there).
+
+The test scale is not always the training scale: an implicit-feedback fit is trained on
+choices (scale (0, 1), `bayesmf.link.IMPLICIT_SCALE`) and evaluated on held-out ratings
+(e.g. 1-5 stars). `test_scale` takes it from the test set itself.
 """
 
 from __future__ import annotations
@@ -19,11 +24,13 @@ from bayesmf._validate import (
     validate_in_scale,
     validate_positive_int,
     validate_ratings_frame,
+    validate_scale,
 )
 from bayesmf.data import RatingsData, UnknownIdError
+from bayesmf.link import IMPLICIT_SCALE
 from bayesmf.predictive.pairs import py_value
 
-__all__ = ["CANDIDATES", "SAMPLED_WARNING", "Plan", "check_protocol", "encode_test", "make_plan"]
+__all__ = ["CANDIDATES", "SAMPLED_WARNING", "Plan", "check_protocol", "encode_test", "make_plan", "test_scale"]
 
 CANDIDATES = ("unrated", "sampled")
 _UNKNOWN = ("raise", "drop")
@@ -44,18 +51,55 @@ class Plan:
     counts: dict[str, Any]
 
 
-def encode_test(train: RatingsData, test: Any, unknown: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def test_scale(train: RatingsData, test: Any, scale: Any = None) -> tuple[float, float]:
+    """Return the scale ``(low, high)`` of the test ratings, against which the threshold is checked.
+
+    ``scale`` given: it (checked: finite, low < high). Otherwise a `RatingsData` test's own
+    ``scale``; a frame's: ``train``'s scale, unless ``train`` is implicit feedback (its scale
+    `IMPLICIT_SCALE` is the choice response's, not a rating scale), in which case the
+    smallest interval holding [0, 1] and every finite rating of the frame.
+
+    Raises
+    ------
+    TypeError
+        ``test`` is neither a `RatingsData` nor a DataFrame, or ``scale`` not a pair of numbers.
+    ValueError
+        A bad ``scale``.
+    """
+    if scale is not None:
+        return validate_scale(scale)
+    if isinstance(test, RatingsData):
+        return test.scale
+    if not isinstance(test, pd.DataFrame):
+        raise TypeError(
+            "test must be a RatingsData or a pandas DataFrame of raw ids (columns user, item, "
+            f"rating), got {type(test).__name__}"
+        )
+    if tuple(train.scale) != IMPLICIT_SCALE or "rating" not in test.columns:
+        return train.scale
+    values = pd.to_numeric(test["rating"], errors="coerce").to_numpy(dtype=np.float64)
+    values = values[np.isfinite(values)]
+    low, high = IMPLICIT_SCALE
+    if values.size:
+        low, high = min(low, float(values.min())), max(high, float(values.max()))
+    return low, high
+
+
+def encode_test(
+    train: RatingsData, test: Any, unknown: str, scale: tuple[float, float] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Return the test ratings as the fit's (user, item) indices, their ratings and the number dropped.
 
     ``test`` is a `RatingsData` (any encoders: other ones go through the raw ids) or a frame
     of raw ids with columns ``user``, ``item``, ``rating`` (as `RatingsData.to_dataframe`
     writes it; checked by `bayesmf._validate.validate_ratings_frame`: a missing column, a
-    missing id, a NaN rating or one off ``train``'s scale, a duplicate pair raise, naming
-    it). Ids the fit does not know raise `bayesmf.data.UnknownIdError` naming them, or with
-    ``unknown="drop"`` are dropped and counted.
+    missing id, a NaN rating or one off ``scale`` (default: ``test_scale``), a duplicate
+    pair raise, naming it). Ids the fit does not know raise `bayesmf.data.UnknownIdError`
+    naming them, or with ``unknown="drop"`` are dropped and counted.
     """
     if isinstance(test, pd.DataFrame):
-        frame = validate_ratings_frame(test, "user", "item", "rating", train.scale)
+        scale = test_scale(train, test) if scale is None else scale
+        frame = validate_ratings_frame(test, "user", "item", "rating", scale)
         user_raw, item_raw = frame["user"].to_numpy(), frame["item"].to_numpy()
         rating = frame["rating"].to_numpy(dtype=np.float64)
     elif isinstance(test, RatingsData):
@@ -84,10 +128,14 @@ def encode_test(train: RatingsData, test: Any, unknown: str) -> tuple[np.ndarray
 
 def make_plan(
     train: RatingsData, test: Any, threshold: float, candidates: str, n_negatives: int | None,
-    rng: np.random.Generator, unknown: str,
+    rng: np.random.Generator, unknown: str, scale: tuple[float, float] | None = None,
 ) -> Plan:
-    """Relevant items and candidate sets of every test user (protocol: `bayesmf.topn`)."""
-    uidx, iidx, rating, n_unknown = encode_test(train, test, unknown)
+    """Relevant items and candidate sets of every test user (protocol: `bayesmf.topn`).
+
+    Candidates exclude the user's training pairs (its ratings, or for implicit feedback its
+    choices); ``scale`` is the test ratings' (`test_scale`).
+    """
+    uidx, iidx, rating, n_unknown = encode_test(train, test, unknown, scale)
     n_items = train.n_items
     by_user = np.argsort(train.user_idx, kind="stable")
     starts = np.concatenate([[0], np.cumsum(train.user_counts())])
@@ -127,14 +175,18 @@ def make_plan(
 
 
 def check_protocol(
-    train: RatingsData, k: Any, threshold: Any, candidates: Any, n_negatives: Any, unknown: Any
+    scale: tuple[float, float], k: Any, threshold: Any, candidates: Any, n_negatives: Any, unknown: Any
 ) -> tuple[int, float, int | None]:
     """Validate the protocol's options; return ``k``, ``threshold`` and ``n_negatives``, checked.
 
-    Warns (`SAMPLED_WARNING`) with ``candidates="sampled"``, at the caller of its caller.
+    ``threshold`` must lie on ``scale``, the test ratings' scale (`test_scale`). Warns
+    (`SAMPLED_WARNING`) with ``candidates="sampled"``, at the caller of its caller.
     """
     k = validate_positive_int("k", k)
-    threshold = validate_in_scale("threshold", threshold, train.scale)
+    try:
+        threshold = validate_in_scale("threshold", threshold, scale)
+    except ValueError as exc:
+        raise ValueError(f"{exc} of the test ratings (pass scale=(low, high) if that is not their scale)") from None
     validate_choice("candidates", candidates, CANDIDATES)
     validate_choice("unknown", unknown, _UNKNOWN)
     if candidates == "sampled":

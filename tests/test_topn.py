@@ -11,6 +11,7 @@ from helpers import fake_draws, fake_result, fake_train
 
 from bayesmf import mean_ranking
 from bayesmf.data import IdEncoder, RatingsData, UnknownIdError
+from bayesmf.interactions import as_implicit
 from bayesmf.mean_ranking import exact_summary, top_by_mean
 from bayesmf.options import PredictOptions
 from bayesmf.posterior import make_posterior
@@ -271,3 +272,69 @@ def test_a_bad_test_frame_is_named(oracle):
     dropped = evaluate_topn(result, unknown, k=3, unknown="drop")
     assert dropped.summary.attrs["n_unknown_dropped"] == 1
     np.testing.assert_allclose(dropped.per_user["precision"], 1.0)
+
+
+@pytest.fixture(scope="module")
+def choice_oracle(oracle):
+    """An implicit-feedback fit on the oracle's training pairs (`as_implicit`: same encoders).
+
+    eta = 0.2 + 0.6 [relevant] (+ 0.01 noise per draw): P(chosen) puts each user's relevant
+    test items first, as the rating oracle's means do.
+    """
+    rating_fit, test, relevant = oracle
+    train = as_implicit(rating_fit.train, value="one")
+    spec = PMF(n_factors=N_ITEMS, likelihood="implicit")
+    rng = np.random.default_rng(5)
+    draws = fake_draws(spec, train, n_chains=2, n_draws=30, seed=2)
+    noise = lambda shape: 0.01 * rng.standard_normal(shape)  # noqa: E731
+    draws["U"] = 0.6 * relevant + noise(draws["U"].shape)
+    draws["V"] = np.eye(N_ITEMS) + noise(draws["V"].shape)
+    draws["mu"] = 0.2 + noise(draws["mu"].shape)
+    draws["user_bias"] = noise(draws["user_bias"].shape)
+    draws["item_bias"] = noise(draws["item_bias"].shape)
+    idata = make_posterior(spec, train, draws, attrs={"method": "gibbs"})
+    return FitResult(spec=spec, idata=idata, method="gibbs", train=train, info={}), test
+
+
+@pytest.mark.parametrize("rank_by", ["mean", "lower", "prob", "thompson"])
+def test_an_implicit_fit_is_evaluated_on_held_out_ratings(choice_oracle, rank_by):
+    fit, test = choice_oracle
+    assert fit.train.scale == (0.0, 1.0) and test.scale == (1.0, 5.0)
+    out = evaluate_topn(fit, test, k=3, rank_by=rank_by, random_seed=0)  # threshold 4 on the test's 1-5
+    per = out.per_user
+    assert len(per) == N_USERS - 1 and out.summary.attrs["scale"] == (1.0, 5.0)
+    for metric in ("precision", "recall", "ndcg", "ap", "rr", "hit"):
+        np.testing.assert_allclose(per[metric], 1.0, err_msg=metric)
+    # candidates: every item the user did not choose in training
+    chosen = np.bincount(fit.train.user_idx, minlength=N_USERS)
+    users = fit.train.users.to_index(per["user"].to_numpy())
+    np.testing.assert_array_equal(per["n_candidates"], N_ITEMS - chosen[users])
+    # a frame of raw ids gives the same evaluation (its scale: [0, 1] and its ratings)
+    frame = evaluate_topn(fit, test.to_dataframe(), k=3, rank_by=rank_by, random_seed=0)
+    pd.testing.assert_frame_equal(frame.per_user, per)
+    assert frame.summary.attrs["scale"] == (0.0, 5.0)
+
+
+def test_an_implicit_fit_lower_threshold_and_scale(choice_oracle):
+    fit, test = choice_oracle
+    # relevance threshold 2 (every test rating): 5 relevant items per user, each user counted
+    low = evaluate_topn(fit, test, k=5, threshold=2.0, random_seed=0).per_user
+    assert len(low) == N_USERS and (low["n_relevant"] == np.where(np.arange(N_USERS) < N_USERS - 1, 5, 2)).all()
+    with pytest.raises(ValueError, match=r"threshold=6\.0 is outside the rating scale \[1, 5\] of the test ratings"):
+        evaluate_topn(fit, test, threshold=6.0)
+    with pytest.raises(ValueError, match=r"threshold=4\.0 is outside the rating scale \[0, 1\]"):
+        evaluate_topn(fit, test, threshold=4.0, scale=(0.0, 1.0))  # a stated scale wins
+    bad = test.to_dataframe()
+    bad.loc[2, "rating"] = -1.0
+    with pytest.raises(ValueError, match=r"rating -1\.0 in row 2 .* outside the scale"):
+        evaluate_topn(fit, bad, scale=(1.0, 5.0))
+    # evaluate_scores on the implicit training data: same protocol, same candidates
+    scores = evaluate_scores(popularity_scores(fit.train), fit.train, test, k=3, random_seed=0)
+    ref = evaluate_scores(popularity_scores(fit.train), oracle_train(fit), test, k=3, random_seed=0)
+    pd.testing.assert_frame_equal(scores.per_user, ref.per_user)
+
+
+def oracle_train(fit: FitResult) -> RatingsData:
+    """The implicit fit's training pairs as ratings on 1-5 (what the rating oracle trained on)."""
+    t = fit.train
+    return RatingsData(t.user_idx, t.item_idx, np.full(t.n_ratings, 3.0), (1.0, 5.0), t.users, t.items)
