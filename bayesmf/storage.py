@@ -44,7 +44,17 @@ from bayesmf.data import IdEncoder, RatingsData
 from bayesmf.posterior import FACTOR_VARS, coords_for, dims_of, param_names
 from bayesmf.spec import PMF
 
-__all__ = ["FORMATS", "FORMAT_VERSION", "BayesmfFileError", "Storable", "StoredResult", "read", "save"]
+__all__ = [
+    "FORMATS",
+    "FORMAT_VERSION",
+    "BayesmfFileError",
+    "Storable",
+    "StoredResult",
+    "disk_attrs",
+    "read",
+    "save",
+    "to_disk_tree",
+]
 
 log = logging.getLogger("bayesmf")
 
@@ -137,7 +147,7 @@ def save(
     if not path.parent.exists():
         raise ValueError(f"directory {str(path.parent)!r} does not exist")
 
-    tree = _to_disk_tree(result)
+    tree = to_disk_tree(result)
     # write beside the target (same file system, so the final rename is atomic for files)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
@@ -194,9 +204,10 @@ def _package_version() -> str:
         return "0+unknown"
 
 
-def _to_disk_tree(result: Storable) -> xr.DataTree:
+def disk_attrs(result: Storable) -> dict[str, Any]:
+    """Return the root attributes of a saved result: format, version, spec, encoders, scale, method, info."""
     train = result.train
-    attrs = {
+    return {
         _PREFIX + "format": FORMAT_VERSION,
         _PREFIX + "version": _package_version(),
         _PREFIX + "spec": result.spec.to_json(),
@@ -206,6 +217,11 @@ def _to_disk_tree(result: Storable) -> xr.DataTree:
         _PREFIX + "method": str(result.method),
         _PREFIX + "info": json.dumps(json_safe(result.info, "info")),
     }
+
+
+def to_disk_tree(result: Storable) -> xr.DataTree:
+    """Return the tree `save` writes: the result's groups with JSON-safe attributes, `disk_attrs` at the root."""
+    attrs = disk_attrs(result)
     groups: dict[str, xr.Dataset] = {}
     for name, node in result.idata.children.items():
         ds = node.to_dataset()
@@ -216,13 +232,16 @@ def _to_disk_tree(result: Storable) -> xr.DataTree:
     return tree
 
 
-def read(path: str | os.PathLike[str]) -> StoredResult:
+def read(path: str | os.PathLike[str], *, lazy: bool = False) -> StoredResult:
     """Read the parts of a result written by `save` (`bayesmf.io.load` makes a `FitResult` of them).
 
     Parameters
     ----------
     path : str or path-like
         A netCDF file or a zarr store.
+    lazy : bool
+        Leave the draws of a zarr store on disk: the groups are dask arrays chunked as
+        stored, read when used (the training ratings are read at once).
 
     Returns
     -------
@@ -237,15 +256,17 @@ def read(path: str | os.PathLike[str]) -> StoredResult:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such file or zarr store: {str(path)!r}")
+    lazy = lazy and path.is_dir()
     try:
         if path.is_dir():
-            tree = xr.open_datatree(path, engine="zarr", consolidated=False)
+            tree = xr.open_datatree(path, engine="zarr", consolidated=False, chunks={} if lazy else None)
         else:
             tree = xr.open_datatree(path, engine="h5netcdf")
     except (OSError, ValueError) as exc:
         raise BayesmfFileError(f"{str(path)!r} is not a netCDF file or zarr store bayesmf can read: {exc}") from exc
-    with tree:
-        tree = tree.load()
+    if not lazy:
+        with tree:
+            tree = tree.load()
     attrs = dict(tree.attrs)
     version = attrs.get(_PREFIX + "format")
     if version is None:
@@ -281,7 +302,8 @@ def read(path: str | os.PathLike[str]) -> StoredResult:
         items,
     )
     groups: dict[str, xr.Dataset] = {}
-    for name, node in children.items():
+    first = ("posterior", "sample_stats", "observed_data", "constant_data")  # as make_posterior
+    for name, node in sorted(children.items(), key=lambda kv: first.index(kv[0]) if kv[0] in first else len(first)):
         ds = unflatten_attrs(node.to_dataset())
         if name == "posterior":
             ds = _check_posterior(ds, spec, train, path)
@@ -299,6 +321,7 @@ def _check_posterior(ds: xr.Dataset, spec: PMF, train: RatingsData, path: Path) 
             f"the posterior in {str(path)!r} has variables {sorted(present)}, but its spec "
             f"({spec}) has {sorted(expected)}: the file does not match this bayesmf's layout"
         )
+    ds = ds[expected]  # layout order (a zarr store lists its arrays in any order)
     for name in expected:
         dims = ("chain", "draw", *dims_of(spec, name))
         if tuple(ds[name].dims) != dims:

@@ -4,22 +4,34 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 import warnings
+from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import xarray as xr
 from threadpoolctl import threadpool_limits
 
 from bayesmf._seed import seed_sequence
 from bayesmf._validate import validate_choice, validate_positive_int
 from bayesmf.inference._contract import check_inputs
 from bayesmf.inference.gibbs.problem import build_problem
-from bayesmf.inference.gibbs.runner import Schedule, run_chains
-from bayesmf.inference.gibbs.sink import MemorySink
+from bayesmf.inference.gibbs.runner import RunReport, Schedule, run_chains
+from bayesmf.inference.gibbs.sink import MemorySink, Sink
 from bayesmf.inference.gibbs.start import INITS, initial_state
 from bayesmf.inference.gibbs.sweep import build_sweep
+from bayesmf.inference.gibbs.zarr_sink import (
+    ZarrSink,
+    check_store_path,
+    create_store,
+    finish_store,
+    placeholders,
+)
 from bayesmf.posterior import make_posterior, variable_shapes
+from bayesmf.storage import StoredResult, read
 
 if TYPE_CHECKING:
     from bayesmf.data import RatingsData
@@ -52,16 +64,64 @@ def _available_cpus() -> int:
     return os.cpu_count() or 1
 
 
+def _per_draw_bytes(shapes: dict[str, Any]) -> int:
+    return 8 * len(_STATS) + sum(int(np.prod(shape)) * dtype.itemsize for shape, dtype in shapes.values())
+
+
 def _warn_if_large(shapes: dict[str, Any], chains: int, stored: int) -> None:
-    per_draw = 8 * len(_STATS) + sum(int(np.prod(shape)) * dtype.itemsize for shape, dtype in shapes.values())
+    per_draw = _per_draw_bytes(shapes)
     if stored * per_draw > _LARGE_POSTERIOR_BYTES:
         warnings.warn(
             f"the posterior will take about {stored * per_draw / 1e9:.1f} GB "
             f"({chains} chains x {stored // chains} draws); pass a larger thin or fewer draws "
-            "to keep it smaller",
+            "to keep it smaller, or store='<path>.zarr' to write the draws to disk as they are made",
             UserWarning,
             stacklevel=3,
         )
+
+
+#: (variables, sample statistics) of a group of draws, each (chain, draw, ...)
+Drawn = tuple[Mapping[str, np.ndarray], Mapping[str, np.ndarray]]
+
+
+def _tree(spec: PMF, data: RatingsData, post: Drawn, warm: Drawn | None, attrs: dict[str, Any]) -> xr.DataTree:
+    """Build the posterior (and warm-up groups) in the layout of `bayesmf.posterior`."""
+    idata = make_posterior(spec, data, post[0], sample_stats=post[1], attrs=attrs)
+    if warm is not None:
+        warm_tree = make_posterior(spec, data, warm[0], sample_stats=warm[1], attrs=attrs)
+        idata["warmup_posterior"] = warm_tree["posterior"]
+        idata["warmup_sample_stats"] = warm_tree["sample_stats"]
+    return idata
+
+
+def _settle(
+    report: RunReport, sink: Sink, warm: Sink | None, draws: int
+) -> tuple[list[int], int, BaseException | None]:
+    """Flush the sinks and cut them to the draws every kept chain completed.
+
+    Kept chains: those with at least one draw stored; each keeps as many draws as the
+    shortest of them (equal lengths keep ArviZ's diagnostics valid). Returns the kept
+    chains, their draws, and the first error (a chain's, or a failed write here).
+    """
+    error = report.error
+    for s in (sink, warm):
+        try:
+            if s is not None:
+                s.flush()
+        except OSError as exc:
+            error = error or exc
+    chains = len(report.chains)
+    kept = [c for c in range(chains) if sink.stored[c] > 0]
+    n = min((sink.stored[c] for c in kept), default=0)
+    if n == 0 or (len(kept) == chains and n == draws):
+        return kept, n, error
+    try:
+        sink.keep(kept, n)
+        if warm is not None:
+            warm.keep(kept, min(warm.stored[c] for c in kept))
+    except OSError as exc:
+        error = error or exc
+    return kept, n, error
 
 
 def fit_gibbs(
@@ -78,6 +138,8 @@ def fit_gibbs(
     init: str = "map",
     keep_warmup: bool = False,
     overrelaxation: float = -0.8,
+    store: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
 ) -> FitResult:
     r"""Sample the posterior of ``spec`` on ``data`` by blocked conjugate Gibbs.
 
@@ -131,9 +193,29 @@ def fit_gibbs(
         from its conditional mean, so the sum of squares that drives the factor variance
         hardly moves. How the default was chosen:
         ``benchmarks/RESULTS.md``, "Gibbs overrelaxation coefficient".
+    store : str or path-like, optional
+        A zarr store (a directory, e.g. ``"posterior.zarr"``) to write the kept draws to as
+        they are made, a block of draws per chain at a time, so the sampler's memory does
+        not grow with ``draws``. The store is a saved result (`bayesmf.load` reads it) and
+        the returned ``idata`` reads it lazily (dask arrays chunked along the draws). None
+        (default): the draws are kept in memory (a warning names the size of a large one).
+    overwrite : bool
+        Replace an existing zarr store at ``store``. Without it an existing path is an
+        error, and a path that is not a zarr store is never replaced.
 
     Notes
     -----
+    **Interrupting.** Ctrl-C (SIGINT, Jupyter's "interrupt kernel") stops every chain at
+    the end of its current sweep and returns the draws kept so far, with a ``UserWarning``
+    naming the sweep reached: the chains that kept at least one draw, each cut to the
+    number of draws all of them completed (equal lengths keep R-hat and ESS valid; each
+    chain is the start of the chain an uninterrupted run with the same seed makes).
+    ``info["interrupted"]`` is True, ``info["interrupted_at_sweep"]`` the furthest sweep
+    reached and ``info["chain_sweeps"]`` each chain's; ``info["chains"]`` and
+    ``info["draws"]`` are what was kept. A second Ctrl-C while the chains stop raises
+    ``KeyboardInterrupt`` (a store then keeps what was written, with draws not reached
+    left as NaN). Only the calling thread of the main interpreter thread sees Ctrl-C.
+
     Run lengths, timings and how often the defaults reach R-hat <= 1.01 with bulk ESS
     >= 400 on ML-100K: section "Gibbs sampler (bench_gibbs.py)" of
     ``benchmarks/RESULTS.md``. Predicted ratings of simulated data mix well; on real ratings
@@ -149,13 +231,29 @@ def fit_gibbs(
         ``method="gibbs"``; ``idata`` in the layout of `bayesmf.posterior` with
         ``sample_stats.log_likelihood_sum`` (the training log-likelihood of each draw);
         ``info`` holds ``fit_seconds``, ``sampling_seconds``, ``sweeps_per_second`` (all
-        chains), ``cpu_ms_per_sweep`` (per chain sweep), ``posterior_nbytes``, the options
-        and the seed.
+        chains), ``cpu_ms_per_sweep`` (per chain sweep), ``posterior_nbytes``, the options,
+        the seed, ``interrupted`` (see Notes) and, with ``store``, the ``store`` path.
 
     Raises
     ------
     ValueError, TypeError
-        On an unsupported model, bad data, or bad options (each message names the value).
+        On an unsupported model, bad data, or bad options (each message names the value);
+        ``store`` exists and ``overwrite`` is False.
+    PermissionError
+        ``store``'s directory is not writable (checked before sampling).
+    OSError
+        Writing to ``store`` failed during sampling (a full disk): sampling stops and the
+        draws already written stay in the store, cut to equal lengths as on Ctrl-C; the
+        message says how many and how to read them.
+    KeyboardInterrupt
+        Ctrl-C before any draw was kept (a store this call created is removed), or a
+        second Ctrl-C.
+
+    Warns
+    -----
+    UserWarning
+        When Ctrl-C stopped sampling (naming the sweep), or when an in-memory posterior
+        will be large.
 
     Examples
     --------
@@ -179,9 +277,10 @@ def fit_gibbs(
     if cores is not None:
         cores = validate_positive_int("cores", cores)
     cores = min(chains, cores if cores is not None else _available_cpus())
-    for name, flag in (("progressbar", progressbar), ("keep_warmup", keep_warmup)):
+    for name, flag in (("progressbar", progressbar), ("keep_warmup", keep_warmup), ("overwrite", overwrite)):
         if not isinstance(flag, bool):
             raise TypeError(f"{name} must be True or False, got {flag!r}")
+    path = None if store is None else check_store_path(store, overwrite)
     seed_seq = seed_sequence(random_seed)
     seed = int(seed_seq.entropy)  # type: ignore[arg-type]
 
@@ -189,9 +288,30 @@ def fit_gibbs(
     sweep = build_sweep(problem, overrelaxation)
     rngs = [np.random.default_rng(child) for child in seed_seq.spawn(chains)]
     shapes = variable_shapes(spec, data.n_users, data.n_items)
-    _warn_if_large(shapes, chains, chains * (draws + (tune // thin if keep_warmup else 0)))
-    sink = MemorySink(shapes, _STATS, chains, draws)
-    warm = MemorySink(shapes, _STATS, chains, tune // thin) if keep_warmup else None
+    n_warm = tune // thin if keep_warmup else 0
+    attrs = {
+        "method": "gibbs",
+        "random_seed": str(seed),
+        "tune": tune,
+        "thin": thin,
+        "init": init,
+        "overrelaxation": overrelaxation,
+    }
+    options = {"chains": chains, "draws": draws, "tune": tune, "thin": thin, "cores": cores, "init": init}
+    info: dict[str, Any] = options | {"overrelaxation": overrelaxation, "random_seed": seed}
+    sink: MemorySink | ZarrSink
+    warm: MemorySink | ZarrSink | None
+    if path is None:
+        _warn_if_large(shapes, chains, chains * (draws + n_warm))
+        sink = MemorySink(shapes, _STATS, chains, draws)
+        warm = MemorySink(shapes, _STATS, chains, n_warm) if n_warm else None
+    else:
+        zeros = placeholders(shapes, _STATS, chains)
+        template = _tree(spec, data, zeros, zeros if n_warm else None, attrs)
+        sizes = {"posterior": draws, "sample_stats": draws, "warmup_posterior": n_warm, "warmup_sample_stats": n_warm}
+        root = create_store(path, StoredResult(spec, template, "gibbs", data, info), sizes, overwrite)
+        sink = ZarrSink(root, "posterior", "sample_stats", chains, draws)
+        warm = ZarrSink(root, "warmup_posterior", "warmup_sample_stats", chains, n_warm) if n_warm else None
 
     t_init = time.perf_counter()
     with threadpool_limits(limits=1):
@@ -201,39 +321,50 @@ def fit_gibbs(
         raise RuntimeError(f"the Gibbs blocks record {sorted(sweep.draws(states[0]))}, not {sorted(shapes)}")
     schedule = Schedule(tune, draws, thin)
     t_sample = time.perf_counter()
-    cpu = run_chains(sweep, states, rngs, schedule, sink, warm, cores=cores, progressbar=progressbar)
+    report = run_chains(sweep, states, rngs, schedule, sink, warm, cores=cores, progressbar=progressbar)
     sampling_seconds = time.perf_counter() - t_sample
+    kept, n, error = _settle(report, sink, warm, draws)
+    reached = max(r.sweeps for r in report.chains)
+    if n == 0:
+        if path is not None:  # the store this call created holds no draw
+            shutil.rmtree(path, ignore_errors=True)
+        if error is not None:
+            raise error
+        raise KeyboardInterrupt(
+            f"Gibbs sampling interrupted at sweep {reached} of {schedule.sweeps} ({tune} tuning sweeps), "
+            "before any draw was kept: nothing to return"
+        )
 
-    attrs = {
-        "method": "gibbs",
-        "random_seed": str(seed),
-        "tune": tune,
-        "thin": thin,
-        "init": init,
-        "overrelaxation": overrelaxation,
-    }
-    idata = make_posterior(spec, data, sink.variables, sample_stats=sink.stats, attrs=attrs)
-    if warm is not None and tune // thin > 0:
-        warm_tree = make_posterior(spec, data, warm.variables, sample_stats=warm.stats, attrs=attrs)
-        idata["warmup_posterior"] = warm_tree["posterior"]
-        idata["warmup_sample_stats"] = warm_tree["sample_stats"]
-    n_sweeps = chains * schedule.sweeps
-    info: dict[str, Any] = {
+    n_sweeps = max(1, report.sweeps)
+    info |= {
         "fit_seconds": time.perf_counter() - t0,
         "init_seconds": init_seconds,
         "sampling_seconds": sampling_seconds,
         "sweeps_per_second": n_sweeps / sampling_seconds if sampling_seconds > 0 else float("inf"),
-        "cpu_ms_per_sweep": 1e3 * sum(cpu) / n_sweeps,
-        "chains": chains,
-        "draws": draws,
-        "tune": tune,
-        "thin": thin,
-        "cores": cores,
-        "init": init,
-        "overrelaxation": overrelaxation,
-        "random_seed": seed,
-        "posterior_nbytes": sink.nbytes,
+        "cpu_ms_per_sweep": 1e3 * sum(r.cpu_seconds for r in report.chains) / n_sweeps,
+        "posterior_nbytes": len(kept) * n * _per_draw_bytes(shapes),
+        "interrupted": report.interrupted,
     }
+    stopped = report.interrupted or error is not None
+    if stopped:
+        info |= {"chains": len(kept), "draws": n, "draws_requested": draws, "chains_kept": kept}
+        info |= {"interrupted_at_sweep": reached, "chain_sweeps": [r.sweeps for r in report.chains]}
+    if isinstance(sink, MemorySink):
+        if error is not None:
+            raise error
+        pre_drawn = (warm.variables, warm.stats) if isinstance(warm, MemorySink) else None
+        idata = _tree(spec, data, (sink.variables, sink.stats), pre_drawn, attrs)
+    elif path is not None:
+        info["store"] = str(path)
+        idata = _finish_store(path, root, StoredResult(spec, template, "gibbs", data, info), error, kept, n)
+    if report.interrupted:
+        warnings.warn(
+            f"Gibbs sampling interrupted at sweep {reached} of {schedule.sweeps} "
+            f"(sweeps per chain: {info['chain_sweeps']}); keeping the first {n} of {draws} draws "
+            f"of chain(s) {kept}",
+            UserWarning,
+            stacklevel=2,
+        )
     log.info(
         "gibbs: %d chains x (%d tune + %d x %d) sweeps in %.1f s (%.1f sweeps/s), posterior %.1f MB",
         chains,
@@ -242,6 +373,24 @@ def fit_gibbs(
         thin,
         info["fit_seconds"],
         info["sweeps_per_second"],
-        sink.nbytes / 1e6,
+        info["posterior_nbytes"] / 1e6,
     )
     return FitResult(spec=spec, idata=idata, method="gibbs", train=data, info=info)
+
+
+def _finish_store(
+    path: Path, root: Any, result: StoredResult, error: BaseException | None, kept: list[int], n: int
+) -> xr.DataTree:
+    """Write the final ``info`` into the store and open it lazily; raise a failed write's error."""
+    try:
+        finish_store(root, result)
+    except OSError as exc:
+        error = error or exc
+    if error is not None and not isinstance(error, OSError):
+        raise error
+    if error is not None:
+        raise OSError(
+            f"writing draws to the store {str(path)!r} failed ({error}); sampling stopped. The "
+            f"first {n} draws of chain(s) {kept} are in the store: bayesmf.load({str(path)!r}) reads them"
+        ) from error
+    return read(path, lazy=True).idata

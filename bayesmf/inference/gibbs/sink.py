@@ -1,8 +1,8 @@
 """Where the kept draws go: a sink receives each kept draw of each chain as it is made.
 
 `MemorySink` keeps them in numpy arrays of shape (chain, draw, ...), from which
-`bayesmf.posterior.make_posterior` builds the posterior. Streaming draws to a store is
-another `Sink`; the chain runner does not change.
+`bayesmf.posterior.make_posterior` builds the posterior. `bayesmf.inference.gibbs.zarr_sink`
+streams them to a zarr store instead; the chain runner does not change.
 """
 
 from __future__ import annotations
@@ -21,6 +21,15 @@ class Sink(Protocol):
     def record(self, chain: int, draw: int, values: Mapping[str, Any], stats: Mapping[str, float]) -> None:
         """Store draw ``draw`` of ``chain``: posterior variables and sample statistics by name."""
 
+    #: draws of each chain stored for good (0, 1, ..., stored - 1)
+    stored: list[int]
+
+    def flush(self) -> None:
+        """Make every recorded draw durable (called once the chains have stopped)."""
+
+    def keep(self, chains: Sequence[int], n: int) -> None:
+        """Keep only ``chains`` (renumbered 0, 1, ...), each with its first ``n`` draws."""
+
 
 class MemorySink:
     """Draws in memory: ``arrays[name]`` of shape (chains, n_keep, *shape) per variable.
@@ -38,6 +47,7 @@ class MemorySink:
     ) -> None:
         self.variables = {name: np.empty((chains, n_keep, *shape), dtype=dtype) for name, (shape, dtype) in shapes.items()}
         self.stats = {name: np.empty((chains, n_keep)) for name in stats}
+        self.stored = [0] * chains
 
     @property
     def nbytes(self) -> int:
@@ -50,3 +60,14 @@ class MemorySink:
             self.variables[name][chain, draw] = value
         for name, value in stats.items():
             self.stats[name][chain, draw] = value
+        self.stored[chain] = max(self.stored[chain], draw + 1)
+
+    def flush(self) -> None:
+        """Nothing to do: every draw is in the arrays as soon as it is recorded."""
+
+    def keep(self, chains: Sequence[int], n: int) -> None:
+        """Keep ``chains`` and the first ``n`` draws (a view when ``chains`` is 0, 1, ..., m-1)."""
+        index: Any = slice(len(chains)) if list(chains) == list(range(len(chains))) else np.asarray(chains)
+        self.variables = {k: v[index, :n] for k, v in self.variables.items()}
+        self.stats = {k: v[index, :n] for k, v in self.stats.items()}
+        self.stored = [min(self.stored[c], n) for c in chains]
