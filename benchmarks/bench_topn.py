@@ -36,7 +36,22 @@ Systems (``--systems``, a comma list, default all; rank 10 unless said):
 - ``implicit-als`` (64 factors, 30 iterations), ``implicit-als-10`` (10 factors,
   regularization 0.05, 30 iterations) and ``implicit-bpr`` (64 factors, 200 iterations):
   `implicit` on the training pairs as implicit feedback (every rated pair 1, whatever the
-  rating), scored by user . item factors over all items.
+  rating), scored by user . item factors over all items;
+- ``gibbs-implicit``, ``gibbs-implicit-lower``, ``gibbs-implicit-thompson``: the choice model, ``PMF(n_factors=10,
+  likelihood="implicit")`` by Gibbs on ``bayesmf.as_implicit(train, value="one")`` (every
+  training pair a choice of confidence 1 + 1, every other pair a weak 0), one fit ranked by
+  the posterior-mean P(chosen), its 5 % quantile and Thompson (`bayesmf.topn.evaluate_topn`
+  on the held-out ratings: relevance is still a test rating >= 4);
+- ``joint``: choice x rating, `bayesmf.joint.joint_scores` of the ``gibbs-implicit`` fit and
+  the ``gibbs-mean`` fit (the same fits, not refitted; fitted for it only when their systems
+  are not asked for): the posterior mean of
+  P(chosen) x P(r >= 4 | chosen) over paired draws, scored by `bayesmf.topn.evaluate_scores`;
+  its ``fit s`` is the sum of the two fits', its verdict pass only when both pass.
+
+Calibration of P(chosen) (third table), per fold, for the ``gibbs-implicit`` fit:
+`bayesmf.choice_reliability` on the test pairs (every test pair a held-out choice; every
+other pair of a test user that is not a training pair a non-choice), ECE and Brier score
+over 10 bins.
 
 Gibbs fits run the package defaults of ``fit(method="gibbs")``; each one's
 ``diagnose()`` verdict is in the table (pass / FAIL): quote no figure of a failed fit.
@@ -89,10 +104,11 @@ os.environ.setdefault("TQDM_DISABLE", "1")  # myFM and implicit draw bars; a ben
 import numpy as np
 import pandas as pd
 
-from bayesmf import PMF
+from bayesmf import PMF, as_implicit, choice_reliability
 from bayesmf._seed import seed_sequence
 from bayesmf.batched_ranking import rank_candidates
 from bayesmf.data import RatingsData
+from bayesmf.joint import joint_scores
 from bayesmf.movielens import load_movielens
 from bayesmf.options import PredictOptions
 from bayesmf.split import kfold
@@ -120,7 +136,13 @@ SYSTEMS: dict[str, tuple[str, str | None, str]] = {
     "implicit-als": ("implicit-als", None, "implicit ALS, 64 factors, 30 it."),
     "implicit-als-10": ("implicit-als-10", None, "implicit ALS, 10 factors, reg. 0.05, 30 it."),
     "implicit-bpr": ("implicit-bpr", None, "implicit BPR, 64 factors, 200 it."),
+    "gibbs-implicit": ("gibbs-implicit", "mean", 'choice model, Gibbs, `likelihood="implicit"`, mean P(chosen)'),
+    "gibbs-implicit-lower": ("gibbs-implicit", "lower", "choice model, Gibbs, 5 % quantile of P(chosen)"),
+    "gibbs-implicit-thompson": ("gibbs-implicit", "thompson", "choice model, Gibbs, Thompson"),
+    "joint": ("joint", None, "choice x rating fits above: mean of P(chosen) x P(r >= 4)"),
 }
+#: the fits the joint system reuses: (choice group, rating group)
+JOINT_FITS = ("gibbs-implicit", "gibbs")
 #: a fit group's package (skipped with a note when it is not installed)
 PACKAGES = {"surprise-svd": "surprise", "myfm": "myfm", "implicit-als": "implicit",
             "implicit-als-10": "implicit", "implicit-bpr": "implicit"}
@@ -338,6 +360,7 @@ class Row:
     n_users: int = 0
     n_skipped: int = 0
     per_user: pd.DataFrame | None = None
+    calibration: dict[str, float] = field(default_factory=dict)  # P(chosen)'s ECE and Brier (choice fits)
 
 
 def summary_of(topn: TopN, k: int) -> dict[str, tuple[float, float]]:
@@ -352,6 +375,10 @@ def fit_bayesmf(group: str, train: RatingsData, seed: int, quick: bool) -> tuple
     start = time.perf_counter()
     if group == "als":
         fit = PMF(n_factors=RANK, priors="fixed").fit(train, method="als", random_seed=seed, progressbar=False)
+    elif group == "gibbs-implicit":
+        fit = PMF(n_factors=RANK, likelihood="implicit").fit(
+            as_implicit(train, value="one"), method="gibbs", random_seed=seed, progressbar=False,
+            **(GIBBS_QUICK if quick else {}))
     else:
         spec = PMF(n_factors=RANK, priors="fixed") if group == "gibbs-fixed" else PMF(n_factors=RANK)
         fit = spec.fit(train, method="gibbs", random_seed=seed, progressbar=False, **(GIBBS_QUICK if quick else {}))
@@ -365,6 +392,18 @@ def verdict(fit: Any) -> str:
     return {True: "pass", False: "FAIL", None: "n/a"}[diagnosis.ok]
 
 
+def both(verdicts: Sequence[str]) -> str:
+    """Verdict of a system built on several fits: FAIL if one fails, pass if all pass."""
+    return "FAIL" if "FAIL" in verdicts else "pass" if all(v == "pass" for v in verdicts) else "n/a"
+
+
+def calibration(fit: Any, test: RatingsData) -> dict[str, float]:
+    """ECE, Brier score and counts of the choice fit's P(chosen) on the fold's held-out pairs."""
+    rel = choice_reliability(fit, test, n_bins=10)
+    return {"ece": rel.ece, "brier": rel.brier, "n_pairs": rel.table.attrs["n_pairs"],
+            "n_positive": rel.table.attrs["n_positive"]}
+
+
 def run_fold(dataset: str, fold: str, train: RatingsData, test: RatingsData, systems: Sequence[str],
              args: argparse.Namespace, log: Callable[[str], None]) -> tuple[list[Row], dict[str, dict[int, np.ndarray]], Plan]:
     """Every system asked for on one fold; the lists of the rules compared in table 2."""
@@ -373,7 +412,8 @@ def run_fold(dataset: str, fold: str, train: RatingsData, test: RatingsData, sys
     plan = make_plan(train, test, THRESHOLD) if need_lists else Plan(np.empty(0, np.int64), [], [])
     rows: list[Row] = []
     lists: dict[str, dict[int, np.ndarray]] = {}
-    groups = list(dict.fromkeys(SYSTEMS[s][0] for s in systems))
+    groups = [g for g in dict.fromkeys(v[0] for v in SYSTEMS.values()) if any(SYSTEMS[s][0] == g for s in systems)]
+    kept: dict[str, tuple[Any, float, str]] = {}  # the fits "joint" reuses: (fit, fit s, verdict)
     for group in groups:
         members = [s for s in systems if SYSTEMS[s][0] == group]
         package = PACKAGES.get(group)
@@ -382,14 +422,29 @@ def run_fold(dataset: str, fold: str, train: RatingsData, test: RatingsData, sys
             log(f"{dataset} {fold} {group}: skipped, {package} not installed")
             continue
         try:
-            fit, scores, diag = None, None, "n/a"
+            fit, scores, diag, joint_s, cal = None, None, "n/a", 0.0, {}
             if group == "popularity":
                 start = time.perf_counter()
                 scores = popularity_scores(train)
                 fit_s = time.perf_counter() - start
-            elif group in ("als", "gibbs-fixed", "gibbs"):
+            elif group in ("als", "gibbs-fixed", "gibbs", "gibbs-implicit"):
                 fit, fit_s = fit_bayesmf(group, train, seed, args.quick)
                 diag = verdict(fit)
+                if group in JOINT_FITS and "joint" in systems:
+                    kept[group] = (fit, fit_s, diag)
+                if group == "gibbs-implicit":
+                    cal = calibration(fit, test)
+            elif group == "joint":
+                for part in JOINT_FITS:  # reused when their systems ran on this fold, else fitted here
+                    if part not in kept:
+                        part_fit, part_s = fit_bayesmf(part, train, seed, args.quick)
+                        kept[part] = (part_fit, part_s, verdict(part_fit))
+                (choice, choice_s, choice_diag), (rating, rating_s, rating_diag) = (kept[p] for p in JOINT_FITS)
+                fit_s, diag = choice_s + rating_s, both([choice_diag, rating_diag])
+                start = time.perf_counter()
+                scores = joint_scores(choice, rating, threshold=THRESHOLD, rank_by="mean", random_seed=seed)
+                joint_s = time.perf_counter() - start
+                kept.clear()
             elif group == "surprise-svd":
                 scores, fit_s = surprise_scores(train, seed)
             elif group == "myfm":
@@ -402,7 +457,7 @@ def run_fold(dataset: str, fold: str, train: RatingsData, test: RatingsData, sys
             rows += [Row(dataset, fold, s, status=f"failed: {type(exc).__name__}: {exc}"[:200]) for s in members]
             continue
         for system in members:
-            row = Row(dataset, fold, system, fit_s=fit_s, diagnose=diag)
+            row = Row(dataset, fold, system, fit_s=fit_s, diagnose=diag, calibration=cal)
             rule = SYSTEMS[system][1]
             start = time.perf_counter()
             try:
@@ -419,7 +474,7 @@ def run_fold(dataset: str, fold: str, train: RatingsData, test: RatingsData, sys
                 row.status = f"failed: {type(exc).__name__}: {exc}"[:200]
                 rows.append(row)
                 continue
-            row.rank_s = time.perf_counter() - start
+            row.rank_s = time.perf_counter() - start + (joint_s if group == "joint" else 0.0)
             row.metrics = summary_of(topn, k)
             row.n_users = int(topn.summary.attrs["n_users_evaluated"])
             row.n_skipped = int(topn.summary.attrs["n_users_skipped"])
@@ -581,6 +636,24 @@ def difference_tables(dataset: str, diffs: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def calibration_tables(rows: list[Row]) -> list[str]:
+    """ECE and Brier score of P(chosen) per dataset and fold (one row per choice fit)."""
+    fits = {(r.dataset, r.fold): r for r in rows if r.calibration}
+    if not fits:
+        return []
+    lines = ["### Calibration of P(chosen): the choice fit (`gibbs-implicit`) on held-out pairs", "",
+             "`bayesmf.choice_reliability`: every test pair a held-out choice, every other pair of a test user that "
+             "is not a training pair a non-choice; 10 equal-width bins of the posterior-mean P(chosen). ECE: "
+             "pair-weighted mean |observed - predicted| over bins; Brier: mean squared error of P(chosen). Quote no "
+             "figure of a FAIL.", "",
+             "| dataset | fold | pairs | held-out choices | ECE | Brier | diagnose |", "|---" * 7 + "|"]
+    for (dataset, fold), r in fits.items():
+        c = r.calibration
+        lines.append(f"| {dataset} | {fold} | {c['n_pairs']:.0f} | {c['n_positive']:.0f} | {c['ece']:.4f} | "
+                     f"{c['brier']:.4f} | {r.diagnose} |")
+    return lines
+
+
 def versions() -> str:
     out = []
     for name in VERSIONS:
@@ -634,6 +707,10 @@ def section(rows: list[Row], diffs: list[dict[str, Any]], args: argparse.Namespa
         "- Surprise SVD is ranked by its rating before clipping; myFM by its posterior-mean rating "
         f"({myfm_run[0]} sweeps, last {myfm_run[1]} kept); `implicit` trains on the "
         "training pairs as implicit feedback (each pair 1)",
+        "- choice model (`gibbs-implicit*`): `PMF(n_factors=10, likelihood=\"implicit\")` by Gibbs on "
+        "`as_implicit(train, value=\"one\")`, evaluated on the held-out ratings like the rest; `joint`: "
+        "`bayesmf.joint.joint_scores` of that fit and the `gibbs-mean` fit (mean over paired draws of P(chosen) x "
+        f"P(r >= {THRESHOLD:g})), its `fit s` the two fits' sum, its verdict pass only when both pass",
         "- LensKit: not run; `pip install --dry-run lenskit` pulls in torch (and the CUDA wheels), which stays out of "
         "the benchmark's install",
         "",
@@ -652,6 +729,9 @@ def section(rows: list[Row], diffs: list[dict[str, Any]], args: argparse.Namespa
         ]
         for dataset in datasets:
             lines += [*difference_tables(dataset, diffs), ""]
+    calibrated = calibration_tables(rows)
+    if calibrated:
+        lines += [*calibrated, ""]
     lines.append(END)
     return "\n".join(lines)
 
@@ -669,6 +749,12 @@ def warm_up(log: Callable[[str], None]) -> None:
             **({} if group == "als" else {"draws": 10, "tune": 5, "chains": 2}))
         for rule in ("mean", "lower", "prob", "thompson"):
             evaluate_topn(fit, test, 3, rank_by=rule, random_seed=0)
+    choice = PMF(n_factors=2, likelihood="implicit").fit(as_implicit(train), method="gibbs", random_seed=0,
+                                                          progressbar=False, draws=10, tune=5, chains=2)
+    for rule in ("mean", "lower", "thompson"):
+        evaluate_topn(choice, test, 3, rank_by=rule, random_seed=0)
+    evaluate_scores(joint_scores(choice, fit, random_seed=0), train, test, 3, random_seed=0)
+    choice_reliability(choice, test)
     log(f"warm-up (numba kernels) {time.perf_counter() - start:.1f} s, not counted")
 
 
