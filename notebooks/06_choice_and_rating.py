@@ -1,0 +1,321 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # What will they choose, and will they like it? A choice model joined to a rating model
+#
+# **For:** people who build top-N lists from ratings or from views, clicks and plays, and
+# want to know what a model of *choice* adds to a model of *ratings*.
+#
+# A rating model answers "how much would this user like movie X *if* they watched it".
+# A top-10 list also needs "which movies will this user pick at all": a user rates what they
+# chose to watch, and most movies they never choose. This notebook fits both on the same
+# training data and combines them:
+#
+# 1. the **rating model**: `PMF(n_factors=10)` by Gibbs on the star ratings (hierarchical
+#    priors, the package default);
+# 2. the **choice model**: `PMF(n_factors=10, likelihood="implicit")` by Gibbs on the same
+#    pairs read as choices (`bayesmf.as_implicit`: every rated pair is a choice, every other
+#    pair a weak "not chosen"). Its score, clipped to [0, 1], is P(chosen);
+# 3. the **joint**: P(chosen) x P(r >= 4 | chosen), the probability that the user picks the
+#    movie *and* rates it 4 or more, computed per pair of posterior draws
+#    (`bayesmf.joint.recommend_joint`, `bayesmf.joint.joint_scores`), so it has an interval.
+#
+# Then: three users' three lists side by side, with intervals; held-out NDCG@10 of every
+# list against "most popular"; and whether P(chosen) means what it says (a reliability
+# curve on held-out choices).
+#
+# Data: MovieLens 100K, canonical fold u1 (80 000 training ratings, 20 000 held out). The
+# same comparison on all five folds and on ml-latest-small, with the `implicit` ALS and BPR
+# peers, is `benchmarks/bench_topn.py` (`benchmarks/RESULTS.md`, "Top-N lists").
+
+# %%
+import os
+
+# The test suite sets BAYESMF_FAST=1: short chains, fewer users shown.
+FAST = os.environ.get("BAYESMF_FAST") == "1"
+SEED = 2026
+# full mode: the package's default run length of fit(method="gibbs")
+GIBBS = dict(chains=2, tune=60, draws=60) if FAST else {}
+N_USERS_SHOWN = 2 if FAST else 3
+K = 10
+THRESHOLD = 4.0  # "likes it": a rating of 4 or 5 stars
+
+# %%
+# %config InlineBackend.figure_format = "png"
+import logging
+import warnings
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+import bayesmf
+from bayesmf.choice_calibration import plot_choice_reliability
+from bayesmf.joint import joint_scores, recommend_joint
+from bayesmf.topn import evaluate_scores, evaluate_topn, popularity_scores
+
+plt.rcParams.update({"figure.dpi": 80, "figure.figsize": (6.0, 4.0), "axes.grid": True, "grid.alpha": 0.3})
+pd.set_option("display.precision", 3)
+pd.set_option("display.width", 250)
+pd.set_option("display.max_columns", None)
+pd.set_option("display.max_colwidth", 40)
+logging.getLogger("pymc").setLevel(logging.WARNING)  # keep PyMC's info messages out of the outputs
+warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm.auto without ipywidgets
+if FAST:
+    print("FAST mode: short chains (2 x 60 draws): every number below is a smoke test, not a result.")
+
+# %% [markdown]
+# ## Data and the two fits
+#
+# `as_implicit(train, value="one")` keeps the training pairs and the id encoders and drops
+# the stars: the choice model sees *that* a user rated a movie, not how. Both fits see the
+# same 80 000 training pairs; the held-out fold is used only to score them.
+
+# %%
+train, test = bayesmf.load_movielens("ml-100k", "u1")
+titles = bayesmf.movielens_items("ml-100k").set_index("item")["title"]
+choices = bayesmf.as_implicit(train, value="one")
+print("train: ", train)
+print("test:  ", test)
+print("choices:", choices)
+
+rating_fit = bayesmf.PMF(n_factors=10).fit(train, method="gibbs", random_seed=SEED, progressbar=False, **GIBBS)
+choice_fit = bayesmf.PMF(n_factors=10, likelihood="implicit").fit(
+    choices, method="gibbs", random_seed=SEED, progressbar=False, **GIBBS
+)
+verdicts = {}
+for name, fit in (("rating model", rating_fit), ("choice model", choice_fit)):
+    diagnosis = fit.diagnose(warn=False)
+    verdicts[name] = diagnosis.ok
+    print(f"{name}: {fit}")
+    print(f"  verdict: {diagnosis.verdict}")
+if FAST:
+    print("(fast mode: short chains, so the verdicts are not expected to pass; run the notebook in full.)")
+
+# %% [markdown]
+# ## 1. Three users, three lists
+#
+# For each user (a light, a typical and a heavy rater, among those with a held-out rating of
+# 4 or more), the top 10 of
+#
+# - the **rating model** by posterior-mean rating (`rating_fit.recommend`),
+# - the **choice model** by posterior-mean P(chosen) (`choice_fit.recommend`),
+# - the **joint** by the posterior mean of P(chosen) x P(r >= 4) (`recommend_joint`),
+#
+# each over the movies the user did not rate in training. Every movie of every list gets
+# the same three numbers with their 90 % intervals (`recommend_joint(..., items=...)`):
+# P(chosen), P(r >= 4) and the joint. `held out` is the user's test rating of that movie
+# (blank: not in their test fold). A list is good here when it holds movies with a held-out
+# rating of 4 or 5.
+
+# %%
+test_frame = test.to_dataframe()
+n_train = pd.Series(train.user_counts(), index=train.users.classes)
+liked = test_frame[test_frame["rating"] >= THRESHOLD]["user"].unique()
+eligible = n_train[n_train.index.isin(liked)]
+targets = [0.1, 0.5, 0.9] if N_USERS_SHOWN == 3 else [0.1, 0.9]
+shown = [eligible.index[int(np.argmin(np.abs(eligible.to_numpy() - eligible.quantile(q))))] for q in targets]
+
+
+def interval(mean, lower, upper):
+    return [f"{m:.2f} [{lo:.2f}, {hi:.2f}]" for m, lo, hi in zip(mean, lower, upper, strict=True)]
+
+
+def lists_of(user):
+    """The user's three top-K lists, each movie with P(chosen), P(r >= 4) and the joint."""
+    tops = {
+        "rating model": rating_fit.recommend(user, n=K, threshold=THRESHOLD)["item"].tolist(),
+        "choice model": choice_fit.recommend(user, n=K, threshold=None)["item"].tolist(),
+        "joint": recommend_joint(choice_fit, rating_fit, user, n=K, threshold=THRESHOLD, random_seed=SEED)["item"].tolist(),
+    }
+    held = test_frame[test_frame["user"] == user].set_index("item")["rating"]
+    frames = {}
+    for name, items in tops.items():
+        q = recommend_joint(choice_fit, rating_fit, user, n=K, threshold=THRESHOLD, items=items, random_seed=SEED)
+        q = q.set_index("item").loc[items]
+        frames[name] = pd.DataFrame({
+            "title": titles.reindex(items).str.slice(0, 32).to_numpy(),
+            "P(chosen)": interval(q["p_chosen"], q["p_chosen_lower"], q["p_chosen_upper"]),
+            "P(r>=4)": interval(q["p_at_least"], q["p_at_least_lower"], q["p_at_least_upper"]),
+            "joint": interval(q["mean"], q["lower"], q["upper"]),
+            "held out": held.reindex(items).to_numpy(),  # NaN: not in the user's test fold
+        }, index=pd.RangeIndex(1, len(items) + 1, name="rank"))
+    return tops, frames
+
+
+user_lists = {}
+for user in shown:
+    tops, frames = lists_of(user)
+    user_lists[user] = tops
+    n_liked = int((test_frame[test_frame["user"] == user]["rating"] >= THRESHOLD).sum())
+    print(f"\n=== user {user}: {n_train[user]} training ratings, {n_liked} held-out ratings >= {THRESHOLD:g} ===")
+    side = pd.concat({name: f[["title", "held out"]] for name, f in frames.items()}, axis=1)
+    print(side.to_string(na_rep=""))
+    for name, f in frames.items():
+        hits = int((f["held out"] >= THRESHOLD).sum())
+        print(f"\n{name} (user {user}): {hits} of {K} held-out likes")
+        print(f[["title", "P(chosen)", "P(r>=4)", "joint"]].to_string())
+
+# %% [markdown]
+# Where the lists sit: every movie the user did not rate, placed by its posterior-mean
+# P(chosen) and P(r >= 4); the grey curves are constant joint values. By construction the
+# rating model ranks by the vertical axis alone (it never asks whether the movie would be
+# chosen), the choice model by the horizontal axis alone (it never asks whether the movie
+# would be liked), and the joint by the product: its top 10 sit beyond the highest grey
+# curve it reaches.
+
+# %%
+fig, axes = plt.subplots(1, len(shown), figsize=(5.0 * len(shown), 4.2), sharey=True)
+markers = {"rating model": ("s", "tab:blue"), "choice model": ("^", "tab:orange"), "joint": ("o", "tab:green")}
+for ax, user in zip(np.atleast_1d(axes), shown, strict=True):
+    every = recommend_joint(choice_fit, rating_fit, user, n=train.n_items, threshold=THRESHOLD, random_seed=SEED)
+    every = every.set_index("item")
+    ax.scatter(every["p_chosen"], every["p_at_least"], s=4, color="lightgrey", label="unrated movies")
+    grid = np.linspace(0.01, 1, 200)
+    for level in (0.05, 0.1, 0.2, 0.4):
+        ax.plot(grid, np.clip(level / grid, 0, 1.0), color="grey", linewidth=0.6)
+    for name, items in user_lists[user].items():
+        marker, colour = markers[name]
+        ax.scatter(every.loc[items, "p_chosen"], every.loc[items, "p_at_least"], marker=marker,
+                   facecolor="none", edgecolor=colour, s=40, label=f"{name} top {K}")
+    ax.set_xlim(0, max(0.05, float(every["p_chosen"].max()) * 1.05))
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("posterior-mean P(chosen)")
+    ax.set_title(f"user {user} ({n_train[user]} training ratings)")
+np.atleast_1d(axes)[0].set_ylabel(f"posterior-mean P(r >= {THRESHOLD:g})")
+np.atleast_1d(axes)[0].legend(loc="lower right", fontsize=8)
+fig.suptitle("Three lists in the (P(chosen), P(r >= 4)) plane; grey: joint = 0.05, 0.1, 0.2, 0.4")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 2. Held-out top-10 quality
+#
+# The protocol of `bayesmf.topn`: for every test user, rank all the movies they did not
+# rate in training; a movie is relevant when its held-out rating is at least 4; NDCG@10,
+# precision@10 and recall@10, mean over users ± standard error (sd / sqrt(users)). The
+# choice model is evaluated on the held-out *ratings* like the rest (its own training data
+# are choices on (0, 1); the threshold is checked against the test ratings' 1-5 scale). Its
+# three rules: the posterior mean of P(chosen), the lower end of its 90 % interval
+# (cautious) and Thompson (one posterior draw per user: explores). The joint is scored with
+# `joint_scores` and `evaluate_scores`.
+
+# %%
+results = {
+    "most popular": evaluate_scores(popularity_scores(train), train, test, K, THRESHOLD, random_seed=SEED, name="popularity"),
+    "rating model (mean)": evaluate_topn(rating_fit, test, K, rank_by="mean", threshold=THRESHOLD, random_seed=SEED, progressbar=False),
+}
+for rule in ("mean", "lower", "thompson"):
+    results[f"choice model ({rule})"] = evaluate_topn(
+        choice_fit, test, K, rank_by=rule, threshold=THRESHOLD, random_seed=SEED, progressbar=False
+    )
+scores = joint_scores(choice_fit, rating_fit, threshold=THRESHOLD, random_seed=SEED)
+results["joint (mean)"] = evaluate_scores(scores, train, test, K, THRESHOLD, random_seed=SEED, name="joint")
+
+rows = {}
+for name, res in results.items():
+    s = res.summary
+    rows[name] = {f"{m}@{K}": s.loc[f"{m}@{K}", "mean"] for m in ("ndcg", "precision", "recall")}
+    rows[name]["NDCG se"] = s.loc[f"ndcg@{K}", "se"]
+    rows[name]["coverage"] = s.loc[f"coverage@{K}", "mean"]
+    rows[name]["users"] = int(s.attrs["n_users_evaluated"])
+table = pd.DataFrame(rows).T.astype({"users": int})
+print(table.to_string())
+
+fig, ax = plt.subplots(figsize=(7.0, 3.8))
+y = np.arange(len(table))
+ax.barh(y, table[f"ndcg@{K}"], xerr=2 * table["NDCG se"], color=["grey"] + ["tab:blue"] + ["tab:orange"] * 3 + ["tab:green"],
+        capsize=3)
+ax.set_yticks(y, table.index)
+ax.invert_yaxis()
+ax.set_xlabel(f"NDCG@{K} on held-out ratings (± 2 se over users)")
+ax.set_title(f"ML-100K u1: top-{K} lists of every model" + (" (FAST: short chains)" if FAST else ""))
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The same users are scored by every system, so differences are paired: per user, NDCG of
+# one list minus NDCG of the other, mean ± standard error.
+
+# %%
+def paired(a, b):
+    pa, pb = results[a].per_user.set_index("user"), results[b].per_user.set_index("user")
+    d = (pa["ndcg"] - pb["ndcg"]).dropna()
+    return d.mean(), d.std(ddof=1) / np.sqrt(len(d))
+
+
+comparisons = [("joint (mean)", "choice model (mean)"), ("joint (mean)", "rating model (mean)"),
+               ("choice model (mean)", "most popular"), ("choice model (lower)", "choice model (mean)"),
+               ("choice model (thompson)", "choice model (mean)")]
+diffs = pd.DataFrame([(a, b, *paired(a, b)) for a, b in comparisons],
+                     columns=["system", "minus", f"mean ΔNDCG@{K}", "se"])
+diffs["z"] = diffs[f"mean ΔNDCG@{K}"] / diffs["se"]
+print(diffs.to_string())
+
+# %% [markdown]
+# ## 3. Is P(chosen) calibrated?
+#
+# `bayesmf.choice_reliability` takes every held-out pair of the test users as a choice and
+# every other pair they did not choose in training as a non-choice, bins the posterior-mean
+# P(chosen) into 10 equal-width bins and compares each bin's mean prediction with the share
+# actually chosen (± 2 binomial standard errors). On the diagonal, P(chosen) means what it
+# says. ECE is the pair-weighted mean gap; the Brier score the mean squared error.
+#
+# What "chosen" means here: the held-out fold is 20 % of the ratings, so a pair that the
+# model gives P(chosen) = p (as a share of *all* the user's choices) is chosen *in the test
+# fold* with a smaller probability. A curve below the diagonal by a roughly constant factor
+# says the ranking is right and the scale is that of the training choices.
+
+# %%
+reliability = bayesmf.choice_reliability(choice_fit, test, n_bins=10)
+print(reliability.table.to_string())
+print(f"ECE {reliability.ece:.4f}, Brier {reliability.brier:.4f}, over {reliability.table.attrs['n_pairs']:,} pairs "
+      f"({reliability.table.attrs['n_positive']:,} held-out choices, {reliability.table.attrs['n_users']} users)")
+base_rate = reliability.table.attrs["n_positive"] / reliability.table.attrs["n_pairs"]
+fig, ax = plt.subplots(figsize=(5.0, 5.0))
+plot_choice_reliability(reliability, ax=ax, label="choice model")
+ax.axhline(base_rate, color="tab:red", linewidth=0.8, linestyle=":", label=f"base rate {base_rate:.3f}")
+ax.legend(loc="upper left", fontsize=8)
+ax.set_title("Reliability of P(chosen) on held-out choices, ML-100K u1")
+plt.show()
+
+# %% [markdown]
+# ## Take-aways
+#
+# Computed from the numbers above (re-run the notebook and they follow).
+
+# %%
+ndcg = table[f"ndcg@{K}"]
+se = table["NDCG se"]
+best = ndcg.idxmax()
+pop = ndcg["most popular"]
+print(f"- best list by NDCG@{K}: {best}, {ndcg[best]:.3f} ± {se[best]:.3f} (most popular: {pop:.3f} ± {se['most popular']:.3f}).")
+for name in table.index.drop("most popular"):
+    side = "above" if ndcg[name] > pop else "below"
+    print(f"- {name}: {ndcg[name]:.3f}, {side} most popular by {ndcg[name] - pop:+.3f}.")
+for _, r in diffs.iterrows():
+    verdict = "better" if r["z"] > 2 else "worse" if r["z"] < -2 else "not distinguishable (|z| <= 2)"
+    print(f"- {r['system']} vs {r['minus']}: ΔNDCG {r[f'mean ΔNDCG@{K}']:+.3f} ± {r['se']:.3f} per user: {verdict}.")
+overlap = np.mean([len(set(t["joint"]) & set(t["choice model"])) / K for t in user_lists.values()])
+print(f"- the joint list shares {overlap:.0%} of its movies with the choice model's list for the users shown.")
+below = (reliability.table["observed"] < reliability.table["mean_predicted"]).mean()
+print(f"- P(chosen): ECE {reliability.ece:.3f}, Brier {reliability.brier:.3f}; the observed test-fold frequency is "
+      f"below the prediction in {below:.0%} of the bins"
+      + (" (P(chosen) is read on the scale of all of a user's choices; the test fold holds a fifth of them)."
+         if below > 0.5 else "."))
+order = reliability.table["observed"].is_monotonic_increasing
+print(f"- the observed frequency {'rises' if order else 'does not rise'} monotonically with P(chosen) over the bins: "
+      f"{'the ranking by P(chosen) is consistent with held-out choices' if order else 'check the curve'}.")
+if not all(verdicts.values()):
+    failed = [name for name, ok in verdicts.items() if not ok]
+    print(f"- diagnose() did not pass for: {', '.join(failed)}; the numbers above are not results"
+          + (" (FAST mode: short chains)." if FAST else "; run longer chains."))
