@@ -35,10 +35,10 @@ import pandas as pd
 
 from bayesmf._seed import SeedLike, generator
 from bayesmf._validate import validate_choice, validate_positive_int
-from bayesmf.data import RatingsData, UnknownIdError
+from bayesmf.data import RatingsData
 from bayesmf.latent import latent_scores_per_draw
-from bayesmf.predictive.pairs import py_value
 from bayesmf.predictive.view import ModelView, model_view
+from bayesmf.topn_protocol import index_pairs
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -151,17 +151,8 @@ def _encode(train: RatingsData, test: Any, unknown: str) -> tuple[np.ndarray, np
         raise TypeError(
             f"test must be a RatingsData or a pandas DataFrame with columns user and item, got {type(test).__name__}"
         )
-    uidx = train.users.to_index(user_raw, unknown="flag")
-    iidx = train.items.to_index(item_raw, unknown="flag")
-    bad = (uidx < 0) | (iidx < 0)
-    if bad.any() and unknown == "raise":
-        users = list(dict.fromkeys(py_value(v) for v in user_raw[uidx < 0]))
-        items = list(dict.fromkeys(py_value(v) for v in item_raw[iidx < 0]))
-        raise UnknownIdError(
-            f"{int(bad.sum())} test pair(s) have ids the fit does not know: users {users[:5]!r}, "
-            f"items {items[:5]!r}; pass unknown='drop' to leave them out (they are counted)"
-        )
-    return uidx[~bad], iidx[~bad], int(bad.sum())
+    uidx, iidx, keep = index_pairs(train, user_raw, item_raw, unknown, "test pair(s)")
+    return uidx[keep], iidx[keep], int((~keep).sum())
 
 
 def _p_chosen(view: ModelView, u: int, items: np.ndarray) -> np.ndarray:

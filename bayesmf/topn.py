@@ -259,8 +259,8 @@ def evaluate_scores(
     random_seed: SeedLike = None,
     *,
     unknown: str = "raise",
-    scale: tuple[float, float] | None = None,
     name: str = "scores",
+    scale: tuple[float, float] | None = None,
 ) -> TopN:
     """Evaluate the top-``k`` lists of any scores, with the protocol of `evaluate_topn`.
 
@@ -276,11 +276,13 @@ def evaluate_scores(
         left out of the candidates).
     test : RatingsData or pandas.DataFrame
         Held-out ratings, as in `evaluate_topn`.
-    k, threshold, candidates, n_negatives, random_seed, unknown, scale
-        As in `evaluate_topn` (implicit feedback: ``train``'s scale is
-        `bayesmf.link.IMPLICIT_SCALE`).
+    k, threshold, candidates, n_negatives, random_seed, unknown
+        As in `evaluate_topn`.
     name : str
         Label stored in ``attrs["rank_by"]``.
+    scale : tuple of float, optional
+        As in `evaluate_topn` (implicit feedback: ``train``'s scale is
+        `bayesmf.link.IMPLICIT_SCALE`).
 
     Returns
     -------

@@ -30,7 +30,7 @@ from bayesmf.data import RatingsData, UnknownIdError
 from bayesmf.link import IMPLICIT_SCALE
 from bayesmf.predictive.pairs import py_value
 
-__all__ = ["CANDIDATES", "SAMPLED_WARNING", "Plan", "check_protocol", "encode_test", "make_plan", "test_scale"]
+__all__ = ["CANDIDATES", "SAMPLED_WARNING", "Plan", "check_protocol", "encode_test", "index_pairs", "make_plan", "test_scale"]
 
 CANDIDATES = ("unrated", "sampled")
 _UNKNOWN = ("raise", "drop")
@@ -112,6 +112,18 @@ def encode_test(
             "test must be a RatingsData or a pandas DataFrame of raw ids (columns user, item, "
             f"rating), got {type(test).__name__}"
         )
+    uidx, iidx, keep = index_pairs(train, user_raw, item_raw, unknown, "test rating(s)")
+    return uidx[keep], iidx[keep], rating[keep], int((~keep).sum())
+
+
+def index_pairs(
+    train: RatingsData, user_raw: np.ndarray, item_raw: np.ndarray, unknown: str, what: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Raw (user, item) ids as ``train``'s indices (-1: unknown) and the mask of known pairs.
+
+    Unknown ids raise `bayesmf.data.UnknownIdError` naming them (``what`` names the rows)
+    with ``unknown="raise"``; with ``"drop"`` they are only flagged.
+    """
     uidx = train.users.to_index(user_raw, unknown="flag")
     iidx = train.items.to_index(item_raw, unknown="flag")
     bad = (uidx < 0) | (iidx < 0)
@@ -119,11 +131,10 @@ def encode_test(
         users = list(dict.fromkeys(py_value(v) for v in user_raw[uidx < 0]))
         items = list(dict.fromkeys(py_value(v) for v in item_raw[iidx < 0]))
         raise UnknownIdError(
-            f"{int(bad.sum())} test rating(s) have ids the fit does not know: users {users[:5]!r}, "
+            f"{int(bad.sum())} {what} have ids the fit does not know: users {users[:5]!r}, "
             f"items {items[:5]!r}; pass unknown='drop' to leave them out (they are counted)"
         )
-    keep = ~bad
-    return uidx[keep], iidx[keep], rating[keep], int(bad.sum())
+    return uidx, iidx, ~bad
 
 
 def make_plan(
