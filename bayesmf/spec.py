@@ -128,7 +128,7 @@ class PMF:
     priors: Literal["hierarchical", "fixed"] = "hierarchical"
     biases: bool = True
     link: Literal["identity", "logistic"] = "identity"
-    likelihood: Literal["normal", "ordinal"] = "normal"
+    likelihood: Literal["normal", "ordinal", "implicit"] = "normal"
     per_factor_scales: bool = False
     factor_prior: Literal["shared", "per_side"] = "shared"
     confidence: Literal["linear", "log"] = "linear"
