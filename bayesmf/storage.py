@@ -303,7 +303,7 @@ def read(path: str | os.PathLike[str], *, lazy: bool = False) -> StoredResult:
     )
     groups: dict[str, xr.Dataset] = {}
     first = ("posterior", "sample_stats", "observed_data", "constant_data")  # as make_posterior
-    for name, node in sorted(children.items(), key=lambda kv: first.index(kv[0]) if kv[0] in first else len(first)):
+    for name, node in sorted(children.items(), key=lambda kv: (first.index(kv[0]) if kv[0] in first else 4, kv[0])):
         ds = unflatten_attrs(node.to_dataset())
         if name == "posterior":
             ds = _check_posterior(ds, spec, train, path)

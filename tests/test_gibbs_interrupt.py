@@ -86,28 +86,27 @@ class SlowSweep:
 
 
 @contextlib.contextmanager
-def sigint_after(
-    monkeypatch: pytest.MonkeyPatch, at: int, again: float | None = None, linger: float = 1e-3
-) -> Iterator[Signals]:
-    """Slow the sweeps down and send SIGINT after ``at`` sweeps (see `Signals`)."""
+def sigint_after(at: int, again: float | None = None, linger: float = 1e-3) -> Iterator[Signals]:
+    """Within the block, slow the sweeps down and send SIGINT after ``at`` sweeps (`Signals`)."""
     signals = Signals(at, again, linger)
     build = gibbs_fit.build_sweep
-    monkeypatch.setattr(gibbs_fit, "build_sweep", lambda *a: SlowSweep(build(*a), signals))
 
     def stray(signum: int, frame: Any) -> None:
         signals.stray.append(time.perf_counter())
 
-    previous = signal.signal(signal.SIGINT, stray)
-    sender = threading.Thread(target=signals.send, daemon=True)
-    sender.start()
-    try:
-        yield signals
-        assert signal.getsignal(signal.SIGINT) is stray, "fit_gibbs did not restore the SIGINT handler"
-    finally:
-        signals.done.set()  # a sender still waiting for sweeps that never came sends nothing
-        signals.due.set()
-        sender.join(timeout=10)
-        signal.signal(signal.SIGINT, previous)
+    with pytest.MonkeyPatch.context() as patch:  # undone at the end: later fits run at full speed
+        patch.setattr(gibbs_fit, "build_sweep", lambda *a: SlowSweep(build(*a), signals))
+        previous = signal.signal(signal.SIGINT, stray)
+        sender = threading.Thread(target=signals.send, daemon=True)
+        sender.start()
+        try:
+            yield signals
+            assert signal.getsignal(signal.SIGINT) is stray, "fit_gibbs did not restore the SIGINT handler"
+        finally:
+            signals.done.set()  # a sender still waiting for sweeps that never came sends nothing
+            signals.due.set()
+            sender.join(timeout=10)
+            signal.signal(signal.SIGINT, previous)
 
 
 def _same_draws(fit: Any, reference: Any, chains: list[int]) -> None:
@@ -121,8 +120,8 @@ def _same_draws(fit: Any, reference: Any, chains: list[int]) -> None:
 KW = {"tune": 20, "thin": 2, "random_seed": 11, "progressbar": False}
 
 
-def test_sigint_returns_the_draws_so_far(data, monkeypatch):
-    with sigint_after(monkeypatch, 400) as signals:
+def test_sigint_returns_the_draws_so_far(data):
+    with sigint_after(400) as signals:
         with pytest.warns(UserWarning, match=r"interrupted at sweep \d+") as warned:
             fit = fit_gibbs(SPEC, data, draws=4000, chains=2, cores=2, **KW)
         returned = time.perf_counter()
@@ -143,11 +142,11 @@ def test_sigint_returns_the_draws_so_far(data, monkeypatch):
     _same_draws(fit, reference, [0, 1])
 
 
-def test_sigint_keeps_the_chains_that_kept_draws(data, monkeypatch, tmp_path):
+def test_sigint_keeps_the_chains_that_kept_draws(data, tmp_path):
     """One core, three chains in turn: Ctrl-C in chain 1 keeps chains 0 and 1 (to a store too)."""
     store = tmp_path / "interrupted.zarr"
     sweeps = 20 + 150 * 2
-    with sigint_after(monkeypatch, sweeps + 100, linger=0.5) as signals:  # chain 1 stops at its sweep 100
+    with sigint_after(sweeps + 100, linger=0.5) as signals:  # chain 1 stops at its sweep 100
         with pytest.warns(UserWarning, match="interrupted"):
             fit = fit_gibbs(SPEC, data, draws=150, chains=3, cores=1, store=store, **KW)
     assert not signals.stray
@@ -161,9 +160,9 @@ def test_sigint_keeps_the_chains_that_kept_draws(data, monkeypatch, tmp_path):
     _same_draws(stored, reference, [0, 1])
 
 
-def test_second_sigint_aborts(data, monkeypatch):
+def test_second_sigint_aborts(data):
     # the sweep that triggers the first signal lasts 2 s: the second comes 0.3 s later
-    with sigint_after(monkeypatch, 200, again=0.3, linger=2.0) as signals:
+    with sigint_after(200, again=0.3, linger=2.0) as signals:
         with pytest.raises(KeyboardInterrupt, match="second interrupt"):
             fit_gibbs(SPEC, data, draws=4000, chains=2, cores=2, **KW)
         aborted = time.perf_counter()
@@ -177,9 +176,9 @@ def test_second_sigint_aborts(data, monkeypatch):
     assert not [t.name for t in threading.enumerate() if t.name.startswith("bayesmf-gibbs")]
 
 
-def test_sigint_before_any_draw(data, monkeypatch, tmp_path):
+def test_sigint_before_any_draw(data, tmp_path):
     store = tmp_path / "empty.zarr"
-    with sigint_after(monkeypatch, 30) as signals:
+    with sigint_after(30) as signals:
         with pytest.raises(KeyboardInterrupt, match="before any draw was kept"):
             fit_gibbs(SPEC, data, draws=10, chains=2, tune=4000, progressbar=False, store=store)
     assert not signals.stray

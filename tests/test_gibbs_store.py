@@ -211,3 +211,26 @@ def test_sampler_memory_does_not_grow_with_draws(tmp_path, monkeypatch):
     small_memory, large_memory = _peak(spec, data, n, None), _peak(spec, data, 10 * n, None)
     assert large_memory > (1 + MARGIN) * small_memory, (small_memory, large_memory)
     assert large_memory - small_memory > 4 * max(large - small, 0)
+
+
+@pytest.mark.parametrize("fmt", ["nc", "zarr"])
+def test_saving_a_store_backed_fit_streams(tmp_path, monkeypatch, fmt):
+    """Reading a store lazily and saving it copies chunk by chunk: the peak stays well below
+    the posterior's size (a third of it), where reading it eagerly holds all of it."""
+    from bayesmf.results import FitResult
+    from bayesmf.storage import read
+
+    monkeypatch.setattr(zarr_sink, "_MAX_BLOCK", 16)
+    data = simulate(n_users=300, n_items=200, n_factors=8, density=0.1, noise=0.5, seed=3).data
+    path = tmp_path / "post.zarr"
+    fit = fit_gibbs(PMF(n_factors=8), data, draws=640, tune=4, thin=1, chains=2, progressbar=False, store=path)
+    size = fit.info["posterior_nbytes"]
+    peaks = {}
+    for lazy in (True, False):
+        tracemalloc.start()
+        try:
+            FitResult(**read(path, lazy=lazy)._asdict()).save(tmp_path / f"copy{lazy}.{fmt}")
+            peaks[lazy] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert peaks[True] < size / 3 < size < peaks[False], (peaks, size)

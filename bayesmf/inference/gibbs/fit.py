@@ -314,8 +314,13 @@ def fit_gibbs(
         warm = ZarrSink(root, "warmup_posterior", "warmup_sample_stats", chains, n_warm) if n_warm else None
 
     t_init = time.perf_counter()
-    with threadpool_limits(limits=1):
-        states = [initial_state(problem, spec, data, rng, init) for rng in rngs]
+    try:
+        with threadpool_limits(limits=1):
+            states = [initial_state(problem, spec, data, rng, init) for rng in rngs]
+    except BaseException:  # Ctrl-C or a failure before sampling: the new store holds nothing
+        if path is not None:
+            shutil.rmtree(path, ignore_errors=True)
+        raise
     init_seconds = time.perf_counter() - t_init
     if set(sweep.draws(states[0])) != set(shapes):  # the blocks must record the layout
         raise RuntimeError(f"the Gibbs blocks record {sorted(sweep.draws(states[0]))}, not {sorted(shapes)}")
