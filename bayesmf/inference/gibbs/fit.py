@@ -8,7 +8,6 @@ import shutil
 import time
 import warnings
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,12 +25,12 @@ from bayesmf.inference.gibbs.sweep import build_sweep
 from bayesmf.inference.gibbs.zarr_sink import (
     ZarrSink,
     check_store_path,
-    create_store,
     finish_store,
     placeholders,
+    store_sinks,
 )
 from bayesmf.posterior import make_posterior, variable_shapes
-from bayesmf.storage import StoredResult, read
+from bayesmf.storage import StoredResult
 
 if TYPE_CHECKING:
     from bayesmf.data import RatingsData
@@ -307,11 +306,8 @@ def fit_gibbs(
         warm = MemorySink(shapes, _STATS, chains, n_warm) if n_warm else None
     else:
         zeros = placeholders(shapes, _STATS, chains)
-        template = _tree(spec, data, zeros, zeros if n_warm else None, attrs)
-        sizes = {"posterior": draws, "sample_stats": draws, "warmup_posterior": n_warm, "warmup_sample_stats": n_warm}
-        root = create_store(path, StoredResult(spec, template, "gibbs", data, info), sizes, overwrite)
-        sink = ZarrSink(root, "posterior", "sample_stats", chains, draws)
-        warm = ZarrSink(root, "warmup_posterior", "warmup_sample_stats", chains, n_warm) if n_warm else None
+        template = StoredResult(spec, _tree(spec, data, zeros, zeros if n_warm else None, attrs), "gibbs", data, info)
+        root, sink, warm = store_sinks(path, template, chains, draws, n_warm, overwrite)
 
     t_init = time.perf_counter()
     try:
@@ -361,7 +357,7 @@ def fit_gibbs(
         idata = _tree(spec, data, (sink.variables, sink.stats), pre_drawn, attrs)
     elif path is not None:
         info["store"] = str(path)
-        idata = _finish_store(path, root, StoredResult(spec, template, "gibbs", data, info), error, kept, n)
+        idata = finish_store(path, root, template._replace(info=info), error, f"The first {n} draws of chain(s) {kept}")
     if report.interrupted:
         warnings.warn(
             f"Gibbs sampling interrupted at sweep {reached} of {schedule.sweeps} "
@@ -382,20 +378,3 @@ def fit_gibbs(
     )
     return FitResult(spec=spec, idata=idata, method="gibbs", train=data, info=info)
 
-
-def _finish_store(
-    path: Path, root: Any, result: StoredResult, error: BaseException | None, kept: list[int], n: int
-) -> xr.DataTree:
-    """Write the final ``info`` into the store and open it lazily; raise a failed write's error."""
-    try:
-        finish_store(root, result)
-    except OSError as exc:
-        error = error or exc
-    if error is not None and not isinstance(error, OSError):
-        raise error
-    if error is not None:
-        raise OSError(
-            f"writing draws to the store {str(path)!r} failed ({error}); sampling stopped. The "
-            f"first {n} draws of chain(s) {kept} are in the store: bayesmf.load({str(path)!r}) reads them"
-        ) from error
-    return read(path, lazy=True).idata

@@ -23,9 +23,9 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from bayesmf.storage import Storable, disk_attrs, to_disk_tree
+from bayesmf.storage import Storable, disk_attrs, read, to_disk_tree
 
-__all__ = ["ZarrSink", "check_store_path", "create_store", "finish_store", "placeholders"]
+__all__ = ["ZarrSink", "check_store_path", "create_store", "finish_store", "placeholders", "store_sinks"]
 
 #: bytes of one chain's buffer of draws (at least one draw)
 _BLOCK_BYTES = 32 * 2**20
@@ -135,9 +135,37 @@ def create_store(path: Path, template: Storable, draws: Mapping[str, int], overw
     return zarr.open_group(path, mode="r+")
 
 
-def finish_store(root: zarr.Group, result: Storable) -> None:
-    """Write the final root attributes (``info``) of ``result`` into its store."""
-    root.attrs.update(disk_attrs(result))
+def store_sinks(
+    path: Path, template: Storable, chains: int, draws: int, n_warm: int, overwrite: bool
+) -> tuple[zarr.Group, ZarrSink, ZarrSink | None]:
+    """Create the store of ``template`` (`create_store`) and the sinks of its draws and warm-up draws."""
+    sizes = {"posterior": draws, "sample_stats": draws, "warmup_posterior": n_warm, "warmup_sample_stats": n_warm}
+    root = create_store(path, template, sizes, overwrite)
+    sink = ZarrSink(root, "posterior", "sample_stats", chains, draws)
+    warm = ZarrSink(root, "warmup_posterior", "warmup_sample_stats", chains, n_warm) if n_warm else None
+    return root, sink, warm
+
+
+def finish_store(
+    path: Path, root: zarr.Group, result: Storable, error: BaseException | None, kept: str
+) -> xr.DataTree:
+    """Write the final ``info`` of ``result`` into its store and open the posterior lazily.
+
+    ``error``: what stopped sampling, raised after the store is finished (an ``OSError``
+    as one that names the store and says what it holds: ``kept``, "The first n draws of ...").
+    """
+    try:
+        root.attrs.update(disk_attrs(result))
+    except OSError as exc:
+        error = error or exc
+    if error is not None and not isinstance(error, OSError):
+        raise error
+    if error is not None:
+        raise OSError(
+            f"writing draws to the store {str(path)!r} failed ({error}); sampling stopped. {kept} "
+            f"are in the store: bayesmf.load({str(path)!r}) reads them"
+        ) from error
+    return read(path, lazy=True).idata
 
 
 class ZarrSink:
