@@ -44,8 +44,9 @@ see or where the priors mix slowly (`moves`). Modules by job:
 ``moves``           the extra moves
 ``sweep``           the sweep composed of blocks
 ``start``           initial points (``init="map"`` / ``"prior"``)
-``runner``          chains on threads, progress bar, kept draws into a sink
-``sink``            where kept draws go (in memory)
+``runner``          chains on threads, progress bar, kept draws into a sink, Ctrl-C
+``sink``            where kept draws go: in memory
+``zarr_sink``       where kept draws go: a zarr store on disk (``store=``)
 ``kernels``         the numba kernels (structured arguments)
 ==================  =========================================================
 
