@@ -81,8 +81,14 @@ if FAST:
 # same 80 000 training pairs; the held-out fold is used only to score them.
 
 # %%
-train, test = bayesmf.load_movielens("ml-100k", "u1")
-titles = bayesmf.movielens_items("ml-100k").set_index("item")["title"]
+try:
+    # fast mode never downloads; a full run downloads ML-100K once if it is not on disk
+    train, test = bayesmf.load_movielens("ml-100k", "u1", download=not FAST)
+    titles = bayesmf.movielens_items("ml-100k").set_index("item")["title"]
+except (FileNotFoundError, OSError) as err:
+    print(f"ML-100K is not available ({err.__class__.__name__}); using the bundled ml-latest-small")
+    train, test = bayesmf.train_test_split(bayesmf.load_movielens("ml-latest-small"), test_size=0.2, seed=SEED)
+    titles = bayesmf.movielens_items().set_index("item")["title"]
 choices = bayesmf.as_implicit(train, value="one")
 print("train: ", train)
 print("test:  ", test)
