@@ -4,7 +4,7 @@
 Usage::
 
     .venv/bin/python benchmarks/bench_topn.py [--datasets ml-100k,ml-latest-small]
-        [--folds u1,u2,u3,u4,u5] [--k 10] [--systems all] [--seed 0] [--threads N]
+        [--folds u1,u2,u3,u4,u5] [--latest-folds k1] [--k 10] [--systems all] [--seed 0] [--threads N]
         [--data-dir ../shared/data] [--results benchmarks/RESULTS.md] [--no-write]
         [--json PATH] [--quick]
 
@@ -762,6 +762,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--datasets", default="ml-100k,ml-latest-small")
     parser.add_argument("--folds", default=None, help="u1,...,u5 (default all five; u1 with --quick)")
+    parser.add_argument("--latest-folds", default=None,
+                        help="folds of ml-latest-small, k1,...,k5 (default: those of --folds)")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--systems", default="all", help="comma list of: " + ", ".join(SYSTEMS))
     parser.add_argument("--seed", type=int, default=0)
@@ -773,6 +775,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="u1, short Gibbs and myFM chains: a smoke run")
     args = parser.parse_args(argv)
     args.fold_numbers = fold_numbers(args.folds or ("u1" if args.quick else "u1,u2,u3,u4,u5"))
+    args.latest_fold_numbers = fold_numbers(args.latest_folds) if args.latest_folds else args.fold_numbers
     args.system_list = list(SYSTEMS) if args.systems == "all" else [s.strip() for s in args.systems.split(",") if s.strip()]
     unknown = [s for s in args.system_list if s not in SYSTEMS]
     if unknown:
@@ -794,7 +797,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows: list[Row] = []
     diffs: list[dict[str, Any]] = []
     for dataset in (d.strip() for d in args.datasets.split(",") if d.strip()):
-        for fold, train, test in load_folds(dataset, args.fold_numbers, args.data_dir):
+        numbers = args.latest_fold_numbers if dataset == "ml-latest-small" else args.fold_numbers
+        for fold, train, test in load_folds(dataset, numbers, args.data_dir):
             fold_rows, lists, plan = run_fold(dataset, fold, train, test, args.system_list, args, log)
             rows += fold_rows
             diffs += [{"dataset": dataset, "fold": fold, **d} for d in differences(fold_rows, lists, plan, train, args.k)]
