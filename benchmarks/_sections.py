@@ -6,6 +6,8 @@ markers; a run replaces that text and keeps the rest of the file.
 
 from __future__ import annotations
 
+import sys
+import time
 from pathlib import Path
 
 __all__ = ["publish", "write_section"]
@@ -41,3 +43,8 @@ def publish(results: Path, script: str, lines: list[str], write: bool = True) ->
     if write:
         write_section(results, text, begin, end)
     return text
+
+
+def log(message: str) -> None:
+    """Print a progress line with the wall-clock time to stderr (benchmarks log, the library does not)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)

@@ -62,7 +62,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _sections import publish  # noqa: E402
+from _sections import log, publish  # noqa: E402
 from bench_topn import cpu_model, fold_numbers, git_commit, load_folds, versions  # noqa: E402
 
 from bayesmf import PMF  # noqa: E402
@@ -176,9 +176,6 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
-
-    def log(message: str) -> None:
-        print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
     warm_up(args)
     load_before = os.getloadavg()

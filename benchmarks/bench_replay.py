@@ -63,7 +63,7 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _sections import publish  # noqa: E402
+from _sections import log, publish  # noqa: E402
 from bench_topn import (  # noqa: E402
     cpu_model,
     fold_numbers,
@@ -285,9 +285,6 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
-
-    def log(message: str) -> None:
-        print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
     load_before = os.getloadavg()
     start = time.perf_counter()
