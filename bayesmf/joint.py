@@ -38,6 +38,7 @@ from scipy.special import ndtr
 
 from bayesmf._seed import SeedLike, generator
 from bayesmf._validate import (
+    validate_bool,
     validate_choice,
     validate_in_scale,
     validate_positive_int,
@@ -150,8 +151,10 @@ def _prepare(choice: Any, rating: Any, threshold: Any, rng: np.random.Generator)
 
 
 def _score(joint: np.ndarray, rank_by: str, tail: float, rng: np.random.Generator) -> np.ndarray:
+    """Score per item of the paired draws ``(M, J)``; each item's depends on its column only."""
     if rank_by == "mean":
-        return joint.mean(axis=0)  # type: ignore[no-any-return]
+        # summed along a contiguous row per item: the same bits whichever other items are scored
+        return np.ascontiguousarray(joint.T).mean(axis=1)  # type: ignore[no-any-return]
     if rank_by == "lower":
         return np.quantile(joint, tail, axis=0)
     return joint[int(rng.integers(joint.shape[0]))]  # type: ignore[no-any-return]
@@ -254,6 +257,42 @@ def recommend_joint(
     return out
 
 
+def _mean_choice_score(view: ModelView) -> np.ndarray:
+    r"""Posterior mean of the choice score :math:`\eta_{ij}` less the user's offsets, ``(n_users, n_items)``.
+
+    :math:`\bar c_j + \frac1S \sum_s U^{(s)}_i \cdot V^{(s)}_j` (unclipped; :math:`\mu + b_i`
+    left out, as it does not reorder a user's items): one matrix product per draw.
+    """
+    a = view.arrays
+    total = np.zeros((a.U.shape[1], a.V.shape[1]))
+    for s in range(view.n_samples):
+        total += np.asarray(a.U[s], dtype=np.float64) @ np.asarray(a.V[s], dtype=np.float64).T
+    total /= view.n_samples
+    if view.has_bias and a.item_bias is not None:
+        total += a.item_bias.mean(axis=0, dtype=np.float64)[None, :]
+    return total
+
+
+def _candidates(
+    choice: FitResult, rating: FitResult, joint: _Joint, exclude_rated: bool, top_m: int | None
+) -> list[np.ndarray]:
+    """Rating-fit item indices to score per rating-fit user (sorted), after the exclusions and the screen."""
+    n_users, n_items = rating.train.n_users, rating.train.n_items
+    allowed = np.ones((n_users, n_items), dtype=bool)
+    if exclude_rated:
+        allowed[rating.train.user_idx, rating.train.item_idx] = False
+        to_rating_user, to_rating_item = np.argsort(joint.user_map), np.argsort(joint.item_map)
+        allowed[to_rating_user[choice.train.user_idx], to_rating_item[choice.train.item_idx]] = False
+    if top_m is None:
+        return [np.flatnonzero(row) for row in allowed]
+    screen = _mean_choice_score(joint.choice)[np.ix_(joint.user_map, joint.item_map)]  # rating indices
+    out = []
+    for u in range(n_users):
+        cand = np.flatnonzero(allowed[u])
+        out.append(np.sort(cand[top_k_indices(screen[u, cand], top_m)]))
+    return out
+
+
 def joint_scores(
     choice: FitResult,
     rating: FitResult,
@@ -261,30 +300,53 @@ def joint_scores(
     rank_by: str = "mean",
     prob: float = 0.9,
     random_seed: SeedLike = None,
+    *,
+    exclude_rated: bool = False,
+    top_m: int | None = None,
 ) -> np.ndarray:
-    """Joint score of every (user, item), indexed by the RATING fit's encoders.
+    r"""Joint score of (user, item) pairs, indexed by the RATING fit's encoders.
 
     Pass it with ``rating.train`` to `bayesmf.topn.evaluate_scores` (``scores=``,
-    ``train=rating.train``). Items already chosen or rated are scored too; the evaluation
-    decides the candidates.
+    ``train=rating.train``). By default every pair is scored, chosen or rated ones too
+    (the evaluation decides the candidates). The cost is that of the scored pairs, each
+    under every paired draw: ``exclude_rated`` and ``top_m`` score fewer. A scored pair's
+    score does not depend on which other pairs are scored (the same bits); a pair not
+    scored holds ``-inf`` (ranked last).
 
     Parameters
     ----------
     choice, rating, threshold, rank_by, prob, random_seed
-        As in `recommend_joint` (one Thompson draw per user, users in index order).
+        As in `recommend_joint` (one Thompson draw per user, users in index order, the
+        same draw whichever pairs are scored).
+    exclude_rated : bool
+        Leave out the pairs the user chose (choice fit's data) or rated (rating fit's
+        data), as `recommend_joint` does.
+    top_m : int, optional
+        Score only each user's ``top_m`` items (of those left) by the choice fit's
+        posterior mean score :math:`E[\eta_{ij}]` (unclipped; one matrix product per
+        draw; ties in index order). None: all of them.
 
     Returns
     -------
     numpy.ndarray
-        float64 ``(rating.train.n_users, rating.train.n_items)``.
+        float64 ``(rating.train.n_users, rating.train.n_items)``; ``-inf`` where not scored.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As `recommend_joint`; also a ``top_m`` below 1.
     """
     tail = (1.0 - validate_prob(prob)) / 2.0
     validate_choice("rank_by", rank_by, JOINT_RANK_BY)
+    exclude_rated = validate_bool("exclude_rated", exclude_rated)
+    if top_m is not None:
+        top_m = validate_positive_int("top_m", top_m)
     rng = generator(random_seed)
     joint = _prepare(choice, rating, threshold, rng)
-    n_users, n_items = rating.train.n_users, rating.train.n_items
-    out = np.empty((n_users, n_items))
-    every = np.arange(n_items)
-    for u in range(n_users):
-        out[u] = _score(joint.joint(*joint.parts(u, every)), rank_by, tail, rng)
+    out = np.full((rating.train.n_users, rating.train.n_items), -np.inf)
+    for u, cand in enumerate(_candidates(choice, rating, joint, exclude_rated, top_m)):
+        if rank_by == "thompson" and len(cand) == 0:
+            rng.integers(len(joint.pairs[0]))  # the user's draw is taken all the same: later users keep theirs
+            continue
+        out[u, cand] = _score(joint.joint(*joint.parts(u, cand)), rank_by, tail, rng)
     return out

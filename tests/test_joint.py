@@ -144,3 +144,80 @@ def test_bad_input(fits: tuple[FitResult, FitResult]) -> None:
     other = fake_result(PMF(n_factors=3), train=fake_train(N_USERS + 1, N_ITEMS, seed=2), n_draws=5)
     with pytest.raises(ValueError, match=r"same users: \[110\] only in the rating fit"):
         recommend_joint(choice, other, 100)
+
+
+# -- joint_scores: every pair, or only the candidates --------------------------------------------
+def _reference_scores(choice: FitResult, rating: FitResult, rank_by: str, seed: int, threshold: float = 3.5) -> np.ndarray:
+    """Every (user, item) by numpy, as joint_scores scored them before it could score fewer pairs."""
+    rng = np.random.default_rng(seed)
+    pc, pr = pair_draws(80, 25, rng)
+    every = np.arange(N_ITEMS)
+    out = np.empty((N_USERS, N_ITEMS))
+    for u in range(N_USERS):
+        chosen = np.clip(_eta(choice, u, every), 0, 1)
+        likes = stats.norm.sf(threshold, _eta(rating, u, every), rating.arrays().sigma[:, None])
+        joint = chosen[pc] * likes[pr]
+        if rank_by == "mean":
+            out[u] = joint.mean(axis=0)
+        elif rank_by == "lower":
+            out[u] = np.quantile(joint, 0.05, axis=0)
+        else:
+            out[u] = joint[rng.integers(len(pc))]
+    return out
+
+
+def _mean_eta(fit: FitResult) -> np.ndarray:
+    """Posterior mean choice score of every pair, (users, items), by numpy."""
+    return np.stack([_eta(fit, u, np.arange(N_ITEMS)).mean(axis=0) for u in range(N_USERS)])
+
+
+@pytest.mark.parametrize("rank_by", ["mean", "lower", "thompson"])
+def test_joint_scores_of_every_pair_equal_numpy(fits: tuple[FitResult, FitResult], rank_by: str) -> None:
+    choice, rating = fits
+    got = joint_scores(choice, rating, threshold=3.5, rank_by=rank_by, random_seed=7)
+    np.testing.assert_allclose(got, _reference_scores(choice, rating, rank_by, 7), rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("rank_by", ["mean", "lower", "thompson"])
+def test_joint_scores_of_the_candidates_only_are_the_same_bits(fits: tuple[FitResult, FitResult], rank_by: str) -> None:
+    """Scoring fewer pairs changes no scored pair's score (Thompson draws included); the rest is -inf."""
+    choice, rating = fits
+    kw = {"threshold": 3.5, "rank_by": rank_by, "random_seed": 7}
+    full = joint_scores(choice, rating, **kw)
+    rated = np.zeros((N_USERS, N_ITEMS), dtype=bool)
+    rated[rating.train.user_idx, rating.train.item_idx] = True
+    unrated = joint_scores(choice, rating, exclude_rated=True, **kw)
+    np.testing.assert_array_equal(np.isfinite(unrated), ~rated)
+    np.testing.assert_array_equal(unrated[~rated], full[~rated])
+    m = 3
+    screened = joint_scores(choice, rating, exclude_rated=True, top_m=m, **kw)
+    scored = np.isfinite(screened)
+    np.testing.assert_array_equal(screened[scored], full[scored])
+    assert (screened[~scored] == -np.inf).all()
+    mean_eta = _mean_eta(choice)  # the screen: each user's top m unrated items by E[eta]
+    for u in range(N_USERS):
+        cand = np.flatnonzero(~rated[u])
+        expected = cand[np.argsort(-mean_eta[u, cand], kind="stable")[:m]]
+        assert set(np.flatnonzero(scored[u])) == set(expected.tolist()), u
+    # a screen wider than the candidates scores them all
+    np.testing.assert_array_equal(joint_scores(choice, rating, exclude_rated=True, top_m=N_ITEMS, **kw), unrated)
+
+
+def test_screened_scores_give_the_same_top_n_when_the_lists_fit(fits: tuple[FitResult, FitResult]) -> None:
+    """With top_m at least every user's unrated count, the evaluation is that of the full scores."""
+    choice, rating = fits
+    test = fake_train(N_USERS, N_ITEMS, density=0.3, seed=9)
+    test = test.subset(~np.isin(test.user_idx * N_ITEMS + test.item_idx, rating.train.user_idx * N_ITEMS + rating.train.item_idx))
+    test = RatingsData(test.user_idx, test.item_idx, test.rating, test.scale, rating.train.users, rating.train.items)
+    full = evaluate_scores(joint_scores(choice, rating, random_seed=0), rating.train, test, k=3, random_seed=0)
+    fewer = evaluate_scores(joint_scores(choice, rating, random_seed=0, exclude_rated=True, top_m=N_ITEMS),
+                            rating.train, test, k=3, random_seed=0)
+    pd.testing.assert_frame_equal(full.per_user, fewer.per_user)
+
+
+def test_joint_scores_bad_options(fits: tuple[FitResult, FitResult]) -> None:
+    choice, rating = fits
+    with pytest.raises(ValueError, match="top_m must be >= 1, got 0"):
+        joint_scores(choice, rating, top_m=0)
+    with pytest.raises(TypeError, match="exclude_rated"):
+        joint_scores(choice, rating, exclude_rated="yes")  # type: ignore[arg-type]
