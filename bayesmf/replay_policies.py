@@ -44,6 +44,7 @@ __all__ = [
     "ItemSide",
     "UserPosterior",
     "choose",
+    "design_sums",
     "item_side",
 ]
 
@@ -89,6 +90,28 @@ def item_side(view: ModelView, items: np.ndarray) -> ItemSide:
     return ItemSide(rows, offset)
 
 
+def design_sums(
+    view: ModelView, items: np.ndarray, weight: np.ndarray, weighted_response: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Per draw, :math:`\sum_n a_n w_n w_n^T` ``(S, D, D)`` and :math:`\sum_n (b_n - a_n o_n)\, w_n` ``(S, D)``.
+
+    Over the items ``items`` (indices) with design rows :math:`w_n` and offsets :math:`o_n`
+    (`item_side`), weights :math:`a_n` = ``weight`` and :math:`b_n` = ``weighted_response``
+    (ratings: :math:`a = 1, b = r`). Summed `_CHUNK` items at a time (heavy users stay small).
+    """
+    D = view.n_factors + int(view.has_bias)
+    gram = np.zeros((view.n_samples, D, D))
+    rhs = np.zeros((view.n_samples, D))
+    weight = np.asarray(weight, dtype=np.float64)
+    weighted_response = np.asarray(weighted_response, dtype=np.float64)
+    for lo in range(0, len(items), _CHUNK):  # (S, chunk, D) at a time
+        side = item_side(view, items[lo : lo + _CHUNK])
+        a = weight[lo : lo + _CHUNK]
+        gram += np.matmul(np.swapaxes(side.rows, 1, 2), side.rows * a[None, :, None])
+        rhs += np.einsum("snd,sn->sd", side.rows, weighted_response[None, lo : lo + _CHUNK] - a * side.offset)
+    return gram, rhs
+
+
 @dataclass
 class UserPosterior:
     r"""One user's Gaussian conditional posterior per draw (module docstring).
@@ -110,24 +133,27 @@ class UserPosterior:
     @classmethod
     def from_ratings(cls, view: ModelView, items: np.ndarray, rating: np.ndarray) -> UserPosterior:
         """Return the conditional posterior given the ratings ``rating`` of the items ``items`` (indices)."""
+        rating = np.asarray(rating, dtype=np.float64)
+        return cls.from_sums(view, *design_sums(view, items, np.ones(len(items)), rating))
+
+    @classmethod
+    def from_sums(cls, view: ModelView, gram: np.ndarray, rhs: np.ndarray) -> UserPosterior:
+        r"""Return the posterior of precision :math:`D^{-1} + G/\sigma^2` and right-hand side :math:`D^{-1} m_0 + h/\sigma^2`.
+
+        ``gram`` :math:`G` ``(S, D, D)`` and ``rhs`` :math:`h` ``(S, D)`` are the likelihood's
+        sums (`design_sums`); the prior and the noise variance are the draw's.
+        """
         if view.noise is None:
             raise ValueError("the replay needs a normal likelihood (a noise sd per draw)")
-        S, K = view.n_samples, view.n_factors
+        K = view.n_factors
         D = K + int(view.has_bias)
-        prior_var = np.empty((S, D))
+        prior_var = np.empty((view.n_samples, D))
         prior_var[:, :K] = view.prior_u**2
         prior_var[:, K:] = view.prior_ub[:, None] ** 2
         noise_var = view.noise**2
-        gram = np.zeros((S, D, D))
-        rhs = np.zeros((S, D))
-        rating = np.asarray(rating, dtype=np.float64)
-        for lo in range(0, len(items), _CHUNK):  # (S, chunk, D) at a time: heavy users stay small in memory
-            side = item_side(view, items[lo : lo + _CHUNK])
-            gram += np.matmul(np.swapaxes(side.rows, 1, 2), side.rows)
-            rhs += np.einsum("snd,sn->sd", side.rows, rating[None, lo : lo + _CHUNK] - side.offset)
         precision = gram / noise_var[:, None, None]
         precision[:, np.arange(D), np.arange(D)] += 1.0 / prior_var
-        rhs /= noise_var[:, None]
+        rhs = rhs / noise_var[:, None]
         rhs[:, :K] += view.prior_mean_u / prior_var[:, :K]
         # Sigma = Lambda^{-1} = L^{-T} L^{-1} from the Cholesky factor L of Lambda
         inv_chol = np.linalg.inv(np.linalg.cholesky(precision))
@@ -141,11 +167,22 @@ class UserPosterior:
 
     def observe(self, row: np.ndarray, offset: np.ndarray, rating: float) -> None:
         """Add one rating of an item with design rows ``row`` (S, D) and offsets ``offset`` (S,)."""
+        self.add_term(row, offset, 1.0, rating)
+
+    def add_term(self, row: np.ndarray, offset: np.ndarray, weight: float, weighted_response: float) -> None:
+        r"""Add :math:`a\, w w^T / \sigma^2` to the precision and :math:`(b - a\, o)\, w / \sigma^2` to its right-hand side.
+
+        :math:`w` = ``row`` (S, D), :math:`o` = ``offset`` (S,), :math:`a` = ``weight`` (>= 0),
+        :math:`b` = ``weighted_response``; a rating :math:`r` is :math:`a = 1, b = r`. In
+        covariance form, with :math:`g = \Sigma w`: :math:`m \leftarrow m + g\,(b - a\,o - a\,
+        w^T m) / (\sigma^2 + a\, w^T g)`, :math:`\Sigma \leftarrow \Sigma - a\, g g^T / (\sigma^2 +
+        a\, w^T g)`.
+        """
         cov_row = np.einsum("sde,se->sd", self.cov, row)
-        gain = cov_row / (self.noise_var + np.einsum("sd,sd->s", row, cov_row))[:, None]
-        resid = rating - offset - np.einsum("sd,sd->s", row, self.mean)
-        self.mean += gain * resid[:, None]
-        self.cov -= gain[:, :, None] * cov_row[:, None, :]
+        denom = self.noise_var + weight * np.einsum("sd,sd->s", row, cov_row)
+        resid = weighted_response - weight * (offset + np.einsum("sd,sd->s", row, self.mean))
+        self.mean += cov_row * (resid / denom)[:, None]
+        self.cov -= (weight / denom)[:, None, None] * cov_row[:, :, None] * cov_row[:, None, :]
         self.cov = 0.5 * (self.cov + np.swapaxes(self.cov, 1, 2))  # keep it exactly symmetric
 
     def draw(self, rng: np.random.Generator, sample: np.ndarray | None = None) -> np.ndarray:
