@@ -50,6 +50,7 @@ The policies and the user posterior live in `bayesmf.replay_policies`; the outpu
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -65,9 +66,10 @@ from bayesmf.replay_policies import (
     MAP_POLICIES,
     POLICIES,
     POSTERIOR_POLICIES,
+    ItemSide,
     UserPosterior,
-    choose,
     item_side,
+    play,
 )
 from bayesmf.split import _timestamps
 
@@ -79,7 +81,8 @@ __all__ = ["POLICIES", "Replay", "paired_difference", "plot_regret", "replay"]
 _SUBSET_STREAM = 0  # spawn key of the cold-start subsets; policies use 1 + their position
 
 
-def _check_policies(policies: Any, result: FitResult) -> list[str]:
+def check_policies(policies: Any, result: FitResult) -> list[str]:
+    """Return the policies to run (default: those that apply to ``result``) in `POLICIES` order; bad names raise."""
     if policies is None:
         chosen = [*(MAP_POLICIES if result.is_map else POSTERIOR_POLICIES), *FREE_POLICIES]
         return chosen
@@ -121,13 +124,30 @@ def _test_rows(train: RatingsData, test: Any, cols: tuple[str, str, str]) -> tup
     return uidx, iidx, np.asarray(test.rating)
 
 
-def _kept(rows: np.ndarray, n: int | None, time: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+def check_start(kept: Any, timestamp: Any, n_rows: int, name: str) -> tuple[int | None, np.ndarray | None]:
+    """Return ``kept`` (>= 0 or None; named ``name``) and ``timestamp`` (one per training row, needs ``kept``), checked."""
+    if kept is not None:
+        kept = validate_positive_int(name, kept, minimum=0)
+    if timestamp is not None:
+        if kept is None:
+            raise ValueError(f"timestamp= orders the training rows kept; it needs {name}=")
+        timestamp = _timestamps(timestamp, n_rows)
+    return kept, timestamp
+
+
+def kept_rows(rows: np.ndarray, n: int | None, time: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
     """Return the training rows a user starts from: all, or the first ``n`` by time or at random."""
     if n is None or len(rows) <= n:
         return rows
     if time is None:
         return np.sort(rng.choice(rows, size=n, replace=False))
     return rows[np.argsort(time[rows], kind="stable")[:n]]
+
+
+def _observe_rating(post: UserPosterior, pos: int, side: ItemSide | None, pool_rating: np.ndarray) -> None:
+    """Fold the held-out rating of pool position ``pos`` into ``post``."""
+    if side is not None:
+        post.observe(side.rows[:, pos], side.offset[:, pos], float(pool_rating[pos]))
 
 
 def replay(
@@ -197,15 +217,10 @@ def replay(
                          f"link='identity'; this model has likelihood={spec.likelihood!r}, link={spec.link!r}")
     rounds = validate_positive_int("rounds", rounds)
     threshold = validate_in_scale("threshold", threshold, train.scale)
-    names = _check_policies(policies, result)
+    names = check_policies(policies, result)
     quantile = validate_prob(quantile, "quantile")
     progressbar = validate_bool("progressbar", progressbar)
-    if train_ratings_kept is not None:
-        train_ratings_kept = validate_positive_int("train_ratings_kept", train_ratings_kept, minimum=0)
-    if timestamp is not None:
-        if train_ratings_kept is None:
-            raise ValueError("timestamp= orders the training ratings kept; it needs train_ratings_kept=")
-        timestamp = _timestamps(timestamp, train.n_ratings)
+    train_ratings_kept, timestamp = check_start(train_ratings_kept, timestamp, train.n_ratings, "train_ratings_kept")
     seed = base_seed(random_seed)
     uidx, iidx, rating = _test_rows(train, test, (user_col, item_col, rating_col))
 
@@ -240,22 +255,14 @@ def replay(
         u = int(users[row])
         pool_items, pool_rating = iidx[pools[row]], rating[pools[row]]
         subset_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_SUBSET_STREAM, u)))
-        own = _kept(by_user[starts[u] : starts[u + 1]], train_ratings_kept, timestamp, subset_rng)
+        own = kept_rows(by_user[starts[u] : starts[u + 1]], train_ratings_kept, timestamp, subset_rng)
         n_train[row] = len(own)
         start, side = None, None
         if view is not None:
             start = UserPosterior.from_ratings(view, train.item_idx[own], train.rating[own])
             side = item_side(view, pool_items)
-        for p, name in enumerate(names):
-            rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1 + POLICIES.index(name), u)))
-            post = start.copy() if start is not None and name not in FREE_POLICIES else None
-            remaining = np.arange(len(pool_items))
-            for t in range(min(rounds, len(pool_items))):
-                pos = choose(name, post, side, pool_rating, remaining, rng, quantile)
-                shown[p, row, t] = pos
-                remaining = remaining[remaining != pos]
-                if post is not None and side is not None:
-                    post.observe(side.rows[:, pos], side.offset[:, pos], float(pool_rating[pos]))
+        feedback = partial(_observe_rating, side=side, pool_rating=pool_rating)
+        shown[:, row] = play(names, seed, u, start, side, pool_rating, rounds, quantile, feedback)
     attrs = {"rounds": rounds, "threshold": threshold, "policies": names, "quantile": quantile,
              "train_ratings_kept": train_ratings_kept, "method": result.method, **counts, "n_users": n_users}
     return frames(train, names, users, pools, iidx, rating, shown, n_train, threshold, attrs)

@@ -29,6 +29,7 @@ Scores of a user's candidate items are their mean ratings :math:`w_j^T x + \mu +
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +47,7 @@ __all__ = [
     "choose",
     "design_sums",
     "item_side",
+    "play",
 ]
 
 #: every policy, in the order of the output frames
@@ -227,3 +229,36 @@ def choose(
         else:
             raise ValueError(f"unknown policy {policy!r}")
     return int(remaining[top_k_indices(np.asarray(score, dtype=np.float64), 1, rng)[0]])
+
+
+def play(
+    names: Sequence[str],
+    seed: int,
+    user: int,
+    start: UserPosterior | None,
+    side: ItemSide | None,
+    relevance: np.ndarray,
+    rounds: int,
+    quantile: float,
+    feedback: Callable[[UserPosterior, int], None],
+) -> np.ndarray:
+    """Pool positions each policy shows ONE user, round by round: ``(len(names), rounds)``, -1 once the pool is spent.
+
+    Each policy gets its own stream (spawn key ``(1 + POLICIES.index(name), user)`` of
+    ``seed``) and its own copy of ``start`` (None for the free policies), into which
+    ``feedback(post, pos)`` folds what the user did with the item shown; ``relevance``
+    (one per pool position) is what the oracle ranks by.
+    """
+    n_pool = len(relevance)
+    shown = np.full((len(names), rounds), -1, dtype=np.int64)
+    for p, name in enumerate(names):
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1 + POLICIES.index(name), user)))
+        post = start.copy() if start is not None and name not in FREE_POLICIES else None
+        remaining = np.arange(n_pool)
+        for t in range(min(rounds, n_pool)):
+            pos = choose(name, post, side, relevance, remaining, rng, quantile)
+            shown[p, t] = pos
+            remaining = remaining[remaining != pos]
+            if post is not None:
+                feedback(post, pos)
+    return shown
