@@ -49,7 +49,7 @@ The policies and the user posterior live in `bayesmf.replay_policies`; the outpu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -142,6 +142,29 @@ def kept_rows(rows: np.ndarray, n: int | None, time: np.ndarray | None, rng: np.
     if time is None:
         return np.sort(rng.choice(rows, size=n, replace=False))
     return rows[np.argsort(time[rows], kind="stable")[:n]]
+
+
+class OwnRows:
+    """The training rows each user starts from: all, or ``kept`` of them (by ``timestamp``, else seeded)."""
+
+    def __init__(self, train: RatingsData, seed: int, kept: int | None, timestamp: np.ndarray | None) -> None:
+        self._by_user = np.argsort(train.user_idx, kind="stable")
+        self._starts = np.concatenate([[0], np.cumsum(train.user_counts())])
+        self._seed, self._kept, self._timestamp = seed, kept, timestamp
+
+    def __call__(self, u: int) -> np.ndarray:
+        """Return user ``u``'s rows (the subset drawn from stream ``(_SUBSET_STREAM, u)``, shared by all policies)."""
+        rng = np.random.default_rng(np.random.SeedSequence(self._seed, spawn_key=(_SUBSET_STREAM, u)))
+        return kept_rows(self._by_user[self._starts[u] : self._starts[u + 1]], self._kept, self._timestamp, rng)
+
+
+def over_users(n_users: int, desc: str, progressbar: bool) -> Iterable[int]:
+    """Return ``range(n_users)``, under a tqdm bar labelled ``desc`` if ``progressbar``."""
+    if not progressbar:
+        return range(n_users)
+    from tqdm.auto import tqdm
+
+    return tqdm(range(n_users), desc=desc, unit="user")  # type: ignore[no-any-return]
 
 
 def _observe_rating(post: UserPosterior, pos: int, side: ItemSide | None, pool_rating: np.ndarray) -> None:
@@ -241,21 +264,14 @@ def replay(
     users, pools = users[keep], [pools[p] for p in keep]
 
     view = model_view(result) if any(n not in FREE_POLICIES for n in names) else None
-    by_user = np.argsort(train.user_idx, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(train.user_counts())])
+    own_rows = OwnRows(train, seed, train_ratings_kept, timestamp)
     n_users = len(users)
     shown = np.full((len(names), n_users, rounds), -1, dtype=np.int64)
     n_train = np.zeros(n_users, dtype=np.int64)
-    progress: Any = range(n_users)
-    if progressbar:
-        from tqdm.auto import tqdm
-
-        progress = tqdm(progress, desc=f"replay, {rounds} rounds", unit="user")
-    for row in progress:
+    for row in over_users(n_users, f"replay, {rounds} rounds", progressbar):
         u = int(users[row])
         pool_items, pool_rating = iidx[pools[row]], rating[pools[row]]
-        subset_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_SUBSET_STREAM, u)))
-        own = kept_rows(by_user[starts[u] : starts[u + 1]], train_ratings_kept, timestamp, subset_rng)
+        own = own_rows(u)
         n_train[row] = len(own)
         start, side = None, None
         if view is not None:
