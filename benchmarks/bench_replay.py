@@ -197,7 +197,7 @@ def header(rounds: int) -> list[str]:
 FIT_OF = {p: m for m, ps in RUNS for p in ps}
 
 
-def fold_table(fold: dict[str, Any], variant: str, rounds: int) -> list[str]:
+def fold_table(fold: dict[str, Any], variant: str, rounds: int, fit_of: dict[str, str] = FIT_OF) -> list[str]:
     v = fold["variants"][variant]
     lines = [f"{fold['fold']}, {variant}: {v['n_users']} users ({v['n_skipped']} skipped), median pool "
              f"{v['pool_median']:.0f} items ({v['short_pools']:.0%} under {rounds}), median training ratings "
@@ -205,18 +205,18 @@ def fold_table(fold: dict[str, Any], variant: str, rounds: int) -> list[str]:
     for policy in POLICIES:
         rec = v["policies"][policy]
         cells = [pm(rec[c], 3) if c in rec else "-" for c in COLUMNS]
-        lines.append(f"| {policy} | {FIT_OF[policy]} | " + " | ".join(cells) + " |")
+        lines.append(f"| {policy} | {fit_of[policy]} | " + " | ".join(cells) + " |")
     return [*lines, ""]
 
 
-def mean_table(folds: list[dict[str, Any]], variant: str, rounds: int) -> list[str]:
+def mean_table(folds: list[dict[str, Any]], variant: str, rounds: int, fit_of: dict[str, str] = FIT_OF) -> list[str]:
     verdicts = [f["diagnose"] for f in folds]
     lines = [f"**Mean over folds {', '.join(f['fold'] for f in folds)}, {variant}** (± se over folds; Gibbs "
              f"diagnose: {sum(v == 'pass' for v in verdicts)}/{len(verdicts)} pass)", "", *header(rounds)]
     for policy in POLICIES:
         recs = [f["variants"][variant]["policies"][policy] for f in folds]
         cells = [pm(over_folds([r[c][0] for r in recs]), 3) if c in recs[0] else "-" for c in COLUMNS]
-        lines.append(f"| {policy} | {FIT_OF[policy]} | " + " | ".join(cells) + " |")
+        lines.append(f"| {policy} | {fit_of[policy]} | " + " | ".join(cells) + " |")
     return [*lines, ""]
 
 
@@ -261,8 +261,12 @@ def section_lines(folds: list[dict[str, Any]], args: argparse.Namespace, meta: d
 # =======================================================================================
 # main
 # =======================================================================================
-def parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+def parse(argv: Sequence[str] | None, add: Callable[[argparse.ArgumentParser], None] | None = None,
+          description: str | None = None) -> argparse.Namespace:
+    """The command line; ``add`` puts another script's own options on the same parser."""
+    parser = argparse.ArgumentParser(description=description or (__doc__ or "").splitlines()[0])
+    if add is not None:
+        add(parser)
     parser.add_argument("--dataset", default="ml-100k", choices=["ml-100k", "tiny"])
     parser.add_argument("--folds", default=None, help="u1,...,u5 (default all five; u1 with --quick)")
     parser.add_argument("--rounds", type=int, default=None, help="rounds per user (default 20; 5 with --quick)")
@@ -283,6 +287,25 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def run_meta(argv: Sequence[str] | None, script: str, load_before: tuple[float, float, float],
+             start: float) -> dict[str, Any]:
+    """Date, machine, command, commit, versions, load averages and total time of a run that began at ``start``."""
+    load_after = os.getloadavg()
+    return {
+        "date": f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
+        "machine": " ".join(platform.uname()),
+        "cpu": cpu_model(),
+        "nproc": os.cpu_count(),
+        "command": ".venv/bin/python benchmarks/" + " ".join(
+            shlex.quote(a) for a in [script, *(sys.argv[1:] if argv is None else argv)]),
+        "commit": git_commit(),
+        "versions": versions(),
+        "load_before": " ".join(f"{x:.2f}" for x in load_before),
+        "load_after": " ".join(f"{x:.2f}" for x in load_after),
+        "total_s": time.perf_counter() - start,
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
 
@@ -290,20 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     folds = [run_fold(fold, train, test, args, log)
              for fold, train, test in load_folds(args.dataset, args.fold_numbers, args.data_dir)]
-    load_after = os.getloadavg()
-    meta = {
-        "date": f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
-        "machine": " ".join(platform.uname()),
-        "cpu": cpu_model(),
-        "nproc": os.cpu_count(),
-        "command": ".venv/bin/python benchmarks/" + " ".join(
-            shlex.quote(a) for a in [Path(__file__).name, *(sys.argv[1:] if argv is None else argv)]),
-        "commit": git_commit(),
-        "versions": versions(),
-        "load_before": " ".join(f"{x:.2f}" for x in load_before),
-        "load_after": " ".join(f"{x:.2f}" for x in load_after),
-        "total_s": time.perf_counter() - start,
-    }
+    meta = run_meta(argv, Path(__file__).name, load_before, start)
     publish(args.results, Path(__file__).name, section_lines(folds, args, meta), write=not args.no_write)
     if args.json is not None:
         args.json.write_text(json.dumps({"meta": meta, "folds": folds}, indent=1, default=float))
