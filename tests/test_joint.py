@@ -115,6 +115,9 @@ def test_thompson_is_reproducible_and_aligned_ids_give_the_same_lists(fits: tupl
     pd.testing.assert_frame_equal(
         recommend_joint(reordered, rating, users, n=6, random_seed=1), recommend_joint(choice, rating, users, n=6, random_seed=1)
     )
+    for kw in ({"exclude_rated": True, "top_m": 5}, {"rank_by": "lower", "top_m": 3}):  # the screen and exclusions map ids
+        np.testing.assert_array_equal(joint_scores(reordered, rating, random_seed=1, **kw),
+                                      joint_scores(choice, rating, random_seed=1, **kw))
 
 
 def test_scores_feed_the_top_n_evaluation(fits: tuple[FitResult, FitResult]) -> None:
