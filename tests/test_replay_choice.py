@@ -226,18 +226,19 @@ DELTA = (0.15, 0.15, -0.1, 0.05)
 POOL_V = (1.0, 0.0, -1.0)
 
 
-def _controlled(n_users: int) -> tuple[FitResult, RatingsData]:
-    """K = 1; every user chose items 0-2 in training and holds out pool items 3-5; item 4's bias is DELTA[s] in draw s."""
-    V = np.array([0.6, -0.3, 0.5, *POOL_V])[:, None]
-    n_items, S = len(V), len(DELTA)
+def _controlled(n_users: int, pool_v=POOL_V, delta=DELTA) -> tuple[FitResult, RatingsData]:
+    """K = 1; every user chose items 0-2 in training and holds out the pool items 3, 4, ...; item 4's bias is delta[s] in draw s."""
+    V = np.array([0.6, -0.3, 0.5, *pool_v])[:, None]
+    n_items, S = len(V), len(delta)
+    n_pool = n_items - 3
     users, items = IdEncoder("user", np.arange(n_users)), IdEncoder("item", np.arange(n_items))
     train = RatingsData(np.repeat(np.arange(n_users), 3), np.tile(np.arange(3), n_users), np.ones(3 * n_users),
                         (0.0, 1.0), users, items)
-    test = RatingsData(np.repeat(np.arange(n_users), 3), np.tile(np.arange(3, 6), n_users), np.full(3 * n_users, 4.0),
-                       (1.0, 5.0), users, items)
+    test = RatingsData(np.repeat(np.arange(n_users), n_pool), np.tile(np.arange(3, n_items), n_users),
+                       np.full(n_pool * n_users, 4.0), (1.0, 5.0), users, items)
     spec = PMF(n_factors=1, likelihood="implicit", priors="fixed", sigma_u=1.0, sigma_bias=0.5)
     item_bias = np.zeros((1, S, n_items))
-    item_bias[0, :, 4] = DELTA
+    item_bias[0, :, 4] = delta
     draws = {"U": np.zeros((1, S, n_users, 1)), "V": np.broadcast_to(V, (1, S, n_items, 1)).copy(),
              "mu": np.full((1, S), 0.2), "user_bias": np.zeros((1, S, n_users)), "item_bias": item_bias,
              "sigma": np.full((1, S), 0.5)}
@@ -247,7 +248,7 @@ def _controlled(n_users: int) -> tuple[FitResult, RatingsData]:
 def _best_probabilities(fit: FitResult) -> np.ndarray:
     """P(pool item 3, 4, 5 best) averaged over the draws; scores u, delta, -u (+ the common b), u's law by numpy."""
     y, w = dense_targets(fit.spec, fit.train)
-    means, covs = _dense_conditional(fit, 0, y[0], w[0])
+    means, covs = _dense_conditional(fit, 0, y[0], w[0])  # the conditional differs by draw (item 4's bias)
     probs = []
     for d, m, c in zip(DELTA, means[:, 0], np.sqrt(covs[:, 0, 0]), strict=True):
         p3 = stats.norm.sf(max(d, 0.0), m, c)
@@ -280,6 +281,26 @@ def test_thompson_check_fails_without_the_users_uncertainty(monkeypatch):
     monkeypatch.setattr(policies_module.UserPosterior, "draw",
                         lambda self, rng, sample=None: self.mean if sample is None else self.mean[sample])
     assert _min_binomial_p(_first_picks(fit, test), probs) < ALPHA
+
+
+def test_lower_prefers_the_sure_item_and_greedy_the_uncertain_one():
+    """Item 3 (V = 3: its score hangs on the user's uncertain factor) has the higher mean; item 4 (V = 0) is surer."""
+    delta = 0.0
+    for _ in range(50):  # item 4's bias puts its mean score 0.02 below item 3's (it enters the user's conditional)
+        fit, _ = _controlled(1, (3.0, 0.0), np.full(400, delta))
+        y, w = dense_targets(fit.spec, fit.train)
+        mean, cov = (a[0] for a in _dense_conditional(fit, 0, y[0], w[0]))
+        delta = 3 * mean[0] - 0.02
+    sd3 = np.sqrt(np.array([3.0, 1.0]) @ cov @ np.array([3.0, 1.0]))  # sd of 3 u + b
+    sd4 = np.sqrt(cov[1, 1])  # sd of b
+    assert abs(3 * mean[0] - delta - 0.02) < 1e-9
+    gap = stats.norm.isf(0.05) * (sd3 - sd4) - 0.02  # item 4's 5 % quantile minus item 3's
+    # the empirical 5 % quantile of 1000 draws has sd sqrt(.05 .95 / 1000) / phi(z_.05) sd (normal theory)
+    q_sd = np.sqrt(0.05 * 0.95 / 1000) / stats.norm.pdf(stats.norm.isf(0.05))
+    assert gap > 10 * q_sd * sd3, (gap, q_sd * sd3)
+    fit, test = _controlled(5, (3.0, 0.0), np.full(1000, delta))
+    assert (_first_picks(fit, test, "greedy-mean")[:2] == [5, 0]).all()
+    assert (_first_picks(fit, test, "lower")[:2] == [0, 5]).all()
 
 
 # -- reproducibility, other inputs, bad input -------------------------------------------------------
