@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.special import expit
+from scipy.special import expit, ndtr
 
 if TYPE_CHECKING:
     from bayesmf.spec import PMF
@@ -41,7 +41,7 @@ def response_scale(spec: PMF, scale: tuple[float, float]) -> tuple[float, float]
     An implicit model's data hold counts or weights (only their confidence matters); its
     response is the 0 / 1 preference, whatever scale the data were given.
     """
-    if spec.likelihood == "implicit":
+    if spec.likelihood in ("implicit", "bernoulli"):  # binary feedback: y in {0, 1}
         return IMPLICIT_SCALE
     return (float(scale[0]), float(scale[1]))
 
@@ -55,18 +55,25 @@ def unit_mean(eta: Any, link: str) -> Any:
     r"""Mean of the (possibly rescaled) rating given the latent score :math:`\eta`.
 
     ``"identity"``: :math:`\eta` (rating units). ``"logistic"``: :math:`\mathrm{logistic}(\eta)`,
-    the mean of the rating rescaled to [0, 1] by `to_unit`. Works on numpy arrays and on
-    PyTensor tensors (inside a model).
+    the mean of the rating rescaled to [0, 1] by `to_unit`. ``"probit"``: :math:`\Phi(\eta)`,
+    P(y = 1) of the Bernoulli likelihood. Works on numpy arrays and on PyTensor tensors
+    (inside a model).
     """
     if link == "identity":
         return eta
+    if link == "probit":
+        if _is_tensor(eta):
+            import pytensor.tensor as pt
+
+            return 0.5 * pt.erfc(-eta / np.sqrt(2.0))
+        return ndtr(eta)
     if link == "logistic":
         if _is_tensor(eta):
             import pytensor.tensor as pt
 
             return pt.sigmoid(eta)
         return expit(eta)
-    raise ValueError(f"link={link!r} is not valid; choose one of 'identity', 'logistic'")
+    raise ValueError(f"link={link!r} is not valid; choose one of 'identity', 'logistic', 'probit'")
 
 
 def to_unit(rating: Any, scale: tuple[float, float], link: str) -> Any:
@@ -92,6 +99,7 @@ def mean_rating(
         E[r \mid \eta] = \begin{cases}
             \eta & \text{identity link} \\
             \text{low} + (\text{high} - \text{low})\,\mathrm{logistic}(\eta) & \text{logistic link} \\
+            \Phi(\eta) = P(y = 1 \mid \eta) & \text{Bernoulli likelihood (probit)} \\
             \sum_k \ell_k \, P(r = \ell_k \mid \eta, c) & \text{ordinal likelihood}
         \end{cases}
 
@@ -122,6 +130,8 @@ def mean_rating(
     if spec.link == "logistic":
         low, high = scale
         return low + (high - low) * unit_mean(eta, "logistic")
+    if spec.link == "probit":
+        return unit_mean(eta, "probit")
     return eta
 
 
@@ -168,13 +178,17 @@ def initial_cutpoints(codes: np.ndarray, n_levels: int) -> np.ndarray:
 
 
 def mu_prior(spec: PMF, scale: tuple[float, float]) -> tuple[float, float]:
-    """(mean, sd) of the hierarchical prior on ``mu`` (latent scale).
+    r"""(mean, sd) of the hierarchical prior on ``mu`` (latent scale).
 
     Identity link: ``N((low + high) / 2, ((high - low) / 2)^2)`` in rating units. Logistic
     link: ``N(0, 2^2)`` on the logit scale (the middle of the scale, ratings spread over it).
     Implicit feedback: the identity-link prior on its response scale [0, 1]
-    (`response_scale`), ``N(0.5, 0.5^2)``, whatever scale the data carry.
+    (`response_scale`), ``N(0.5, 0.5^2)``, whatever scale the data carry. Probit link
+    (``likelihood="bernoulli"``): ``N(0, 1)``, under which :math:`\Phi(\mu)` is uniform on
+    (0, 1).
     """
+    if spec.link == "probit":
+        return 0.0, 1.0
     low, high = response_scale(spec, scale)
     if spec.link == "logistic":
         return 0.0, 2.0

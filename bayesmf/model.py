@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from scipy.special import ndtri
 
 from bayesmf._model_priors import latent_variables, noise_sd
 from bayesmf.link import initial_cutpoints, level_codes, to_unit, unit_mean
@@ -20,6 +21,7 @@ from bayesmf.link import initial_cutpoints, level_codes, to_unit, unit_mean
 from bayesmf.link import mean_rating as mean_rating
 from bayesmf.link import mu_prior as mu_prior
 from bayesmf.link import ordinal_probs as ordinal_probs
+from bayesmf.model_binary import probit_rating
 from bayesmf.posterior import coords_for
 
 if TYPE_CHECKING:
@@ -60,6 +62,11 @@ def build_model(spec: PMF, data: RatingsData) -> pm.Model:
     - ``biases=False``: :math:`\eta_n = U_i \cdot V_j` (the seeds' model).
     - ``likelihood="implicit"``: every (user, item) pair is in the likelihood, the
       dense model of `bayesmf.model_implicit.build_implicit_model` (same priors).
+    - ``likelihood="bernoulli"`` (probit link): :math:`y_n \in \{0, 1\}`,
+      :math:`\log p(y_n \mid \eta_n) = \log\Phi(s_n \eta_n)` with :math:`s_n = 2 y_n - 1`
+      (`bayesmf.model_binary.probit_rating`), no :math:`\sigma`;
+      :math:`\mu \sim \mathcal N(0, 1)` under hierarchical priors. The posterior the Gibbs
+      sampler draws by data augmentation (`bayesmf.inference.gibbs.probit`).
 
     Priors, ``priors="fixed"`` (the classic PMF; MAP = the regularized least squares
     `bayesmf.objective.objective` with :math:`\lambda = \sigma^2 / \text{sd}^2`):
@@ -155,11 +162,12 @@ def build_model(spec: PMF, data: RatingsData) -> pm.Model:
     )
     coords["obs"] = np.arange(data.n_ratings)
     normal = spec.likelihood == "normal"
+    binary = spec.likelihood == "bernoulli"
 
     with pm.Model(coords=coords) as model:
         user_idx = _index_data(model, "user_idx", data.user_idx)
         item_idx = _index_data(model, "item_idx", data.item_idx)
-        latent = latent_variables(spec, data.scale, _mu_start(spec, data) if normal else 0.0)
+        latent = latent_variables(spec, data.scale, _mu_start(spec, data) if normal or binary else 0.0)
         eta = pair_dot(latent.U, latent.V, user_idx, item_idx)
         if spec.biases:
             eta = eta + latent.user_bias[user_idx] + latent.item_bias[item_idx]
@@ -167,7 +175,9 @@ def build_model(spec: PMF, data: RatingsData) -> pm.Model:
             eta = latent.mu + eta
 
         # -- likelihood ---------------------------------------------------------------
-        if normal:
+        if binary:
+            probit_rating(eta, data, user_idx.shape)
+        elif normal:
             sigma = noise_sd(spec, data.scale)
             observed = to_unit(np.asarray(data.rating), data.scale, spec.link)
             pm.Normal(
@@ -219,6 +229,8 @@ def _index_data(model: pm.Model, name: str, values: np.ndarray) -> Any:
 def _mu_start(spec: PMF, data: RatingsData) -> float:
     """Start value of a flat ``mu``: the mean rating on the latent scale."""
     mean = float(np.mean(to_unit(np.asarray(data.rating), data.scale, spec.link)))
+    if spec.link == "probit":
+        return float(ndtri(min(max(mean, 1e-3), 1 - 1e-3)))
     if spec.link == "logistic":
         mean = min(max(mean, 1e-3), 1 - 1e-3)
         return float(np.log(mean / (1.0 - mean)))

@@ -112,7 +112,8 @@ class PredictOptions:
         feedback (``spec.likelihood == "implicit"``): ``kind`` -> ``"expected"`` (the
         score :math:`\eta`, clipped to [0, 1] with ``clip``: P(chosen)); ``"auto"`` -> 0.5
         (the column :math:`P(\mathrm{P(chosen)} \ge 0.5)`), or None with
-        ``kind="predictive"``.
+        ``kind="predictive"``. Binary feedback (``"bernoulli"``): the same defaults, the
+        expected response being :math:`P(y = 1) = \Phi(\eta)`.
 
         Raises
         ------
@@ -122,10 +123,11 @@ class PredictOptions:
             :math:`y` is the probability of nothing observable.
         """
         implicit = getattr(spec, "likelihood", None) == "implicit"
-        kind = self.kind if self.kind != AUTO else ("expected" if implicit else "predictive")
+        binary = implicit or getattr(spec, "likelihood", None) == "bernoulli"  # a 0/1 response
+        kind = self.kind if self.kind != AUTO else ("expected" if binary else "predictive")
         threshold = self.threshold
         if threshold == AUTO:
-            threshold = (None if kind == "predictive" else IMPLICIT_THRESHOLD) if implicit else _STARS_THRESHOLD
+            threshold = (None if kind == "predictive" else IMPLICIT_THRESHOLD) if binary else _STARS_THRESHOLD
         if implicit and kind == "predictive" and threshold is not None:
             raise ValueError(
                 f"threshold={threshold!r} with kind='predictive' on an implicit-feedback fit: "

@@ -13,10 +13,10 @@ variable            dims                    meaning
 ==================  ======================  ============================================
 ``U``               user, factor            user factors (float32)
 ``V``               item, factor            item factors (float32)
-``mu``              -                       global mean (``biases=True``, normal likelihood)
+``mu``              -                       global mean (``biases=True``; not ordinal)
 ``user_bias``       user                    user offsets (``biases=True``)
 ``item_bias``       item                    item offsets (``biases=True``)
-``sigma``           -                       noise sd (``likelihood="normal"``)
+``sigma``           -                       noise sd (``likelihood`` "normal" or "implicit")
 ``sigma_factor``    - or factor             factor prior sd (hierarchical, shared by U and V)
 ``factor_mean_user`` factor                 mean of the user factors (``factor_prior="per_side"``)
 ``factor_mean_item`` factor                 mean of the item factors (``factor_prior="per_side"``)
@@ -85,10 +85,10 @@ def param_names(spec: PMF) -> list[str]:
     if spec.biases:
         # the ordinal cutpoints absorb the global mean, so an ordinal model has no mu
         names += ["user_bias", "item_bias"] if spec.likelihood == "ordinal" else ["mu", "user_bias", "item_bias"]
-    if spec.likelihood != "ordinal":  # normal and implicit: Gaussian noise
+    if spec.likelihood in ("normal", "implicit"):  # Gaussian noise
         names.append("sigma")
-    else:
-        names.append("cutpoints")
+    elif spec.likelihood == "ordinal":
+        names.append("cutpoints")  # bernoulli: the probit's noise sd is 1, nothing to store
     if spec.priors == "hierarchical":
         if spec.factor_prior == "per_side":
             names += ["factor_mean_user", "factor_mean_item", "sigma_factor_user", "sigma_factor_item"]

@@ -14,7 +14,8 @@ The model, for a rating :math:`r_{ij}` of user :math:`i` on item :math:`j`:
 
 with :math:`g` the identity or (``link="logistic"``) the logistic function on ratings
 rescaled to [0, 1], or an ordered-logistic likelihood over the rating levels
-(``likelihood="ordinal"``). Priors: :math:`U_i \sim \mathcal N(0, \sigma_U^2 I)`,
+(``likelihood="ordinal"``), or for 0/1 data :math:`y_{ij} \sim
+\mathrm{Bernoulli}(\Phi(\eta_{ij}))` (``likelihood="bernoulli"``, probit link). Priors: :math:`U_i \sim \mathcal N(0, \sigma_U^2 I)`,
 :math:`V_j \sim \mathcal N(0, \sigma_V^2 I)`, biases :math:`\mathcal N(0, \sigma_b^2)`.
 """
 
@@ -40,8 +41,15 @@ FACTOR_PRIORS = ("shared", "per_side")
 #: with ``factor_prior="per_side"``, the prior of each side's factor mean is
 #: N(0, s^2 / FACTOR_MEAN_KAPPA) given that side's factor variance s^2 (normal-inverse-gamma)
 FACTOR_MEAN_KAPPA = 1.0
-LINKS = ("identity", "logistic")
-LIKELIHOODS = ("normal", "ordinal", "implicit")
+LINKS = ("identity", "logistic", "probit")
+LIKELIHOODS = ("normal", "ordinal", "implicit", "bernoulli")
+#: the links each likelihood takes, the first its default (``link=None``)
+VALID_LINKS: dict[str, tuple[str, ...]] = {
+    "normal": ("identity", "logistic"),
+    "ordinal": ("identity",),
+    "implicit": ("identity",),
+    "bernoulli": ("probit",),
+}
 CONFIDENCES = ("linear", "log")
 
 #: Hyperpriors of ``priors="hierarchical"`` (shape, scale of inverse-gamma variances), merged
@@ -74,10 +82,14 @@ class PMF:
         MAP methods need ``"fixed"`` (the joint mode of a hierarchical model is degenerate).
     biases : bool
         Global mean and user/item offsets; ``False`` is the seeds' model exactly.
-    link : {"identity", "logistic"}
+    link : {"identity", "logistic", "probit"}, optional
         ``"logistic"``: ratings rescaled to [0, 1] by ``(r - low) / (high - low)`` and
         mean :math:`g(\eta)` with :math:`g` the logistic function (PMF paper, sec. 2).
-    likelihood : {"normal", "ordinal", "implicit"}
+        ``"probit"``: :math:`P(y = 1) = \Phi(\eta)`, the link of ``likelihood="bernoulli"``
+        (its only one). Default None: the likelihood's default link (``"identity"``, or
+        ``"probit"`` for ``"bernoulli"``); `VALID_LINKS` lists the combinations, and any
+        other is an error that lists them.
+    likelihood : {"normal", "ordinal", "implicit", "bernoulli"}
         ``"ordinal"``: ordered-logistic over the discrete rating levels. ``"implicit"``:
         implicit feedback (Hu, Koren & Volinsky 2008, in Bayesian form). Every (user, item)
         pair counts: the preference :math:`p_{ij}` is 1 for a pair in the data and 0 for every
@@ -108,6 +120,13 @@ class PMF:
         ``likelihood="implicit"`` only: :math:`c_{ij} = 1 + \alpha r_{ij}` (``"linear"``) or
         :math:`1 + \alpha \log(1 + r_{ij} / \epsilon)` (``"log"``) for a pair with value
         :math:`r_{ij} > 0` (`bayesmf.confidence.confidence_weights`).
+
+        ``"bernoulli"``: binary feedback (thumbs up / down), every value in the data 0 or 1
+        (`bayesmf.binary.binarize` turns ratings into that at a threshold),
+        :math:`y_{ij} \sim \mathrm{Bernoulli}(\Phi(\eta_{ij}))` on the observed pairs
+        only; equivalently :math:`y_{ij} = [z_{ij} > 0]`, :math:`z_{ij} \sim \mathcal
+        N(\eta_{ij}, 1)` (Albert & Chib 1993), so there is no noise sd to learn. The hierarchical
+        prior of :math:`\mu` is :math:`\mathcal N(0, 1)` (:math:`\Phi(\mu)` uniform on (0, 1)).
     confidence_scale : float
         :math:`\alpha > 0` of ``confidence``.
     confidence_eps : float
@@ -127,8 +146,9 @@ class PMF:
     n_factors: int = 10
     priors: Literal["hierarchical", "fixed"] = "hierarchical"
     biases: bool = True
-    link: Literal["identity", "logistic"] = "identity"
-    likelihood: Literal["normal", "ordinal", "implicit"] = "normal"
+    # None (the likelihood's default link) is resolved in __post_init__: never None after it
+    link: Literal["identity", "logistic", "probit"] = None  # type: ignore[assignment]
+    likelihood: Literal["normal", "ordinal", "implicit", "bernoulli"] = "normal"
     per_factor_scales: bool = False
     factor_prior: Literal["shared", "per_side"] = "shared"
     confidence: Literal["linear", "log"] = "linear"
@@ -143,8 +163,10 @@ class PMF:
     def __post_init__(self) -> None:
         validate_positive_int("n_factors", self.n_factors)
         validate_choice("priors", self.priors, PRIORS)
-        validate_choice("link", self.link, LINKS)
         validate_choice("likelihood", self.likelihood, LIKELIHOODS)
+        if self.link is None:
+            object.__setattr__(self, "link", VALID_LINKS[self.likelihood][0])
+        validate_choice("link", self.link, LINKS)
         validate_choice("factor_prior", self.factor_prior, FACTOR_PRIORS)
         validate_choice("confidence", self.confidence, CONFIDENCES)
         for name in ("confidence_scale", "confidence_eps"):
@@ -159,15 +181,16 @@ class PMF:
         validate_positive("sigma", self.sigma, allow_none=True)
         for name in ("sigma_u", "sigma_v", "sigma_bias"):
             validate_positive(name, getattr(self, name))
-        if self.likelihood == "ordinal" and self.link != "identity":
+        if self.link not in VALID_LINKS[self.likelihood]:
+            combos = "; ".join(f"likelihood={k!r}: link {' or '.join(map(repr, v))}" for k, v in VALID_LINKS.items())
             raise ValueError(
-                f"link={self.link!r} has no meaning with likelihood='ordinal' (the ordered "
-                "logistic already links the latent score to the rating levels); use link='identity'"
+                f"link={self.link!r} has no meaning with likelihood={self.likelihood!r}; "
+                f"valid combinations: {combos}"
             )
-        if self.likelihood == "implicit" and self.link != "identity":
+        if self.likelihood == "bernoulli" and self.sigma is not None:
             raise ValueError(
-                f"link={self.link!r} is not available with likelihood='implicit' (a Gaussian "
-                "working model of the 0/1 preferences); use link='identity'"
+                f"sigma={self.sigma!r} has no meaning with likelihood='bernoulli': the probit's latent "
+                "noise sd is 1 (its scale is that of eta); leave sigma=None"
             )
         hyper = dict(self.hyperpriors)
         for key, value in hyper.items():
@@ -192,8 +215,11 @@ class PMF:
 
         The default is (high - low) / 4.5 on the scale of the likelihood's response: the
         rating scale (identity link), [0, 1] (logistic link: ratings rescaled) or the 0/1
-        preference of implicit feedback, whatever ``scale`` the data carry.
+        preference of implicit feedback, whatever ``scale`` the data carry. The Bernoulli
+        likelihood's probit has latent noise sd 1.
         """
+        if self.likelihood == "bernoulli":
+            return 1.0  # the probit's latent z ~ N(eta, 1)
         if self.sigma is not None:
             return float(self.sigma)
         if self.likelihood == "implicit":

@@ -302,7 +302,7 @@ def test_spec_rejects_bad_options():
     with pytest.raises(ValueError, match="'fixed', 'hierarchical'"):
         PMF(priors="flat")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="'identity', 'logistic'"):
-        PMF(link="probit")  # type: ignore[arg-type]
+        PMF(link="cauchit")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="'normal', 'ordinal'"):
         PMF(likelihood="poisson")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="known"):

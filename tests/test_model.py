@@ -181,7 +181,7 @@ def test_link_maths():
     # same function on tensors
     np.testing.assert_allclose(unit_mean(pm.math.constant(eta), "logistic").eval(), expit(eta))
     with pytest.raises(ValueError, match="'identity', 'logistic'"):
-        unit_mean(eta, "probit")
+        unit_mean(eta, "cauchit")
     # ordinal: probabilities sum to one, shift with eta, mean between the levels
     cut = np.array([-2.0, -0.5, 0.5, 2.0])
     probs = ordinal_probs(eta, cut)

@@ -37,11 +37,12 @@ SUPPORT = {
         "priors='fixed', likelihood='normal' (identity or logistic link)",
     ),
     "gibbs": (
-        lambda s: s.link == "identity" and s.likelihood in ("normal", "implicit"),
-        "link='identity', likelihood 'normal' or 'implicit' (fixed or hierarchical priors)",
+        lambda s: (s.link == "identity" and s.likelihood in ("normal", "implicit")) or s.likelihood == "bernoulli",
+        "link='identity' with likelihood 'normal' or 'implicit', or likelihood='bernoulli' "
+        "(probit link); fixed or hierarchical priors",
     ),
-    "nuts": (lambda s: s.likelihood != "implicit", "likelihood 'normal' or 'ordinal'"),
-    "advi": (lambda s: s.likelihood != "implicit", "likelihood 'normal' or 'ordinal'"),
+    "nuts": (lambda s: s.likelihood != "implicit", "likelihood 'normal', 'ordinal' or 'bernoulli'"),
+    "advi": (lambda s: s.likelihood != "implicit", "likelihood 'normal', 'ordinal' or 'bernoulli'"),
 }
 
 
@@ -57,7 +58,7 @@ def check_supported(spec: PMF, method: str) -> None:
 
 
 def check_inputs(spec: Any, data: Any, method: str) -> None:
-    """Check the spec's type, that ``method`` supports it, and the data's type and size."""
+    """Check the spec's type, that ``method`` supports it, and the data's type, size and values (0/1 for Bernoulli)."""
     from bayesmf.data import RatingsData
     from bayesmf.spec import PMF
 
@@ -71,3 +72,7 @@ def check_inputs(spec: Any, data: Any, method: str) -> None:
         )
     if data.n_ratings == 0:
         raise ValueError("cannot fit on an empty dataset (0 ratings)")
+    if spec.likelihood == "bernoulli":
+        from bayesmf.binary import check_binary
+
+        check_binary(data)

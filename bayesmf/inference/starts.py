@@ -76,9 +76,10 @@ def map_start(spec: PMF, data: RatingsData, *, random_seed: Any = None) -> dict[
     """
     rng = generator(random_seed)
     ordinal = spec.likelihood == "ordinal"
+    binary = spec.likelihood == "bernoulli"
     fit_data, fit_spec = data, spec
-    if ordinal:
-        # no compile: fit the normal model to the centred ratings by ALS, then rescale
+    if ordinal or binary:
+        # no compile: fit the normal model to the centred ratings (labels) by ALS, then rescale
         mean = float(np.mean(data.rating))
         low, high = data.scale
         fit_data = RatingsData(
@@ -108,6 +109,8 @@ def map_start(spec: PMF, data: RatingsData, *, random_seed: Any = None) -> dict[
     start = _point_fit(refit, fit_data, rng)
     if ordinal:
         start = _ordinal_start(start, data, float(np.std(data.rating)))
+    if binary:
+        start = _probit_start(start, float(np.mean(data.rating)))
     _fill_unrated(start, data, rng)
     if spec.priors == "hierarchical":
         residual, _, _ = _fit_scales(spec, data, start, observed)
@@ -175,6 +178,25 @@ def _ordinal_start(start: dict[str, np.ndarray], data: RatingsData, rating_sd: f
         out["user_bias"] = c * (start["user_bias"] + float(start.get("mu", 0.0)))
         out["item_bias"] = c * start["item_bias"]
     out["cutpoints"] = initial_cutpoints(level_codes(np.asarray(data.rating), levels), len(levels))
+    return out
+
+
+def _probit_start(start: dict[str, np.ndarray], share: float) -> dict[str, np.ndarray]:
+    r"""Carry a least-squares fit of the centred 0/1 labels over to the probit scale.
+
+    Near the share :math:`\bar y` of ones, :math:`\Phi(\eta) \approx \bar y + \phi(q)(\eta - q)`
+    with :math:`q = \Phi^{-1}(\bar y)`: scale the fit by :math:`c = 1/\phi(q)` (factors by
+    :math:`\sqrt c` each) and put :math:`\mu` at :math:`q` plus the scaled fitted mean.
+    """
+    from scipy.special import ndtri
+    from scipy.stats import norm
+
+    q = float(ndtri(min(max(share, 1e-3), 1.0 - 1e-3)))
+    c = 1.0 / float(norm.pdf(q))
+    out = {"U": start["U"] * np.sqrt(c), "V": start["V"] * np.sqrt(c)}
+    if "user_bias" in start:
+        out |= {"mu": np.asarray(q + c * float(start["mu"])), "user_bias": c * start["user_bias"],
+                "item_bias": c * start["item_bias"]}
     return out
 
 

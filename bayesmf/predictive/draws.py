@@ -35,6 +35,9 @@ def draw_matrix(
         if view.ordinal:
             assert view.cutpoints is not None and view.levels is not None
             kern.ordinal_level_draws(eta, view.cutpoints[s_of_c], view.levels, seeds[rows], block)
+        elif view.binary:  # probit: y = [z > 0], z ~ N(eta, 1)
+            kern.normal_draws(eta, np.ones(n_comp), seeds[rows], False, 0.0, 1.0, block)
+            block = (block > 0.0).astype(np.float64)
         else:
             assert view.noise is not None
             means = mean_of(view, eta, s_of_c)
@@ -48,6 +51,7 @@ def level_probabilities(view: ModelView, pairs: Pairs, *, chunk_size: int | None
 
     Implicit feedback: levels (0, 1), ``P(chosen)`` = the mean over draws of
     ``clip(eta, 0, 1)`` (the linear probability model, clipped to a probability).
+    Binary feedback: levels (0, 1), ``P(y = 1)`` = the mean over draws of ``Phi(eta)``.
     """
     levels = view.levels
     assert levels is not None
@@ -56,8 +60,8 @@ def level_probabilities(view: ModelView, pairs: Pairs, *, chunk_size: int | None
     for rows, n_comp in blocks(view, pairs, chunk_size, min_width=len(levels) + 1):
         s_of_c = np.arange(n_comp) % view.n_samples
         eta = latent(view, pairs, rows, n_comp, base)
-        if view.implicit:
-            chosen = np.clip(eta, 0.0, 1.0).mean(axis=1)
+        if view.implicit or view.binary:
+            chosen = np.clip(mean_of(view, eta, s_of_c), 0.0, 1.0).mean(axis=1)
             probs[rows] = np.column_stack([1.0 - chosen, chosen])
         elif view.ordinal:
             assert view.cutpoints is not None

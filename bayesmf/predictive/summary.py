@@ -1,8 +1,9 @@
-"""Per-pair summaries of the predictive (or expected) rating: mean, sd, quantiles, P(r >= t), HDI.
+r"""Per-pair summaries of the predictive (or expected) rating: mean, sd, quantiles, P(r >= t), HDI.
 
 Normal likelihood, ``kind="predictive"``: the exact mixture of normals (numba kernel
 `bayesmf._kernels_predict.mixture_summary`); its HDI from seeded draws. Ordinal
-likelihood: the discrete distribution over the rating levels. ``kind="expected"``:
+likelihood: the discrete distribution over the rating levels (Bernoulli: over 0 and 1, with
+:math:`P(y = 1)` the mean of :math:`\Phi(\eta)` over the draws). ``kind="expected"``:
 summaries of the draws of the mean rating. See `bayesmf.predict` for the maths.
 """
 
@@ -119,9 +120,14 @@ def _summarize_rows(
         if clip:
             np.clip(values, view.low, view.high, out=values)
         kern.sample_summary(values, qs, threshold, hdi_prob, mean, sd, quant, pge, hdi)
-    elif view.ordinal:
-        assert view.cutpoints is not None and view.levels is not None
-        probs = ordinal_probs(eta, view.cutpoints[s_of_c]).mean(axis=1)
+    elif view.ordinal or view.binary:
+        assert view.levels is not None
+        if view.binary:  # P(y = 1) = Phi(eta), averaged over the draws
+            liked = mean_of(view, eta, s_of_c).mean(axis=1)
+            probs = np.column_stack([1.0 - liked, liked])
+        else:
+            assert view.cutpoints is not None
+            probs = ordinal_probs(eta, view.cutpoints[s_of_c]).mean(axis=1)
         mean, sd, quant, pge, hdi = _discrete_summary(probs, view.levels, qs, threshold, hdi_prob)
     else:
         assert view.noise is not None

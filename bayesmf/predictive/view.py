@@ -39,6 +39,7 @@ class ModelView:
     mu: np.ndarray  # (S,) zeros when the model has no global mean
     has_bias: bool
     implicit: bool = False  # implicit feedback: response 0 / 1 on [0, 1], levels (0, 1)
+    binary: bool = False  # Bernoulli (probit): response 0 / 1, mean Phi(eta), levels (0, 1), no noise sd
 
     @property
     def spec(self) -> Any:
@@ -64,15 +65,16 @@ def model_view(result: FitResult) -> ModelView:
     low, high = response_scale(spec, result.train.scale)
     n_samples = arrays.n_samples
     ordinal = spec.likelihood == "ordinal"
+    binary = spec.likelihood == "bernoulli"
     noise = None
-    if not ordinal:
+    if not ordinal and not binary:
         if arrays.sigma is None:
             raise ValueError("a normal-likelihood posterior lacks sigma")
         noise = np.asarray(arrays.sigma, dtype=np.float64).reshape(n_samples)
         if spec.link == "logistic":
             noise = noise * (high - low)
     cut = None if arrays.cutpoints is None else np.asarray(arrays.cutpoints, dtype=np.float64)
-    levels = np.array([0.0, 1.0]) if implicit else result.train.levels
+    levels = np.array([0.0, 1.0]) if implicit or binary else result.train.levels
     if ordinal and (cut is None or levels is None or cut.shape[1] != len(levels) - 1):
         raise ValueError("an ordinal posterior needs cutpoints and the rating levels of its train data")
     moments = prior_moments(result.idata, spec)
@@ -96,4 +98,5 @@ def model_view(result: FitResult) -> ModelView:
         mu=np.zeros(n_samples) if arrays.mu is None else np.asarray(arrays.mu, dtype=np.float64),
         has_bias=spec.biases,
         implicit=implicit,
+        binary=binary,
     )

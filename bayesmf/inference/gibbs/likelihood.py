@@ -54,6 +54,9 @@ class Likelihood(ABC):
     weighted = False
     #: the numba kernel drawing one side's rows (`RowUpdate` calls it through the class)
     row_kernel: Any = sample_rows
+    #: whether the moves that take ``problem.ratings`` as the Gaussian responses
+    #: (`CollapsedBiasScale`, `SparseScaleMoves`) hold; False for latent responses (probit)
+    rating_moves = True
 
     def __init__(self, problem: Problem) -> None:
         self.problem = problem

@@ -9,6 +9,11 @@ both by user and by item; every other pair of the matrix has response 0 and weig
 responses live on [0, 1] (`bayesmf.link.response_scale`), the scale of the mu prior
 (`bayesmf.link.mu_prior`) and of a ``"prior"`` start's flat mu; the fixed noise sd is
 ``spec.sigma`` or 1/4.5 (`bayesmf.spec.PMF.noise_sd`).
+
+Binary feedback (``PMF(likelihood="bernoulli")``, ``binary``): ``ratings`` holds the 0/1
+labels (the probit block, `bayesmf.inference.gibbs.probit`, regresses on latent responses
+it keeps per chain), the scale is [0, 1], the fixed noise variance 1 and the mu prior
+N(0, 1) (`bayesmf.link.mu_prior`).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from bayesmf.binary import check_binary
 from bayesmf.confidence import confidence_weights
 from bayesmf.inference.gibbs.kernels.structs import Csr, Hyper, InvGamma, Ratings
 from bayesmf.link import mu_prior, response_scale
@@ -52,6 +58,8 @@ class Problem:
     #: implicit feedback: each observed pair's weight, in the order of ratings.by_user and
     #: ratings.by_item; None: ratings (only the observed pairs count)
     weights: tuple[np.ndarray, np.ndarray] | None = None
+    #: binary feedback (probit): ``ratings`` holds 0/1 labels
+    binary: bool = False
 
     @property
     def implicit(self) -> bool:
@@ -120,7 +128,7 @@ def _per_pair(name: str, values: np.ndarray, data: RatingsData) -> np.ndarray:
 def build_problem(
     spec: PMF, data: RatingsData, *, responses: np.ndarray | None = None, weights: np.ndarray | None = None
 ) -> Problem:
-    """Build the `Problem` of ``spec`` (identity link, normal or implicit likelihood) on ``data``.
+    """Build the `Problem` of ``spec`` (identity link with a normal or implicit likelihood, or bernoulli) on ``data``.
 
     ``responses`` and ``weights`` (implicit only, one per pair of ``data``): the observed
     pairs' responses (default 1) and precision weights, each >= 1 (default the confidence
@@ -130,6 +138,8 @@ def build_problem(
     hierarchical = spec.priors == "hierarchical"
     (a_s, b_s), (a_f, b_f), (a_b, b_b) = (spec.hyper[k] for k in ("sigma2", "factor_var", "bias_var"))
     implicit = spec.likelihood == "implicit"
+    if spec.likelihood == "bernoulli":
+        check_binary(data)
     scale = response_scale(spec, data.scale)
     mu_mean, mu_sd = mu_prior(spec, scale)
     bias_prec = [1.0 / spec.sigma_bias**2] if spec.biases else []
@@ -168,4 +178,5 @@ def build_problem(
         fixed_prec_item=np.array(bias_prec + [1.0 / spec.sigma_v**2] * spec.n_factors),
         scale=scale,
         weights=pair_weights,
+        binary=spec.likelihood == "bernoulli",
     )

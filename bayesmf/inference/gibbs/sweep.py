@@ -10,7 +10,8 @@ in place (`Step`). `build_sweep` lists, for a `Problem`, in this order:
    prior's hyperparameters (`FactorPrior.update`), the per-side shifts (`SideShift`), the
    bias prior's (`BiasPrior.update`), then the moves that apply: `SparseScaleMoves`, or
    under the per-side prior `RescaleSides` and `CollapsedBiasScale` (the first and the
-   last not under implicit feedback, whose likelihood they do not know).
+   last not under implicit feedback, whose likelihood they do not know, nor under a
+   likelihood with latent responses, ``Likelihood.rating_moves = False``: the probit).
 
 A sampling sweep draws the standard variates first (`bayesmf.inference.gibbs.variates`)
 and, before the steps, lets the likelihood redraw latent responses
@@ -41,6 +42,7 @@ from bayesmf.inference.gibbs.moves import (
     SparseScaleMoves,
 )
 from bayesmf.inference.gibbs.priors import bias_prior_for, factor_prior_for
+from bayesmf.inference.gibbs.probit import ProbitLikelihood
 from bayesmf.inference.gibbs.problem import Problem
 from bayesmf.inference.gibbs.row_update import RowUpdate
 from bayesmf.inference.gibbs.state import ChainState
@@ -98,7 +100,9 @@ class Sweep:
 
 
 def likelihood_for(problem: Problem) -> Likelihood:
-    """Return the likelihood block of ``problem``'s spec (`GaussianLikelihood`, `ImplicitLikelihood`)."""
+    """Return the likelihood block of ``problem``'s spec (Gaussian, implicit or probit)."""
+    if problem.binary:
+        return ProbitLikelihood(problem)
     return ImplicitLikelihood(problem) if problem.implicit else GaussianLikelihood(problem)
 
 
@@ -116,6 +120,7 @@ def build_sweep(problem: Problem, overrelaxation: float = 0.0, stochastic: bool 
     steps: list[Step] = [*rows, *mean, likelihood.observe, *_applicable(problem, BiasShift)]
     if stochastic:
         steps += [likelihood.update, factor_prior.update, *_applicable(problem, SideShift), bias_prior.update]
-        steps += _applicable(problem, SparseScaleMoves, RescaleSides, CollapsedBiasScale)
+        moves = (SparseScaleMoves, RescaleSides, CollapsedBiasScale) if likelihood.rating_moves else (RescaleSides,)
+        steps += _applicable(problem, *moves)
     recorders = (*rows, *mean, likelihood, factor_prior, bias_prior)
     return Sweep(problem, likelihood, tuple(steps), recorders, stochastic)

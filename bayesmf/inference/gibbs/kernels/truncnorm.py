@@ -1,0 +1,88 @@
+r"""Numba kernels of the probit block: latent scores per rating and truncated-normal draws.
+
+A truncated normal is drawn by inversion with one uniform :math:`u \in (0, 1]`, in log
+space so that it stays exact in either tail. For :math:`X \sim \mathcal N(0, 1)` cut to
+:math:`X < b`,
+
+.. math::
+
+    X = \Phi^{-1}\bigl(u\,\Phi(b)\bigr) = \texttt{ndtri\_exp}\bigl(\log u + \log\Phi(b)\bigr),
+
+with scipy's ``log_ndtr`` and ``ndtri_exp`` (called from numba through
+``scipy.special.cython_special``), which keep full relative precision where
+:math:`\Phi(b)` underflows (:math:`b \ll 0`) and where it rounds to 1 (:math:`b \gg 0`).
+A latent response :math:`z \sim \mathcal N(\eta, 1)` cut to :math:`z > 0` (:math:`y = 1`) or
+:math:`z \le 0` (:math:`y = 0`) is then, with :math:`s = 2y - 1`,
+:math:`z = \eta - s X`, :math:`X` cut to :math:`X < s\eta`. One uniform on (0, 1) per draw: a chain stays a
+deterministic function of its generator (`bayesmf.inference.gibbs.kernels`).
+
+The scipy functions are C function pointers, which numba cannot cache on disk, so
+`draw_latent` compiles once per process (well under a second); `latent_scores` is cached.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+
+import numba
+from numba.extending import get_cython_function_address
+
+__all__ = ["draw_latent", "latent_scores", "log_ndtr", "ndtri_exp", "truncated_normal"]
+
+_DOUBLE_FN = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_double, ctypes.c_int)
+#: log Phi(x) and its inverse, scipy's (the int argument skips Python dispatch)
+_log_ndtr = _DOUBLE_FN(get_cython_function_address("scipy.special.cython_special", "__pyx_fuse_1log_ndtr"))
+_ndtri_exp = _DOUBLE_FN(get_cython_function_address("scipy.special.cython_special", "ndtri_exp"))
+
+
+@numba.njit(nogil=True)
+def log_ndtr(x):  # type: ignore[no-untyped-def]
+    r""":math:`\log\Phi(x)`, accurate in both tails."""
+    return _log_ndtr(x, 0)
+
+
+@numba.njit(nogil=True)
+def ndtri_exp(y):  # type: ignore[no-untyped-def]
+    r""":math:`\Phi^{-1}(e^y)` for :math:`y \le 0`, accurate for :math:`y` near 0 and very negative."""
+    return _ndtri_exp(y, 0)
+
+
+@numba.njit(nogil=True)
+def truncated_normal(mean, positive, u):  # type: ignore[no-untyped-def]
+    r"""Draw :math:`z \sim \mathcal N(\text{mean}, 1)` cut to :math:`z > 0` (``positive``) or :math:`z \le 0`.
+
+    ``u`` is a uniform on (0, 1) (open: ``u = 1`` would be the untruncated tail's end when
+    :math:`\Phi(s\,\text{mean})` rounds to 1); the draw is its inverse-CDF image (module
+    docstring). A draw that rounding puts a hair across 0 is put on 0.
+    """
+    s = 1.0 if positive else -1.0
+    x = _ndtri_exp(math.log(u) + _log_ndtr(s * mean, 0), 0)
+    z = mean - s * x
+    return max(z, 0.0) if positive else min(z, 0.0)
+
+
+@numba.njit(nogil=True)
+def draw_latent(eta, y, uniforms, out):  # type: ignore[no-untyped-def]
+    """``out[n]`` = `truncated_normal` (``eta[n]``, ``y[n] > 0.5``, ``uniforms[n]``) for every rating."""
+    for n in range(eta.shape[0]):
+        out[n] = truncated_normal(eta[n], y[n] > 0.5, uniforms[n])
+
+
+@numba.njit(cache=True, nogil=True)
+def latent_scores(ratings, P_user, P_item, mu, has_bias, out):  # type: ignore[no-untyped-def]
+    r"""``out[p]`` = :math:`\eta = \mu + b_i + c_j + U_i \cdot V_j` of each rating, in ``ratings`` order.
+
+    ``ratings``: the ratings by user (`Csr`); rows of ``P_user``/``P_item`` are
+    :math:`(b_i, U_i)` with biases (then ``mu`` is added), :math:`U_i` without.
+    """
+    indptr, other, _ = ratings
+    kp = P_user.shape[1]
+    start = 1 if has_bias else 0
+    for i in range(indptr.shape[0] - 1):
+        for p in range(indptr[i], indptr[i + 1]):
+            j = other[p]
+            e = mu + P_user[i, 0] + P_item[j, 0] if has_bias else 0.0
+            for k in range(start, kp):
+                e += P_user[i, k] * P_item[j, k]
+            out[p] = e
