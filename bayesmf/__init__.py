@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from importlib.metadata import PackageNotFoundError, version
 
+from bayesmf.binary import binarize
 from bayesmf.choice_calibration import choice_reliability
 from bayesmf.data import IdEncoder, RatingsData
 from bayesmf.datasets import Simulation, load_movielens, movielens_items, simulate
@@ -43,6 +44,7 @@ __all__ = [
     "Split",
     "__version__",
     "as_implicit",
+    "binarize",
     "choice_reliability",
     "interactions_from_dataframe",
     "joint_scores",
