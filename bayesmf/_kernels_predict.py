@@ -24,12 +24,13 @@ _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-@numba.njit(cache=True, parallel=True)
-def eta_known(U, V, mu, ub, ib, uidx, iidx, has_bias, out):  # type: ignore[no-untyped-def]
+def _eta_known(U, V, mu, ub, ib, uidx, iidx, has_bias, out):  # type: ignore[no-untyped-def]
     """Latent scores ``out[s, p]`` (draw-major) for pairs whose user and item the model knows.
 
     The draw loop is outermost so that draw ``s``'s factor matrices stay in cache while every
-    pair reads them.
+    pair reads them. `eta_known` runs the draws in parallel; `eta_known_serial` is the same
+    loop on the calling thread (for one draw, e.g. from a Gibbs chain's thread), with the
+    same result bit for bit.
     """
     n_factors = U.shape[2]
     for s in numba.prange(U.shape[0]):
@@ -44,6 +45,10 @@ def eta_known(U, V, mu, ub, ib, uidx, iidx, has_bias, out):  # type: ignore[no-u
             if has_bias:
                 acc += mu[s] + ub[s, u] + ib[s, i]
             out[s, p] = acc
+
+
+eta_known = numba.njit(cache=True, parallel=True)(_eta_known)
+eta_known_serial = numba.njit(cache=True)(_eta_known)
 
 
 @numba.njit(cache=True, parallel=True)

@@ -40,7 +40,9 @@ __all__ = [
     "diagnose",
     "elbo_convergence",
     "identified_quantities",
+    "mcmc_problems",
     "plot_diagnostics",
+    "summary_table",
 ]
 
 #: methods whose draws are independent draws from an approximation, not a Markov chain
@@ -113,11 +115,15 @@ class Diagnosis:
         if not self.summary.empty:
             parts.append(self.summary.to_html(float_format=lambda x: f"{x:.3g}"))
         if self.sampler:
-            items = ", ".join(f"{html.escape(str(k))}={html.escape(str(v))}" for k, v in self.sampler.items())
+            items = ", ".join(
+                f"{html.escape(str(k))}={html.escape(str(v))}" for k, v in self.sampler.items()
+            )
             parts.append(f"<p>sampler: {items}</p>")
         if self.elbo:
             items = ", ".join(
-                f"{html.escape(str(k))}={html.escape(str(v))}" for k, v in self.elbo.items() if k != "history"
+                f"{html.escape(str(k))}={html.escape(str(v))}"
+                for k, v in self.elbo.items()
+                if k != "history"
             )
             parts.append(f"<p>ELBO: {items}</p>")
         return "\n".join(parts)
@@ -185,7 +191,7 @@ def diagnose(
         return Diagnosis(None, verdict, empty, empty, method=method, thresholds=thresholds)
 
     tree = identified_quantities(result, n_pairs=n_pairs, test=test, seed=seed)
-    table = _summary_table(tree)
+    table = summary_table(tree)
     approximate = method in _APPROXIMATE
     problems: list[str] = []
     notes: list[str] = []
@@ -198,25 +204,7 @@ def diagnose(
     else:
         if chains < 2:
             notes.append("R-hat needs two chains or more: not computed (one chain).")
-        else:
-            bad = table[table["r_hat"] > rhat_max]
-            if len(bad):
-                worst = bad["r_hat"].idxmax()
-                problems.append(
-                    f"R-hat > {rhat_max:g} for {len(bad)} of {len(table)} monitored quantities "
-                    f"(worst {worst}: {bad['r_hat'].max():.3f}); chains disagree, run longer or "
-                    "check the model."
-                )
-        for column, kind in (("ess_bulk", "bulk"), ("ess_tail", "tail")):
-            bad = table[table[column] < ess_min]
-            if len(bad):
-                worst = bad[column].idxmin()
-                problems.append(
-                    f"{kind} ESS < {ess_min:g} for {len(bad)} of {len(table)} monitored quantities "
-                    f"(worst {worst}: {bad[column].min():.0f}); draw more samples."
-                )
-        if table[["r_hat", "ess_bulk", "ess_tail"]].isna().all(axis=None) and chains > 1:
-            problems.append("R-hat and ESS could not be computed (constant or non-finite draws).")
+        problems += mcmc_problems(table, chains, rhat_max, ess_min)
 
     sampler = _nuts_stats(result)
     if sampler.get("divergences", 0) > 0:
@@ -269,7 +257,37 @@ def diagnose(
     )
 
 
-def _summary_table(tree: xr.DataTree) -> pd.DataFrame:
+def mcmc_problems(table: pd.DataFrame, chains: int, rhat_max: float, ess_min: float) -> list[str]:
+    """List the failed MCMC checks of a `summary_table`, in words (empty when all pass).
+
+    R-hat (two chains or more) at most ``rhat_max``; bulk and tail ESS at least ``ess_min``.
+    `diagnose` and the Gibbs sampler's stopping rule (`bayesmf.inference.gibbs.monitor`)
+    judge with this one function.
+    """
+    problems = []
+    if chains >= 2:
+        bad = table[table["r_hat"] > rhat_max]
+        if len(bad):
+            worst = bad["r_hat"].idxmax()
+            problems.append(
+                f"R-hat > {rhat_max:g} for {len(bad)} of {len(table)} monitored quantities "
+                f"(worst {worst}: {bad['r_hat'].max():.3f}); chains disagree, run longer or "
+                "check the model."
+            )
+    for column, kind in (("ess_bulk", "bulk"), ("ess_tail", "tail")):
+        bad = table[table[column] < ess_min]
+        if len(bad):
+            worst = bad[column].idxmin()
+            problems.append(
+                f"{kind} ESS < {ess_min:g} for {len(bad)} of {len(table)} monitored quantities "
+                f"(worst {worst}: {bad[column].min():.0f}); draw more samples."
+            )
+    if table[["r_hat", "ess_bulk", "ess_tail"]].isna().all(axis=None) and chains > 1:
+        problems.append("R-hat and ESS could not be computed (constant or non-finite draws).")
+    return problems
+
+
+def summary_table(tree: xr.DataTree) -> pd.DataFrame:
     """ArviZ summary of every monitored scalar, with a ``quantity`` column."""
     import arviz as az
 
@@ -285,7 +303,9 @@ def _summary_table(tree: xr.DataTree) -> pd.DataFrame:
     return table[[c for c in keep if c in table.columns]]
 
 
-def _group_summary(table: pd.DataFrame, rhat_max: float, ess_min: float, check_mcmc: bool) -> pd.DataFrame:
+def _group_summary(
+    table: pd.DataFrame, rhat_max: float, ess_min: float, check_mcmc: bool
+) -> pd.DataFrame:
     grouped = table.groupby("quantity", sort=False)
     summary = pd.DataFrame(
         {

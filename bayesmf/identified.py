@@ -39,6 +39,8 @@ logistic link, and :math:`\sum_k \ell_k P(r_{ij} = \ell_k)` for the ordinal like
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -51,8 +53,15 @@ from bayesmf.link import mean_rating
 
 if TYPE_CHECKING:
     from bayesmf.results import FitResult
+    from bayesmf.spec import PMF
 
-__all__ = ["SCALAR_QUANTITIES", "identified_quantities"]
+__all__ = [
+    "SCALAR_QUANTITIES",
+    "MonitoredPairs",
+    "identified_draws",
+    "identified_quantities",
+    "monitored_pairs",
+]
 
 #: quantities that are one number per draw, in display order
 SCALAR_QUANTITIES = (
@@ -104,8 +113,67 @@ def identified_quantities(
     ValueError
         If ``test`` does not share the training encoders.
     """
-    n_pairs = validate_positive_int("n_pairs", n_pairs)
     train = result.train
+    post = result.idata["posterior"].to_dataset()
+    chains, draws = int(post.sizes["chain"]), int(post.sizes["draw"])
+    drawn = [str(name) for name in post.data_vars if post[name].dims[:2] == ("chain", "draw")]
+    pairs = monitored_pairs(train, n_pairs=n_pairs, test=test, seed=seed)
+    # a block of draws of one chain at a time: a lazy (zarr-backed) posterior is read a
+    # block at a time, never whole
+    blocks = []
+    for chain in range(chains):
+        for start in range(0, draws, _SAMPLE_CHUNK):
+            part = post[drawn].isel(chain=chain, draw=slice(start, start + _SAMPLE_CHUNK))
+            blocks.append(
+                identified_draws(result.spec, train, {k: part[k].values for k in drawn}, pairs)
+            )
+    out = {
+        name: (dims, np.concatenate([b[name][1] for b in blocks]))
+        for name, (dims, _) in blocks[0].items()
+    }
+    data_vars = {
+        name: (
+            ("chain", "draw", *dims),
+            np.asarray(values, dtype=np.float64).reshape(chains, draws, *np.shape(values)[1:]),
+        )
+        for name, (dims, values) in out.items()
+    }
+    groups = {
+        "posterior": xr.Dataset(
+            data_vars,
+            coords=quantity_coords(out, pairs, chains, draws),
+            attrs={"method": result.method},
+        )
+    }
+    if "sample_stats" in result.idata.children:
+        groups["sample_stats"] = result.idata["sample_stats"].to_dataset()
+    return xr.DataTree.from_dict(groups)
+
+
+@dataclass(frozen=True)
+class MonitoredPairs:
+    """The (user, item) index pairs whose mean rating is monitored, by quantity name.
+
+    ``pairs[name] = (dim, users, items, labels)``: ``name`` is ``pred_train`` and
+    ``pred_test`` or ``pred_unrated``; ``labels`` are ``"<user id>:<item id>"``.
+    """
+
+    pairs: dict[str, tuple[str, np.ndarray, np.ndarray, np.ndarray]]
+
+
+def monitored_pairs(
+    train: RatingsData, n_pairs: int = 50, test: RatingsData | None = None, seed: int = 0
+) -> MonitoredPairs:
+    """Draw the seeded sample of training and held-out (or unrated) pairs to monitor.
+
+    Raises
+    ------
+    TypeError
+        If ``test`` is not a `RatingsData`.
+    ValueError
+        If ``test`` does not share the training encoders.
+    """
+    n_pairs = validate_positive_int("n_pairs", n_pairs)
     if test is not None:
         if not isinstance(test, RatingsData):
             raise TypeError(f"test must be a RatingsData, got {type(test).__name__}")
@@ -114,53 +182,6 @@ def identified_quantities(
                 "test does not share the training encoders; build both from one split "
                 "(or re-encode test with test.with_encoders(train.users, train.items))"
             )
-    post = result.idata["posterior"].to_dataset()
-    chains, draws = int(post.sizes["chain"]), int(post.sizes["draw"])
-    spec = result.spec
-
-    def flat(name: str) -> np.ndarray | None:
-        if name not in post:
-            return None
-        values = post[name].values
-        return values.reshape((chains * draws, *values.shape[2:]))
-
-    U, V = flat("U"), flat("V")
-    if U is None or V is None:
-        raise ValueError("not a bayesmf posterior: the posterior group lacks U or V")
-    mu, user_bias, item_bias = flat("mu"), flat("user_bias"), flat("item_bias")
-    cutpoints = flat("cutpoints")
-
-    out: dict[str, tuple[tuple[str, ...], np.ndarray]] = {}
-    if "sigma" in post:
-        out["sigma"] = ((), flat("sigma"))  # type: ignore[assignment]
-    # a constant moved between mu, the user offsets and the item offsets (and, for the
-    # ordinal likelihood, the cutpoints) leaves the likelihood unchanged
-    level = np.zeros(chains * draws) if mu is None else mu.astype(np.float64)
-    if user_bias is not None and item_bias is not None:
-        level = level + user_bias.mean(axis=1) + item_bias.mean(axis=1)
-        if "factor_mean_user" in post:
-            # per-side factor means: U_i . m_V acts as a user offset (and m_U . V_j as an
-            # item offset), so only the mean of the whole predicted matrix is identified
-            level = level + np.einsum(
-                "sk,sk->s", U.mean(axis=1, dtype=np.float64), V.mean(axis=1, dtype=np.float64)
-            )
-        if cutpoints is None:
-            out["mean_level"] = ((), level)
-    for name in ("sigma_user_bias", "sigma_item_bias"):
-        if name in post:
-            out[name] = ((), flat(name))  # type: ignore[assignment]
-    if "sigma_factor" in post:
-        scales = flat("sigma_factor")
-        assert scales is not None
-        if scales.ndim == 2:
-            # factor labels are exchangeable: only the sorted set of scales is identified
-            out["sigma_factor"] = (("rank",), np.sort(scales, axis=1)[:, ::-1])
-        else:
-            out["sigma_factor"] = ((), scales)
-    if cutpoints is not None:
-        out["cutpoints_rel"] = (("cutpoint",), cutpoints - level[:, None])
-    out["norm_UVt"] = ((), _frobenius_norm(U, V))
-
     rng = np.random.default_rng(seed)
     train_pairs = _sample_rows(rng, train.user_idx, train.item_idx, train.n_items, n_pairs)
     if test is not None:
@@ -169,32 +190,86 @@ def identified_quantities(
     else:
         other_name, other_dim = "pred_unrated", "unrated_pair"
         other_pairs = _sample_unrated(rng, train, n_pairs)
-    pair_coords: dict[str, np.ndarray] = {}
+    out = {}
     for name, dim, (users, items) in (
         ("pred_train", "train_pair", train_pairs),
         (other_name, other_dim, other_pairs),
     ):
         if len(users) == 0:
             continue
-        mean = _mean_rating(result, U, V, mu, user_bias, item_bias, cutpoints, users, items)
-        out[name] = ((dim,), mean)
         raw_u = train.users.to_raw(users).tolist()
         raw_i = train.items.to_raw(items).tolist()
-        pair_coords[dim] = np.asarray([f"{u}:{i}" for u, i in zip(raw_u, raw_i, strict=True)])
+        labels = np.asarray([f"{u}:{i}" for u, i in zip(raw_u, raw_i, strict=True)])
+        out[name] = (dim, users, items, labels)
+    return MonitoredPairs(out)
 
-    data_vars = {
-        name: (("chain", "draw", *dims), np.asarray(values, dtype=np.float64).reshape(chains, draws, *np.shape(values)[1:]))
-        for name, (dims, values) in out.items()
-    }
-    coords: dict[str, Any] = {"chain": np.arange(chains), "draw": np.arange(draws), **pair_coords}
+
+def identified_draws(
+    spec: PMF, train: RatingsData, draws: Mapping[str, np.ndarray], pairs: MonitoredPairs
+) -> dict[str, tuple[tuple[str, ...], np.ndarray]]:
+    """Compute the identified quantities of posterior draws, ``{name: (dims, values)}``.
+
+    ``draws``: the posterior variables of `bayesmf.posterior`'s layout, each with one leading
+    sample axis (any number of draws, e.g. one draw of a running chain); ``values`` have
+    that sample axis first, then ``dims``. `identified_quantities` and the Gibbs sampler's
+    stopping rule (`bayesmf.inference.gibbs.monitor`) both compute their quantities here.
+    """
+    U, V = draws.get("U"), draws.get("V")
+    if U is None or V is None:
+        raise ValueError("not a bayesmf posterior: the posterior group lacks U or V")
+    mu, user_bias, item_bias = draws.get("mu"), draws.get("user_bias"), draws.get("item_bias")
+    cutpoints = draws.get("cutpoints")
+    n = U.shape[0]
+
+    out: dict[str, tuple[tuple[str, ...], np.ndarray]] = {}
+    if "sigma" in draws:
+        out["sigma"] = ((), draws["sigma"])
+    # a constant moved between mu, the user offsets and the item offsets (and, for the
+    # ordinal likelihood, the cutpoints) leaves the likelihood unchanged
+    level = np.zeros(n) if mu is None else mu.astype(np.float64)
+    if user_bias is not None and item_bias is not None:
+        level = level + user_bias.mean(axis=1) + item_bias.mean(axis=1)
+        if "factor_mean_user" in draws:
+            # per-side factor means: U_i . m_V acts as a user offset (and m_U . V_j as an
+            # item offset), so only the mean of the whole predicted matrix is identified
+            level = level + np.einsum(
+                "sk,sk->s", U.mean(axis=1, dtype=np.float64), V.mean(axis=1, dtype=np.float64)
+            )
+        if cutpoints is None:
+            out["mean_level"] = ((), level)
+    for name in ("sigma_user_bias", "sigma_item_bias"):
+        if name in draws:
+            out[name] = ((), draws[name])
+    if "sigma_factor" in draws:
+        scales = draws["sigma_factor"]
+        if scales.ndim == 2:
+            # factor labels are exchangeable: only the sorted set of scales is identified
+            out["sigma_factor"] = (("rank",), np.sort(scales, axis=1)[:, ::-1])
+        else:
+            out["sigma_factor"] = ((), scales)
+    if cutpoints is not None:
+        out["cutpoints_rel"] = (("cutpoint",), cutpoints - level[:, None])
+    out["norm_UVt"] = ((), _frobenius_norm(U, V))
+    for name, (dim, users, items, _) in pairs.pairs.items():
+        mean = _mean_rating(spec, train, U, V, mu, user_bias, item_bias, cutpoints, users, items)
+        out[name] = ((dim,), mean)
+    return out
+
+
+def quantity_coords(
+    out: Mapping[str, tuple[tuple[str, ...], np.ndarray]],
+    pairs: MonitoredPairs,
+    chains: int,
+    draws: int,
+) -> dict[str, Any]:
+    """Coordinates of a dataset of `identified_draws` output with ``chains`` x ``draws`` draws."""
+    coords: dict[str, Any] = {"chain": np.arange(chains), "draw": np.arange(draws)}
+    coords |= {dim: labels for name, (dim, _, _, labels) in pairs.pairs.items() if name in out}
     if "sigma_factor" in out and out["sigma_factor"][0]:
-        coords["rank"] = np.arange(spec.n_factors)
+        coords["rank"] = np.arange(out["sigma_factor"][1].shape[1])
     if "cutpoints_rel" in out:
         coords["cutpoint"] = np.arange(out["cutpoints_rel"][1].shape[1])
-    groups = {"posterior": xr.Dataset(data_vars, coords=coords, attrs={"method": result.method})}
-    if "sample_stats" in result.idata.children:
-        groups["sample_stats"] = result.idata["sample_stats"].to_dataset()
-    return xr.DataTree.from_dict(groups)
+    return coords
 
 
 def _frobenius_norm(U: np.ndarray, V: np.ndarray) -> np.ndarray:
@@ -214,12 +289,16 @@ def _sample_rows(
     rng: np.random.Generator, user_idx: np.ndarray, item_idx: np.ndarray, n_items: int, n: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``n`` distinct (user, item) pairs of the given ratings (without replacement)."""
-    codes = np.unique(np.asarray(user_idx, dtype=np.int64) * n_items + np.asarray(item_idx, dtype=np.int64))
+    codes = np.unique(
+        np.asarray(user_idx, dtype=np.int64) * n_items + np.asarray(item_idx, dtype=np.int64)
+    )
     chosen = np.sort(rng.choice(codes, size=min(n, len(codes)), replace=False))
     return chosen // n_items, chosen % n_items
 
 
-def _sample_unrated(rng: np.random.Generator, train: RatingsData, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _sample_unrated(
+    rng: np.random.Generator, train: RatingsData, n: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``n`` random (user, item) pairs absent from the training data."""
     n_cells = train.n_users * train.n_items
     rated = np.unique(train.user_idx * train.n_items + train.item_idx)
@@ -236,7 +315,8 @@ def _sample_unrated(rng: np.random.Generator, train: RatingsData, n: int) -> tup
 
 
 def _mean_rating(
-    result: FitResult,
+    spec: PMF,
+    train: RatingsData,
     U: np.ndarray,
     V: np.ndarray,
     mu: np.ndarray | None,
@@ -247,8 +327,8 @@ def _mean_rating(
     items: np.ndarray,
 ) -> np.ndarray:
     r"""Mean rating :math:`E[r_{ij} \mid \theta]` per sample for index pairs, (sample, pair)."""
-    eta = latent_scores_per_draw(U, V, users, items, mu=mu, user_bias=user_bias, item_bias=item_bias)
-    cut = None if cutpoints is None else cutpoints[:, None, :]
-    return np.asarray(
-        mean_rating(eta, result.spec, result.train.scale, cutpoints=cut, levels=result.train.levels)
+    eta = latent_scores_per_draw(
+        U, V, users, items, mu=mu, user_bias=user_bias, item_bias=item_bias
     )
+    cut = None if cutpoints is None else cutpoints[:, None, :]
+    return np.asarray(mean_rating(eta, spec, train.scale, cutpoints=cut, levels=train.levels))

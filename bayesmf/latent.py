@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from bayesmf._kernels_predict import eta_known
+from bayesmf._kernels_predict import eta_known, eta_known_serial
 
 __all__ = ["latent_scores_per_draw"]
 
@@ -84,5 +84,7 @@ def latent_scores_per_draw(
     # an absent offset is read as zeros of its full shape (the kernel indexes it by row)
     ub = np.zeros((n_samples, U.shape[1] if has_offsets else 1)) if user_bias is None else user_bias
     ib = np.zeros((n_samples, V.shape[1] if has_offsets else 1)) if item_bias is None else item_bias
-    eta_known(U, V, mu_, ub, ib, uidx, iidx, has_offsets, out)
+    # one draw (a Gibbs chain's monitor, on its own thread): no parallel launch
+    kernel = eta_known if n_samples > 1 else eta_known_serial
+    kernel(U, V, mu_, ub, ib, uidx, iidx, has_offsets, out)
     return out

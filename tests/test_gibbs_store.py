@@ -104,7 +104,7 @@ def _never_sample(*args, **kwargs):
 
 
 def test_unwritable_directory_fails_before_sampling(sim, tmp_path, monkeypatch):
-    monkeypatch.setattr(gibbs_fit, "run_chains", _never_sample)
+    monkeypatch.setattr(gibbs_fit.ChainPool, "advance", _never_sample)
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o555)

@@ -7,19 +7,26 @@ import os
 import shutil
 import time
 import warnings
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xarray as xr
 from threadpoolctl import threadpool_limits
 
 from bayesmf._seed import seed_sequence
-from bayesmf._validate import validate_choice, validate_positive_int
+from bayesmf._validate import validate_choice, validate_positive, validate_positive_int
 from bayesmf.inference._contract import check_inputs
+from bayesmf.inference.gibbs.assemble import (
+    STATS,
+    per_draw_bytes,
+    posterior_tree,
+    settle,
+    warn_if_large,
+)
+from bayesmf.inference.gibbs.converge import judge, sample, stopping_rule
+from bayesmf.inference.gibbs.monitor import Monitor
 from bayesmf.inference.gibbs.problem import build_problem
-from bayesmf.inference.gibbs.runner import RunReport, Schedule, run_chains
-from bayesmf.inference.gibbs.sink import MemorySink, Sink
+from bayesmf.inference.gibbs.runner import ChainPool, Schedule
+from bayesmf.inference.gibbs.sink import MemorySink, TeeSink
 from bayesmf.inference.gibbs.start import INITS, initial_state
 from bayesmf.inference.gibbs.sweep import build_sweep
 from bayesmf.inference.gibbs.zarr_sink import (
@@ -29,7 +36,7 @@ from bayesmf.inference.gibbs.zarr_sink import (
     placeholders,
     store_sinks,
 )
-from bayesmf.posterior import make_posterior, variable_shapes
+from bayesmf.posterior import variable_shapes
 from bayesmf.storage import StoredResult
 
 if TYPE_CHECKING:
@@ -41,10 +48,6 @@ __all__ = ["fit_gibbs"]
 
 log = logging.getLogger("bayesmf")
 
-#: posteriors larger than this draw a warning before sampling starts
-_LARGE_POSTERIOR_BYTES = 4e9
-#: sample statistics recorded with every kept draw
-_STATS = ("log_likelihood_sum",)
 
 
 def _validate_overrelaxation(value: Any) -> float:
@@ -63,74 +66,40 @@ def _available_cpus() -> int:
     return os.cpu_count() or 1
 
 
-def _per_draw_bytes(shapes: dict[str, Any]) -> int:
-    return 8 * len(_STATS) + sum(int(np.prod(shape)) * dtype.itemsize for shape, dtype in shapes.values())
-
-
-def _warn_if_large(shapes: dict[str, Any], chains: int, stored: int) -> None:
-    per_draw = _per_draw_bytes(shapes)
-    if stored * per_draw > _LARGE_POSTERIOR_BYTES:
+def _warn_stopped(info: dict[str, Any], pool: ChainPool, reached: int, kept: list[int], n: int) -> None:
+    """Warn when Ctrl-C (or a fixed-length run's time budget) stopped sampling, naming the sweep."""
+    if info["stopped_by"] == "max_seconds" and info.get("draws_requested") is not None:
         warnings.warn(
-            f"the posterior will take about {stored * per_draw / 1e9:.1f} GB "
-            f"({chains} chains x {stored // chains} draws); pass a larger thin or fewer draws "
-            "to keep it smaller, or store='<path>.zarr' to write the draws to disk as they are made",
+            f"Gibbs sampling stopped by max_seconds at sweep {reached} of {pool.schedule.sweeps}; "
+            f"keeping the first {n} of {info['draws_requested']} draws of chain(s) {kept}",
             UserWarning,
             stacklevel=3,
         )
-
-
-#: (variables, sample statistics) of a group of draws, each (chain, draw, ...)
-Drawn = tuple[Mapping[str, np.ndarray], Mapping[str, np.ndarray]]
-
-
-def _tree(spec: PMF, data: RatingsData, post: Drawn, warm: Drawn | None, attrs: dict[str, Any]) -> xr.DataTree:
-    """Build the posterior (and warm-up groups) in the layout of `bayesmf.posterior`."""
-    idata = make_posterior(spec, data, post[0], sample_stats=post[1], attrs=attrs)
-    if warm is not None:
-        warm_tree = make_posterior(spec, data, warm[0], sample_stats=warm[1], attrs=attrs)
-        idata["warmup_posterior"] = warm_tree["posterior"]
-        idata["warmup_sample_stats"] = warm_tree["sample_stats"]
-    return idata
-
-
-def _settle(
-    report: RunReport, sink: Sink, warm: Sink | None, draws: int
-) -> tuple[list[int], int, BaseException | None]:
-    """Flush the sinks and cut them to the draws every kept chain completed.
-
-    Kept chains: those with at least one draw stored; each keeps as many draws as the
-    shortest of them (equal lengths keep ArviZ's diagnostics valid). Returns the kept
-    chains, their draws, and the first error (a chain's, or a failed write here).
-    """
-    error = report.error
-    for s in (sink, warm):
-        try:
-            if s is not None:
-                s.flush()
-        except OSError as exc:
-            error = error or exc
-    chains = len(report.chains)
-    kept = [c for c in range(chains) if sink.stored[c] > 0]
-    n = min((sink.stored[c] for c in kept), default=0)
-    if n == 0 or (len(kept) == chains and n == draws):
-        return kept, n, error
-    try:
-        sink.keep(kept, n)
-        if warm is not None:
-            warm.keep(kept, min(warm.stored[c] for c in kept))
-    except OSError as exc:
-        error = error or exc
-    return kept, n, error
+    if not pool.interrupted:
+        return
+    planned = f" of {pool.schedule.sweeps}" if info["draws_requested"] is not None else ""
+    warnings.warn(
+        f"Gibbs sampling interrupted at sweep {reached}{planned} "
+        f"(sweeps per chain: {info['chain_sweeps']}); keeping the first {n} draws "
+        f"of chain(s) {kept}",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 def fit_gibbs(
     spec: PMF,
     data: RatingsData,
     *,
-    draws: int = 500,
+    draws: int | None = None,
     tune: int = 200,
     chains: int = 4,
     thin: int = 5,
+    max_sweeps: int | None = None,
+    max_seconds: float | None = None,
+    rhat_max: float = 1.01,
+    ess_min: float = 400.0,
+    min_draws: int = 100,
     random_seed: int | np.random.Generator | None = None,
     progressbar: bool = True,
     cores: int | None = None,
@@ -153,8 +122,9 @@ def fit_gibbs(
         The model.
     data : RatingsData
         Training ratings.
-    draws : int
-        Draws kept per chain (after thinning).
+    draws : int, optional
+        Draws kept per chain (after thinning), for a run of fixed length. None (default):
+        run until converged (see Notes): the draws per chain are what the rule needed.
     tune : int
         Burn-in sweeps per chain, discarded (unless ``keep_warmup``). From the ``"map"``
         start the noise and prior sds settle within a few dozen sweeps.
@@ -165,6 +135,19 @@ def fit_gibbs(
         default 5 stores a fifth of the sweeps: successive sweeps are strongly correlated
         (overrelaxation, weak factors), so the kept draws lose little effective sample size
         and the posterior takes a fifth of the memory.
+    max_sweeps : int, optional
+        Budget of a run until convergence: sweeps per chain, burn-in included. Default
+        ``tune + 2000 * thin`` (2,000 kept draws per chain). Not with ``draws``.
+    max_seconds : float, optional
+        Budget of wall time for sampling, in seconds; the chains stop at the end of their
+        sweep when it runs out (with ``draws`` too). None: no time limit. A run stopped by
+        its time budget is not reproducible from its seed alone.
+    rhat_max, ess_min : float
+        What converged means (the defaults of `bayesmf.diagnostics.diagnose`): R-hat at most
+        ``rhat_max`` and bulk and tail ESS at least ``ess_min`` on every identified quantity.
+    min_draws : int
+        Draws per chain at the first look at convergence; later looks come at 1.5 times as
+        many draws each time.
     random_seed : int, numpy.random.Generator or None
         Seed of the `numpy.random.SeedSequence` whose ``spawn(chains)`` children seed the
         chains (a Generator gives one integer seed drawn from it; `bayesmf._seed`). The
@@ -205,6 +188,21 @@ def fit_gibbs(
 
     Notes
     -----
+    **Running until converged** (``draws=None``, the default). After ``tune`` burn-in sweeps
+    the chains keep a draw every ``thin`` sweeps; at ``min_draws`` draws per chain and then at
+    1.5 times as many each time, the sampler checks the identified quantities (those
+    `bayesmf.diagnostics.diagnose` monitors by default: sigma, the scales, the level,
+    :math:`\lVert UV^\top\rVert`, 50 training and 50 unrated predictions) and stops when
+    every one has R-hat :math:`\le` ``rhat_max`` and bulk and tail ESS :math:`\ge`
+    ``ess_min``, or when the budget (``max_sweeps``, ``max_seconds``) runs out, with a
+    `bayesmf.exceptions.ConvergenceWarning` naming the last verdict. Every draw after the
+    burn-in is kept. ``diagnose(fit)`` then gives the verdict of the last check.
+    ``info["stopped_by"]`` says what stopped the run (``"converged"``, ``"max_sweeps"``,
+    ``"max_seconds"``, ``"interrupted"``, or ``"draws"`` for a run of fixed length) and
+    ``info["checks"]`` lists each look (draws per chain, worst R-hat, smallest ESS). Why this
+    rule keeps the posterior calibrated: `bayesmf.inference.gibbs.converge`. The progress
+    bar shows the worst R-hat and the smallest ESS of the last look.
+
     **Interrupting.** Ctrl-C (SIGINT, Jupyter's "interrupt kernel") stops every chain at
     the end of its current sweep and returns the draws kept so far, with a ``UserWarning``
     naming the sweep reached: the chains that kept at least one draw, each cut to the
@@ -216,14 +214,13 @@ def fit_gibbs(
     ``KeyboardInterrupt`` (a store then keeps what was written, with draws not reached
     left as NaN). Only the calling thread of the main interpreter thread sees Ctrl-C.
 
-    Run lengths, timings and how often the defaults reach R-hat <= 1.01 with bulk ESS
-    >= 400 on ML-100K: section "Gibbs sampler (bench_gibbs.py)" of
+    Run lengths and timings on ML-100K: section "Gibbs sampler (bench_gibbs.py)" of
     ``benchmarks/RESULTS.md``. Predicted ratings of simulated data mix well; on real ratings
     some mix slowly: the weak factors of a rank-10 fit (singular values close to the noise
     level) drift among nearly equivalent configurations over hundreds of sweeps, and the
     predictions of heavily rated users and items move with them. Check the predictions you
-    care about (`FitResult.diagnose`) and run longer (``thin``, ``draws``) when they need
-    it; raw U and V are not identified (rotation, sign) and never converge.
+    care about (`FitResult.diagnose` with ``test=``) and run longer when they need it; raw U
+    and V are not identified (rotation, sign) and never converge.
 
     Returns
     -------
@@ -232,7 +229,8 @@ def fit_gibbs(
         ``sample_stats.log_likelihood_sum`` (the training log-likelihood of each draw);
         ``info`` holds ``fit_seconds``, ``sampling_seconds``, ``sweeps_per_second`` (all
         chains), ``cpu_ms_per_sweep`` (per chain sweep), ``posterior_nbytes``, the options,
-        the seed, ``interrupted`` (see Notes) and, with ``store``, the ``store`` path.
+        the seed, ``stopped_by``, ``converged``, ``checks``, ``interrupted`` (see Notes) and,
+        with ``store``, the ``store`` path.
 
     Raises
     ------
@@ -253,7 +251,9 @@ def fit_gibbs(
     -----
     UserWarning
         When Ctrl-C stopped sampling (naming the sweep), or when an in-memory posterior
-        will be large.
+        will be (or, running until converged, has grown) large.
+    ConvergenceWarning
+        When a budget stopped a run before it converged (with the last verdict).
 
     Examples
     --------
@@ -263,15 +263,21 @@ def fit_gibbs(
     ...                 random_seed=0, progressbar=False)
     >>> fit.n_chains, fit.n_draws
     (2, 50)
+    >>> fit = fit_gibbs(PMF(n_factors=2), sim.data, random_seed=0, progressbar=False)
+    >>> fit.info["stopped_by"], fit.diagnose().ok
+    ('converged', True)
     """
     from bayesmf.results import FitResult
 
     t0 = time.perf_counter()
     check_inputs(spec, data, "gibbs")
-    draws = validate_positive_int("draws", draws)
+    if draws is not None:
+        draws = validate_positive_int("draws", draws)
     tune = validate_positive_int("tune", tune, minimum=0)
     chains = validate_positive_int("chains", chains)
     thin = validate_positive_int("thin", thin)
+    rule = stopping_rule(draws, tune, thin, max_sweeps, rhat_max, ess_min, min_draws)
+    deadline_after = validate_positive("max_seconds", max_seconds, allow_none=True)
     validate_choice("init", init, INITS)
     overrelaxation = _validate_overrelaxation(overrelaxation)
     if cores is not None:
@@ -289,6 +295,8 @@ def fit_gibbs(
     rngs = [np.random.default_rng(child) for child in seed_seq.spawn(chains)]
     shapes = variable_shapes(spec, data.n_users, data.n_items)
     n_warm = tune // thin if keep_warmup else 0
+    # draws per chain the sinks start with (they grow as a run until convergence goes on)
+    first: int = next(rule.checkpoints()) if rule is not None else draws  # type: ignore[assignment]
     attrs = {
         "method": "gibbs",
         "random_seed": str(seed),
@@ -299,16 +307,20 @@ def fit_gibbs(
     }
     options = {"chains": chains, "draws": draws, "tune": tune, "thin": thin, "cores": cores, "init": init}
     info: dict[str, Any] = options | {"overrelaxation": overrelaxation, "random_seed": seed}
+    if rule is not None:
+        info |= {"max_draws": rule.max_draws, "rhat_max": rule.rhat_max, "ess_min": rule.ess_min}
     sink: MemorySink | ZarrSink
     warm: MemorySink | ZarrSink | None
     if path is None:
-        _warn_if_large(shapes, chains, chains * (draws + n_warm))
-        sink = MemorySink(shapes, _STATS, chains, draws)
-        warm = MemorySink(shapes, _STATS, chains, n_warm) if n_warm else None
+        if rule is None:
+            warn_if_large(shapes, chains, chains * (first + n_warm))
+        sink = MemorySink(shapes, STATS, chains, first)
+        warm = MemorySink(shapes, STATS, chains, n_warm) if n_warm else None
     else:
-        zeros = placeholders(shapes, _STATS, chains)
-        template = StoredResult(spec, _tree(spec, data, zeros, zeros if n_warm else None, attrs), "gibbs", data, info)
-        root, sink, warm = store_sinks(path, template, chains, draws, n_warm, overwrite)
+        zeros = placeholders(shapes, STATS, chains)
+        tree = posterior_tree(spec, data, zeros, zeros if n_warm else None, attrs)
+        template = StoredResult(spec, tree, "gibbs", data, info)
+        root, sink, warm = store_sinks(path, template, chains, first, n_warm, overwrite)
 
     t_init = time.perf_counter()
     try:
@@ -321,11 +333,28 @@ def fit_gibbs(
     init_seconds = time.perf_counter() - t_init
     if set(sweep.draws(states[0])) != set(shapes):  # the blocks must record the layout
         raise RuntimeError(f"the Gibbs blocks record {sorted(sweep.draws(states[0]))}, not {sorted(shapes)}")
-    schedule = Schedule(tune, draws, thin)
     t_sample = time.perf_counter()
-    report = run_chains(sweep, states, rngs, schedule, sink, warm, cores=cores, progressbar=progressbar)
+    deadline = None if deadline_after is None else t_sample + deadline_after
+    monitor = None if rule is None else Monitor(spec, data, shapes, chains, first)
+    recorder = sink if monitor is None else TeeSink(sink, monitor)
+    pool = ChainPool(sweep, states, rngs, Schedule(tune, first, thin), recorder, warm, cores=cores, progressbar=progressbar)
+    warned = [False]
+
+    def grow(n: int) -> None:  # between stages of a run until convergence
+        sink.grow(n)
+        if monitor is not None:
+            monitor.grow(n)
+        if isinstance(sink, MemorySink) and not warned[0]:
+            warned[0] = warn_if_large(shapes, chains, chains * n, growing=True)
+
+    try:
+        outcome = sample(pool, rule, monitor, grow, deadline)
+    finally:
+        pool.close()
+    report = outcome.report
     sampling_seconds = time.perf_counter() - t_sample
-    kept, n, error = _settle(report, sink, warm, draws)
+    target = max(r.kept for r in report.chains) if rule is not None else first
+    kept, n, error = settle(report, recorder, warm, target)
     reached = max(r.sweeps for r in report.chains)
     if n == 0:
         if path is not None:  # the store this call created holds no draw
@@ -333,7 +362,7 @@ def fit_gibbs(
         if error is not None:
             raise error
         raise KeyboardInterrupt(
-            f"Gibbs sampling interrupted at sweep {reached} of {schedule.sweeps} ({tune} tuning sweeps), "
+            f"Gibbs sampling interrupted at sweep {reached} ({tune} tuning sweeps), "
             "before any draw was kept: nothing to return"
         )
 
@@ -344,38 +373,35 @@ def fit_gibbs(
         "sampling_seconds": sampling_seconds,
         "sweeps_per_second": n_sweeps / sampling_seconds if sampling_seconds > 0 else float("inf"),
         "cpu_ms_per_sweep": 1e3 * sum(r.cpu_seconds for r in report.chains) / n_sweeps,
-        "posterior_nbytes": len(kept) * n * _per_draw_bytes(shapes),
+        "posterior_nbytes": len(kept) * n * per_draw_bytes(shapes),
         "interrupted": report.interrupted,
+        "stopped_by": outcome.stopped_by,
+        "draws": n,
     }
-    stopped = report.interrupted or error is not None
-    if stopped:
-        info |= {"chains": len(kept), "draws": n, "draws_requested": draws, "chains_kept": kept}
+    if rule is not None:
+        judge(info, outcome, n)
+    if report.interrupted or error is not None or report.timed_out:
+        info |= {"chains": len(kept), "draws": n, "chains_kept": kept}
         info |= {"interrupted_at_sweep": reached, "chain_sweeps": [r.sweeps for r in report.chains]}
+        info["draws_requested"] = draws
     if isinstance(sink, MemorySink):
         if error is not None:
             raise error
         pre_drawn = (warm.variables, warm.stats) if isinstance(warm, MemorySink) else None
-        idata = _tree(spec, data, (sink.variables, sink.stats), pre_drawn, attrs)
+        idata = posterior_tree(spec, data, (sink.variables, sink.stats), pre_drawn, attrs)
     elif path is not None:
         info["store"] = str(path)
         idata = finish_store(path, root, template._replace(info=info), error, f"The first {n} draws of chain(s) {kept}")
-    if report.interrupted:
-        warnings.warn(
-            f"Gibbs sampling interrupted at sweep {reached} of {schedule.sweeps} "
-            f"(sweeps per chain: {info['chain_sweeps']}); keeping the first {n} of {draws} draws "
-            f"of chain(s) {kept}",
-            UserWarning,
-            stacklevel=2,
-        )
+    _warn_stopped(info, pool, reached, kept, n)
     log.info(
-        "gibbs: %d chains x (%d tune + %d x %d) sweeps in %.1f s (%.1f sweeps/s), posterior %.1f MB",
+        "gibbs: %d chains x (%d tune + %d x %d) sweeps in %.1f s (%.1f sweeps/s), posterior %.1f MB, stopped by %s",
         chains,
         tune,
-        draws,
+        n,
         thin,
         info["fit_seconds"],
         info["sweeps_per_second"],
         info["posterior_nbytes"] / 1e6,
+        outcome.stopped_by,
     )
     return FitResult(spec=spec, idata=idata, method="gibbs", train=data, info=info)
-

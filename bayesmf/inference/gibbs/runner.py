@@ -7,6 +7,12 @@ time: the calling thread only waits, so Ctrl-C (SIGINT, Jupyter's "interrupt ker
 handled within a fraction of a second. While the chains run, a SIGINT handler asks them to
 stop at the end of their current sweep and the run returns what it has (`ChainRun`); a
 second SIGINT raises ``KeyboardInterrupt`` at once. The previous handler is restored after.
+
+A `ChainPool` runs its chains in stages: `ChainPool.advance` runs every chain until it has
+kept a given number of draws, then returns, so the stopping rule
+(`bayesmf.inference.gibbs.converge`) can look at the draws so far and grow the sinks
+between stages. Each chain continues from its own state and generator, so a run in stages
+makes the same draws as one run to the same length.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from bayesmf.inference.gibbs.sink import Sink
 from bayesmf.inference.gibbs.state import ChainState
 from bayesmf.inference.gibbs.sweep import Sweep
 
-__all__ = ["ChainRun", "RunReport", "Schedule", "run_chains"]
+__all__ = ["ChainPool", "ChainRun", "RunReport", "Schedule", "run_chains"]
 
 #: sweeps between updates of the progress bar
 _TICK = 10
@@ -47,7 +53,11 @@ class Schedule:
     @property
     def sweeps(self) -> int:
         """Sweeps per chain."""
-        return self.tune + self.draws * self.thin
+        return self.sweeps_for(self.draws)
+
+    def sweeps_for(self, kept: int) -> int:
+        """Sweeps a chain has run when it has kept ``kept`` draws."""
+        return self.tune + kept * self.thin
 
 
 @dataclass
@@ -61,11 +71,12 @@ class ChainRun:
 
 @dataclass(frozen=True)
 class RunReport:
-    """What `run_chains` did: per chain progress, whether Ctrl-C stopped it, a chain's error."""
+    """What a run did: per chain progress, whether Ctrl-C or the time budget stopped it, an error."""
 
     chains: list[ChainRun]
     interrupted: bool
     error: BaseException | None
+    timed_out: bool = False
 
     @property
     def sweeps(self) -> int:
@@ -79,19 +90,23 @@ def _run_chain(
     rng: np.random.Generator,
     chain: int,
     schedule: Schedule,
+    until: int,
     sink: Sink,
     warmup: Sink | None,
     tick: Callable[[int], None],
     stop: threading.Event,
     run: ChainRun,
 ) -> None:
-    """Run one chain until its schedule ends or ``stop`` is set; progress goes into ``run``."""
+    """Continue one chain from sweep ``run.sweeps`` to ``until`` or until ``stop`` is set.
+
+    Progress (sweeps, kept draws, CPU seconds) accumulates in ``run``.
+    """
     variates = sweep.variates()
     tune, thin = schedule.tune, schedule.thin
     pending = 0
     cpu0 = time.thread_time()
     try:
-        for n in range(schedule.sweeps):
+        for n in range(run.sweeps, until):
             if stop.is_set():
                 break
             sweep(state, variates, rng)
@@ -108,10 +123,11 @@ def _run_chain(
                 pending = 0
         tick(pending)
     finally:
-        run.cpu_seconds = time.thread_time() - cpu0
+        run.cpu_seconds += time.thread_time() - cpu0
 
 
 def _progress(total: int, enabled: bool) -> Any:
+    """Make the tqdm bar over the sweeps of all chains (disabled when not ``enabled``)."""
     from tqdm.auto import tqdm
 
     return tqdm(total=total, disable=not enabled, desc="Gibbs", unit="sweep", leave=True)
@@ -145,10 +161,19 @@ def _sigint_stops(stop: threading.Event, interrupted: threading.Event) -> Iterat
         signal.signal(signal.SIGINT, previous)
 
 
-def _wait(futures: list[Future[None]], stop: threading.Event, interrupted: threading.Event) -> None:
-    """Wait for every chain; stop them all as soon as one fails or Ctrl-C comes."""
+def _wait(
+    futures: list[Future[None]], stop: threading.Event, interrupted: threading.Event, deadline: float | None
+) -> bool:
+    """Wait for every chain; stop them all as soon as one fails, Ctrl-C comes or ``deadline`` passes.
+
+    Returns whether the deadline (a `time.perf_counter` value) stopped the chains.
+    """
     pending = set(futures)
+    timed_out = False
     while pending:
+        if deadline is not None and not timed_out and time.perf_counter() > deadline:
+            timed_out = True
+            stop.set()
         try:
             done, pending = wait_futures(pending, timeout=_POLL, return_when=FIRST_EXCEPTION)
         except KeyboardInterrupt:
@@ -160,6 +185,95 @@ def _wait(futures: list[Future[None]], stop: threading.Event, interrupted: threa
             continue
         if any(f.exception() is not None for f in done):
             stop.set()
+    return timed_out
+
+
+class ChainPool:
+    """Chains that run in stages on ``cores`` worker threads, with one progress bar.
+
+    ``states`` and ``rngs``: one per chain. Kept draws go to ``sink`` (warm-up draws, thinned
+    alike, to ``warmup`` when given) numbered 0, 1, ... per chain. ``bar_total``: the
+    progress bar's length in sweeps of all chains (grown by `extend_bar` when a stage goes
+    further). Call `close` when done.
+    """
+
+    def __init__(
+        self,
+        sweep: Sweep,
+        states: Sequence[ChainState],
+        rngs: Sequence[np.random.Generator],
+        schedule: Schedule,
+        sink: Sink,
+        warmup: Sink | None = None,
+        *,
+        cores: int = 1,
+        progressbar: bool = True,
+        bar_total: int | None = None,
+    ) -> None:
+        self.sweep, self.states, self.rngs = sweep, list(states), list(rngs)
+        self.schedule, self.sink, self.warmup, self.cores = schedule, sink, warmup, cores
+        self.runs = [ChainRun() for _ in self.states]
+        total = len(self.states) * schedule.sweeps if bar_total is None else bar_total
+        self.bar = _progress(total, progressbar)
+        self._lock = threading.Lock()
+        self.interrupted = False
+
+    def extend_bar(self, total: int) -> None:
+        """Make the progress bar ``total`` sweeps long (all chains)."""
+        with self._lock:
+            if total != self.bar.total:
+                self.bar.total = total
+                self.bar.refresh()
+
+    def advance(self, kept: int, deadline: float | None = None) -> RunReport:
+        """Run every chain until it has kept ``kept`` draws, a chain fails, Ctrl-C, or ``deadline``.
+
+        ``deadline``: a `time.perf_counter` value after which every chain stops at the end of
+        its sweep. An exception raised in a chain (a sink that cannot write) stops the others
+        at their next sweep and is returned as ``RunReport.error``, not raised. After an
+        interrupt, an error or the deadline, do not advance again.
+
+        Raises
+        ------
+        KeyboardInterrupt
+            On a second Ctrl-C while the chains stop after the first.
+        """
+        until = self.schedule.sweeps_for(kept)
+        stop, interrupted = threading.Event(), threading.Event()
+
+        def tick(n: int) -> None:
+            with self._lock:
+                self.bar.update(n)
+
+        def run(c: int) -> None:
+            _run_chain(
+                self.sweep, self.states[c], self.rngs[c], c, self.schedule, until,
+                self.sink, self.warmup, tick, stop, self.runs[c],
+            )  # fmt: skip
+
+        pool = ThreadPoolExecutor(max_workers=self.cores, thread_name_prefix="bayesmf-gibbs")
+        try:
+            with threadpool_limits(limits=1), _sigint_stops(stop, interrupted):
+                futures = [pool.submit(run, c) for c in range(len(self.states))]
+                timed_out = _wait(futures, stop, interrupted, deadline)
+        except BaseException:
+            stop.set()
+            pool.shutdown(wait=False, cancel_futures=True)  # each chain ends after its sweep
+            raise
+        pool.shutdown(wait=True)
+        errors = [f.exception() for f in futures if not f.cancelled() and f.exception() is not None]
+        complete = all(r.sweeps == until for r in self.runs)
+        self.interrupted = interrupted.is_set() and not complete
+        return RunReport(
+            chains=self.runs,
+            interrupted=self.interrupted,
+            error=errors[0] if errors else None,
+            timed_out=timed_out and not complete,
+        )
+
+    def close(self) -> None:
+        """Close the progress bar."""
+        self.bar.close()
 
 
 def run_chains(
@@ -172,44 +286,17 @@ def run_chains(
     *,
     cores: int = 1,
     progressbar: bool = True,
+    deadline: float | None = None,
 ) -> RunReport:
-    """Run every chain (``cores`` at a time) until done, a chain fails, or Ctrl-C.
-
-    ``warmup``: also record the burn-in sweeps (thinned alike) there. Kept draws go to
-    ``sink`` numbered 0, 1, ... per chain; `RunReport` says how many each chain kept.
-    An exception raised in a chain (a sink that cannot write) stops the others at their
-    next sweep and is returned as ``RunReport.error``, not raised.
+    """Run every chain (``cores`` at a time) through ``schedule`` in one stage (`ChainPool`).
 
     Raises
     ------
     KeyboardInterrupt
         On a second Ctrl-C while the chains stop after the first.
     """
-    chains = len(states)
-    runs = [ChainRun() for _ in range(chains)]
-    bar = _progress(chains * schedule.sweeps, progressbar)
-    lock = threading.Lock()
-    stop, interrupted = threading.Event(), threading.Event()
-
-    def tick(n: int) -> None:
-        with lock:
-            bar.update(n)
-
-    def run(c: int) -> None:
-        _run_chain(sweep, states[c], rngs[c], c, schedule, sink, warmup, tick, stop, runs[c])
-
-    pool = ThreadPoolExecutor(max_workers=cores, thread_name_prefix="bayesmf-gibbs")
+    pool = ChainPool(sweep, states, rngs, schedule, sink, warmup, cores=cores, progressbar=progressbar)
     try:
-        with threadpool_limits(limits=1), _sigint_stops(stop, interrupted):
-            futures = [pool.submit(run, c) for c in range(chains)]
-            _wait(futures, stop, interrupted)
-    except BaseException:
-        stop.set()
-        pool.shutdown(wait=False, cancel_futures=True)  # each chain ends after its sweep
-        raise
+        return pool.advance(schedule.draws, deadline)
     finally:
-        bar.close()
-    pool.shutdown(wait=True)
-    errors = [f.exception() for f in futures if not f.cancelled() and f.exception() is not None]
-    complete = all(r.sweeps == schedule.sweeps for r in runs)
-    return RunReport(chains=runs, interrupted=interrupted.is_set() and not complete, error=errors[0] if errors else None)
+        pool.close()

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["MemorySink", "Sink"]
+__all__ = ["MemorySink", "Sink", "TeeSink"]
 
 
 class Sink(Protocol):
@@ -21,8 +21,9 @@ class Sink(Protocol):
     def record(self, chain: int, draw: int, values: Mapping[str, Any], stats: Mapping[str, float]) -> None:
         """Store draw ``draw`` of ``chain``: posterior variables and sample statistics by name."""
 
-    #: draws of each chain stored for good (0, 1, ..., stored - 1)
-    stored: list[int]
+    @property
+    def stored(self) -> list[int]:
+        """Draws of each chain stored for good (0, 1, ..., stored - 1)."""
 
     def flush(self) -> None:
         """Make every recorded draw durable (called once the chains have stopped)."""
@@ -62,6 +63,17 @@ class MemorySink:
             self.stats[name][chain, draw] = value
         self.stored[chain] = max(self.stored[chain], draw + 1)
 
+    def grow(self, n_keep: int) -> None:
+        """Make room for ``n_keep`` draws per chain, keeping those recorded (between stages only)."""
+        size = next(iter(self.stats.values()), next(iter(self.variables.values()))).shape[1]
+        if n_keep <= size:
+            return
+        for group in (self.variables, self.stats):
+            for name, old in group.items():
+                new = np.empty((old.shape[0], n_keep, *old.shape[2:]), dtype=old.dtype)
+                new[:, :size] = old
+                group[name] = new
+
     def flush(self) -> None:
         """Nothing to do: every draw is in the arrays as soon as it is recorded."""
 
@@ -71,3 +83,33 @@ class MemorySink:
         self.variables = {k: v[index, :n] for k, v in self.variables.items()}
         self.stats = {k: v[index, :n] for k, v in self.stats.items()}
         self.stored = [min(self.stored[c], n) for c in chains]
+
+
+class TeeSink:
+    """Hands each draw to ``main`` and to every sink of ``also`` (e.g. the convergence monitor).
+
+    ``stored`` is ``main``'s: what the result will hold.
+    """
+
+    def __init__(self, main: Sink, *also: Sink) -> None:
+        self.main, self.sinks = main, (main, *also)
+
+    @property
+    def stored(self) -> list[int]:
+        """Draws of each chain ``main`` has stored."""
+        return self.main.stored
+
+    def record(self, chain: int, draw: int, values: Mapping[str, Any], stats: Mapping[str, float]) -> None:
+        """Record the draw in every sink."""
+        for sink in self.sinks:
+            sink.record(chain, draw, values, stats)
+
+    def flush(self) -> None:
+        """Flush every sink."""
+        for sink in self.sinks:
+            sink.flush()
+
+    def keep(self, chains: Sequence[int], n: int) -> None:
+        """Cut every sink alike."""
+        for sink in self.sinks:
+            sink.keep(chains, n)

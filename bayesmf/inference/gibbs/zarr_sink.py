@@ -222,6 +222,16 @@ class ZarrSink:
         self.stored[chain] = start + n
         self._buffered[chain] = 0
 
+    def grow(self, n_keep: int) -> None:
+        """Make the store hold ``n_keep`` draws per chain (between stages; new draws read NaN)."""
+        for array, dims in self._dims:
+            if "draw" not in dims or array.shape[dims.index("draw")] >= n_keep:
+                continue
+            old = array.shape[dims.index("draw")]
+            array.resize(tuple(n_keep if d == "draw" else s for d, s in zip(dims, array.shape, strict=True)))
+            if dims == ("draw",):  # the coordinate
+                array[old:] = np.arange(old, n_keep)
+
     def flush(self) -> None:
         """Write every chain's buffered draws and free the buffers."""
         for chain in range(len(self._buffers)):

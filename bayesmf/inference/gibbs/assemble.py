@@ -1,0 +1,95 @@
+"""From the sinks to the result: sizes, the in-memory posterior tree, cutting stopped runs."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import xarray as xr
+
+from bayesmf.inference.gibbs.runner import RunReport
+from bayesmf.inference.gibbs.sink import Sink
+from bayesmf.posterior import make_posterior
+
+if TYPE_CHECKING:
+    from bayesmf.data import RatingsData
+    from bayesmf.spec import PMF
+
+__all__ = ["STATS", "Drawn", "per_draw_bytes", "posterior_tree", "settle", "warn_if_large"]
+
+#: posteriors larger than this draw a warning before sampling starts
+LARGE_POSTERIOR_BYTES = 4e9
+#: sample statistics recorded with every kept draw
+STATS = ("log_likelihood_sum",)
+
+#: (variables, sample statistics) of a group of draws, each (chain, draw, ...)
+Drawn = tuple[Mapping[str, np.ndarray], Mapping[str, np.ndarray]]
+
+
+def per_draw_bytes(shapes: Mapping[str, Any]) -> int:
+    """Bytes of one kept draw of one chain (variables and statistics)."""
+    return 8 * len(STATS) + sum(int(np.prod(shape)) * dtype.itemsize for shape, dtype in shapes.values())
+
+
+def warn_if_large(shapes: Mapping[str, Any], chains: int, stored: int, *, growing: bool = False) -> bool:
+    """Warn (and return True) when ``stored`` draws of all chains exceed `LARGE_POSTERIOR_BYTES`.
+
+    ``growing``: the run goes on until it converges, so the size is the size reached so far.
+    """
+    per_draw = per_draw_bytes(shapes)
+    if stored * per_draw <= LARGE_POSTERIOR_BYTES:
+        return False
+    what = "has reached" if growing else "will take"
+    warnings.warn(
+        f"the posterior {what} about {stored * per_draw / 1e9:.1f} GB "
+        f"({chains} chains x {stored // chains} draws); pass a larger thin or fewer draws "
+        "to keep it smaller, or store='<path>.zarr' to write the draws to disk as they are made",
+        UserWarning,
+        stacklevel=4,
+    )
+    return True
+
+
+def posterior_tree(
+    spec: PMF, data: RatingsData, post: Drawn, warm: Drawn | None, attrs: dict[str, Any]
+) -> xr.DataTree:
+    """Build the posterior (and warm-up groups) in the layout of `bayesmf.posterior`."""
+    idata = make_posterior(spec, data, post[0], sample_stats=post[1], attrs=attrs)
+    if warm is not None:
+        warm_tree = make_posterior(spec, data, warm[0], sample_stats=warm[1], attrs=attrs)
+        idata["warmup_posterior"] = warm_tree["posterior"]
+        idata["warmup_sample_stats"] = warm_tree["sample_stats"]
+    return idata
+
+
+def settle(
+    report: RunReport, sink: Sink, warm: Sink | None, draws: int
+) -> tuple[list[int], int, BaseException | None]:
+    """Flush the sinks and cut them to the draws every kept chain completed.
+
+    Kept chains: those with at least one draw stored; each keeps as many draws as the
+    shortest of them (equal lengths keep ArviZ's diagnostics valid). ``draws``: what each
+    chain was to keep. Returns the kept chains, their draws, and the first error (a
+    chain's, or a failed write here).
+    """
+    error = report.error
+    for s in (sink, warm):
+        try:
+            if s is not None:
+                s.flush()
+        except OSError as exc:
+            error = error or exc
+    chains = len(report.chains)
+    kept = [c for c in range(chains) if sink.stored[c] > 0]
+    n = min((sink.stored[c] for c in kept), default=0)
+    if n == 0 or (len(kept) == chains and n == draws):
+        return kept, n, error
+    try:
+        sink.keep(kept, n)
+        if warm is not None:
+            warm.keep(kept, min(warm.stored[c] for c in kept))
+    except OSError as exc:
+        error = error or exc
+    return kept, n, error

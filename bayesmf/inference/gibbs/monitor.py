@@ -1,0 +1,175 @@
+"""The identified quantities of every kept draw, recorded as the chains run (`Monitor`).
+
+The stopping rule (`bayesmf.inference.gibbs.converge`) judges convergence on the quantities
+`bayesmf.diagnostics.diagnose` judges: `bayesmf.identified.identified_draws` of each kept
+draw, with the same monitored pairs (``n_pairs`` training pairs and as many unrated ones,
+``seed``), cast to the dtypes the posterior stores. So the verdict of the last check is the
+verdict `diagnose` gives the returned fit with the same options. The monitor holds a few
+dozen numbers per draw, never the factors, so checking costs nothing in memory and works the
+same whether the draws go to memory or to a zarr store.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayesmf.diagnostics import mcmc_problems
+from bayesmf.identified import identified_draws, monitored_pairs, quantity_coords
+
+if TYPE_CHECKING:
+    from bayesmf.data import RatingsData
+    from bayesmf.spec import PMF
+
+__all__ = ["Check", "Monitor"]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One look at the draws so far: per-chain draws, the worst R-hat, the smallest ESS, problems."""
+
+    draws: int
+    max_r_hat: float
+    min_ess_bulk: float
+    min_ess_tail: float
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        """Every check passed."""
+        return not self.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values, for ``FitResult.info``."""
+        return {
+            "draws": self.draws,
+            "max_r_hat": self.max_r_hat,
+            "min_ess_bulk": self.min_ess_bulk,
+            "min_ess_tail": self.min_ess_tail,
+            "ok": self.ok,
+        }
+
+
+class Monitor:
+    """A sink that keeps the identified quantities of each kept draw, in growable arrays.
+
+    ``shapes``: ``{name: (shape, dtype)}`` of the posterior variables
+    (`bayesmf.posterior.variable_shapes`); ``capacity``: draws per chain to allocate
+    (`grow` adds more, between stages of the run, never while chains record).
+    """
+
+    def __init__(
+        self,
+        spec: PMF,
+        train: RatingsData,
+        shapes: Mapping[str, tuple[tuple[int, ...], np.dtype]],
+        chains: int,
+        capacity: int,
+        *,
+        n_pairs: int = 50,
+        seed: int = 0,
+    ) -> None:
+        self.spec, self.train = spec, train
+        self.dtypes = {name: dtype for name, (_, dtype) in shapes.items()}
+        self.pairs = monitored_pairs(train, n_pairs=n_pairs, seed=seed)
+        probe = identified_draws(
+            spec, train, {k: np.zeros((1, *shape), dtype) for k, (shape, dtype) in shapes.items()}, self.pairs
+        )
+        self.dims = {name: dims for name, (dims, _) in probe.items()}
+        self.values = {name: np.full((chains, capacity, *v.shape[1:]), np.nan) for name, (_, v) in probe.items()}
+        self.stored = [0] * chains
+
+    @property
+    def capacity(self) -> int:
+        """Draws per chain the arrays can hold."""
+        return next(iter(self.values.values())).shape[1]
+
+    def grow(self, capacity: int) -> None:
+        """Make room for ``capacity`` draws per chain (keeps what was recorded)."""
+        if capacity <= self.capacity:
+            return
+        for name, old in self.values.items():
+            new = np.full((old.shape[0], capacity, *old.shape[2:]), np.nan)
+            new[:, : old.shape[1]] = old
+            self.values[name] = new
+
+    def record(self, chain: int, draw: int, values: Mapping[str, Any], stats: Mapping[str, float]) -> None:
+        """Compute and keep the identified quantities of one draw (``stats`` are not used)."""
+        one = {k: np.asarray(v, dtype=self.dtypes[k])[None] for k, v in values.items()}
+        for name, (_, value) in identified_draws(self.spec, self.train, one, self.pairs).items():
+            self.values[name][chain, draw] = value[0]
+        self.stored[chain] = max(self.stored[chain], draw + 1)
+
+    def flush(self) -> None:
+        """Nothing to do: the arrays are complete as soon as a draw is recorded."""
+
+    def keep(self, chains: Sequence[int], n: int) -> None:
+        """Keep ``chains`` (renumbered 0, 1, ...) and their first ``n`` draws."""
+        index = np.asarray(chains, dtype=np.int64)
+        self.values = {k: v[index, :n] for k, v in self.values.items()}
+        self.stored = [min(self.stored[c], n) for c in chains]
+
+    def tree(self, n: int) -> xr.DataTree:
+        """Return the first ``n`` draws of every chain as a posterior-like tree (as `identified_quantities`)."""
+        chains = len(self.stored)
+        out = {name: (self.dims[name], values[0]) for name, values in self.values.items()}  # (draw, ...)
+        data_vars = {name: (("chain", "draw", *self.dims[name]), values[:, :n]) for name, values in self.values.items()}
+        coords = quantity_coords(out, self.pairs, chains, n)
+        return xr.DataTree.from_dict({"posterior": xr.Dataset(data_vars, coords=coords)})
+
+    def table(self, n: int) -> pd.DataFrame:
+        """R-hat and bulk and tail ESS of the first ``n`` draws of every chain, one row per scalar.
+
+        The numbers of `bayesmf.diagnostics.summary_table` (ArviZ's rank-normalized split
+        R-hat and ESS, called on all scalars at once on a numpy array, which is much faster
+        than ``az.summary`` on a tree), with labels as ``az.summary`` writes them.
+        """
+        from arviz_stats.base import array_stats
+        from arviz_stats.validate import validate_ci_prob
+
+        tree = self.tree(n)["posterior"]
+        labels, columns = [], []
+        for name in self.values:
+            da = tree[name]
+            flat = da.values.reshape(da.shape[0], da.shape[1], -1)  # (chain, draw, scalars)
+            columns.append(np.moveaxis(flat, -1, 0))
+            if da.ndim == 2:
+                labels.append(name)
+            else:
+                index = np.stack(np.meshgrid(*(da[d].values for d in da.dims[2:]), indexing="ij"), -1)
+                labels += [f"{name}[{', '.join(str(x) for x in i)}]" for i in index.reshape(-1, da.ndim - 2)]
+        stacked = np.concatenate(columns)  # (scalars, chain, draw)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # constant draws: NaN, reported as such
+            values = {
+                "r_hat": array_stats.rhat(stacked, chain_axis=-2, draw_axis=-1),
+                "ess_bulk": array_stats.ess(stacked, chain_axis=-2, draw_axis=-1, method="bulk"),
+                "ess_tail": array_stats.ess(stacked, chain_axis=-2, draw_axis=-1, method="tail", prob=validate_ci_prob(None)),
+            }
+        table = pd.DataFrame(values, index=pd.Index(labels, name="label"))
+        table.insert(0, "quantity", [label.split("[", 1)[0] for label in labels])
+        return table
+
+    def check(self, n: int, rhat_max: float, ess_min: float) -> Check:
+        """Judge the first ``n`` draws of every chain by `bayesmf.diagnostics.mcmc_problems`."""
+        table = self.table(n)
+        problems = mcmc_problems(table, len(self.stored), rhat_max, ess_min)
+
+        def extreme(column: str, pick: Any) -> float:
+            values = table[column].to_numpy(dtype=np.float64)
+            values = values[np.isfinite(values)]
+            return float(pick(values)) if len(values) else float("nan")
+
+        return Check(
+            draws=n,
+            max_r_hat=extreme("r_hat", np.max),
+            min_ess_bulk=extreme("ess_bulk", np.min),
+            min_ess_tail=extreme("ess_tail", np.min),
+            problems=tuple(problems),
+        )

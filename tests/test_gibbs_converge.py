@@ -1,0 +1,221 @@
+"""The Gibbs sampler's run until converged (`bayesmf.inference.gibbs.converge`).
+
+The rule, its budgets and their errors; that a run in stages makes the draws of a run of
+fixed length; that its verdict is `diagnose`'s; store-backed runs; and (slow) simulation-based
+calibration of runs stopped by the rule.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from bayesmf import PMF, IdEncoder, RatingsData, simulate
+from bayesmf.diagnostics import summary_table
+from bayesmf.exceptions import ConvergenceWarning
+from bayesmf.identified import identified_quantities
+from bayesmf.inference.gibbs import fit_gibbs
+from bayesmf.inference.gibbs.converge import StoppingRule
+from bayesmf.inference.gibbs.monitor import Monitor
+from bayesmf.posterior import variable_shapes
+from bayesmf.results import FitResult
+
+QUIET = {"progressbar": False}
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return simulate(n_users=40, n_items=30, n_factors=2, density=0.3, seed=1)
+
+
+@pytest.fixture(scope="module")
+def converged(sim):
+    return fit_gibbs(PMF(n_factors=2), sim.data, random_seed=3, **QUIET)
+
+
+def test_checkpoints_are_geometric_and_end_at_the_budget():
+    rule = StoppingRule(first_check=100, growth=1.5, max_draws=1000)
+    assert list(rule.checkpoints()) == [100, 150, 225, 338, 507, 760, 1000]
+    assert list(StoppingRule(first_check=10, growth=1.5, max_draws=10).checkpoints()) == [10]
+    assert list(StoppingRule(first_check=50, growth=1.5, max_draws=20).checkpoints()) == [20]
+    # a growth so small that rounding would repeat a checkpoint still moves on
+    assert list(StoppingRule(first_check=2, growth=1.01, max_draws=5).checkpoints()) == [2, 3, 4, 5]
+
+
+def test_runs_until_the_verdict_passes(converged):
+    info = converged.info
+    assert info["stopped_by"] == "converged" and info["converged"] is True
+    checks = info["checks"]
+    assert checks[-1]["ok"] and not any(c["ok"] for c in checks[:-1])
+    assert [c["draws"] for c in checks] == list(StoppingRule(max_draws=10**6).checkpoints())[: len(checks)]
+    assert converged.n_draws == checks[-1]["draws"] == info["draws"]
+    # the verdict of the last look is diagnose()'s on the returned fit
+    diagnosis = converged.diagnose()
+    assert diagnosis.ok
+    assert diagnosis.table["r_hat"].max() == checks[-1]["max_r_hat"]
+    assert diagnosis.table["ess_bulk"].min() == checks[-1]["min_ess_bulk"]
+
+
+def test_a_run_in_stages_makes_the_draws_of_a_fixed_run(sim, converged):
+    fixed = fit_gibbs(PMF(n_factors=2), sim.data, draws=converged.n_draws, random_seed=3, **QUIET)
+    assert fixed.info["stopped_by"] == "draws" and "checks" not in fixed.info
+    for name in ("U", "V", "sigma", "user_bias"):
+        np.testing.assert_array_equal(converged.posterior[name].values, fixed.posterior[name].values)
+
+
+def test_monitor_table_is_arviz_summary(sim, converged):
+    """The stopping rule's fast table has az.summary's labels and numbers."""
+    spec, post = converged.spec, converged.posterior
+    shapes = variable_shapes(spec, sim.data.n_users, sim.data.n_items)
+    chains, draws = converged.n_chains, converged.n_draws
+    monitor = Monitor(spec, sim.data, shapes, chains, 10)
+    monitor.grow(draws)  # recorded draws survive growing, too
+    for c in range(chains):
+        for d in range(draws):
+            monitor.record(c, d, {k: post[k].values[c, d] for k in post.data_vars}, {})
+    fast = monitor.table(draws)
+    slow = summary_table(identified_quantities(converged))
+    assert list(fast.index) == list(slow.index)
+    for column in ("r_hat", "ess_bulk", "ess_tail"):
+        np.testing.assert_array_equal(fast[column].to_numpy(), slow[column].to_numpy())
+
+
+def test_budget_stop_warns_and_says_so(sim):
+    with pytest.warns(ConvergenceWarning, match=r"stopped by its budget \(max_sweeps\) after 20 draws"):
+        fit = fit_gibbs(PMF(n_factors=2), sim.data, max_sweeps=300, min_draws=10, random_seed=0, **QUIET)
+    assert fit.info["stopped_by"] == "max_sweeps" and fit.info["converged"] is False
+    assert fit.n_draws == (300 - 200) // 5
+    assert [c["draws"] for c in fit.info["checks"]] == [10, 15, 20]
+    assert not fit.diagnose(warn=False).ok
+
+
+def test_time_budget_stops_the_chains(sim):
+    with pytest.warns(ConvergenceWarning, match="max_seconds"):
+        fit = fit_gibbs(
+            PMF(n_factors=2), sim.data, max_seconds=0.2, tune=0, thin=1, min_draws=20_000,
+            random_seed=0, **QUIET,
+        )  # fmt: skip
+    assert fit.info["stopped_by"] == "max_seconds"
+    assert 1 <= fit.n_draws < 20_000 and fit.info["checks"] == []
+    # a fixed-length run stops on its time budget too, with the draws it made
+    with pytest.warns(UserWarning, match=r"stopped by max_seconds at sweep \d+ of 20000; keeping the first"):
+        fixed = fit_gibbs(PMF(n_factors=2), sim.data, draws=20_000, tune=0, thin=1, max_seconds=0.2, random_seed=0, **QUIET)
+    assert fixed.info["stopped_by"] == "max_seconds" and 1 <= fixed.n_draws < 20_000
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"max_sweeps": 0}, ValueError, "max_sweeps"),
+        ({"max_sweeps": -5}, ValueError, "max_sweeps"),
+        ({"max_sweeps": 2.5}, TypeError, "max_sweeps"),
+        ({"max_sweeps": "100"}, TypeError, "max_sweeps"),
+        ({"max_sweeps": 203, "tune": 200}, ValueError, r"max_sweeps=203 leaves no draw"),
+        ({"max_sweeps": 1000, "draws": 10}, ValueError, "max_sweeps=1000 is the budget"),
+        ({"max_seconds": 0}, ValueError, "max_seconds"),
+        ({"max_seconds": -1.0}, ValueError, "max_seconds"),
+        ({"max_seconds": math.nan}, ValueError, "max_seconds"),
+        ({"max_seconds": math.inf}, ValueError, "max_seconds"),
+        ({"max_seconds": "60"}, TypeError, "max_seconds"),
+        ({"max_seconds": True}, TypeError, "max_seconds"),
+        ({"rhat_max": 0.99}, ValueError, "rhat_max"),
+        ({"ess_min": 0}, ValueError, "ess_min"),
+        ({"min_draws": 0}, ValueError, "min_draws"),
+        ({"draws": None, "min_draws": None}, TypeError, "min_draws"),
+    ],
+)
+def test_bad_budgets_are_named(sim, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        fit_gibbs(PMF(n_factors=2), sim.data, **QUIET, **kwargs)
+
+
+def test_store_backed_run_until_converged(sim, converged, tmp_path):
+    """The store grows with the run and holds the draws the in-memory run keeps."""
+    fit = fit_gibbs(PMF(n_factors=2), sim.data, random_seed=3, store=tmp_path / "post.zarr", **QUIET)
+    assert fit.info["stopped_by"] == "converged" and fit.n_draws == converged.n_draws
+    for name in ("U", "sigma", "item_bias"):
+        np.testing.assert_array_equal(fit.posterior[name].values, converged.posterior[name].values)
+    np.testing.assert_array_equal(fit.posterior["draw"].values, np.arange(fit.n_draws))
+
+
+# --- simulation-based calibration of runs stopped by the rule ------------------------------
+
+
+def _prior_draw(rng, n_users, n_items, scale):
+    """Parameters from PMF(n_factors=2)'s hierarchical prior (as in test_gibbs)."""
+    from test_gibbs import _prior_draw as draw
+
+    return draw(rng, PMF(n_factors=2), n_users, n_items, scale)
+
+
+def _stopped_ranks(n_reps: int, seed: int, n_keep: int = 99, keep_fraction: float = 1.0):
+    """Ranks of true sigma, factor scale, mu and two eta_ij among ``n_keep`` draws of a stopped run.
+
+    Each data set is drawn from the prior; the fit runs until converged with looks from 20
+    draws per chain, so runs stop at different lengths. The ranks use ``n_keep`` draws spread
+    evenly over each run's kept draws (all chains): fewer than its ESS (>= 400 when it
+    stops), so they are close to independent, as SBC needs. ``keep_fraction`` < 1 keeps only
+    that first part of each chain: a deliberately broken variant (runs stopped too early),
+    to show that the test can fail.
+    """
+    rng = np.random.default_rng(seed)
+    n_users, n_items, scale = 15, 12, (1.0, 5.0)
+    observed = rng.random((n_users, n_items)) < 0.5
+    observed[np.arange(n_users), np.arange(n_users) % n_items] = True
+    observed[np.arange(n_items) % n_users, np.arange(n_items)] = True
+    user_idx, item_idx = np.nonzero(observed)
+    unrated = np.argwhere(~observed)[0]
+    pairs = [(user_idx[0], item_idx[0]), tuple(unrated)]
+    users, items = IdEncoder("user", np.arange(n_users)), IdEncoder("item", np.arange(n_items))
+    ranks = np.empty((n_reps, 5), dtype=np.int64)
+    stops = []
+    for rep in range(n_reps):
+        truth = _prior_draw(rng, n_users, n_items, scale)
+        eta = truth["mu"] + truth["user_bias"][:, None] + truth["item_bias"][None, :] + truth["U"] @ truth["V"].T
+        rating = eta[user_idx, item_idx] + rng.normal(0, truth["sigma"], len(user_idx))
+        data = RatingsData(user_idx, item_idx, rating, scale, users, items)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fit = fit_gibbs(PMF(n_factors=2), data, tune=100, min_draws=20, random_seed=int(rng.integers(2**31)), **QUIET)
+        stops.append((fit.info["stopped_by"], fit.n_draws))
+        if keep_fraction < 1.0:
+            cut = fit.idata.isel(draw=slice(0, max(2, int(keep_fraction * fit.n_draws))))
+            fit = FitResult(spec=fit.spec, idata=cut, method=fit.method, train=fit.train, info=fit.info)
+        arr = fit.arrays()
+        pick = np.linspace(0, len(arr.mu) - 1, n_keep).round().astype(int)
+        draws = {
+            "sigma": arr.sigma[pick],
+            "sigma_factor": np.ravel(fit.posterior["sigma_factor"].values)[pick],
+            "mu": arr.mu[pick],
+        }
+        for k, (i, j) in enumerate(pairs):
+            draws[f"eta{k}"] = (
+                arr.mu + arr.user_bias[:, i] + arr.item_bias[:, j]
+                + np.einsum("sk,sk->s", arr.U[:, i].astype(float), arr.V[:, j].astype(float))
+            )[pick]  # fmt: skip
+        truths = [truth["sigma"], truth["sigma_factor"], truth["mu"], eta[pairs[0]], eta[pairs[1]]]
+        for k, (values, true) in enumerate(zip(draws.values(), truths, strict=True)):
+            ranks[rep, k] = np.sum(values < true)
+    return ranks, n_keep + 1, stops
+
+
+@pytest.mark.slow
+def test_runs_stopped_by_the_rule_calibrate():
+    """Talts et al. (2018) SBC, with each fit stopped by the convergence rule.
+
+    A rule that biased the posterior (stopping when chains happen to agree on a too-narrow
+    region, say) would show as non-uniform ranks. Checked to fail: the same test with each
+    run cut to its first 30% of draws after stopping (early draws still near the MAP start)
+    rejects at p < 1e-3 on sigma_factor.
+    """
+    from test_gibbs import uniformity_pvalues
+
+    ranks, n_ranks, stops = _stopped_ranks(n_reps=200, seed=7)
+    lengths = {n for _, n in stops}
+    assert {s for s, _ in stops} == {"converged"}, stops
+    assert len(lengths) >= 3, f"the rule must bind at different lengths to be tested: {sorted(lengths)}"
+    pvalues = uniformity_pvalues(ranks, n_ranks)
+    assert (pvalues > 0.001).all(), pvalues
