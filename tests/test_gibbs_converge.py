@@ -106,6 +106,13 @@ def test_time_budget_stops_the_chains(sim):
     assert fixed.info["stopped_by"] == "max_seconds" and 1 <= fixed.n_draws < 20_000
 
 
+def test_time_budget_within_the_burn_in_is_a_clear_error(sim, tmp_path):
+    store = tmp_path / "post.zarr"
+    with pytest.raises(TimeoutError, match=r"max_seconds=0.05 ran out at sweep \d+, before the 100000 burn-in"):
+        fit_gibbs(PMF(n_factors=2), sim.data, tune=100_000, max_seconds=0.05, store=store, random_seed=0, **QUIET)
+    assert not store.exists()  # the store this call made held nothing
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [

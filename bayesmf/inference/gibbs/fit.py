@@ -243,6 +243,8 @@ def fit_gibbs(
         Writing to ``store`` failed during sampling (a full disk): sampling stops and the
         draws already written stay in the store, cut to equal lengths as on Ctrl-C; the
         message says how many and how to read them.
+    TimeoutError
+        ``max_seconds`` ran out before any draw was kept (within the burn-in).
     KeyboardInterrupt
         Ctrl-C before any draw was kept (a store this call created is removed), or a
         second Ctrl-C.
@@ -361,6 +363,11 @@ def fit_gibbs(
             shutil.rmtree(path, ignore_errors=True)
         if error is not None:
             raise error
+        if report.timed_out:
+            raise TimeoutError(
+                f"max_seconds={max_seconds!r} ran out at sweep {reached}, before the {tune} burn-in "
+                "sweeps ended: no draw was kept; raise max_seconds or lower tune"
+            )
         raise KeyboardInterrupt(
             f"Gibbs sampling interrupted at sweep {reached} ({tune} tuning sweeps), "
             "before any draw was kept: nothing to return"

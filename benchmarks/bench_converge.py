@@ -1,0 +1,173 @@
+#!/usr/bin/env python
+"""Gibbs until converged on ML-100K, beside myFM in the same run (issue 17, items 1-3).
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_converge.py [--splits u1,ua,ub] [--seeds 5]
+        [--rank 10] [--myfm-iters 200] [--variants default,per-side]
+        [--data-dir ../shared/data] [--results benchmarks/RESULTS.md] [--no-write] [--quick]
+
+For each split, and each variant of the model (``default`` = ``PMF(n_factors=rank)``;
+``per-side`` = ``PMF(n_factors=rank, per_factor_scales=True, factor_prior="per_side")``),
+fits by ``method="gibbs"`` with the sampler's defaults: run until the identified quantities
+pass (R-hat <= 1.01, bulk and tail ESS >= 400), within the default budget. Reports the wall
+time of the fit (time to a passing verdict), the draws per chain the rule asked for, what
+stopped the run, the verdict of ``diagnose()`` (the sampler's own quantities) and of
+``diagnose(test=test)`` (held-out pairs, which the rule did not look at), and the test RMSE
+of the posterior mean (clipped to 1-5). On the first split, ``--seeds`` seeds of the default
+model give the median time to a passing verdict. myFM (``MyFMRegressor``, rank ``rank``,
+``--myfm-iters`` sweeps, C++ Gibbs) runs on the same split in the same process: its wall
+time and RMSE. Timings are reported as ratios to myFM's, measured in the same run.
+
+Writes the section between ``<!-- bench_converge.py:begin -->`` and
+``<!-- bench_converge.py:end -->`` of ``--results``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shlex
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _sections import log, publish
+from bench_gibbs import run_myfm
+
+from bayesmf import PMF, simulate
+from bayesmf.datasets import load_movielens
+from bayesmf.exceptions import ConvergenceWarning
+
+VARIANTS = {
+    "default": {},
+    "per-side": {"per_factor_scales": True, "factor_prior": "per_side"},
+}
+
+
+def load(split: str, data_dir: str | None, quick: bool):
+    """ML-100K ``split``, or (``--quick``) a tiny simulated split for checking the script."""
+    if quick:
+        sim = simulate(n_users=60, n_items=40, n_factors=2, density=0.3, seed=int(split[-1]) if split[-1].isdigit() else 0)
+        held = np.random.default_rng(0).random(sim.data.n_ratings) < 0.2
+        return sim.data.subset(np.flatnonzero(~held)), sim.data.subset(np.flatnonzero(held))
+    return load_movielens("ml-100k", split=split, data_dir=data_dir, download=False)
+
+
+def fit_row(spec: PMF, train, test, seed: int) -> dict:
+    """Fit until converged; time, length, verdicts and RMSE."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        t = time.perf_counter()
+        fit = spec.fit(train, method="gibbs", random_seed=seed, progressbar=False)
+        seconds = time.perf_counter() - t
+        own = fit.diagnose(warn=False)
+        held = fit.diagnose(test=test, warn=False)
+    pred = fit.predict(test, kind="expected")["mean"].to_numpy()
+    rmse = float(np.sqrt(np.mean((np.clip(pred, *train.scale) - np.asarray(test.rating)) ** 2)))
+    return {
+        "seconds": seconds,
+        "draws": fit.n_draws,
+        "stopped_by": fit.info["stopped_by"],
+        "looks": len(fit.info["checks"]),
+        "ok": bool(own.ok),
+        "ok_test": bool(held.ok),
+        "worst_test": f"R-hat {held.table['r_hat'].max():.3f}, ESS {held.table[['ess_bulk', 'ess_tail']].min().min():.0f}",
+        "rmse": rmse,
+        "cpu_ms_per_sweep": fit.info["cpu_ms_per_sweep"],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--splits", default="u1,ua,ub")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--rank", type=int, default=10)
+    parser.add_argument("--myfm-iters", type=int, default=200)
+    parser.add_argument("--variants", default="default,per-side")
+    parser.add_argument("--data-dir", default=os.environ.get("BAYESMF_DATA_DIR"))
+    parser.add_argument("--results", type=Path, default=Path(__file__).with_name("RESULTS.md"))
+    parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="tiny simulated data: checks the script only")
+    args = parser.parse_args(argv)
+    splits = args.splits.split(",")
+    variants = args.variants.split(",")
+    load0 = os.getloadavg()
+    started = time.perf_counter()
+    # warm the numba cache (compilation is not what is measured)
+    tiny = simulate(n_users=20, n_items=15, n_factors=2, density=0.4, seed=0).data
+    PMF(n_factors=2).fit(tiny, method="gibbs", draws=5, tune=5, chains=2, progressbar=False, random_seed=0)
+
+    rows = []
+    seed_rows = []
+    for split in splits:
+        train, test = load(split, args.data_dir, args.quick)
+        log(f"{split}: myFM")
+        fm = run_myfm(train, test, args.rank, args.myfm_iters, seed=0)
+        for variant in variants:
+            log(f"{split}: {variant}")
+            row = fit_row(PMF(n_factors=args.rank, **VARIANTS[variant]), train, test, seed=0)
+            rows.append({"split": split, "variant": variant, "myfm_seconds": fm["seconds"], "myfm_rmse": fm["rmse_clipped"], **row})
+        if split == splits[0]:
+            seed_rows.append({"seed": 0, **rows[-len(variants)]})
+            for seed in range(1, args.seeds):
+                log(f"{split}: default, seed {seed}")
+                seed_rows.append({"seed": seed, **fit_row(PMF(n_factors=args.rank), train, test, seed=seed)})
+            first_fm = fm
+    load1 = os.getloadavg()
+
+    lines = [
+        "## Gibbs until converged, beside myFM (bench_converge.py)",
+        "",
+        f"{dt.date.today().isoformat()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"load average {load0[0]:.2f} before and {load1[0]:.2f} after; "
+        f"{(time.perf_counter() - started) / 60:.1f} min in all. Command: "
+        f"`{shlex.join(['.venv/bin/python', 'benchmarks/bench_converge.py', *(argv if argv is not None else sys.argv[1:])])}`"
+        + (" (QUICK: tiny simulated data, not ML-100K)" if args.quick else ""),
+        "",
+        f"Each fit: `PMF(n_factors={args.rank}, ...)` by Gibbs with the sampler's defaults (4 chains, 200 burn-in "
+        "sweeps, thin 5, run until R-hat <= 1.01 and bulk/tail ESS >= 400 on the identified quantities, "
+        "looks at 100, 150, 225, ... draws per chain). `verdict` is `diagnose()` (what the rule "
+        "looked at); `held-out verdict` is `diagnose(test=test)`, whose 50 held-out pairs the rule never "
+        f"saw. myFM: `MyFMRegressor(rank={args.rank})`, {args.myfm_iters} sweeps, same split, same process. "
+        "RMSE of the posterior mean clipped to 1-5.",
+        "",
+        "| split | model | time / myFM time | draws per chain | stopped by | verdict | held-out verdict | RMSE | myFM RMSE |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['split']} | {r['variant']} | {r['seconds'] / r['myfm_seconds']:.2f} ({r['seconds']:.0f} s / {r['myfm_seconds']:.1f} s) "
+            f"| {r['draws']} | {r['stopped_by']} | {'passes' if r['ok'] else 'FAILS'} "
+            f"| {'passes' if r['ok_test'] else 'FAILS'} ({r['worst_test']}) | {r['rmse']:.4f} | {r['myfm_rmse']:.4f} |"
+        )
+    if seed_rows:
+        times = [r["seconds"] for r in seed_rows]
+        ratio = statistics.median(times) / first_fm["seconds"]
+        lines += [
+            "",
+            f"Time to a passing verdict on {splits[0]}, default model, {len(seed_rows)} seeds: "
+            f"median {statistics.median(times):.0f} s = {ratio:.2f} x myFM's {args.myfm_iters} sweeps "
+            f"({first_fm['seconds']:.1f} s); per seed: "
+            + ", ".join(
+                f"{r['seed']}: {r['seconds']:.0f} s, {r['draws']} draws, {r['stopped_by']}, verdict {'passes' if r['ok'] else 'FAILS'}"
+                f" / held-out {'passes' if r['ok_test'] else 'FAILS'}"
+                for r in seed_rows
+            )
+            + ".",
+        ]
+    publish(args.results, "bench_converge.py", lines, write=not args.no_write)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
