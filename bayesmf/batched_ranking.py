@@ -64,6 +64,7 @@ from scipy.special import ndtri
 from bayesmf._kernels_ranking import pair_sums, phi_table
 from bayesmf.mean_ranking import batched, exact_summary, top_by_mean
 from bayesmf.options import PredictOptions
+from bayesmf.predictive.lazy import is_lazy
 from bayesmf.predictive.view import ModelView, model_view
 from bayesmf.ranking import top_k_indices
 from bayesmf.recommend import rank_items
@@ -248,9 +249,9 @@ def rank_candidates(
 
     ``"mean"`` by `bayesmf.mean_ranking.top_by_mean` and ``"lower"``/``"prob"`` by
     `top_by_bounds` where they apply (`bayesmf.mean_ranking.batched`, `bounds_apply`);
-    otherwise (``"thompson"``, ordinal likelihood, logistic link, the HDI's lower end)
-    user by user with `bayesmf.recommend.rank_items`. The lists are
-    those of `recommend` in every case.
+    otherwise (``"thompson"``, ordinal likelihood, logistic link, the HDI's lower end, a
+    posterior read lazily from a zarr store) user by user with
+    `bayesmf.recommend.rank_items`. The lists are those of `recommend` in every case.
 
     Parameters
     ----------
@@ -276,7 +277,9 @@ def rank_candidates(
         Item indices, best first, one array per user.
     """
     opts = opts.for_model(result.spec)  # the "auto" kind and threshold, as recommend resolves them
-    view = model_view(result)
+    view = model_view(result, lazy=True)
+    if is_lazy(view):  # a posterior on disk: recommend's path, a group of pairs at a time
+        return [items for items, _ in per_user(result, users, candidates, k, rank_by, opts, progressbar)]
     if rank_by == "mean" and batched(view, opts):
         return top_by_mean(result, users, candidates, k, opts)
     if bounds_apply(view, opts, rank_by):

@@ -64,7 +64,7 @@ def _intervals(
     result: FitResult, test: Any, probs: Sequence[float], opts: PredictOptions
 ) -> tuple[Pairs, dict[float, tuple[np.ndarray, np.ndarray]]]:
     """Return the test pairs and their equal-tailed intervals ``{prob: (lower, upper)}``, in one pass."""
-    view = model_view(result)
+    view = model_view(result, lazy=True)
     pairs = resolve_pairs(result, test, unknown=opts.unknown)
     tails = np.array([t for p in probs for t in ((1 - p) / 2, 1 - (1 - p) / 2)])
     summary = summarize(

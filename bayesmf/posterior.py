@@ -75,6 +75,8 @@ DIMS: dict[str, tuple[str, ...]] = {
     "cutpoints": ("cutpoint",),
 }
 _FACTOR_SDS = ("sigma_factor", "sigma_factor_user", "sigma_factor_item")
+#: dims of the variables that `posterior_arrays` leaves on disk when asked to read lazily
+_ROW_DIMS = {"user", "item"}
 #: stored as float32 to keep posteriors of large models small
 FACTOR_VARS = ("U", "V")
 
@@ -210,7 +212,8 @@ def make_posterior(
 class PosteriorArrays:
     """Posterior draws as numpy arrays with chains and draws flattened into ``sample``.
 
-    Absent parts (no biases, no noise sd for the ordinal likelihood) are ``None``.
+    Absent parts (no biases, no noise sd for the ordinal likelihood) are ``None``. Read
+    with ``lazy=True`` from a zarr store, ``U``, ``V`` and the offsets are dask arrays.
     """
 
     U: np.ndarray  # (sample, user, factor)
@@ -227,14 +230,25 @@ class PosteriorArrays:
         return int(self.U.shape[0])
 
 
-def posterior_arrays(tree: xr.DataTree) -> PosteriorArrays:
-    """Read the draws of a bayesmf posterior into flat numpy arrays (no copy where possible)."""
+def posterior_arrays(tree: xr.DataTree, *, lazy: bool = False) -> PosteriorArrays:
+    """Read the draws of a bayesmf posterior into flat numpy arrays (no copy where possible).
+
+    With ``lazy=True`` the variables with a user or item dim (``U``, ``V``, the offsets)
+    that are dask arrays (a zarr store read lazily) stay dask arrays, ``(sample, ...)``
+    chunked along the samples as stored; everything else is read.
+    """
     post = tree["posterior"].to_dataset()
     n_samples = int(post.sizes["chain"] * post.sizes["draw"])
 
     def get(name: str) -> np.ndarray | None:
         if name not in post:
             return None
+        data = post[name].data
+        if lazy and _ROW_DIMS & set(post[name].dims) and not isinstance(data, np.ndarray) and data.shape[0]:
+            import dask.array as da
+
+            # (chain, draw, ...) -> (sample, ...): the chains one after the other, chunks kept
+            return da.concatenate([data[c] for c in range(data.shape[0])], axis=0)  # type: ignore[no-any-return]
         values = post[name].values
         # explicit sample count: a posterior with zero users has an empty U, and -1 is ambiguous
         return values.reshape((n_samples, *values.shape[2:]))

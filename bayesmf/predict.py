@@ -54,7 +54,9 @@ naming the id.
 
 Memory: pairs are processed in chunks whose (pairs x draws) buffer holds about
 ``2**22`` float64 (32 MB) by default (``chunk_size`` sets the pairs per chunk); nothing of
-size users x items x draws is ever built.
+size users x items x draws is ever built. A fit whose draws are in a zarr store
+(``fit_gibbs(store=...)``) is read a block of draws at a time, for groups of pairs
+(`bayesmf.predictive.lazy`): the same numbers, without the draws all in memory.
 
 The options are validated once (`bayesmf.options.PredictOptions`; pass one as ``options=``
 instead of the keywords if you like); the machinery lives in `bayesmf.predictive`.
@@ -175,7 +177,7 @@ def predict(
         predict, options, prob=prob, kind=kind, interval=interval, threshold=threshold, clip=clip,
         unknown=unknown, chunk_size=chunk_size, random_seed=random_seed,
     ).for_model(result.spec)
-    view = model_view(result)
+    view = model_view(result, lazy=True)
     thr = opts.threshold_on(view.low, view.high)
     pairs = resolve_pairs(
         result, data, unknown=opts.unknown, user_col=user_col, item_col=item_col, rating_col=rating_col
@@ -268,7 +270,7 @@ def predict_draws(
         random_seed=random_seed,
     ).for_model(result.spec)
     max_elements = validate_positive_int("max_elements", max_elements)
-    view = model_view(result)
+    view = model_view(result, lazy=True)
     S = view.n_samples
     target = max(S, MIN_PRIOR_COMPONENTS) if n_draws is None else validate_positive_int("n_draws", n_draws)
     n_comp = S * max(1, math.ceil(target / S))
@@ -331,7 +333,7 @@ def predict_proba(
         If the training ratings have no discrete levels.
     """
     opts = resolve_options(predict_proba, options, unknown=unknown, chunk_size=chunk_size, random_seed=random_seed)
-    view = model_view(result)
+    view = model_view(result, lazy=True)
     if view.levels is None:  # implicit feedback has levels (0, 1)
         raise ValueError(
             "predict_proba needs discrete rating levels, but the training ratings are continuous"

@@ -44,6 +44,7 @@ from bayesmf.latent import latent_scores_per_draw
 from bayesmf.mean_ranking import scarf_bounds
 from bayesmf.options import AUTO, PredictOptions, resolve_options
 from bayesmf.predictive.components import blocks, latent
+from bayesmf.predictive.lazy import by_groups, is_lazy, localize
 from bayesmf.predictive.pairs import Pairs, resolve_pairs
 from bayesmf.predictive.summary import Summary, mean_of, summarize
 from bayesmf.predictive.view import ModelView, model_view
@@ -212,7 +213,7 @@ class _Ranker:
         self.rank_by = validate_choice("rank_by", rank_by, RANK_BY)
         opts = opts.for_model(result.spec)
         self.result, self.opts = result, opts
-        self.view = model_view(result)
+        self.view = model_view(result, lazy=True)
         self.thr = opts.threshold_on(self.view.low, self.view.high)
         if rank_by == "prob" and math.isnan(self.thr):
             need = "kind='expected' and a threshold t in [0, 1] (P(P(chosen) >= t))" if self.view.implicit else ""
@@ -224,10 +225,12 @@ class _Ranker:
 
         Returns the pairs' summary function, the top ``n`` pairs (best first) and their scores.
         """
-        view, opts, base = self.view, self.opts, self.base
+        opts, base = self.opts, self.base
         pairs = resolve_pairs(self.result, cand, unknown=opts.unknown, rating_col=None)
         if len(pairs) == 0:
             return None
+        # a posterior on disk: the draws of these pairs read once for every stage when they fit
+        view, pairs = localize(self.view, pairs)
 
         def summary(
             qs: np.ndarray, thr_: float, hdi_: float, pairs: Pairs = pairs, clip_: bool = opts.clip
@@ -378,6 +381,8 @@ def _thompson_scores(
     ids (their components, as in `summarize`). Clipping would turn every draw above the
     top of the scale into the same score; the ranking needs the draw itself.
     """
+    if is_lazy(view):
+        return by_groups(view, pairs, lambda v, p: _thompson_scores(v, p, draw, chunk_size, base))
     out = np.empty(len(pairs))
     which = np.array([draw])
     known = np.flatnonzero(~pairs.unknown)

@@ -63,6 +63,8 @@ FORMAT_VERSION = 1
 FORMATS = ("netcdf", "zarr")
 _SUFFIXES = {".nc": "netcdf", ".nc4": "netcdf", ".netcdf": "netcdf", ".zarr": "zarr"}
 _PREFIX = "bayesmf_"
+#: key of a lazily read group's ``encoding`` naming the store it reads from
+_SOURCE = "bayesmf_source"
 
 
 class BayesmfFileError(ValueError):
@@ -125,7 +127,13 @@ def save(
     ------
     ValueError
         Unknown format or suffix; ``path`` exists and ``overwrite`` is False; ``path`` is a
-        directory that is not a zarr store.
+        directory that is not a zarr store; ``path`` is the zarr store the result's draws
+        are read from (a fit backed by a store, a lazy read): never overwritten.
+
+    Notes
+    -----
+    A result read lazily from a zarr store (``fit_gibbs(store=...)``) is copied a stored
+    block of draws at a time: its draws are never all in memory.
     """
     if not (
         isinstance(getattr(result, "spec", None), PMF)
@@ -135,6 +143,11 @@ def save(
         raise TypeError(f"save() needs a FitResult, got {type(result).__name__}")
     path = Path(path)
     fmt = _format_of(path, format)
+    if path.resolve() in _sources(result.idata):
+        raise ValueError(
+            f"{str(path)!r} is the store this result's draws are read from; save it to another path "
+            "(it is never overwritten, not even with overwrite=True)"
+        )
     if path.exists() or path.is_symlink():
         if not overwrite:
             raise ValueError(f"{str(path)!r} exists; pass overwrite=True to replace it")
@@ -173,6 +186,11 @@ def _format_of(path: Path, format: str | None) -> str:
             f"suffix in {sorted(_SUFFIXES)} or pass format='netcdf' or 'zarr'"
         )
     return _SUFFIXES[suffix]
+
+
+def _sources(tree: xr.DataTree) -> set[Path]:
+    """Return the stores whose draws ``tree`` reads lazily (recorded by `read`)."""
+    return {Path(node.encoding[_SOURCE]) for node in tree.children.values() if _SOURCE in node.encoding}
 
 
 def _is_zarr_store(path: Path) -> bool:
@@ -307,6 +325,8 @@ def read(path: str | os.PathLike[str], *, lazy: bool = False) -> StoredResult:
         ds = unflatten_attrs(node.to_dataset())
         if name == "posterior":
             ds = _check_posterior(ds, spec, train, path)
+        if lazy:
+            ds.encoding[_SOURCE] = str(path.resolve())
         groups[name] = ds
     idata = xr.DataTree.from_dict(groups)
     return StoredResult(spec=spec, idata=idata, method=method, train=train, info=info)

@@ -9,6 +9,8 @@ module             job
                    per-pair seeds, chunking
 ``summary``        per-pair mean, sd, quantiles, P(r >= t) and HDI
 ``draws``          per-pair predictive draws and rating-level probabilities
+``lazy``           a posterior on disk (zarr store): pairs in groups, draws read a block
+                   at a time into the rows each group needs
 =================  ====================================================================
 
 Nothing here is public API; the public functions validate their options once

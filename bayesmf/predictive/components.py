@@ -50,8 +50,9 @@ def pair_seeds(base: int, pairs: Pairs, stream: int) -> np.ndarray:
     depend on chunking nor on which other pairs are asked for.
     """
     mask = np.uint64(0xFFFFFFFFFFFFFFFF)
-    user_key = np.where(pairs.uidx >= 0, pairs.uidx, (1 << 40) + pairs.user_code).astype(np.uint64)
-    item_key = np.where(pairs.iidx >= 0, pairs.iidx, (1 << 40) + pairs.item_code).astype(np.uint64)
+    uidx, iidx = pairs.keys
+    user_key = np.where(uidx >= 0, uidx, (1 << 40) + pairs.user_code).astype(np.uint64)
+    item_key = np.where(iidx >= 0, iidx, (1 << 40) + pairs.item_code).astype(np.uint64)
     h = _splitmix(np.full(len(pairs), (base * 4 + stream) & int(mask), dtype=np.uint64))
     h = _splitmix(h ^ user_key)
     h = _splitmix(h ^ item_key)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 from scipy.special import ndtr
 
 from bayesmf import _kernels_predict as kern
 from bayesmf.link import ordinal_probs
 from bayesmf.predictive.components import blocks, chunk_width, chunks, latent, pair_seeds
+from bayesmf.predictive.lazy import by_groups, is_lazy
 from bayesmf.predictive.pairs import Pairs
 from bayesmf.predictive.summary import mean_of
 from bayesmf.predictive.view import ModelView
@@ -19,6 +22,9 @@ def draw_matrix(
     view: ModelView, pairs: Pairs, *, kind: str, n_comp: int, clip: bool, chunk_size: int | None, base: int
 ) -> np.ndarray:
     """Draws ``(n_comp, len(pairs))``; row ``c`` uses posterior draw ``c % S``, noise seeded per pair."""
+    if is_lazy(view):
+        same = partial(draw_matrix, kind=kind, n_comp=n_comp, clip=clip, chunk_size=chunk_size, base=base)
+        return by_groups(view, pairs, same, axis=1)
     seeds = pair_seeds(base, pairs, stream=2)
     s_of_c = np.arange(n_comp) % view.n_samples
     out = np.empty((n_comp, len(pairs)))
@@ -53,6 +59,8 @@ def level_probabilities(view: ModelView, pairs: Pairs, *, chunk_size: int | None
     ``clip(eta, 0, 1)`` (the linear probability model, clipped to a probability).
     Binary feedback: levels (0, 1), ``P(y = 1)`` = the mean over draws of ``Phi(eta)``.
     """
+    if is_lazy(view):
+        return by_groups(view, pairs, partial(level_probabilities, chunk_size=chunk_size, base=base))
     levels = view.levels
     assert levels is not None
     probs = np.empty((len(pairs), len(levels)))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,9 +29,29 @@ class Pairs:
     new_item: np.ndarray
     user_code: np.ndarray  # per pair: 0.. over the distinct unknown users (-1 when known)
     item_code: np.ndarray
+    # the model's indices, when uidx/iidx index a gathered part of the draws (`localized`)
+    user_key: np.ndarray | None = None
+    item_key: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.uidx)
+
+    @property
+    def keys(self) -> tuple[np.ndarray, np.ndarray]:
+        """The model's user and item indices (-1 unknown): what a pair's seeds are keyed by."""
+        return (
+            self.uidx if self.user_key is None else self.user_key,
+            self.iidx if self.item_key is None else self.item_key,
+        )
+
+    def localized(self, uidx: np.ndarray, iidx: np.ndarray) -> Pairs:
+        """Return the pairs with indices ``uidx``, ``iidx`` into a gathered part of the draws.
+
+        Their seeds stay keyed by the model's indices (`keys`), so every number is the one
+        the whole posterior gives.
+        """
+        user_key, item_key = self.keys
+        return replace(self, uidx=uidx, iidx=iidx, user_key=user_key, item_key=item_key)
 
     @property
     def unknown(self) -> np.ndarray:
@@ -50,6 +70,8 @@ class Pairs:
             new_item=self.new_item[rows],
             user_code=self.user_code[rows],
             item_code=self.item_code[rows],
+            user_key=None if self.user_key is None else self.user_key[rows],
+            item_key=None if self.item_key is None else self.item_key[rows],
         )
 
 

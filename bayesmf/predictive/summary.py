@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from scipy.special import ndtri
 from bayesmf import _kernels_predict as kern
 from bayesmf.link import mean_rating, ordinal_probs
 from bayesmf.predictive.components import blocks, latent, pair_seeds
+from bayesmf.predictive.lazy import by_groups, is_lazy
 from bayesmf.predictive.pairs import Pairs
 from bayesmf.predictive.view import ModelView
 
@@ -166,7 +168,13 @@ def summarize(
     """Summaries of every pair, chunk by chunk (known pairs: S components; unknown: >= 1000).
 
     ``qs`` are quantile levels; ``threshold`` and ``hdi_prob`` are NaN when not wanted.
+    A lazy view (a posterior on disk) is worked through a group of pairs at a time.
     """
+    if is_lazy(view):
+        return by_groups(view, pairs, partial(
+            summarize, kind=kind, qs=qs, threshold=threshold, clip=clip, hdi_prob=hdi_prob,
+            chunk_size=chunk_size, base=base, progressbar=progressbar,
+        ))
     n = len(pairs)
     out = (np.empty(n), np.empty(n), np.empty((n, len(qs))), np.full(n, np.nan), np.full((n, 2), np.nan))
     seeds = pair_seeds(base, pairs, stream=1)

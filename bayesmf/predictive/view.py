@@ -47,8 +47,12 @@ class ModelView:
         return self.result.spec
 
 
-def model_view(result: FitResult) -> ModelView:
+def model_view(result: FitResult, lazy: bool = False) -> ModelView:
     """Read ``result``'s draws, noise sds (rating units), cutpoints and prior moments.
+
+    ``lazy=True``: a posterior read lazily from a zarr store keeps its factors and offsets
+    on disk (dask arrays, `bayesmf.posterior.posterior_arrays`); the callers that take such
+    a view work through it a group of pairs at a time (`bayesmf.predictive.lazy`).
 
     An implicit-feedback fit is read on its response scale: ``low, high = 0, 1`` and
     levels ``(0, 1)`` (not chosen, chosen), whatever the scale of its training values;
@@ -59,7 +63,7 @@ def model_view(result: FitResult) -> ModelView:
     ValueError
         If the posterior lacks what its likelihood needs (``sigma``; cutpoints and levels).
     """
-    arrays = posterior_arrays(result.idata)
+    arrays = posterior_arrays(result.idata, lazy=lazy)
     spec = result.spec
     implicit = spec.likelihood == "implicit"
     low, high = response_scale(spec, result.train.scale)
