@@ -165,19 +165,23 @@ def test_gibbs_agrees_with_nuts(priors):
 
     30 x 20 users x items, half observed, rank 2. Compared per pair: the posterior mean of
     P(y = 1) (mean |difference| in units of the posterior sd) and its posterior sd (mean
-    ratio), and the posterior mean of the user-bias sd (hierarchical). Bounds 0.2,
-    [0.85, 1.15] and 10 % leave room for Monte Carlo error at these chain lengths.
+    ratio), and the posterior mean of the user-bias sd (hierarchical). Bounds 0.15,
+    [0.8, 1.25] and 10 % leave room for Monte Carlo error at these chain lengths: when
+    checked, fixed priors gave 0.020 and 1.001, hierarchical ones 0.03-0.06, 0.99-1.13 and
+    1.06 over Gibbs seeds (the factor sd mixes slowly; NUTS had no divergences). A Gibbs
+    sampler with latent noise precision 2 instead of 1 gave 0.21 (fixed) and 2.6, 1.76, 49
+    (hierarchical), so the check can fail.
     """
     data, _ = _labels(seed=4)
     spec = PMF(n_factors=2, likelihood="bernoulli", priors=priors)
     nuts = spec.fit(data, method="nuts", draws=1000, tune=1000, chains=2, random_seed=1, progressbar=False)
-    gibbs = spec.fit(data, method="gibbs", draws=2000, chains=2, random_seed=1, progressbar=False)
+    gibbs = spec.fit(data, method="gibbs", draws=2000, thin=5, chains=2, random_seed=1, progressbar=False)
     p_nuts, p_gibbs = _probability_draws(nuts.idata["posterior"]), _probability_draws(gibbs.idata["posterior"])
     sd = p_nuts.std(axis=0)
     gap = float(np.abs(p_nuts.mean(axis=0) - p_gibbs.mean(axis=0)).mean() / sd.mean())
     ratio = float((p_gibbs.std(axis=0) / sd).mean())
-    assert gap < 0.2, gap
-    assert 0.85 < ratio < 1.15, ratio
+    assert gap < 0.15, gap
+    assert 0.8 < ratio < 1.25, ratio
     if priors == "hierarchical":
         a, b = (float(f.idata["posterior"]["sigma_user_bias"].mean()) for f in (nuts, gibbs))
         assert abs(b / a - 1.0) < 0.1, (a, b)

@@ -2,7 +2,10 @@ r"""Blocked conjugate Gibbs sampler for the normal-likelihood, identity-link PMF
 
 Also implicit feedback (``likelihood="implicit"``, Hu, Koren & Volinsky 2008 in Bayesian
 form: every pair of the matrix at response 1 or 0 with weight :math:`c_{ij}` or 1), by the
-blocks of `implicit` with the same priors.
+blocks of `implicit` with the same priors; and binary feedback (``likelihood="bernoulli"``,
+probit link: :math:`y_{ij} = [z_{ij} > 0]`, :math:`z_{ij} \sim \mathcal N(\eta_{ij}, 1)`,
+Albert & Chib 1993), by the block of `probit`, which redraws the latent :math:`z_{ij}` each
+sweep and lets the Gaussian blocks run on them.
 
 The model (`bayesmf.spec.PMF` with ``link="identity"``, ``likelihood="normal"``):
 
@@ -39,6 +42,7 @@ see or where the priors mix slowly (`moves`). Modules by job:
 ``block``           what blocks share: the problem, their kernel (typed once)
 ``likelihood``      the likelihood block (Gaussian) and the global mean
 ``implicit``        the implicit-feedback likelihood block (every pair counts)
+``probit``          the binary likelihood block (latent responses, data augmentation)
 ``priors``          the prior blocks (fixed, shared scale(s), per side)
 ``row_update``      the row-update block
 ``moves``           the extra moves

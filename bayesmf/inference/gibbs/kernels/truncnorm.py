@@ -28,7 +28,7 @@ import math
 import numba
 from numba.extending import get_cython_function_address
 
-__all__ = ["draw_latent", "latent_scores", "log_ndtr", "ndtri_exp", "truncated_normal"]
+__all__ = ["draw_latent", "latent_scores", "log_ndtr", "ndtri_exp", "truncated_interval", "truncated_normal"]
 
 _DOUBLE_FN = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_double, ctypes.c_int)
 #: log Phi(x) and its inverse, scipy's (the int argument skips Python dispatch)
@@ -60,6 +60,42 @@ def truncated_normal(mean, positive, u):  # type: ignore[no-untyped-def]
     x = _ndtri_exp(math.log(u) + _log_ndtr(s * mean, 0), 0)
     z = mean - s * x
     return max(z, 0.0) if positive else min(z, 0.0)
+
+
+@numba.njit(nogil=True)
+def truncated_interval(mean, lower, upper, u):  # type: ignore[no-untyped-def]
+    r"""Draw :math:`z \sim \mathcal N(\text{mean}, 1)` cut to :math:`[\text{lower}, \text{upper}]`.
+
+    ``lower`` may be ``-inf`` and ``upper`` ``inf`` (not both needed); ``u`` is a uniform on
+    (0, 1). With :math:`a, b` the bounds less the mean and :math:`X = z - \text{mean}`, an
+    interval whose middle lies above the mean is inverted through the survival function,
+
+    .. math::
+
+        \log\Phi(-x) = \log\Phi(-a) + \log\bigl(u + (1 - u)\,e^{\log\Phi(-b) - \log\Phi(-a)}\bigr),
+        \quad x = -\texttt{ndtri\_exp}(\cdot),
+
+    (the last log as a log-sum-exp: exact for one-sided intervals and u near 0 or 1; then
+    :math:`P(X > x \mid a < X < b) = u`), and one below it
+    through the same formula mirrored (:math:`X \to -X`), so that the probabilities in play
+    are never those of the far side rounding to 1. The one-sided `truncated_normal` is the
+    case of one infinite bound. The ordered probit's latent responses lie between two
+    cutpoints.
+    """
+    a = lower - mean
+    b = upper - mean
+    flip = a + b < 0.0  # the interval's middle lies below the mean: mirror it
+    if flip:
+        a, b = -b, -a
+    hi = _log_ndtr(-a, 0)
+    lo = _log_ndtr(-b, 0)
+    # log(u + (1 - u) e^d), d = lo - hi <= 0, as a log-sum-exp: exact for u near 0 or 1 and d = -inf
+    t1 = math.log(u)
+    t2 = math.log1p(-u) + (lo - hi)
+    top = max(t1, t2)
+    x = -_ndtri_exp(hi + top + math.log1p(math.exp(min(t1, t2) - top)), 0)
+    x = min(max(x, a), b)
+    return mean - x if flip else mean + x
 
 
 @numba.njit(nogil=True)
