@@ -13,7 +13,11 @@ import pytest
 from scipy import special, stats
 
 from bayesmf import PMF, IdEncoder, RatingsData
-from bayesmf.inference.gibbs.kernels.truncnorm import draw_latent, truncated_interval, truncated_normal
+from bayesmf.inference.gibbs.kernels.truncnorm import (
+    draw_latent,
+    truncated_interval,
+    truncated_normal,
+)
 from bayesmf.inference.gibbs.probit import ProbitLikelihood, by_item_order
 from bayesmf.inference.gibbs.problem import build_problem
 from bayesmf.inference.gibbs.start import initial_state
