@@ -158,15 +158,16 @@ def _prior_draw(rng, n_users, n_items, scale):
     return draw(rng, PMF(n_factors=2), n_users, n_items, scale)
 
 
-def _stopped_ranks(n_reps: int, seed: int, n_keep: int = 99, keep_fraction: float = 1.0):
+def _stopped_ranks(n_reps: int, seed: int, n_keep: int = 99, biased_window: bool = False, **options):
     """Ranks of true sigma, factor scale, mu and two eta_ij among ``n_keep`` draws of a stopped run.
 
     Each data set is drawn from the prior; the fit runs until converged with looks from 20
     draws per chain, so runs stop at different lengths. The ranks use ``n_keep`` draws spread
     evenly over each run's kept draws (all chains): fewer than its ESS (>= 400 when it
-    stops), so they are close to independent, as SBC needs. ``keep_fraction`` < 1 keeps only
-    that first part of each chain: a deliberately broken variant (runs stopped too early),
-    to show that the test can fail.
+    stops), so they are close to independent, as SBC needs. ``options`` replace the fit's;
+    ``biased_window`` keeps only the quarter of each run (all chains) whose draws of sigma
+    have the smallest mean, the selection a rule makes when it stops where the chains "look
+    good": a deliberately broken variant that shows the test can fail.
     """
     rng = np.random.default_rng(seed)
     n_users, n_items, scale = 15, 12, (1.0, 5.0)
@@ -186,10 +187,14 @@ def _stopped_ranks(n_reps: int, seed: int, n_keep: int = 99, keep_fraction: floa
         data = RatingsData(user_idx, item_idx, rating, scale, users, items)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            fit = fit_gibbs(PMF(n_factors=2), data, tune=100, min_draws=20, random_seed=int(rng.integers(2**31)), **QUIET)
+            kwargs = {"tune": 100, "min_draws": 20, "random_seed": int(rng.integers(2**31))} | options
+            fit = fit_gibbs(PMF(n_factors=2), data, **kwargs, **QUIET)
         stops.append((fit.info["stopped_by"], fit.n_draws))
-        if keep_fraction < 1.0:
-            cut = fit.idata.isel(draw=slice(0, max(2, int(keep_fraction * fit.n_draws))))
+        if biased_window:
+            quarter = fit.n_draws // 4
+            sigma = fit.posterior["sigma"].values
+            best = int(np.argmin([sigma[:, q * quarter : (q + 1) * quarter].mean() for q in range(4)]))
+            cut = fit.idata.isel(draw=slice(best * quarter, (best + 1) * quarter))
             fit = FitResult(spec=fit.spec, idata=cut, method=fit.method, train=fit.train, info=fit.info)
         arr = fit.arrays()
         pick = np.linspace(0, len(arr.mu) - 1, n_keep).round().astype(int)

@@ -133,16 +133,18 @@ class Monitor:
         from arviz_stats.base import array_stats
         from arviz_stats.validate import validate_ci_prob
 
-        tree = self.tree(n)["posterior"]
-        labels, columns = [], []
+        posterior = self.tree(n)["posterior"].to_dataset()
+        labels: list[str] = []
+        columns = []
         for name in self.values:
-            da = tree[name]
+            da = posterior[name]
             flat = da.values.reshape(da.shape[0], da.shape[1], -1)  # (chain, draw, scalars)
             columns.append(np.moveaxis(flat, -1, 0))
             if da.ndim == 2:
                 labels.append(name)
             else:
-                index = np.stack(np.meshgrid(*(da[d].values for d in da.dims[2:]), indexing="ij"), -1)
+                grids = [np.asarray(da.coords[d].values) for d in list(da.dims)[2:]]
+                index = np.stack(np.meshgrid(*grids, indexing="ij"), -1)
                 labels += [f"{name}[{', '.join(str(x) for x in i)}]" for i in index.reshape(-1, da.ndim - 2)]
         stacked = np.concatenate(columns)  # (scalars, chain, draw)
         with warnings.catch_warnings():
