@@ -48,7 +48,10 @@ see or where the priors mix slowly (`moves`). Modules by job:
 ``moves``           the extra moves
 ``sweep``           the sweep composed of blocks
 ``start``           initial points (``init="map"`` / ``"prior"``)
-``runner``          chains on threads, progress bar, kept draws into a sink, Ctrl-C
+``runner``          chains on threads in stages, progress bar, kept draws into a sink, Ctrl-C
+``converge``        the stopping rule: run until converged, or to a budget
+``monitor``         the identified quantities of each kept draw, and the check on them
+``assemble``        from the sinks to the result (sizes, the tree, cutting stopped runs)
 ``sink``            where kept draws go: in memory
 ``zarr_sink``       where kept draws go: a zarr store on disk (``store=``)
 ``kernels``         the numba kernels (structured arguments)

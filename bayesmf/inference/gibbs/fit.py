@@ -112,8 +112,9 @@ def fit_gibbs(
     r"""Sample the posterior of ``spec`` on ``data`` by blocked conjugate Gibbs.
 
     See `bayesmf.inference.gibbs` for the model and `bayesmf.inference.gibbs.sweep` for
-    the sweep. Supports ``link="identity"`` with ``likelihood="normal"`` (ratings) or
-    ``likelihood="implicit"`` (implicit feedback: every pair counts), fixed or
+    the sweep. Supports ``likelihood="normal"`` (ratings, identity link),
+    ``likelihood="implicit"`` (implicit feedback: every pair counts) and
+    ``likelihood="bernoulli"`` (0/1 feedback, probit link, by data augmentation), fixed or
     hierarchical priors, with or without biases.
 
     Parameters
