@@ -64,7 +64,7 @@ from scipy.special import ndtri
 from bayesmf._kernels_ranking import pair_sums, phi_table
 from bayesmf.mean_ranking import batched, exact_summary, top_by_mean
 from bayesmf.options import PredictOptions
-from bayesmf.predictive.lazy import is_lazy
+from bayesmf.predictive.lazy import draw_blocks, is_lazy
 from bayesmf.predictive.view import ModelView, model_view
 from bayesmf.ranking import top_k_indices
 from bayesmf.recommend import rank_items
@@ -103,8 +103,17 @@ def _sums(view: ModelView, users: np.ndarray, mode: int, x: np.ndarray, sign: fl
     """`pair_sums` of ``users`` with every item, divided by the number of draws.
 
     ``mode`` 1 (the normal CDF) is turned into 2 (draw counts) for ``kind="expected"``,
-    whose scores are summaries of the draws of eta themselves (`_mode`).
+    whose scores are summaries of the draws of eta themselves (`_mode`). A lazy view (a
+    posterior on disk) is summed a stored block of draws at a time.
     """
+    if is_lazy(view):
+        lo, hi = np.zeros((2, len(users), view.arrays.V.shape[1]))
+        for part in draw_blocks(view):
+            part_lo, part_hi = _sums(part, users, mode, x, sign)
+            lo += part_lo * (part.n_samples / view.n_samples)
+            hi += part_hi * (part.n_samples / view.n_samples)
+            del part  # before the next block is read
+        return lo, hi
     a, bias = view.arrays, view.has_bias
     none = np.zeros((1, 1))
     mu = a.mu if bias and a.mu is not None else None
@@ -204,7 +213,7 @@ def top_by_bounds(
         threshold.
     """
     opts = opts.for_model(result.spec)
-    view = model_view(result)
+    view = model_view(result, lazy=True)
     if not bounds_apply(view, opts, rank_by):
         raise ValueError(f"rank_by={rank_by!r} with these options and this model is not ranked by bounds (see bounds_apply)")
     thr = opts.threshold_on(view.low, view.high)
@@ -249,9 +258,10 @@ def rank_candidates(
 
     ``"mean"`` by `bayesmf.mean_ranking.top_by_mean` and ``"lower"``/``"prob"`` by
     `top_by_bounds` where they apply (`bayesmf.mean_ranking.batched`, `bounds_apply`);
-    otherwise (``"thompson"``, ordinal likelihood, logistic link, the HDI's lower end, a
-    posterior read lazily from a zarr store) user by user with
-    `bayesmf.recommend.rank_items`. The lists are those of `recommend` in every case.
+    otherwise (``"thompson"``, ordinal likelihood, logistic link, the HDI's lower end)
+    user by user with `bayesmf.recommend.rank_items`. The lists are those of `recommend`
+    in every case, from a fit in memory or one read lazily from a zarr store (its draws
+    read a stored block at a time).
 
     Parameters
     ----------
@@ -278,8 +288,6 @@ def rank_candidates(
     """
     opts = opts.for_model(result.spec)  # the "auto" kind and threshold, as recommend resolves them
     view = model_view(result, lazy=True)
-    if is_lazy(view):  # a posterior on disk: recommend's path, a group of pairs at a time
-        return [items for items, _ in per_user(result, users, candidates, k, rank_by, opts, progressbar)]
     if rank_by == "mean" and batched(view, opts):
         return top_by_mean(result, users, candidates, k, opts)
     if bounds_apply(view, opts, rank_by):

@@ -83,7 +83,7 @@ def _user_offsets(view: ModelView, users: np.ndarray) -> np.ndarray:
         if a.mu is not None:
             user_off += np.asarray(a.mu, dtype=np.float64).reshape(view.n_samples, 1)
         if a.user_bias is not None:
-            user_off += a.user_bias[:, users]
+            user_off += np.asarray(a.user_bias[:, users])
     return user_off
 
 
@@ -98,8 +98,9 @@ def _item_side(view: ModelView) -> tuple[np.ndarray, ...]:
     a, S, K = view.arrays, view.n_samples, view.n_factors
     J = a.V.shape[1]
     ib = a.item_bias if view.has_bias and a.item_bias is not None else None
-    v_bar = a.V.mean(axis=0, dtype=np.float64)
-    c_bar = np.zeros(J) if ib is None else ib.mean(axis=0, dtype=np.float64)
+    # np.asarray: a lazy posterior's (dask) means are computed here, a stored block at a time
+    v_bar = np.asarray(a.V.mean(axis=0, dtype=np.float64))
+    c_bar = np.zeros(J) if ib is None else np.asarray(ib.mean(axis=0, dtype=np.float64))
     cov_v = np.zeros((J, K, K))
     c_ss = np.zeros(J)
     blocks = _draw_blocks(view)
@@ -169,7 +170,7 @@ def top_by_mean(
     list of numpy.ndarray
         Item indices, best first, one array per user.
     """
-    view = model_view(result)
+    view = model_view(result, lazy=True)
     item_side = _item_side(view)
     slack = _SLACK * (view.high - view.low)
     out: list[np.ndarray] = []

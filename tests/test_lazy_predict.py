@@ -18,6 +18,7 @@ import pytest
 import xarray as xr
 
 import bayesmf.inference.gibbs.zarr_sink as zarr_sink
+import bayesmf.mean_ranking as mean_ranking
 import bayesmf.predictive.lazy as lazy_module
 import bayesmf.predictive.view as view_module
 from bayesmf import PMF, load, simulate
@@ -131,12 +132,14 @@ def test_recommend_gives_the_lists_of_memory(fits, budget, gathered, rank_by):
 
 
 @pytest.mark.parametrize("rank_by", ["mean", "lower", "prob", "thompson"])
-def test_top_n_ranking_gives_the_lists_of_memory(fits, gathered, rank_by):
+@pytest.mark.parametrize("kind", ["predictive", "expected"])
+def test_top_n_ranking_gives_the_lists_of_memory(fits, gathered, rank_by, kind):
+    """The batched rankings (bounds summed a block of draws at a time) and the user-by-user one."""
     data, pair = fits
     memory, stored = pair["biases"]
-    users = [0, 4, 9]
+    users = [0, 4, 9, 17]
     candidates = [np.setdiff1d(np.arange(data.n_items), data.item_idx[data.user_idx == u]) for u in users]
-    opts = PredictOptions(threshold=4.0, random_seed=1)
+    opts = PredictOptions(kind=kind, threshold=3.5, random_seed=1)
     got = rank_candidates(stored, users, candidates, 5, rank_by, opts)
     expected = rank_candidates(memory, users, candidates, 5, rank_by, opts)
     for a, b in zip(got, expected, strict=True):
@@ -163,12 +166,12 @@ def test_saving_never_overwrites_the_store_it_reads(fits, tmp_path):
 
 # -- memory ----------------------------------------------------------------------------
 
-N_USERS, N_ITEMS, K, CHAINS, DRAWS, BLOCK = 300, 200, 8, 2, 400, 20
+N_USERS, N_ITEMS, K, CHAINS, DRAWS, BLOCK = 2000, 1000, 8, 2, 100, 5
 
 
 def _fake_store(path):
-    """A store of 2 x 400 random draws (16 MB; 20 draws a chunk), read lazily; its size in bytes."""
-    data = _rated(simulate(n_users=N_USERS, n_items=N_ITEMS, n_factors=K, density=0.05, seed=1).data)
+    """A store of 2 x 100 random draws (24 MB; 5 draws a chunk), read lazily; its size in bytes."""
+    data = _rated(simulate(n_users=N_USERS, n_items=N_ITEMS, n_factors=K, density=0.01, seed=1).data)
     spec = PMF(n_factors=K)
     rng = np.random.default_rng(0)
     sizes = {"U": (N_USERS, K), "V": (N_ITEMS, K), "user_bias": (N_USERS,), "item_bias": (N_ITEMS,)}
@@ -196,23 +199,29 @@ def _peak(call):
 def test_memory_stays_below_the_posterior(tmp_path, monkeypatch):
     """Each route's peak stays under a third of the posterior; read whole, it holds all of it.
 
-    The budget gathers 40 user or item rows (all 800 draws: 1.3 MB) per group, a block is
-    20 of the 800 draws, and chunks of 20 pairs keep the per-chunk buffers small; the
-    posterior is 16 MB.
+    (`predict_proba`, HDIs and the other rules gather their draws as `predict` and
+    ``"lower"`` do; the equality tests cover them.)
+
+    The budget gathers 100 user or item rows (all 200 draws: 0.8 MB) per group, a block is
+    5 of the 200 draws (0.6 MB), and chunks of 20 pairs keep the per-chunk buffers small;
+    the posterior is 24 MB. The queries touch a few of the 3,000 rows, as a test set's
+    pairs or a user's candidates are a small part of a large model.
     """
     fit, size = _fake_store(tmp_path / "post.zarr")
-    monkeypatch.setattr(lazy_module, "GATHER_BUDGET", 40 * CHAINS * DRAWS * (K + 1))
+    monkeypatch.setattr(lazy_module, "GATHER_BUDGET", 100 * CHAINS * DRAWS * (K + 1))
+    monkeypatch.setattr(mean_ranking, "BLOCK_BUDGET", 2**16)  # the batched mean ranking's copies
     train = fit.train
     pairs = pd.DataFrame({"user": train.users.classes[:60], "item": train.items.classes[100:160]})
     user, items = train.users.classes[0], train.items.classes[:30]
+    top_users = list(range(20))
+    candidates = [np.arange(50)] * len(top_users)
     routes = {
         "predict": lambda: fit.predict(pairs, chunk_size=20, progressbar=False),
-        "predict hdi": lambda: fit.predict(pairs[:40], interval="hdi", chunk_size=20, random_seed=1),
         "predict_draws": lambda: fit.predict_draws(pairs[:10], chunk_size=5, random_seed=1),
-        "predict_proba": lambda: fit.predict_proba(pairs, chunk_size=20),
+        "recommend lower": lambda: fit.recommend(user, items=items, rank_by="lower", chunk_size=20, random_seed=1),
         **{
-            f"recommend {rule}": (lambda rule=rule: fit.recommend(user, items=items, rank_by=rule, chunk_size=20, random_seed=1))
-            for rule in ("lower", "thompson")
+            f"top-N {rule}": (lambda rule=rule: rank_candidates(fit, top_users, candidates, 5, rule, PredictOptions()))
+            for rule in ("mean", "lower")
         },
         "save": lambda: fit.save(tmp_path / "copy.zarr", overwrite=True),
     }

@@ -18,7 +18,7 @@ store once: pairs are grouped by user, then item, so that groups share rows.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import fields, is_dataclass, replace
 from typing import Any, cast
 
@@ -28,7 +28,7 @@ from bayesmf.posterior import PosteriorArrays
 from bayesmf.predictive.pairs import Pairs
 from bayesmf.predictive.view import ModelView
 
-__all__ = ["GATHER_BUDGET", "by_groups", "gather", "groups", "is_lazy", "localize"]
+__all__ = ["GATHER_BUDGET", "by_groups", "draw_blocks", "gather", "groups", "is_lazy", "localize"]
 
 #: elements (factors and offsets, all draws) of the user and item rows gathered for a group
 GATHER_BUDGET = 2**24
@@ -75,27 +75,60 @@ def _n_rows(pairs: Pairs, rows: np.ndarray) -> int:
     return len(np.unique(users[users >= 0])) + len(np.unique(items[items >= 0]))
 
 
+#: the variables with a user or item dim, and which of the two
+_ROWS = {"U": "user", "V": "item", "user_bias": "user", "item_bias": "item"}
+
+
+def _read_blocks(arrays: PosteriorArrays) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
+    """Yield each stored block of draws (``U``'s blocks) of the factors and offsets, read in one computation."""
+    import dask
+
+    lazy = {name: getattr(arrays, name) for name in _ROWS if getattr(arrays, name) is not None}
+    chunks = getattr(arrays.U, "chunks")  # noqa: B009 - a dask array's (typed as numpy)
+    for start, stop in itertools.pairwise(np.cumsum([0, *chunks[0]]).tolist()):
+        values = dask.compute(*[a[start:stop] for a in lazy.values()])
+        yield start, stop, dict(zip(lazy, values, strict=True))
+
+
 def gather(arrays: PosteriorArrays, users: np.ndarray, items: np.ndarray) -> PosteriorArrays:
     """``arrays`` with the factors and offsets of ``users`` and ``items`` only, in memory.
 
-    The lazy arrays are read one stored block of draws at a time (the blocks of ``U``),
-    every variable's block in one dask computation.
+    The lazy arrays are read one stored block of draws at a time.
     """
-    import dask
-
-    rows = {"U": users, "V": items, "user_bias": users, "item_bias": items}
-    lazy = {name: getattr(arrays, name) for name in rows if getattr(arrays, name) is not None}
+    rows = {"user": users, "item": items}
     out = {
-        name: np.empty((a.shape[0], len(rows[name]), *a.shape[2:]), dtype=a.dtype) for name, a in lazy.items()
+        name: np.empty((a.shape[0], len(rows[_ROWS[name]]), *a.shape[2:]), dtype=a.dtype)
+        for name in _ROWS
+        if (a := getattr(arrays, name)) is not None
     }
-    chunks = getattr(arrays.U, "chunks")  # noqa: B009 - a dask array's (typed as numpy)
-    bounds = np.cumsum([0, *chunks[0]]).tolist()
-    for start, stop in itertools.pairwise(bounds):
-        blocks = dask.compute(*[a[start:stop] for a in lazy.values()])
-        for name, block in zip(lazy, blocks, strict=True):
-            out[name][start:stop] = block[:, rows[name]]
-        del blocks, block  # before the next block is read
+    for start, stop, block in _read_blocks(arrays):
+        for name, values in block.items():
+            out[name][start:stop] = values[:, rows[_ROWS[name]]]
+        del block, values  # before the next block is read
     return replace(arrays, **out)
+
+
+def draw_blocks(view: ModelView) -> Iterator[ModelView]:
+    """Yield a lazy ``view`` one stored block of draws at a time, each block a view in memory.
+
+    For sums over the draws (`bayesmf.batched_ranking`): every per-draw part of the view
+    is cut to the block's draws.
+    """
+    for start, stop, block in _read_blocks(view.arrays):
+        cut = slice(start, stop)
+        a = view.arrays
+        arrays = replace(a, **block, mu=_cut(a.mu, cut), sigma=_cut(a.sigma, cut), cutpoints=_cut(a.cutpoints, cut))
+        yield replace(
+            view, arrays=arrays, n_samples=stop - start, noise=_cut(view.noise, cut),
+            cutpoints=_cut(view.cutpoints, cut), prior_u=view.prior_u[cut], prior_v=view.prior_v[cut],
+            prior_mean_u=view.prior_mean_u[cut], prior_mean_v=view.prior_mean_v[cut],
+            prior_ub=view.prior_ub[cut], prior_ib=view.prior_ib[cut], mu=view.mu[cut],
+        )
+        del block, arrays  # the consumer's view of this block is the last reference
+
+
+def _cut(values: np.ndarray | None, cut: slice) -> np.ndarray | None:
+    return None if values is None else values[cut]
 
 
 def _local(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
