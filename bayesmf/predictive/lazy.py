@@ -10,9 +10,14 @@ elements, copies those rows out of the store one stored block of draws at a time
 into it (`bayesmf.predictive.pairs.Pairs.localized`; their seeds stay keyed by the
 model's indices). Every number is the one the posterior read into memory gives.
 
-Memory: one block of draws of one variable (as stored) plus one group's gathered rows,
-at most `GATHER_BUDGET` elements, whatever the number of draws. Each group reads the
-store once: pairs are grouped by user, then item, so that groups share rows.
+`localize` gathers once for a caller that asks several questions of the same pairs
+(`bayesmf.recommend`); `draw_blocks` hands out the posterior a stored block of draws at a
+time, for sums over the draws (`bayesmf.batched_ranking`).
+
+Memory: one stored block of draws of the factors and offsets plus one group's gathered
+rows, at most `GATHER_BUDGET` elements, whatever the number of draws. Each group reads
+the whole store once (its chunks hold every user or item of a block of draws): pairs are
+grouped by user, then item, so that groups share rows and stay few.
 """
 
 from __future__ import annotations
