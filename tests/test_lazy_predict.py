@@ -147,6 +147,35 @@ def test_top_n_ranking_gives_the_lists_of_memory(fits, gathered, rank_by, kind):
     assert gathered["n"] > 0
 
 
+def test_draw_sums_and_top_n_evaluation_match_memory(fits):
+    """The batched bounds' sums over draws, a stored block at a time, equal the in-memory sums;
+    `evaluate_topn` gives the same table."""
+    from bayesmf.batched_ranking import _sums
+    from bayesmf.predictive.view import model_view
+    from bayesmf.topn import evaluate_topn
+
+    data, pair = fits
+    memory, stored = pair["biases"]
+    lazy_view, view = model_view(stored, lazy=True), model_view(memory)
+    assert lazy_module.is_lazy(lazy_view) and not lazy_module.is_lazy(view)
+    assert len(list(lazy_module.draw_blocks(lazy_view))) == len(stored.posterior["U"].data.chunks[1]) * KW["chains"]
+    users = np.arange(0, data.n_users, 3)
+    x = np.linspace(2.0, 4.0, len(users))
+    for mode, sign in ((0, 1.0), (1, -1.0), (2, 1.0)):
+        for got, expected in zip(_sums(lazy_view, users, mode, x, sign), _sums(view, users, mode, x, sign), strict=True):
+            np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12, err_msg=f"mode {mode}")
+    rows = []
+    for u in range(20):  # held-out ratings of items the user did not rate in training
+        unrated = np.setdiff1d(np.arange(data.n_items), data.item_idx[data.user_idx == u])[:4]
+        rows += [(data.users.classes[u], data.items.classes[i], 5.0 if i % 2 else 2.0) for i in unrated]
+    test = pd.DataFrame(rows, columns=["user", "item", "rating"])
+    for rank_by in ("mean", "lower"):
+        got = evaluate_topn(stored, test, k=3, rank_by=rank_by, threshold=3.5, random_seed=1, progressbar=False)
+        expected = evaluate_topn(memory, test, k=3, rank_by=rank_by, threshold=3.5, random_seed=1, progressbar=False)
+        pd.testing.assert_frame_equal(got.per_user, expected.per_user)
+        pd.testing.assert_frame_equal(got.summary, expected.summary)
+
+
 def test_saving_never_overwrites_the_store_it_reads(fits, tmp_path):
     _, pair = fits
     memory, stored = pair["biases"]
