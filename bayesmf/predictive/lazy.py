@@ -23,7 +23,7 @@ grouped by user, then item, so that groups share rows and stay few.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import fields, is_dataclass, replace
 from typing import Any, cast
 
@@ -145,7 +145,9 @@ def _local(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return distinct, local
 
 
-def by_groups[T](view: ModelView, pairs: Pairs, compute: Callable[[ModelView, Pairs], T], axis: int = 0) -> T:
+def by_groups[T](
+    view: ModelView, pairs: Pairs, compute: Callable[[ModelView, Pairs], T], axis: int = 0, progressbar: bool = False
+) -> T:
     """``compute(view, pairs)`` for a lazy ``view``, one group of pairs (`groups`) at a time.
 
     Parameters
@@ -159,13 +161,21 @@ def by_groups[T](view: ModelView, pairs: Pairs, compute: Callable[[ModelView, Pa
         pairs along ``axis`` (a dataclass of such arrays, or None, is merged field by field).
     axis : int
         The pairs' axis of the result's arrays.
+    progressbar : bool
+        A tqdm bar over the groups (when there are several).
 
     Returns
     -------
     object
         What ``compute`` returns for all the pairs, in their order.
     """
-    parts = [(rows, compute(*_gathered(view, pairs.subset(rows)))) for rows in groups(view, pairs)]
+    todo = groups(view, pairs)
+    shown: Iterable[np.ndarray] = todo
+    if progressbar and len(todo) > 1:
+        from tqdm.auto import tqdm
+
+        shown = tqdm(todo, desc="groups of pairs", unit="group")
+    parts = [(rows, compute(*_gathered(view, pairs.subset(rows)))) for rows in shown]
     return cast(T, _merge(parts, len(pairs), axis))
 
 

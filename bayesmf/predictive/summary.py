@@ -173,8 +173,8 @@ def summarize(
     if is_lazy(view):
         return by_groups(view, pairs, partial(
             summarize, kind=kind, qs=qs, threshold=threshold, clip=clip, hdi_prob=hdi_prob,
-            chunk_size=chunk_size, base=base, progressbar=progressbar,
-        ))
+            chunk_size=chunk_size, base=base,
+        ), progressbar=progressbar)
     n = len(pairs)
     out = (np.empty(n), np.empty(n), np.empty((n, len(qs))), np.full(n, np.nan), np.full((n, 2), np.nan))
     seeds = pair_seeds(base, pairs, stream=1)
