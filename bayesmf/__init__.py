@@ -20,6 +20,7 @@ from bayesmf.joint import joint_scores, recommend_joint
 from bayesmf.objective import objective
 from bayesmf.options import PredictOptions
 from bayesmf.replay import Replay, replay
+from bayesmf.replay_choice import replay_choice
 from bayesmf.results import FitResult
 from bayesmf.spec import PMF
 from bayesmf.split import Split, kfold, train_test_split
@@ -55,6 +56,7 @@ __all__ = [
     "objective",
     "recommend_joint",
     "replay",
+    "replay_choice",
     "simulate",
     "train_test_split",
 ]
