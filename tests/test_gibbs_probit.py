@@ -8,6 +8,9 @@ with NUTS and checks the bad-input errors.
 
 from __future__ import annotations
 
+import dataclasses
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from scipy import special, stats
@@ -18,6 +21,7 @@ from bayesmf.inference.gibbs.kernels.truncnorm import (
     truncated_interval,
     truncated_normal,
 )
+from bayesmf.inference.gibbs.moves import CollapsedBiasScale, SparseScaleMoves
 from bayesmf.inference.gibbs.probit import ProbitLikelihood, by_item_order
 from bayesmf.inference.gibbs.problem import build_problem
 from bayesmf.inference.gibbs.start import initial_state
@@ -159,6 +163,132 @@ def test_augment_draws_latent_responses_on_the_labels_sides():
 
 
 # ---------------------------------------------------------------------------------------
+# The moves along the responses read the latent z
+# ---------------------------------------------------------------------------------------
+def _probit_state(spec: PMF, sweeps: int = 30):
+    """Binary data (30 x 24, 30 % observed: some rows of each side sparse), sweep and state after a burn-in."""
+    data, _ = planted_binary(1, 30, 24, density=0.3)
+    problem = build_problem(spec, data)
+    rng = np.random.default_rng(4)
+    sweep = build_sweep(problem)
+    state = initial_state(problem, spec, data, rng, "map")
+    variates = sweep.variates()
+    for _ in range(sweeps):
+        sweep(state, variates, rng)
+    return problem, sweep, state
+
+
+def _latent_data(problem, state) -> SimpleNamespace:
+    """The latent responses as ratings: (user_idx, item_idx, rating = z), in by-user order."""
+    by_user = problem.ratings.by_user
+    users = np.repeat(np.arange(problem.n_users), np.diff(by_user.indptr))
+    return SimpleNamespace(user_idx=users, item_idx=by_user.other, rating=state.extra["z_user"])
+
+
+@pytest.mark.parametrize(("prior", "move_type"), [("hierarchical", SparseScaleMoves), ("per-side", CollapsedBiasScale)])
+def test_response_moves_are_on_and_read_the_latent_responses(prior, move_type):
+    """The probit's sweep runs `SparseScaleMoves` (`CollapsedBiasScale` per side) on its z.
+
+    The responses the move reads are the chain's latent z in both orders (not the 0/1
+    labels); built without the likelihood block on binary data, the move is refused.
+    """
+    problem, sweep, state = _probit_state(SBC_SPECS[prior], sweeps=3)
+    (move,) = [step for step in sweep.steps if isinstance(step, move_type)]
+    responses = move.responses(state)
+    for side, csr in zip(("user", "item"), responses, strict=True):
+        assert csr.rating is state.extra[f"z_{side}"]
+        assert np.all((csr.rating > 0) == (getattr(problem.ratings, f"by_{side}").rating > 0.5))
+    with pytest.raises(ValueError, match="likelihood block"):
+        move_type(problem)
+
+
+def _scale_density_gap(problem, state, move, ratings, kind: str) -> float:
+    """Largest gap between a scale move's log density (from ``ratings``) and the augmented joint.
+
+    On a grid of x = log t, differences from x = 0 of `scale_log_density` (its sums taken
+    from ``ratings``) and of the brute-force log joint of the model given z at the moved
+    state (`test_gibbs._scaled_log_joint`, with z as the ratings and sigma^2 = 1).
+    """
+    from test_gibbs import _scaled_log_joint
+
+    from bayesmf.inference.gibbs.kernels.scale_moves import scale_log_density, scale_move_terms
+    from bayesmf.inference.gibbs.kernels.structs import ScaleDensity
+
+    sums, power, rate = scale_move_terms(ratings, state.params, problem.hyper, move.marks, True, {"factor": 0, "item_bias": 1}[kind], -1)
+    grid = np.linspace(-0.4, 0.4, 9)
+    kernel = np.array([scale_log_density(x, ScaleDensity(sums, 1.0, power, rate)) for x in grid])
+    given_z = dataclasses.replace(problem, binary=False)  # the Gaussian model with responses z
+    joint = np.array([_scaled_log_joint(given_z, state, _latent_data(problem, state), kind, x) for x in grid])
+    return float(np.max(np.abs((kernel - kernel[4]) - (joint - joint[4]))))
+
+
+@pytest.mark.parametrize("kind", ["factor", "item_bias"])
+def test_sparse_scale_density_is_the_joint_given_the_latent_responses(kind):
+    """`SparseScaleMoves` on the probit moves along the joint of the model given z.
+
+    Its log density along the move, from the responses it reads, equals the brute-force
+    log joint given z to 1e-8; read from the 0/1 labels (the broken variant, what it read
+    before the likelihood block gave it z) the gap is of order 1 or more.
+    """
+    problem, sweep, state = _probit_state(SBC_SPECS["hierarchical"])
+    (move,) = [step for step in sweep.steps if isinstance(step, SparseScaleMoves)]
+    assert state.scalars[1] == 1.0
+    assert _scale_density_gap(problem, state, move, move.responses(state), kind) < 1e-8
+    assert _scale_density_gap(problem, state, move, problem.ratings, kind) > 0.1
+
+
+def _collapsed_density_gap(problem, state, ratings) -> float:
+    """Largest gap between the collapsed item-bias-variance density (from ``ratings``) and quadrature.
+
+    On a grid of t = log s_c^2, differences from the middle of `bias_var_log_density` (its
+    mean residuals taken from ``ratings``, noise variance 1) and of the log joint given z
+    with each item's bias integrated out by quadrature (the inverse-gamma prior with its
+    Jacobian, times per item the integral of N(c; 0, s_c^2) prod_i N(z_ij; eta_ij - c_j + c, 1)).
+    """
+    from scipy.special import logsumexp
+
+    from bayesmf.inference.gibbs.kernels.bias_var import bias_free_sums, bias_var_log_density
+    from bayesmf.inference.gibbs.kernels.structs import BiasVarDensity
+
+    P_user, P_item, mu = state.P_user, state.P_item, state.scalars[0]
+    sums = np.empty(problem.n_items)
+    bias_free_sums(ratings.by_item, P_item, P_user, mu, sums)
+    counts = np.diff(ratings.by_item.indptr)
+    rated = counts > 0
+    prior = problem.hyper.bias
+    density = BiasVarDensity(sums[rated] / counts[rated], 1.0 / counts[rated], prior)
+    latent = _latent_data(problem, state)
+    rest = mu + P_user[latent.user_idx, 0] + np.einsum("nk,nk->n", P_user[latent.user_idx, 1:], P_item[latent.item_idx, 1:])
+    c = np.linspace(-12.0, 12.0, 24_001)
+    grid = np.linspace(np.log(state.scalars[3]) - 1.0, np.log(state.scalars[3]) + 1.0, 9)
+    kernel, joint = [], []
+    for t in grid:
+        s2 = np.exp(t)
+        total = -prior.a * t - prior.b / s2
+        for j in np.flatnonzero(rated):
+            e = (latent.rating - rest)[latent.item_idx == j]
+            log_f = -0.5 * c * c / s2 - 0.5 * t - 0.5 * ((e[:, None] - c[None, :]) ** 2).sum(axis=0)
+            total += logsumexp(log_f) + np.log(c[1] - c[0])
+        joint.append(total)
+        kernel.append(bias_var_log_density(t, density))
+    kernel_, joint_ = np.array(kernel), np.array(joint)
+    return float(np.max(np.abs((kernel_ - kernel_[4]) - (joint_ - joint_[4]))))
+
+
+def test_collapsed_bias_density_is_the_joint_given_the_latent_responses():
+    """`CollapsedBiasScale` on the probit (per-side prior) collapses the model given z.
+
+    The item-bias variance's collapsed log density, from the responses the move reads,
+    equals the joint given z with the biases integrated out by quadrature, to 1e-6; from
+    the 0/1 labels (the broken variant) the gap is of order 1 or more.
+    """
+    problem, sweep, state = _probit_state(SBC_SPECS["per-side"])
+    (move,) = [step for step in sweep.steps if isinstance(step, CollapsedBiasScale)]
+    assert _collapsed_density_gap(problem, state, move.responses(state)) < 1e-6
+    assert _collapsed_density_gap(problem, state, problem.ratings) > 0.1
+
+
+# ---------------------------------------------------------------------------------------
 # Simulation-based calibration
 # ---------------------------------------------------------------------------------------
 SBC_N_USERS, SBC_N_ITEMS = 12, 10
@@ -226,15 +356,24 @@ def _draw_values(spec: PMF, state) -> dict:
             "scale": 1.0 / np.sqrt(state.prec_user[s])}
 
 
+def _read_labels(sweep) -> None:
+    """Break the sweep's response moves: have them read the 0/1 labels instead of the latent z."""
+    for step in sweep.steps:
+        if isinstance(step, SparseScaleMoves | CollapsedBiasScale):
+            step.likelihood = None
+
+
 def probit_sbc_ranks(spec: PMF, design: str, n_reps: int, seed: int, tune: int = 100, draws: int = 99,
-                     thin: int = 5, flip: bool = False) -> tuple[np.ndarray, int]:
+                     thin: int = 5, flip: bool = False, label_moves: bool = False) -> tuple[np.ndarray, int]:
     """Ranks of the monitored truths among the draws of one chain per replicate.
 
     Each replicate draws the parameters from the prior and a 0/1 label per observed pair
     from Bernoulli(Phi(eta)) ("all": every pair of the 12 x 10 grid observed; "sparse": 40 %),
     then runs the sampler as `fit_gibbs` does ("map" start, ``tune`` sweeps, ``draws``
     kept every ``thin``-th sweep, overrelaxation -0.8). ``flip``: a broken sampler that
-    truncates each latent response on the wrong side (to show the test can fail).
+    truncates each latent response on the wrong side; ``label_moves``: one whose
+    `SparseScaleMoves` and `CollapsedBiasScale` read the 0/1 labels as their responses
+    instead of the latent z (to show the tests can fail).
     """
     rng = np.random.default_rng(seed)
     n_users, n_items = SBC_N_USERS, SBC_N_ITEMS
@@ -252,6 +391,8 @@ def probit_sbc_ranks(spec: PMF, design: str, n_reps: int, seed: int, tune: int =
         sweep = build_sweep(problem, -0.8)
         if flip:
             sweep.likelihood._labels = 1.0 - sweep.likelihood._labels  # type: ignore[attr-defined]
+        if label_moves:
+            _read_labels(sweep)
         state = initial_state(problem, spec, data, chain, "map")
         variates = sweep.variates()
         for _ in range(tune):

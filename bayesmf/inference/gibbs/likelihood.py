@@ -9,7 +9,8 @@ How a likelihood plugs in: subclass `Likelihood` and have
    then regress on them. Gaussian: nothing to do.
 2. `Likelihood.responses` and `Likelihood.row_fit` in each row update: the responses grouped
    by that side's rows (the ratings, or the latent responses), the offset ``mu`` and the
-   noise precision. Per-rating noise (a scale mixture, heteroscedastic ratings): a
+   noise precision; `GaussianLikelihood.ratings`: both orders at once, the responses the
+   moves `CollapsedBiasScale` and `SparseScaleMoves` regress on. Per-rating noise (a scale mixture, heteroscedastic ratings): a
    likelihood with ``weighted = True`` gives per-rating precision weights :math:`w_{ij}`
    (noise precision :math:`w_{ij}/\sigma^2`) by `Likelihood.weights`; the row kernel is to
    apply them by scaling each gathered rating's features and target by
@@ -37,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bayesmf.inference.gibbs.kernels.rows import residual_stats, sample_rows
-from bayesmf.inference.gibbs.kernels.structs import MU, SIGMA2, Csr, RowFit
+from bayesmf.inference.gibbs.kernels.structs import MU, SIGMA2, Csr, Ratings, RowFit
 
 if TYPE_CHECKING:
     from bayesmf.inference.gibbs.problem import Problem
@@ -54,9 +55,6 @@ class Likelihood(ABC):
     weighted = False
     #: the numba kernel drawing one side's rows (`RowUpdate` calls it through the class)
     row_kernel: Any = sample_rows
-    #: whether the moves that take ``problem.ratings`` as the Gaussian responses
-    #: (`CollapsedBiasScale`, `SparseScaleMoves`) hold; False for latent responses (probit)
-    rating_moves = True
 
     def __init__(self, problem: Problem) -> None:
         self.problem = problem
@@ -107,6 +105,15 @@ class GaussianLikelihood(Likelihood):
     def responses(self, state: ChainState, side: str) -> Csr:
         """Return the training ratings by ``side``."""
         return self.problem.ratings.by_user if side == "user" else self.problem.ratings.by_item
+
+    def ratings(self, state: ChainState) -> Ratings:
+        """Return the chain's current responses by user and by item: here the training ratings.
+
+        What the moves that integrate or move along the Gaussian likelihood of the responses
+        (`CollapsedBiasScale`, `SparseScaleMoves`) read, with noise variance
+        ``state.scalars[SIGMA2]``; a likelihood with latent responses gives its latent ones.
+        """
+        return self.problem.ratings
 
     def row_fit(self, state: ChainState) -> RowFit:
         r"""Return ``mu``, :math:`1/\sigma^2` and whether rows carry biases."""

@@ -1,7 +1,8 @@
 r"""The extra moves of the sweep, each a block of its own.
 
 A move is a callable ``move(state, variates, rng)`` that leaves the posterior invariant,
-built from the `Problem` and declaring by ``applies(problem)`` what it needs (biases, a
+built from the `Problem` (and the likelihood block, for a move that reads the responses)
+and declaring by ``applies(problem)`` what it needs (biases, a
 hierarchical prior, the per-side prior); `bayesmf.inference.gibbs.sweep` lists the moves
 that apply, in a fixed order. A move that changes the latent scores either carries
 ``state.sse`` along or sets ``state.sse_stale``.
@@ -10,6 +11,10 @@ Under implicit feedback (`bayesmf.inference.gibbs.implicit`): `BiasShift`, `Side
 `RescaleSides` leave every latent score unchanged and are drawn from priors alone, so they
 hold for any likelihood; `CollapsedBiasScale` and `SparseScaleMoves` integrate or move
 along the rating likelihood (per-row rating counts, the rating SSE) and do not apply.
+
+`CollapsedBiasScale` and `SparseScaleMoves` read the chain's current responses through the
+likelihood block (`GaussianLikelihood.ratings`): the training ratings, or under the probit
+(`bayesmf.inference.gibbs.probit`) the latent :math:`z` of that sweep, never its 0/1 labels.
 
 - `BiasShift`: :math:`(\mu, b, c)` along the directions the likelihood cannot see.
 - `SideShift`: per side, each side's factors and mean, the other side's biases compensating.
@@ -31,6 +36,8 @@ from bayesmf.inference.gibbs.kernels.shifts import shift_biases, shift_side
 from bayesmf.inference.gibbs.kernels.structs import ITEM_BIAS_VAR, MU, SIGMA2, USER_BIAS_VAR, Marks
 
 if TYPE_CHECKING:
+    from bayesmf.inference.gibbs.kernels.structs import Ratings
+    from bayesmf.inference.gibbs.likelihood import GaussianLikelihood
     from bayesmf.inference.gibbs.problem import Problem
     from bayesmf.inference.gibbs.state import ChainState
     from bayesmf.inference.gibbs.variates import Variates
@@ -159,7 +166,28 @@ class RescaleSides(_Move):
         state.prec_item[start:] *= a * a
 
 
-class CollapsedBiasScale(_Move):
+class _ResponseMove(_Move):
+    """A move along the Gaussian likelihood of the responses, read from the likelihood block.
+
+    ``likelihood``: the sweep's likelihood block, whose `GaussianLikelihood.ratings` gives
+    the chain's current responses; None reads the training ratings (``problem.ratings``),
+    refused for binary data, whose ratings are labels, not responses.
+    """
+
+    def __init__(self, problem: Problem, likelihood: GaussianLikelihood | None = None) -> None:
+        super().__init__(problem)
+        if likelihood is None and problem.binary:
+            raise ValueError(
+                f"{type(self).__name__} of binary data needs the likelihood block (its latent responses), got None"
+            )
+        self.likelihood = likelihood
+
+    def responses(self, state: ChainState) -> Ratings:
+        """Return the chain's current responses, by user and by item."""
+        return self.problem.ratings if self.likelihood is None else self.likelihood.ratings(state)
+
+
+class CollapsedBiasScale(_ResponseMove):
     r"""Per-side prior with biases: each side's bias variance with its biases integrated out.
 
     Items, then users (`collapsed_bias_var`: a slice-sampling step on the log variance,
@@ -173,12 +201,12 @@ class CollapsedBiasScale(_Move):
 
     @staticmethod
     def applies(problem: Problem) -> bool:
-        """Per-side prior, with biases; ratings only (its collapsed density is the rating likelihood's)."""
+        """Per-side prior, with biases; not implicit (its collapsed density is the Gaussian responses')."""
         return problem.per_side and problem.has_bias and not problem.implicit
 
     def __call__(self, state: ChainState, variates: Variates, rng: np.random.Generator) -> None:
         """Redraw the item side's, then the user side's."""
-        ratings = self.problem.ratings
+        ratings = self.responses(state)
         for csr, own, other, index in (
             (ratings.by_item, state.item, state.P_user, ITEM_BIAS_VAR),
             (ratings.by_user, state.user, state.P_item, USER_BIAS_VAR),
@@ -194,7 +222,7 @@ class CollapsedBiasScale(_Move):
         state.sse_stale = True
 
 
-class SparseScaleMoves(_Move):
+class SparseScaleMoves(_ResponseMove):
     r"""Move each prior variance together with the rows it governs that have few ratings.
 
     Rows with at most `SPARSE_ROW_RATINGS` ratings are mostly prior: given the variance
@@ -215,11 +243,11 @@ class SparseScaleMoves(_Move):
 
     @staticmethod
     def applies(problem: Problem) -> bool:
-        """Hierarchical priors but the per-side one; ratings only (its density is the rating SSE's)."""
+        """Hierarchical priors but the per-side one; not implicit (its density is the responses' SSE's)."""
         return problem.hierarchical and not problem.per_side and not problem.implicit
 
-    def __init__(self, problem: Problem) -> None:
-        super().__init__(problem)
+    def __init__(self, problem: Problem, likelihood: GaussianLikelihood | None = None) -> None:
+        super().__init__(problem, likelihood)
         self.marks = Marks(
             *((problem.counts(side) <= SPARSE_ROW_RATINGS).astype(np.uint8) for side in ("user", "item"))
         )
@@ -232,7 +260,7 @@ class SparseScaleMoves(_Move):
         n_moves = (problem.n_factors if problem.per_factor else 1) + 2 * int(problem.has_bias)
         state.sse = float(
             self._kernel(
-                problem.ratings, state.params, problem.hyper, self.marks, problem.has_bias, problem.per_factor,
+                self.responses(state), state.params, problem.hyper, self.marks, problem.has_bias, problem.per_factor,
                 rng.random((n_moves, _SLICE_UNIFORMS)), state.sse, only,
             )
         )

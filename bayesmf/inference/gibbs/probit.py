@@ -23,10 +23,11 @@ variance fixed at 1; given everything else, the :math:`z_{ij}` are independent n
 - there is no noise variance to draw (``state.scalars[SIGMA2]`` is held at 1).
 
 Moves (`bayesmf.inference.gibbs.moves`): `BiasShift`, `SideShift` and `RescaleSides` see
-only the priors and stay on. `CollapsedBiasScale` and `SparseScaleMoves` read the training
-values in ``problem.ratings`` as the Gaussian responses, which here are the 0/1 labels, not
-:math:`z`, so the sweep leaves them out (``rating_moves = False``); the variances are then
-drawn from their plain conditionals, which is valid.
+only the priors. `CollapsedBiasScale` and `SparseScaleMoves` integrate or move along the
+Gaussian likelihood of the responses; they read them from `ProbitLikelihood.ratings`, the
+chain's current :math:`z` (never the 0/1 labels of ``problem.ratings``), with noise
+variance 1. Given :math:`z` the labels add nothing (:math:`y = [z > 0]`), so each is a
+valid update of the conditional given :math:`z`, as in the rating model.
 
 The data-augmentation sampler is the one of myFM's ``MyFMGibbsClassifier`` and of
 Bayesian probit regression generally. Cost per sweep: the rating sampler's plus one
@@ -42,7 +43,7 @@ import numpy as np
 from scipy.special import log_ndtr
 
 from bayesmf.inference.gibbs.kernels.rows import residual_stats
-from bayesmf.inference.gibbs.kernels.structs import MU, SIGMA2, Csr, RowFit
+from bayesmf.inference.gibbs.kernels.structs import MU, SIGMA2, Csr, Ratings, RowFit
 from bayesmf.inference.gibbs.kernels.truncnorm import draw_latent, latent_scores
 from bayesmf.inference.gibbs.kernels.typed import TypedKernel
 from bayesmf.inference.gibbs.likelihood import GaussianLikelihood
@@ -83,9 +84,6 @@ class ProbitLikelihood(GaussianLikelihood):
     latent responses (as the Gaussian block's of the ratings); the log-likelihood is the
     Bernoulli one, :math:`\sum \log\Phi(s_{ij} \eta_{ij})`, :math:`s = 2y - 1`.
     """
-
-    #: `CollapsedBiasScale` and `SparseScaleMoves` would read the labels as responses
-    rating_moves = False
 
     def __init__(self, problem: Problem) -> None:
         super().__init__(problem)
@@ -132,6 +130,10 @@ class ProbitLikelihood(GaussianLikelihood):
         z_user, z_item = self._latent(state)
         csr = self.problem.ratings.by_user if side == "user" else self.problem.ratings.by_item
         return Csr(csr.indptr, csr.other, z_user if side == "user" else z_item)
+
+    def ratings(self, state: ChainState) -> Ratings:
+        """Return the chain's latent responses by user and by item (what the moves regress on)."""
+        return Ratings(self.responses(state, "user"), self.responses(state, "item"))
 
     def row_fit(self, state: ChainState) -> RowFit:
         """Return ``mu``, noise precision 1 and whether rows carry biases."""

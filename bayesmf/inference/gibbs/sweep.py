@@ -10,8 +10,8 @@ in place (`Step`). `build_sweep` lists, for a `Problem`, in this order:
    prior's hyperparameters (`FactorPrior.update`), the per-side shifts (`SideShift`), the
    bias prior's (`BiasPrior.update`), then the moves that apply: `SparseScaleMoves`, or
    under the per-side prior `RescaleSides` and `CollapsedBiasScale` (the first and the
-   last not under implicit feedback, whose likelihood they do not know, nor under a
-   likelihood with latent responses, ``Likelihood.rating_moves = False``: the probit).
+   last not under implicit feedback, whose likelihood they do not know; they read the
+   chain's current responses from the likelihood block, the latent ones under the probit).
 
 A sampling sweep draws the standard variates first (`bayesmf.inference.gibbs.variates`)
 and, before the steps, lets the likelihood redraw latent responses
@@ -58,6 +58,16 @@ Step = Callable[[ChainState, Variates, np.random.Generator], None]
 
 def _applicable(problem: Problem, *moves: Any) -> list[Step]:
     return [move(problem) for move in moves if move.applies(problem)]
+
+
+def _moves(problem: Problem, likelihood: Likelihood) -> list[Step]:
+    """Return the moves that apply, in order; those along the responses read them from ``likelihood``."""
+    sparse: list[Step] = []
+    bias: list[Step] = []
+    if isinstance(likelihood, GaussianLikelihood):  # ratings or latent responses (the moves' `applies`: not implicit)
+        sparse = [SparseScaleMoves(problem, likelihood)] if SparseScaleMoves.applies(problem) else []
+        bias = [CollapsedBiasScale(problem, likelihood)] if CollapsedBiasScale.applies(problem) else []
+    return [*sparse, *_applicable(problem, RescaleSides), *bias]
 
 
 @dataclass(frozen=True)
@@ -120,7 +130,6 @@ def build_sweep(problem: Problem, overrelaxation: float = 0.0, stochastic: bool 
     steps: list[Step] = [*rows, *mean, likelihood.observe, *_applicable(problem, BiasShift)]
     if stochastic:
         steps += [likelihood.update, factor_prior.update, *_applicable(problem, SideShift), bias_prior.update]
-        moves = (SparseScaleMoves, RescaleSides, CollapsedBiasScale) if likelihood.rating_moves else (RescaleSides,)
-        steps += _applicable(problem, *moves)
+        steps += _moves(problem, likelihood)
     recorders = (*rows, *mean, likelihood, factor_prior, bias_prior)
     return Sweep(problem, likelihood, tuple(steps), recorders, stochastic)
