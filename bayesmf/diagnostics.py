@@ -43,6 +43,7 @@ __all__ = [
     "mcmc_problems",
     "plot_diagnostics",
     "summary_table",
+    "verdict_info",
 ]
 
 #: methods whose draws are independent draws from an approximation, not a Markov chain
@@ -255,6 +256,17 @@ def diagnose(
         method=method,
         thresholds=thresholds,
     )
+
+
+def verdict_info(result: FitResult) -> dict[str, Any]:
+    """``{"verdict_ok": ..., "verdict": ...}`` of `diagnose` with its defaults, without warning.
+
+    Every sampling route (Gibbs of fixed length, NUTS, ADVI) puts this into its result's
+    ``info``, so a fit carries its own verdict wherever it goes (a run of the Gibbs sampler
+    until converged records the verdict its stopping rule reached instead).
+    """
+    diagnosis = diagnose(result, warn=False)
+    return {"verdict_ok": diagnosis.ok, "verdict": diagnosis.verdict}
 
 
 def mcmc_problems(table: pd.DataFrame, chains: int, rhat_max: float, ess_min: float) -> list[str]:

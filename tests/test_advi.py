@@ -189,3 +189,10 @@ def test_fullrank_small_model():
 def test_bad_options(sim, kwargs, error, match):
     with pytest.raises(error, match=match):
         fit_advi(PMF(n_factors=2), sim.data, progressbar=False, **kwargs)
+
+
+def test_the_fit_carries_its_verdict(advi_fit):
+    """ADVI results carry diagnose()'s verdict (the ELBO check)."""
+    diagnosis = advi_fit.diagnose(warn=False)
+    assert advi_fit.info["verdict_ok"] == diagnosis.ok
+    assert advi_fit.info["verdict"] == diagnosis.verdict

@@ -231,3 +231,14 @@ def test_runs_stopped_by_the_rule_calibrate():
     assert len(lengths) >= 3, f"the rule must bind at different lengths to be tested: {sorted(lengths)}"
     pvalues = uniformity_pvalues(ranks, n_ranks)
     assert (pvalues > 0.001).all(), pvalues
+
+
+def test_every_gibbs_fit_carries_its_verdict(sim, converged):
+    assert converged.info["verdict_ok"] is True and converged.info["verdict"] == "All checks passed."
+    short = fit_gibbs(PMF(n_factors=2), sim.data, draws=20, tune=20, random_seed=0, **QUIET)
+    diagnosis = short.diagnose(warn=False)
+    assert short.info["verdict_ok"] is diagnosis.ok is False
+    assert short.info["verdict"] == diagnosis.verdict
+    with pytest.warns(ConvergenceWarning):
+        budget = fit_gibbs(PMF(n_factors=2), sim.data, max_sweeps=300, min_draws=10, random_seed=0, **QUIET)
+    assert budget.info["verdict_ok"] is False and "R-hat" in budget.info["verdict"]

@@ -386,3 +386,10 @@ def test_nuts_agrees_with_gibbs(factor_prior):
             assert np.all(np.abs(z) < result["threshold"]), (kind, name, z, result["threshold"], divergences)
     # the check has teeth: a noise sd off by 2 % is caught
     assert abs(result["z_sigma_shifted"]) > result["threshold"], result["z_sigma_shifted"]
+
+
+def test_the_fit_carries_its_verdict(nuts_fit):
+    """NUTS results carry diagnose()'s verdict (issue: no fit quoted without one)."""
+    diagnosis = nuts_fit.diagnose(warn=False)
+    assert nuts_fit.info["verdict_ok"] == diagnosis.ok
+    assert nuts_fit.info["verdict"] == diagnosis.verdict

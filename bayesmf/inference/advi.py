@@ -38,6 +38,7 @@ import numpy as np
 
 from bayesmf._seed import base_seed
 from bayesmf._validate import validate_choice, validate_positive, validate_positive_int
+from bayesmf.diagnostics import verdict_info
 from bayesmf.inference._contract import check_inputs
 from bayesmf.posterior import FACTOR_VARS, make_posterior, param_names
 
@@ -228,7 +229,9 @@ def fit_advi(
             stacklevel=2,
         )
     log.info("advi (%s): %d iterations in %.1f s", approximation, iterations, seconds)
-    return FitResult(spec=spec, idata=idata, method="advi", train=data, info=info)
+    result = FitResult(spec=spec, idata=idata, method="advi", train=data, info=info)
+    result.info.update(verdict_info(result))  # the fit carries diagnose()'s verdict
+    return result
 
 
 def _sample_approximation(approx: Any, names: list[str], draws: int, seed: int) -> dict[str, np.ndarray]:

@@ -39,6 +39,7 @@ import numpy as np
 
 from bayesmf._seed import base_seed
 from bayesmf._validate import validate_choice, validate_positive_int, validate_prob
+from bayesmf.diagnostics import verdict_info
 from bayesmf.inference._contract import check_inputs
 from bayesmf.inference._pymc import blas_limit, quiet_pymc
 from bayesmf.inference.starts import SCALE_VARS, jitter_start, map_start
@@ -228,7 +229,9 @@ def fit_nuts(
             stacklevel=2,
         )
     log.info("nuts (%s): %d chains x %d draws in %.1f s", sampler, chains, draws, seconds)
-    return FitResult(spec=spec, idata=idata, method="nuts", train=data, info=info)
+    result = FitResult(spec=spec, idata=idata, method="nuts", train=data, info=info)
+    result.info.update(verdict_info(result))  # the fit carries diagnose()'s verdict
+    return result
 
 
 def _resolve_sampler(nuts_sampler: str) -> str:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
-from bayesmf.inference.gibbs.runner import RunReport
+from bayesmf.inference.gibbs.runner import ChainPool, RunReport
 from bayesmf.inference.gibbs.sink import Sink
 from bayesmf.posterior import make_posterior
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from bayesmf.data import RatingsData
     from bayesmf.spec import PMF
 
-__all__ = ["STATS", "Drawn", "per_draw_bytes", "posterior_tree", "settle", "warn_if_large"]
+__all__ = ["STATS", "Drawn", "per_draw_bytes", "posterior_tree", "settle", "warn_if_large", "warn_stopped"]
 
 #: posteriors larger than this draw a warning before sampling starts
 LARGE_POSTERIOR_BYTES = 4e9
@@ -93,3 +93,24 @@ def settle(
     except OSError as exc:
         error = error or exc
     return kept, n, error
+
+
+def warn_stopped(info: dict[str, Any], pool: ChainPool, reached: int, kept: list[int], n: int) -> None:
+    """Warn when Ctrl-C (or a fixed-length run's time budget) stopped sampling, naming the sweep."""
+    if info["stopped_by"] == "max_seconds" and info.get("draws_requested") is not None:
+        warnings.warn(
+            f"Gibbs sampling stopped by max_seconds at sweep {reached} of {pool.schedule.sweeps}; "
+            f"keeping the first {n} of {info['draws_requested']} draws of chain(s) {kept}",
+            UserWarning,
+            stacklevel=3,
+        )
+    if not pool.interrupted:
+        return
+    planned = f" of {pool.schedule.sweeps}" if info["draws_requested"] is not None else ""
+    warnings.warn(
+        f"Gibbs sampling interrupted at sweep {reached}{planned} "
+        f"(sweeps per chain: {info['chain_sweeps']}); keeping the first {n} draws "
+        f"of chain(s) {kept}",
+        UserWarning,
+        stacklevel=3,
+    )

@@ -6,7 +6,6 @@ import logging
 import os
 import shutil
 import time
-import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -14,6 +13,7 @@ from threadpoolctl import threadpool_limits
 
 from bayesmf._seed import seed_sequence
 from bayesmf._validate import validate_choice, validate_positive, validate_positive_int
+from bayesmf.diagnostics import verdict_info
 from bayesmf.inference._contract import check_inputs
 from bayesmf.inference.gibbs.assemble import (
     STATS,
@@ -21,6 +21,7 @@ from bayesmf.inference.gibbs.assemble import (
     posterior_tree,
     settle,
     warn_if_large,
+    warn_stopped,
 )
 from bayesmf.inference.gibbs.converge import judge, sample, stopping_rule
 from bayesmf.inference.gibbs.monitor import Monitor
@@ -64,27 +65,6 @@ def _available_cpus() -> int:
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return os.cpu_count() or 1
-
-
-def _warn_stopped(info: dict[str, Any], pool: ChainPool, reached: int, kept: list[int], n: int) -> None:
-    """Warn when Ctrl-C (or a fixed-length run's time budget) stopped sampling, naming the sweep."""
-    if info["stopped_by"] == "max_seconds" and info.get("draws_requested") is not None:
-        warnings.warn(
-            f"Gibbs sampling stopped by max_seconds at sweep {reached} of {pool.schedule.sweeps}; "
-            f"keeping the first {n} of {info['draws_requested']} draws of chain(s) {kept}",
-            UserWarning,
-            stacklevel=3,
-        )
-    if not pool.interrupted:
-        return
-    planned = f" of {pool.schedule.sweeps}" if info["draws_requested"] is not None else ""
-    warnings.warn(
-        f"Gibbs sampling interrupted at sweep {reached}{planned} "
-        f"(sweeps per chain: {info['chain_sweeps']}); keeping the first {n} draws "
-        f"of chain(s) {kept}",
-        UserWarning,
-        stacklevel=3,
-    )
 
 
 def fit_gibbs(
@@ -230,8 +210,10 @@ def fit_gibbs(
         ``sample_stats.log_likelihood_sum`` (the training log-likelihood of each draw);
         ``info`` holds ``fit_seconds``, ``sampling_seconds``, ``sweeps_per_second`` (all
         chains), ``cpu_ms_per_sweep`` (per chain sweep), ``posterior_nbytes``, the options,
-        the seed, ``stopped_by``, ``converged``, ``checks``, ``interrupted`` (see Notes) and,
-        with ``store``, the ``store`` path.
+        the seed, ``stopped_by``, ``converged``, ``checks``, ``interrupted`` (see Notes),
+        ``verdict_ok`` and ``verdict`` (`bayesmf.diagnostics.diagnose`'s, or the stopping
+        rule's, which is the same; not for a fixed-length run into a store) and, with
+        ``store``, the ``store`` path.
 
     Raises
     ------
@@ -400,7 +382,7 @@ def fit_gibbs(
     elif path is not None:
         info["store"] = str(path)
         idata = finish_store(path, root, template._replace(info=info), error, f"The first {n} draws of chain(s) {kept}")
-    _warn_stopped(info, pool, reached, kept, n)
+    warn_stopped(info, pool, reached, kept, n)
     log.info(
         "gibbs: %d chains x (%d tune + %d x %d) sweeps in %.1f s (%.1f sweeps/s), posterior %.1f MB, stopped by %s",
         chains,
@@ -412,4 +394,10 @@ def fit_gibbs(
         info["posterior_nbytes"] / 1e6,
         outcome.stopped_by,
     )
-    return FitResult(spec=spec, idata=idata, method="gibbs", train=data, info=info)
+    result = FitResult(spec=spec, idata=idata, method="gibbs", train=data, info=info)
+    last = outcome.checks[-1] if outcome.checks else None
+    if last is not None and last.draws == n and len(kept) == chains:  # the rule's verdict is diagnose()'s
+        info |= {"verdict_ok": last.ok, "verdict": " ".join(last.problems) or "All checks passed."}
+    elif path is None:  # a store is not read back whole just for this
+        info |= verdict_info(result)
+    return result
