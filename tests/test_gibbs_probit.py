@@ -417,10 +417,12 @@ def test_simulation_based_calibration_fast():
 
     Ranks of 3 eta_ij, mu, the factor and both bias sds, one user and one item bias; each
     column's chi-square p-value must exceed SBC_FAMILY_ALPHA / 9 (Bonferroni: family-wise
-    false alarm 1e-3). The factor sd mixes slowest (the sparse-row scale moves do not apply
-    to latent responses): at thin 3 its p-value was 0.0008-0.10 over seeds 31-33, at thin 6
-    0.03-0.33, every other column >= 0.09. With the truncation on the wrong side (next
-    test) the eta and mu columns give p < 1e-40.
+    false alarm 1e-3). The factor sd mixes slowest; with the sparse-row scale moves on the
+    latent responses the smallest p-value over seeds 31-33 was 0.038-0.15 at thin 3 and
+    0.059-0.17 at thin 6 (with those moves off, the factor sd's: 0.0008-0.10 at thin 3,
+    0.03-0.33 at thin 6). With the truncation on the wrong side (next test) the eta and mu
+    columns give p < 1e-40; with the moves reading the 0/1 labels this size gives 3e-4 at
+    seed 32, too weak to test here (the slow `test_sbc_fails_on_moves_reading_the_labels`).
     """
     spec = SBC_SPECS["hierarchical"]
     ranks, n_ranks = probit_sbc_ranks(spec, "all", n_reps=100, seed=32, tune=100, draws=49, thin=6)
@@ -444,15 +446,30 @@ def test_simulation_based_calibration(prior, design):
 
     Family-wise false alarm SBC_FAMILY_ALPHA per test (Bonferroni over the monitored
     columns). Fixed priors (a flat mu has no prior draw) are run without biases, ranking
-    3 eta_ij and the lengths of U_0 and V_0. Thin 10: at thin 5 the hierarchical runs gave
-    min p 0.001-0.007 (slow mixing of the factor sd, which improves with thinning: 600
-    replicates at another seed gave min p 0.13 at thin 5 and 0.22 at thin 20); at thin 10,
-    seed 2026: min p 0.0046 (hierarchical, all) to 0.021. A sampler truncating on the wrong
+    3 eta_ij and the lengths of U_0 and V_0. Thin 10, chosen while the sparse-row scale
+    moves were off for the probit (then, at seed 2026: min p 0.0046, hierarchical, all, to
+    0.021; at thin 5 the hierarchical runs gave 0.001-0.007). With those moves on the latent
+    responses, seed 2026, the hierarchical, per-factor and per-side priors gave min p
+    0.013-0.31 at thin 10 and 0.0077-0.37 at thin 5. A sampler truncating on the wrong
     side gives p = 1e-209 (hierarchical, sparse).
     """
     ranks, n_ranks = probit_sbc_ranks(SBC_SPECS[prior], design, n_reps=300, seed=2026, thin=10)
     pvalues = _uniformity_pvalues(ranks, n_ranks)
     assert (pvalues > SBC_FAMILY_ALPHA / ranks.shape[1]).all(), pvalues
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("design", ["all", "sparse"])
+def test_sbc_fails_on_moves_reading_the_labels(design):
+    """The slow SBC rejects the sampler whose scale moves read the 0/1 labels instead of z.
+
+    Same replicates and chains as `test_simulation_based_calibration` (hierarchical prior),
+    the sparse-row scale moves given the labels as their responses. Seed 2026: min p 8e-26
+    (all) and 5e-9 (sparse), in the factor sd's and the user-bias sd's columns.
+    """
+    ranks, n_ranks = probit_sbc_ranks(SBC_SPECS["hierarchical"], design, n_reps=300, seed=2026, thin=10, label_moves=True)
+    pvalues = _uniformity_pvalues(ranks, n_ranks)
+    assert (pvalues < SBC_FAMILY_ALPHA / ranks.shape[1]).any(), pvalues
 
 
 # ---------------------------------------------------------------------------------------
