@@ -165,9 +165,9 @@ def _stopped_ranks(n_reps: int, seed: int, n_keep: int = 99, biased_window: bool
     draws per chain, so runs stop at different lengths. The ranks use ``n_keep`` draws spread
     evenly over each run's kept draws (all chains): fewer than its ESS (>= 400 when it
     stops), so they are close to independent, as SBC needs. ``options`` replace the fit's;
-    ``biased_window`` keeps only the quarter of each run (all chains) whose draws of sigma
-    have the smallest mean, the selection a rule makes when it stops where the chains "look
-    good": a deliberately broken variant that shows the test can fail.
+    ``biased_window`` keeps only the draws whose sigma is below the run's median, a
+    selection by value of the kind a biased rule makes: a deliberately broken variant that
+    shows the test can fail.
     """
     rng = np.random.default_rng(seed)
     n_users, n_items, scale = 15, 12, (1.0, 5.0)
@@ -191,10 +191,9 @@ def _stopped_ranks(n_reps: int, seed: int, n_keep: int = 99, biased_window: bool
             fit = fit_gibbs(PMF(n_factors=2), data, **kwargs, **QUIET)
         stops.append((fit.info["stopped_by"], fit.n_draws))
         if biased_window:
-            quarter = fit.n_draws // 4
-            sigma = fit.posterior["sigma"].values
-            best = int(np.argmin([sigma[:, q * quarter : (q + 1) * quarter].mean() for q in range(4)]))
-            cut = fit.idata.isel(draw=slice(best * quarter, (best + 1) * quarter))
+            sigma = fit.posterior["sigma"].values[0]  # chain 0's draws below their median
+            low = np.flatnonzero(sigma < np.median(sigma))
+            cut = fit.idata.isel(chain=[0], draw=low)
             fit = FitResult(spec=fit.spec, idata=cut, method=fit.method, train=fit.train, info=fit.info)
         arr = fit.arrays()
         pick = np.linspace(0, len(arr.mu) - 1, n_keep).round().astype(int)
@@ -218,10 +217,14 @@ def _stopped_ranks(n_reps: int, seed: int, n_keep: int = 99, biased_window: bool
 def test_runs_stopped_by_the_rule_calibrate():
     """Talts et al. (2018) SBC, with each fit stopped by the convergence rule.
 
-    A rule that biased the posterior (stopping when chains happen to agree on a too-narrow
-    region, say) would show as non-uniform ranks. Checked to fail: the same test with each
-    run cut to its first 30% of draws after stopping (early draws still near the MAP start)
-    rejects at p < 1e-3 on sigma_factor.
+    A rule that biased the posterior would show as non-uniform ranks. Measured (200 data
+    sets, seed 7): the rule stops at six different lengths, 152 to 1,154 draws per chain;
+    all p >= 0.19. Checked to fail on a deliberately biased selection (``biased_window``:
+    the draws whose sigma is below the median): p = 2e-87 on sigma. Subtler selections are
+    below this test's power: cutting each run to its first 30 %, or ``tune=0`` with a lax
+    rule (R-hat 1.5, ESS 10, stopping after 20 draws), or keeping the quarter of the run with
+    the smallest mean sigma all passed (p >= 0.06): their bias is small next to the
+    posterior's spread, which is what SBC measures.
     """
     from test_gibbs import uniformity_pvalues
 
