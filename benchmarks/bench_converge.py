@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             f"({first_fm['seconds']:.1f} s); per seed: "
             + ", ".join(
                 f"{r['seed']}: {r['seconds']:.0f} s, {r['draws']} draws, {r['stopped_by']}, verdict {'passes' if r['ok'] else 'FAILS'}"
-                f" / held-out {'passes' if r['ok_test'] else 'FAILS'}"
+                f" / held-out {'passes' if r['ok_test'] else 'FAILS'} ({r['worst_test']})"
                 for r in seed_rows
             )
             + ".",

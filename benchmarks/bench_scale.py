@@ -120,7 +120,7 @@ def cached_shape(shape: str):
     )  # fmt: skip
 
 
-def run_one(shape: str, rank: int, max_seconds: float, tune: int, chains: int) -> dict:
+def run_one(shape: str, rank: int, max_seconds: float, tune: int, chains: int, thin: int) -> dict:
     """One shape in this process: simulate (or read the cache), fit to the budget, measure."""
     from bayesmf import PMF
     from bayesmf.exceptions import ConvergenceWarning
@@ -135,10 +135,14 @@ def run_one(shape: str, rank: int, max_seconds: float, tune: int, chains: int) -
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
             t = time.perf_counter()
-            fit = PMF(n_factors=rank).fit(
-                data, method="gibbs", store=store, max_seconds=max_seconds, tune=tune, chains=chains,
-                random_seed=0, progressbar=False,
-            )  # fmt: skip
+            try:
+                fit = PMF(n_factors=rank).fit(
+                    data, method="gibbs", store=store, max_seconds=max_seconds, tune=tune, chains=chains,
+                    thin=thin, random_seed=0, progressbar=False,
+                )  # fmt: skip
+            except TimeoutError as exc:  # the budget ran out within the burn-in: no draw kept
+                return {"shape": shape, "rank": rank, "users": n_users, "items": n_items, "ratings": n_ratings,
+                        "failed": str(exc), "peak_rss_mb": _status_mb("VmHWM"), "rss_data_mb": rss_data}  # fmt: skip
             fit_seconds = time.perf_counter() - t
         disk = sum(f.stat().st_size for f in store.rglob("*") if f.is_file())
         info = fit.info
@@ -151,6 +155,7 @@ def run_one(shape: str, rank: int, max_seconds: float, tune: int, chains: int) -
             "ratings": n_ratings,
             "chains": chains,
             "tune": tune,
+            "thin": thin,
             "simulate_seconds": simulate_seconds,
             "init_seconds": info["init_seconds"],
             "fit_seconds": fit_seconds,
@@ -175,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-seconds", type=float, default=300.0)
     parser.add_argument("--tune", type=int, default=20)
     parser.add_argument("--chains", type=int, default=4)
+    parser.add_argument("--thin", type=int, default=5)
     parser.add_argument("--results", type=Path, default=Path(__file__).with_name("RESULTS.md"))
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--quick", action="store_true", help="the tiny shape only: checks the script")
@@ -182,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.one:
         shape, rank = args.one.split(":")
-        print(json.dumps(run_one(shape, int(rank), args.max_seconds, args.tune, args.chains)))
+        print(json.dumps(run_one(shape, int(rank), args.max_seconds, args.tune, args.chains, args.thin)))
         return 0
     shapes = ["tiny:4"] if args.quick else args.shapes.split(",")
     load0, started = os.getloadavg(), time.perf_counter()
@@ -190,10 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     for item in shapes:
         log(f"{item}: simulate and fit (budget {args.max_seconds:g} s)")
         cmd = [sys.executable, __file__, "--one", item, "--max-seconds", str(args.max_seconds),
-               "--tune", str(args.tune), "--chains", str(args.chains)]  # fmt: skip
+               "--tune", str(args.tune), "--chains", str(args.chains), "--thin", str(args.thin)]  # fmt: skip
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-        log(f"{item}: {rows[-1]['stopped_by']} after {rows[-1]['draws']} draws")
+        log(f"{item}: {json.dumps(rows[-1])}")
     load1 = os.getloadavg()
     lines = [
         "## Gibbs at ML-10M and ML-25M shape (bench_scale.py)",
@@ -204,13 +210,19 @@ def main(argv: list[str] | None = None) -> int:
         + (" (QUICK: tiny shape only)" if args.quick else ""),
         "",
         f"Simulated ratings of each set's shape (Zipf-like activity and popularity, planted rank-10 model), "
-        f"`PMF(n_factors=rank)` by Gibbs, {args.chains} chains, tune {args.tune}, thin 5, until converged or "
+        f"`PMF(n_factors=rank)` by Gibbs, {args.chains} chains, tune {args.tune}, thin {args.thin}, until converged or "
         f"`max_seconds={args.max_seconds:g}`, draws streamed to a zarr store. One process per shape.",
         "",
         "| shape | rank | ratings | init s | sweeps/s (all chains) | CPU ms / chain sweep | draws kept / chain | stopped by | last look | peak RSS | RSS of the data | store on disk (per draw) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        if "failed" in r:
+            lines.append(
+                f"| {r['shape']} ({r['users']:,} x {r['items']:,}) | {r['rank']} | {r['ratings']:,} | no draw kept: {r['failed']} "
+                f"| | | | | | {r['peak_rss_mb'] / 1024:.2f} GiB | {r['rss_data_mb'] / 1024:.2f} GiB | |"
+            )
+            continue
         look = f"R-hat {r['last_r_hat']:.3f}, ESS {r['last_ess']:.0f}" if r["last_r_hat"] is not None else "none"
         lines.append(
             f"| {r['shape']} ({r['users']:,} x {r['items']:,}) | {r['rank']} | {r['ratings']:,} | {r['init_seconds']:.0f} "

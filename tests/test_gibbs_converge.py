@@ -106,6 +106,17 @@ def test_time_budget_stops_the_chains(sim):
     assert fixed.info["stopped_by"] == "max_seconds" and 1 <= fixed.n_draws < 20_000
 
 
+def test_time_budget_keeps_every_chain_when_chains_exceed_cores(sim):
+    """Chains queued behind the running ones would get no sweep before the budget ends."""
+    with pytest.warns(ConvergenceWarning, match="max_seconds"):
+        fit = fit_gibbs(
+            PMF(n_factors=2), sim.data, chains=4, cores=1, tune=0, thin=1, min_draws=20_000,
+            max_seconds=0.5, random_seed=0, **QUIET,
+        )  # fmt: skip
+    assert fit.n_chains == 4 and fit.n_draws >= 1
+    assert all(s > 0 for s in fit.info["chain_sweeps"])
+
+
 def test_time_budget_within_the_burn_in_is_a_clear_error(sim, tmp_path):
     store = tmp_path / "post.zarr"
     with pytest.raises(TimeoutError, match=r"max_seconds=0.05 ran out at sweep \d+, before the 100000 burn-in"):

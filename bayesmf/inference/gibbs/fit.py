@@ -9,7 +9,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from bayesmf._seed import seed_sequence
 from bayesmf._validate import validate_choice, validate_positive, validate_positive_int
@@ -28,7 +27,7 @@ from bayesmf.inference.gibbs.monitor import Monitor
 from bayesmf.inference.gibbs.problem import build_problem
 from bayesmf.inference.gibbs.runner import ChainPool, Schedule
 from bayesmf.inference.gibbs.sink import MemorySink, TeeSink
-from bayesmf.inference.gibbs.start import INITS, initial_state
+from bayesmf.inference.gibbs.start import INITS, initial_states
 from bayesmf.inference.gibbs.sweep import build_sweep
 from bayesmf.inference.gibbs.zarr_sink import (
     ZarrSink,
@@ -121,8 +120,9 @@ def fit_gibbs(
         ``tune + 2000 * thin`` (2,000 kept draws per chain). Not with ``draws``.
     max_seconds : float, optional
         Budget of wall time for sampling, in seconds; the chains stop at the end of their
-        sweep when it runs out (with ``draws`` too). None: no time limit. A run stopped by
-        its time budget is not reproducible from its seed alone.
+        sweep when it runs out (with ``draws`` too). With a time budget every chain runs at
+        once (their threads share the ``cores``), so each has draws when it ends. None: no time
+        limit. A run stopped by its time budget is not reproducible from its seed alone.
     rhat_max, ess_min : float
         What converged means (the defaults of `bayesmf.diagnostics.diagnose`): R-hat at most
         ``rhat_max`` and bulk and tail ESS at least ``ess_min`` on every identified quantity.
@@ -309,8 +309,7 @@ def fit_gibbs(
 
     t_init = time.perf_counter()
     try:
-        with threadpool_limits(limits=1):
-            states = [initial_state(problem, spec, data, rng, init) for rng in rngs]
+        states = initial_states(problem, spec, data, rngs, init, cores)
     except BaseException:  # Ctrl-C or a failure before sampling: the new store holds nothing
         if path is not None:
             shutil.rmtree(path, ignore_errors=True)

@@ -229,7 +229,8 @@ class ChainPool:
         """Run every chain until it has kept ``kept`` draws, a chain fails, Ctrl-C, or ``deadline``.
 
         ``deadline``: a `time.perf_counter` value after which every chain stops at the end of
-        its sweep. An exception raised in a chain (a sink that cannot write) stops the others
+        its sweep; with a deadline all chains run at once (threads share the cores), so that
+        each has sweeps when it passes. An exception raised in a chain (a sink that cannot write) stops the others
         at their next sweep and is returned as ``RunReport.error``, not raised. After an
         interrupt, an error or the deadline, do not advance again.
 
@@ -251,7 +252,10 @@ class ChainPool:
                 self.sink, self.warmup, tick, stop, self.runs[c],
             )  # fmt: skip
 
-        pool = ThreadPoolExecutor(max_workers=self.cores, thread_name_prefix="bayesmf-gibbs")
+        # under a time budget every chain runs at once: run ``cores`` at a time, the chains
+        # queued behind them would get no sweep before the budget ends
+        workers = len(self.states) if deadline is not None else self.cores
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bayesmf-gibbs")
         try:
             with threadpool_limits(limits=1), _sigint_stops(stop, interrupted):
                 futures = [pool.submit(run, c) for c in range(len(self.states))]

@@ -6,9 +6,12 @@ what a seed reproduces; do not reorder.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from bayesmf.inference.gibbs.implicit import implicit_data_scales, implicit_mean
 from bayesmf.inference.gibbs.state import ChainState
@@ -19,7 +22,7 @@ if TYPE_CHECKING:
     from bayesmf.inference.gibbs.problem import Problem
     from bayesmf.spec import PMF
 
-__all__ = ["INITS", "initial_state"]
+__all__ = ["INITS", "initial_state", "initial_states"]
 
 INITS = ("map", "prior")
 #: conditional-mean (ALS) sweeps of the "map" start
@@ -30,6 +33,31 @@ _INIT_JITTER = 0.5
 
 def _inverse_gamma(rng: np.random.Generator, a: float, b: float, size: int | None = None) -> Any:
     return b / rng.standard_gamma(a, size=size)
+
+
+def initial_states(
+    problem: Problem,
+    spec: PMF,
+    data: RatingsData,
+    rngs: Sequence[np.random.Generator],
+    init: str,
+    cores: int = 1,
+) -> list[ChainState]:
+    """Every chain's start (`initial_state`), ``cores`` at a time on worker threads.
+
+    The kernels release the GIL, so the starts' ALS sweeps (``init="map"``) run in parallel;
+    each chain uses only its own generator, so the starts are those of one chain after another.
+    """
+    pool = ThreadPoolExecutor(max_workers=cores, thread_name_prefix="bayesmf-gibbs-init")
+    try:
+        with threadpool_limits(limits=1):
+            futures = [pool.submit(initial_state, problem, spec, data, rng, init) for rng in rngs]
+            states = [f.result() for f in futures]
+    except BaseException:  # Ctrl-C or a failed start: do not wait for the other starts
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return states
 
 
 def initial_state(
