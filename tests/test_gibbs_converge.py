@@ -100,6 +100,8 @@ def test_time_budget_stops_the_chains(sim):
         )  # fmt: skip
     assert fit.info["stopped_by"] == "max_seconds"
     assert 1 <= fit.n_draws < 20_000 and fit.info["checks"] == []
+    assert fit.n_draws == fit.info["draws"]  # no unwritten draw of the grown sink is kept
+    assert np.isfinite(fit.posterior["sigma"].values).all() and (fit.posterior["sigma"].values > 0).all()
     # a fixed-length run stops on its time budget too, with the draws it made
     with pytest.warns(UserWarning, match=r"stopped by max_seconds at sweep \d+ of 20000; keeping the first"):
         fixed = fit_gibbs(PMF(n_factors=2), sim.data, draws=20_000, tune=0, thin=1, max_seconds=0.2, random_seed=0, **QUIET)

@@ -173,6 +173,7 @@ def sample(
         return Outcome(report, "error" if report.error is not None else stopped)
     return run_until_converged(pool, monitor, rule, grow, deadline)
 
+
 def judge(info: dict[str, Any], outcome: Outcome, n: int) -> None:
     """Put the verdict of a run until convergence into ``info``; warn when a budget stopped it."""
     info["checks"] = [c.as_dict() for c in outcome.checks]

@@ -323,8 +323,10 @@ def fit_gibbs(
     recorder = sink if monitor is None else TeeSink(sink, monitor)
     pool = ChainPool(sweep, states, rngs, Schedule(tune, first, thin), recorder, warm, cores=cores, progressbar=progressbar)
     warned = [False]
+    capacity = [first]  # draws per chain the sinks hold (the rest of a grown sink is unwritten)
 
     def grow(n: int) -> None:  # between stages of a run until convergence
+        capacity[0] = max(capacity[0], n)
         sink.grow(n)
         if monitor is not None:
             monitor.grow(n)
@@ -337,8 +339,7 @@ def fit_gibbs(
         pool.close()
     report = outcome.report
     sampling_seconds = time.perf_counter() - t_sample
-    target = max(r.kept for r in report.chains) if rule is not None else first
-    kept, n, error = settle(report, recorder, warm, target)
+    kept, n, error = settle(report, recorder, warm, capacity[0])
     reached = max(r.sweeps for r in report.chains)
     if n == 0:
         if path is not None:  # the store this call created holds no draw
