@@ -127,8 +127,9 @@ class Monitor:
         """R-hat and bulk and tail ESS of the first ``n`` draws of every chain, one row per scalar.
 
         The numbers of `bayesmf.diagnostics.summary_table` (ArviZ's rank-normalized split
-        R-hat and ESS, called on all scalars at once on a numpy array, which is much faster
-        than ``az.summary`` on a tree), with labels as ``az.summary`` writes them.
+        R-hat and ESS, called on all scalars at once on one numpy array instead of
+        ``az.summary`` on a tree, which also computes what the rule does not need), with
+        labels as ``az.summary`` writes them.
         """
         from arviz_stats.base import array_stats
         from arviz_stats.validate import validate_ci_prob
