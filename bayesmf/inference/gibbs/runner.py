@@ -34,7 +34,7 @@ from bayesmf.inference.gibbs.sink import Sink
 from bayesmf.inference.gibbs.state import ChainState
 from bayesmf.inference.gibbs.sweep import Sweep
 
-__all__ = ["ChainPool", "ChainRun", "RunReport", "Schedule", "run_chains"]
+__all__ = ["ChainPool", "ChainRun", "RunReport", "Schedule"]
 
 #: sweeps between updates of the progress bar
 _TICK = 10
@@ -279,28 +279,3 @@ class ChainPool:
         """Close the progress bar."""
         self.bar.close()
 
-
-def run_chains(
-    sweep: Sweep,
-    states: Sequence[ChainState],
-    rngs: Sequence[np.random.Generator],
-    schedule: Schedule,
-    sink: Sink,
-    warmup: Sink | None = None,
-    *,
-    cores: int = 1,
-    progressbar: bool = True,
-    deadline: float | None = None,
-) -> RunReport:
-    """Run every chain (``cores`` at a time) through ``schedule`` in one stage (`ChainPool`).
-
-    Raises
-    ------
-    KeyboardInterrupt
-        On a second Ctrl-C while the chains stop after the first.
-    """
-    pool = ChainPool(sweep, states, rngs, schedule, sink, warmup, cores=cores, progressbar=progressbar)
-    try:
-        return pool.advance(schedule.draws, deadline)
-    finally:
-        pool.close()
