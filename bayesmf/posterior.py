@@ -54,6 +54,7 @@ __all__ = [
     "param_names",
     "posterior_arrays",
     "prior_moments",
+    "shapes_for",
     "variable_shapes",
 ]
 
@@ -128,6 +129,12 @@ def variable_shapes(
         )
         for name in param_names(spec)
     }
+
+
+def shapes_for(spec: PMF, train: RatingsData) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """`variable_shapes` of ``spec`` fitted to ``train`` (its users, items and rating levels)."""
+    levels = train.levels if spec.likelihood == "ordinal" else None
+    return variable_shapes(spec, train.n_users, train.n_items, None if levels is None else len(levels))
 
 
 def coords_for(

@@ -36,7 +36,7 @@ from bayesmf.inference.gibbs.zarr_sink import (
     placeholders,
     store_sinks,
 )
-from bayesmf.posterior import variable_shapes
+from bayesmf.posterior import shapes_for
 from bayesmf.storage import StoredResult
 
 if TYPE_CHECKING:
@@ -278,7 +278,7 @@ def fit_gibbs(
     problem = build_problem(spec, data)
     sweep = build_sweep(problem, overrelaxation)
     rngs = [np.random.default_rng(child) for child in seed_seq.spawn(chains)]
-    shapes = variable_shapes(spec, data.n_users, data.n_items)
+    shapes = shapes_for(spec, data)
     n_warm = tune // thin if keep_warmup else 0
     # draws per chain the sinks start with (they grow as a run until convergence goes on)
     first: int = next(rule.checkpoints()) if rule is not None else draws  # type: ignore[assignment]
