@@ -30,6 +30,12 @@ variable            dims                    meaning
 group ``observed_data``: ``rating`` (dim ``obs``); group ``constant_data``: ``user_idx``,
 ``item_idx`` (dim ``obs``) -- the training ratings, so a result is self-contained.
 Coordinates ``user`` and ``item`` hold the raw ids.
+
+group ``scalar_posterior`` (Gibbs fits): the variables without a user or item dim
+(`scalar_names`) and ``log_likelihood_sum``, at every draw the sampler kept. The Gibbs
+sampler keeps at most ``factor_draws`` draws per chain in ``posterior`` (the factors dominate
+its size), evenly spaced: draw ``d`` of ``posterior`` is draw ``d * draw_spacing`` of this
+group (its attribute ``draw_spacing``).
 """
 
 from __future__ import annotations
@@ -48,12 +54,15 @@ if TYPE_CHECKING:
 __all__ = [
     "DIMS",
     "FACTOR_VARS",
+    "SCALAR_GROUP",
     "PosteriorArrays",
     "coords_for",
     "make_posterior",
     "param_names",
     "posterior_arrays",
     "prior_moments",
+    "scalar_names",
+    "scalar_posterior",
     "shapes_for",
     "variable_shapes",
 ]
@@ -80,6 +89,8 @@ _FACTOR_SDS = ("sigma_factor", "sigma_factor_user", "sigma_factor_item")
 _ROW_DIMS = {"user", "item"}
 #: stored as float32 to keep posteriors of large models small
 FACTOR_VARS = ("U", "V")
+#: group of the scalar variables at every kept draw (Gibbs)
+SCALAR_GROUP = "scalar_posterior"
 
 
 def param_names(spec: PMF) -> list[str]:
@@ -100,6 +111,25 @@ def param_names(spec: PMF) -> list[str]:
         if spec.biases:
             names += ["sigma_user_bias", "sigma_item_bias"]
     return names
+
+
+def scalar_names(spec: PMF) -> list[str]:
+    """Return the posterior variables of ``spec`` with no user or item dim, in layout order."""
+    return [name for name in param_names(spec) if not {"user", "item"} & set(dims_of(spec, name))]
+
+
+def scalar_posterior(
+    spec: PMF, train: RatingsData, draws: Mapping[str, np.ndarray], stats: Mapping[str, np.ndarray], spacing: int
+) -> xr.Dataset:
+    """Build the ``scalar_posterior`` group: `scalar_names` and ``stats``, each (chain, draw, ...)."""
+    levels = train.levels
+    coords = coords_for(spec, train.users, train.items, None if levels is None else len(levels))
+    data_vars = {name: (("chain", "draw", *dims_of(spec, name)), np.asarray(draws[name])) for name in scalar_names(spec)}
+    data_vars |= {name: (("chain", "draw"), np.asarray(value)) for name, value in stats.items()}
+    chains, n = np.shape(next(iter(data_vars.values()))[1])[:2]
+    used = {dim for dims, _ in data_vars.values() for dim in dims}
+    coords = {"chain": np.arange(chains), "draw": np.arange(n)} | {k: v for k, v in coords.items() if k in used}
+    return xr.Dataset(data_vars, coords=coords, attrs={"draw_spacing": int(spacing)})
 
 
 def dims_of(spec: PMF, name: str) -> tuple[str, ...]:
