@@ -16,6 +16,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from bayesmf.features import Features
 from bayesmf.ids import IdEncoder, UnknownIdError, _readonly
 
 __all__ = ["IdEncoder", "RatingsData", "UnknownIdError"]
@@ -43,6 +44,10 @@ class RatingsData:
         ``(low, high)`` bounds of the rating scale.
     users, items : IdEncoder
         Raw id <-> index maps; shared between the train and test parts of a split.
+    user_features, item_features : Features, optional
+        Side information (`bayesmf.features`): encoded features with a row for every id of
+        the encoder (checked), attached by `RatingsData.with_features`; `feature_matrix`
+        gives them in index order.
     """
 
     user_idx: np.ndarray
@@ -51,6 +56,8 @@ class RatingsData:
     scale: tuple[float, float]
     users: IdEncoder
     items: IdEncoder
+    user_features: Features | None = None
+    item_features: Features | None = None
 
     def __post_init__(self) -> None:
         from bayesmf._validate import validate_scale
@@ -75,6 +82,12 @@ class RatingsData:
                 raise ValueError(
                     f"{name} holds {bad}, outside 0..{len(encoder) - 1} of its encoder"
                 )
+        for side in ("user", "item"):
+            features = getattr(self, f"{side}_features")
+            if features is not None:
+                if not isinstance(features, Features) or features.side != side:
+                    raise TypeError(f"{side}_features must be {side} Features, got {features!r}")
+                features.rows_for(getattr(self, f"{side}s"))  # every id has a row, or an error naming some
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -135,6 +148,62 @@ class RatingsData:
             scale=(float(scale[0]), float(scale[1])),
             users=users,
             items=items,
+        )
+
+    def with_features(
+        self,
+        user_features: pd.DataFrame | Features | None = None,
+        item_features: pd.DataFrame | Features | None = None,
+        *,
+        user_id: str | None = None,
+        item_id: str | None = None,
+    ) -> RatingsData:
+        """Return these ratings with side information attached (a new object).
+
+        Parameters
+        ----------
+        user_features, item_features : pandas.DataFrame or Features, optional
+            A frame keyed by raw id (its index, or the column ``user_id``/``item_id``),
+            encoded by `bayesmf.features.Features.from_frame` (numeric columns
+            standardized, categorical and list-valued columns as indicators; pass a
+            `Features` built with ``multi=`` for ``"|"``-separated strings), or `Features`
+            already encoded. Every id of the encoder needs a row; rows of other ids are
+            kept (cold start). None keeps the current features of that side.
+
+        Raises
+        ------
+        ValueError
+            Ids of the ratings without features (the message names examples; none
+            matching hints at the ids' type), NaN/inf values (naming column and id),
+            repeated ids.
+        """
+        out = {}
+        for side, given, id_column in (("user", user_features, user_id), ("item", item_features, item_id)):
+            if given is None:
+                out[side] = getattr(self, f"{side}_features")
+            elif isinstance(given, Features):
+                out[side] = given
+            else:
+                out[side] = Features.from_frame(given, side, id_column=id_column)
+        return self._rebuild(self.user_idx, self.item_idx, self.rating, self.users, self.items, out)
+
+    def feature_matrix(self, side: str) -> np.ndarray | None:
+        """Return the features of ``side`` ("user" or "item") in index order, (n, features); None without."""
+        features = getattr(self, f"{side}_features")
+        return None if features is None else features.rows_for(getattr(self, f"{side}s"))
+
+    def _rebuild(
+        self,
+        user_idx: np.ndarray,
+        item_idx: np.ndarray,
+        rating: np.ndarray,
+        users: IdEncoder,
+        items: IdEncoder,
+        features: dict[str, Features | None] | None = None,
+    ) -> RatingsData:
+        features = features or {"user": self.user_features, "item": self.item_features}
+        return RatingsData(
+            user_idx, item_idx, rating, self.scale, users, items, features["user"], features["item"]
         )
 
     # -- sizes --------------------------------------------------------------------------
@@ -206,22 +275,19 @@ class RatingsData:
     def subset(self, index: np.ndarray) -> RatingsData:
         """Return the ratings at ``index`` (positions or a boolean mask), with the same encoders."""
         index = np.asarray(index)
-        return RatingsData(
-            self.user_idx[index],
-            self.item_idx[index],
-            self.rating[index],
-            self.scale,
-            self.users,
-            self.items,
+        return self._rebuild(
+            self.user_idx[index], self.item_idx[index], self.rating[index], self.users, self.items
         )
 
     def with_encoders(self, users: IdEncoder, items: IdEncoder) -> RatingsData:
-        """Re-express the ratings under wider encoders (which must extend the current ones)."""
-        return RatingsData(
+        """Re-express the ratings under wider encoders (which must extend the current ones).
+
+        Features, if any, come along: every id of the wider encoders needs a row.
+        """
+        return self._rebuild(
             users.to_index(self.users.to_raw(self.user_idx)),
             items.to_index(self.items.to_raw(self.item_idx)),
             self.rating,
-            self.scale,
             users,
             items,
         )
