@@ -20,7 +20,7 @@ from bayesmf._movielens_archives import Source
 from bayesmf._validate import validate_ratings_frame
 from bayesmf.data import IdEncoder, RatingsData
 
-__all__ = ["encode", "read_items", "read_ratings"]
+__all__ = ["encode", "item_features", "ml100k_users", "read_items", "read_ratings", "title_years"]
 
 log = logging.getLogger("bayesmf")
 
@@ -190,3 +190,41 @@ def encode(frame: pd.DataFrame, scale: tuple[float, float]) -> RatingsData:
         users=IdEncoder("user", users.astype(np.int64)),
         items=IdEncoder("item", items.astype(np.int64)),
     )
+
+
+# -- side information ---------------------------------------------------------------------
+def title_years(titles: pd.Series) -> pd.Series:
+    """Return the year in parentheses at the end of each title (``"Toy Story (1995)"``), float, NaN when none."""
+    return titles.str.extract(r"\((\d{4})\)\s*$", expand=False).astype(np.float64)
+
+
+def item_features(item: pd.Series, genres: pd.Series, year: pd.Series) -> pd.DataFrame:
+    """Return the items' features: ``genres`` (a tuple of names, ``()`` for none) and ``year``, indexed by ``item``.
+
+    ``genres``: ``"|"``-separated names (`NO_GENRES` for none). A missing year (an item
+    without a date) gets the median year of the others, so every item has features.
+    """
+    year = pd.Series(np.asarray(year, dtype=np.float64), index=item.to_numpy())
+    if year.isna().all():
+        raise ValueError("no item has a year")
+    missing = year.index[year.isna()].tolist()
+    if missing:
+        log.info("item(s) %s have no year: given the median year", missing[:5])
+        year = year.fillna(float(year.median()))
+    names = [() if g == NO_GENRES else tuple(part for part in str(g).split("|") if part) for g in genres.tolist()]
+    return pd.DataFrame(
+        {"genres": names, "year": year.to_numpy()}, index=pd.Index(item.to_numpy(), name="item")
+    )
+
+
+def ml100k_users(payload: bytes) -> pd.DataFrame:
+    """Read ml-100k's ``u.user`` (``id|age|gender|occupation|zip``): ``age``, ``gender``, ``occupation`` by user."""
+    try:
+        users = pd.read_csv(
+            io.BytesIO(payload), sep="|", header=None, names=["user", "age", "gender", "occupation", "zip"],
+            dtype={"user": np.int64, "age": np.int64, "gender": str, "occupation": str, "zip": str},
+            encoding="latin-1",
+        )
+    except ValueError as exc:
+        raise ValueError(f"u.user is not in the ml-100k format (id|age|gender|occupation|zip): {exc}") from exc
+    return users.set_index("user")[["age", "gender", "occupation"]]

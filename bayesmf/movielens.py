@@ -1,7 +1,8 @@
 """MovieLens ratings and item titles: ml-latest-small (bundled), ml-100k, ml-1m to ml-25m.
 
 `load_movielens` reads the ratings (whole, or ml-100k's canonical splits) into
-`bayesmf.RatingsData`; `movielens_items` reads titles and genres. Where the files are and
+`bayesmf.RatingsData`; `movielens_items` reads titles and genres; `movielens_features` the
+users' and items' features (side information, `bayesmf.RatingsData.with_features`). Where the files are and
 their SHA-256 checks (including the one-time downloads) are `bayesmf._movielens_files`
 (bundled, ml-100k) and `bayesmf._movielens_archives` (ml-1m, ml-10m, ml-20m, ml-25m);
 the formats of the last four are read by `bayesmf._movielens_formats`. `cache_dir`,
@@ -26,7 +27,14 @@ from bayesmf._movielens_files import (
     open_bundled,
     read_verified,
 )
-from bayesmf._movielens_formats import encode, read_items, read_ratings
+from bayesmf._movielens_formats import (
+    encode,
+    item_features,
+    ml100k_users,
+    read_items,
+    read_ratings,
+    title_years,
+)
 from bayesmf._validate import validate_choice
 from bayesmf.data import IdEncoder, RatingsData
 from bayesmf.split import Split
@@ -38,6 +46,7 @@ __all__ = [
     "download_ml100k",
     "download_movielens",
     "load_movielens",
+    "movielens_features",
     "movielens_items",
 ]
 
@@ -219,7 +228,53 @@ def movielens_items(
             movies = pd.read_csv(handle, dtype={"movieId": np.int64})
         return movies.rename(columns={"movieId": "item"})[["item", "title", "genres"]]
 
+    raw = _ml100k_items(find_ml100k(data_dir, download))
+    return raw[["item", "title", "genres"]]
+
+
+def movielens_features(
+    name: str = "ml-latest-small",
+    data_dir: str | os.PathLike[str] | None = None,
+    *,
+    download: bool = True,
+) -> tuple[pd.DataFrame | None, pd.DataFrame]:
+    """Return the users' and the items' features, ready for `bayesmf.RatingsData.with_features`.
+
+    Parameters
+    ----------
+    name, data_dir, download
+        As in `load_movielens`.
+
+    Returns
+    -------
+    users : pandas.DataFrame or None
+        ml-100k: ``age`` (years), ``gender`` and ``occupation`` from ``u.user``, indexed
+        by raw user id. None for the other sets (ml-latest-small has no user data).
+    items : pandas.DataFrame
+        ``genres`` (a tuple of genre names, ``()`` for none: encoded as one indicator per
+        genre) and ``year`` (ml-100k: of the release date in ``u.item``; the others: the
+        year in the title), indexed by raw item id; every movie in the file, rated or not.
+        A movie without a year (one in ml-100k) gets the median year.
+
+    Examples
+    --------
+    >>> users, items = movielens_features("ml-latest-small")
+    >>> users is None, list(items.columns)
+    (True, ['genres', 'year'])
+    >>> data = load_movielens("ml-latest-small").with_features(users, items)
+    """
+    validate_choice("name", name, DATASETS)
+    if name != "ml-100k":
+        movies = movielens_items(name, data_dir, download=download)
+        return None, item_features(movies["item"], movies["genres"], title_years(movies["title"]))
     root = find_ml100k(data_dir, download)
+    raw = _ml100k_items(root)
+    year = raw["release_date"].str[-4:].astype(np.float64)
+    return ml100k_users(read_verified(root, "u.user")), item_features(raw["item"], raw["genres"], year)
+
+
+def _ml100k_items(root: Path) -> pd.DataFrame:
+    """Read ml-100k's ``u.item``: ``item``, ``title``, ``release_date`` and ``genres`` ("|"-joined)."""
     genre_names = [
         line.rsplit("|", 1)[0]
         for line in read_verified(root, "u.genre").decode("latin-1").splitlines()
@@ -237,7 +292,9 @@ def movielens_items(
     flags = raw[genre_names].to_numpy(dtype=bool)
     names = np.asarray(genre_names, dtype=object)
     genres = ["|".join(names[row]) if row.any() else "(no genres listed)" for row in flags]
-    return pd.DataFrame({"item": raw["item"], "title": raw["title"], "genres": genres})
+    return pd.DataFrame(
+        {"item": raw["item"], "title": raw["title"], "release_date": raw["release_date"], "genres": genres}
+    )
 
 
 # -- helpers ----------------------------------------------------------------------------
