@@ -281,8 +281,12 @@ def normal_draws(means, sds, seeds, clip, low, high, out):  # type: ignore[no-un
 
 
 @numba.njit(cache=True, parallel=True)
-def ordinal_level_draws(eta, cuts, levels, seeds, out):  # type: ignore[no-untyped-def]
-    """One ordered-logistic draw per component: ``out[c, p]`` a level, ``P(r <= l_k) = logistic(c_k - eta)``."""
+def ordinal_level_draws(eta, cuts, levels, probit, seeds, out):  # type: ignore[no-untyped-def]
+    """One ordinal draw per component: ``out[c, p]`` a level, ``P(r <= l_k) = F(c_k - eta)``.
+
+    ``F``: the logistic function (ordered logistic), or with ``probit`` the normal CDF
+    (ordered probit).
+    """
     n_pairs, n_comp = eta.shape
     n_cut = cuts.shape[1]
     for p in numba.prange(n_pairs):
@@ -291,7 +295,8 @@ def ordinal_level_draws(eta, cuts, levels, seeds, out):  # type: ignore[no-untyp
             u = np.random.random()  # noqa: NPY002
             k = 0
             while k < n_cut:
-                cdf = 1.0 / (1.0 + math.exp(-(cuts[c, k] - eta[p, c])))
+                gap = cuts[c, k] - eta[p, c]
+                cdf = 0.5 * math.erfc(-gap / math.sqrt(2.0)) if probit else 1.0 / (1.0 + math.exp(-gap))
                 if u < cdf:
                     break
                 k += 1

@@ -1,7 +1,7 @@
 r"""Link and likelihood maths: from the latent score :math:`\eta` to the rating and back.
 
-One definition of each link's mean (`unit_mean`, `mean_rating`), of the ordered-logistic
-level probabilities (`ordinal_probs`), of the rescaling the likelihood sees (`to_unit`),
+One definition of each link's mean (`unit_mean`, `mean_rating`), of the ordinal
+(ordered-logistic or ordered-probit) level probabilities (`ordinal_probs`), of the rescaling the likelihood sees (`to_unit`),
 of the ordinal level codes and start cutpoints, and of the prior on ``mu``, shared by the
 PyMC model (`bayesmf.model.build_model`), the inference routes and prediction. Everything
 here works on numpy arrays; `unit_mean` also works on PyTensor tensors inside a model.
@@ -13,12 +13,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.special import expit, ndtr
+from scipy.special import expit, ndtr, ndtri
 
 if TYPE_CHECKING:
     from bayesmf.spec import PMF
 
 __all__ = [
+    "CUTPOINT_PRIOR_SD",
     "IMPLICIT_SCALE",
     "initial_cutpoints",
     "level_codes",
@@ -31,6 +32,9 @@ __all__ = [
 ]
 
 
+#: Prior sd of each ordinal cutpoint, ``cutpoints ~ N(0, 3^2)`` ordered, on the latent scale
+#: of either link (logit or probit); shared by the PyMC model and the Gibbs sampler.
+CUTPOINT_PRIOR_SD = 3.0
 #: response scale of ``likelihood="implicit"``: preferences 0 / 1, E[y] = eta on [0, 1]
 IMPLICIT_SCALE = (0.0, 1.0)
 
@@ -125,7 +129,7 @@ def mean_rating(
     if spec.likelihood == "ordinal":
         if cutpoints is None or levels is None:
             raise ValueError("mean_rating of an ordinal model needs cutpoints and levels")
-        probs = ordinal_probs(np.asarray(eta), np.asarray(cutpoints))
+        probs = ordinal_probs(np.asarray(eta), np.asarray(cutpoints), spec.link)
         return probs @ np.asarray(levels, dtype=np.float64)
     if spec.link == "logistic":
         low, high = scale
@@ -135,11 +139,13 @@ def mean_rating(
     return eta
 
 
-def ordinal_probs(eta: np.ndarray, cutpoints: np.ndarray) -> np.ndarray:
-    r"""Level probabilities of the ordered-logistic likelihood (as ``pm.OrderedLogistic``).
+def ordinal_probs(eta: np.ndarray, cutpoints: np.ndarray, link: str = "identity") -> np.ndarray:
+    r"""Level probabilities of the ordinal likelihood: ordered logistic, or ordered probit.
 
-    :math:`P(r = \ell_k) = \mathrm{logistic}(\eta - c_{k-1}) - \mathrm{logistic}(\eta - c_k)`
-    with :math:`c_0 = -\infty`, :math:`c_K = +\infty`.
+    :math:`P(r = \ell_k) = F(c_k - \eta) - F(c_{k-1} - \eta)` with :math:`c_{-1} = -\infty`,
+    :math:`c_{K-1} = +\infty` and :math:`F` the logistic function (``link="identity"``, the
+    default ordinal link, as ``pm.OrderedLogistic``) or :math:`\Phi` (``link="probit"``, as
+    ``pm.OrderedProbit``). Each row sums to 1.
 
     Parameters
     ----------
@@ -147,14 +153,19 @@ def ordinal_probs(eta: np.ndarray, cutpoints: np.ndarray) -> np.ndarray:
         Latent scores, shape ``S``.
     cutpoints : numpy.ndarray
         Shape ``(K - 1,)`` or ``S + (K - 1,)``.
+    link : {"identity", "probit"}
+        ``spec.link`` of the ordinal model.
 
     Returns
     -------
     numpy.ndarray
         Shape ``S + (K,)``.
     """
+    if link not in ("identity", "probit"):
+        raise ValueError(f"link={link!r} is not an ordinal link; choose 'identity' (ordered logistic) or 'probit'")
     eta = np.asarray(eta, dtype=np.float64)[..., None]
-    upper = expit(eta - np.asarray(cutpoints, dtype=np.float64))  # P(r > level k)
+    gap = eta - np.asarray(cutpoints, dtype=np.float64)
+    upper = ndtr(gap) if link == "probit" else expit(gap)  # P(r > level k)
     ones = np.ones_like(upper[..., :1])
     zeros = np.zeros_like(upper[..., :1])
     above = np.concatenate([ones, upper, zeros], axis=-1)
@@ -168,11 +179,15 @@ def level_codes(rating: np.ndarray, levels: np.ndarray) -> np.ndarray:
     return codes.astype(np.int64)
 
 
-def initial_cutpoints(codes: np.ndarray, n_levels: int) -> np.ndarray:
-    """Strictly increasing cutpoints matching the empirical level frequencies (a start value)."""
+def initial_cutpoints(codes: np.ndarray, n_levels: int, link: str = "identity") -> np.ndarray:
+    r"""Strictly increasing cutpoints matching the empirical level frequencies (a start value).
+
+    On the logit scale (``link="identity"``, ordered logistic) or the probit scale
+    (``link="probit"``), at :math:`\eta = 0`.
+    """
     counts = np.bincount(codes, minlength=n_levels).astype(np.float64) + 0.5
     cum = np.cumsum(counts)[:-1] / counts.sum()
-    cut = np.log(cum / (1.0 - cum))
+    cut = ndtri(cum) if link == "probit" else np.log(cum / (1.0 - cum))
     # empty levels would give ties; the ordered transform needs strict increase
     return cut + 1e-3 * np.arange(n_levels - 1)
 

@@ -15,13 +15,17 @@ import numpy as np
 from scipy.special import ndtri
 
 from bayesmf._model_priors import latent_variables, noise_sd
-from bayesmf.link import initial_cutpoints, level_codes, to_unit, unit_mean
 
 # re-exported: prediction and the inference routes import the link maths from here too
+from bayesmf.link import CUTPOINT_PRIOR_SD as CUTPOINT_PRIOR_SD
+from bayesmf.link import initial_cutpoints as initial_cutpoints
+from bayesmf.link import level_codes as level_codes
 from bayesmf.link import mean_rating as mean_rating
 from bayesmf.link import mu_prior as mu_prior
 from bayesmf.link import ordinal_probs as ordinal_probs
+from bayesmf.link import to_unit, unit_mean
 from bayesmf.model_binary import probit_rating
+from bayesmf.model_ordinal import ordinal_rating
 from bayesmf.posterior import coords_for
 
 if TYPE_CHECKING:
@@ -31,9 +35,6 @@ if TYPE_CHECKING:
     from bayesmf.spec import PMF
 
 __all__ = ["CUTPOINT_PRIOR_SD", "build_model"]
-
-#: Prior sd of the ordinal cutpoints (logit scale), ``cutpoints ~ N(0, 3^2)`` ordered.
-CUTPOINT_PRIOR_SD = 3.0
 
 
 # ---------------------------------------------------------------------------------------
@@ -54,11 +55,13 @@ def build_model(spec: PMF, data: RatingsData) -> pm.Model:
     - ``link="logistic"``: the likelihood sees :math:`(r - \text{low})/(\text{high} - \text{low})`
       and :math:`g` is the logistic function; :math:`\sigma` is on that [0, 1] scale.
     - ``likelihood="ordinal"``: :math:`r_n \sim \mathrm{OrderedLogistic}(\eta_n, c)`
-      over ``data.levels`` (the observed variable holds the level index 0..K-1); there is
+      (``link="identity"``) or the ordered probit (``link="probit"``,
+      :math:`P(r_n \le \ell_k) = \Phi(c_k - \eta_n)`) over ``data.levels`` (the observed
+      variable holds the level index 0..K-1; `bayesmf.model_ordinal`); there is
       no :math:`\mu` (the cutpoints absorb it: :math:`\mu` and a shift of every cutpoint
       are not separately identified), no :math:`\sigma`. Cutpoints
       :math:`c \sim \mathcal N(0, 3^2)` ordered (PyMC's ``ordered`` transform), for both
-      prior kinds. Factor and bias scales are then on the logit scale.
+      prior kinds and both links. Factor and bias scales are then on the logit or probit scale.
     - ``biases=False``: :math:`\eta_n = U_i \cdot V_j` (the seeds' model).
     - ``likelihood="implicit"``: every (user, item) pair is in the likelihood, the
       dense model of `bayesmf.model_implicit.build_implicit_model` (same priors).
@@ -191,24 +194,7 @@ def build_model(spec: PMF, data: RatingsData) -> pm.Model:
         else:
             if levels is None:  # unreachable (checked above); narrows the type for mypy
                 raise AssertionError("ordinal model without levels")
-            codes = level_codes(np.asarray(data.rating), levels)
-            cutpoints = pm.Normal(
-                "cutpoints",
-                0.0,
-                CUTPOINT_PRIOR_SD,
-                dims="cutpoint",
-                transform=pm.distributions.transforms.ordered,
-                initval=initial_cutpoints(codes, len(levels)),
-            )
-            pm.OrderedLogistic(
-                "rating",
-                eta=eta,
-                cutpoints=cutpoints,
-                observed=codes,
-                shape=user_idx.shape,
-                dims="obs",
-                compute_p=False,
-            )
+            ordinal_rating(eta, data, levels, user_idx.shape, spec.link)
     return model
 
 

@@ -13,8 +13,8 @@ The model, for a rating :math:`r_{ij}` of user :math:`i` on item :math:`j`:
     r_{ij} \sim \mathcal N(g(\eta_{ij}), \sigma^2)
 
 with :math:`g` the identity or (``link="logistic"``) the logistic function on ratings
-rescaled to [0, 1], or an ordered-logistic likelihood over the rating levels
-(``likelihood="ordinal"``), or for 0/1 data :math:`y_{ij} \sim
+rescaled to [0, 1], or an ordered-logistic or (``link="probit"``) ordered-probit likelihood
+over the rating levels (``likelihood="ordinal"``), or for 0/1 data :math:`y_{ij} \sim
 \mathrm{Bernoulli}(\Phi(\eta_{ij}))` (``likelihood="bernoulli"``, probit link). Priors: :math:`U_i \sim \mathcal N(0, \sigma_U^2 I)`,
 :math:`V_j \sim \mathcal N(0, \sigma_V^2 I)`, biases :math:`\mathcal N(0, \sigma_b^2)`.
 """
@@ -46,7 +46,9 @@ LIKELIHOODS = ("normal", "ordinal", "implicit", "bernoulli")
 #: the links each likelihood takes, the first its default (``link=None``)
 VALID_LINKS: dict[str, tuple[str, ...]] = {
     "normal": ("identity", "logistic"),
-    "ordinal": ("identity",),
+    # "identity": ordered logistic (the default, named before the probit existed: eta enters
+    # the logistic CDF unchanged); "probit": ordered probit
+    "ordinal": ("identity", "probit"),
     "implicit": ("identity",),
     "bernoulli": ("probit",),
 }
@@ -86,11 +88,20 @@ class PMF:
         ``"logistic"``: ratings rescaled to [0, 1] by ``(r - low) / (high - low)`` and
         mean :math:`g(\eta)` with :math:`g` the logistic function (PMF paper, sec. 2).
         ``"probit"``: :math:`P(y = 1) = \Phi(\eta)`, the link of ``likelihood="bernoulli"``
-        (its only one). Default None: the likelihood's default link (``"identity"``, or
-        ``"probit"`` for ``"bernoulli"``); `VALID_LINKS` lists the combinations, and any
-        other is an error that lists them.
+        (its only one), or with ``likelihood="ordinal"`` the ordered probit. For
+        ``likelihood="ordinal"``, ``"identity"`` (its default) is the ordered logistic: the
+        name dates from before the probit and is kept so saved specs still load. Default
+        None: the likelihood's default link (``"identity"``, or ``"probit"`` for
+        ``"bernoulli"``); `VALID_LINKS` lists the combinations, and any other is an error
+        that lists them.
     likelihood : {"normal", "ordinal", "implicit", "bernoulli"}
-        ``"ordinal"``: ordered-logistic over the discrete rating levels. ``"implicit"``:
+        ``"ordinal"``: over the discrete rating levels :math:`\ell_0 < \dots < \ell_{L-1}`,
+        :math:`P(r_{ij} \le \ell_k) = F(c_k - \eta_{ij})` with ordered cutpoints :math:`c`
+        (each :math:`\mathcal N(0, 3^2)`, restricted to the ordered set) and no global mean
+        (the cutpoints absorb it); :math:`F` the logistic function (``link="identity"``,
+        ordered logistic; NUTS, ADVI, MAP) or :math:`\Phi` (``link="probit"``, ordered
+        probit: :math:`r_{ij} = \ell_k \iff c_{k-1} < z_{ij} \le c_k`, :math:`z_{ij} \sim
+        \mathcal N(\eta_{ij}, 1)`; also by Gibbs, with latent :math:`z`). ``"implicit"``:
         implicit feedback (Hu, Koren & Volinsky 2008, in Bayesian form). Every (user, item)
         pair counts: the preference :math:`p_{ij}` is 1 for a pair in the data and 0 for every
         other pair, :math:`p_{ij} \sim \mathcal N(\eta_{ij}, \sigma^2 / c_{ij})`, with the
@@ -187,10 +198,10 @@ class PMF:
                 f"link={self.link!r} has no meaning with likelihood={self.likelihood!r}; "
                 f"valid combinations: {combos}"
             )
-        if self.likelihood == "bernoulli" and self.sigma is not None:
+        if self.link == "probit" and self.sigma is not None:
             raise ValueError(
-                f"sigma={self.sigma!r} has no meaning with likelihood='bernoulli': the probit's latent "
-                "noise sd is 1 (its scale is that of eta); leave sigma=None"
+                f"sigma={self.sigma!r} has no meaning with likelihood={self.likelihood!r}, link='probit': "
+                "the probit's latent noise sd is 1 (its scale is that of eta); leave sigma=None"
             )
         hyper = dict(self.hyperpriors)
         for key, value in hyper.items():
@@ -215,11 +226,11 @@ class PMF:
 
         The default is (high - low) / 4.5 on the scale of the likelihood's response: the
         rating scale (identity link), [0, 1] (logistic link: ratings rescaled) or the 0/1
-        preference of implicit feedback, whatever ``scale`` the data carry. The Bernoulli
-        likelihood's probit has latent noise sd 1.
+        preference of implicit feedback, whatever ``scale`` the data carry. The probit link
+        (Bernoulli or ordinal likelihood) has latent noise sd 1.
         """
-        if self.likelihood == "bernoulli":
-            return 1.0  # the probit's latent z ~ N(eta, 1)
+        if self.link == "probit":
+            return 1.0  # the probit's (and ordered probit's) latent z ~ N(eta, 1)
         if self.sigma is not None:
             return float(self.sigma)
         if self.likelihood == "implicit":

@@ -37,9 +37,9 @@ SUPPORT = {
         "priors='fixed', likelihood='normal' (identity or logistic link)",
     ),
     "gibbs": (
-        lambda s: (s.link == "identity" and s.likelihood in ("normal", "implicit")) or s.likelihood == "bernoulli",
-        "link='identity' with likelihood 'normal' or 'implicit', or likelihood='bernoulli' "
-        "(probit link); fixed or hierarchical priors",
+        lambda s: (s.link == "identity" and s.likelihood in ("normal", "implicit")) or s.link == "probit",
+        "link='identity' with likelihood 'normal' or 'implicit', or link='probit' with likelihood "
+        "'bernoulli' or 'ordinal' (ordered probit); fixed or hierarchical priors",
     ),
     "nuts": (lambda s: s.likelihood != "implicit", "likelihood 'normal', 'ordinal' or 'bernoulli'"),
     "advi": (lambda s: s.likelihood != "implicit", "likelihood 'normal', 'ordinal' or 'bernoulli'"),

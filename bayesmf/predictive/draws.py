@@ -40,7 +40,9 @@ def draw_matrix(
         block = np.empty((n_comp, len(rows)))
         if view.ordinal:
             assert view.cutpoints is not None and view.levels is not None
-            kern.ordinal_level_draws(eta, view.cutpoints[s_of_c], view.levels, seeds[rows], block)
+            kern.ordinal_level_draws(
+                eta, view.cutpoints[s_of_c], view.levels, view.spec.link == "probit", seeds[rows], block
+            )
         elif view.binary:  # probit: y = [z > 0], z ~ N(eta, 1)
             kern.normal_draws(eta, np.ones(n_comp), seeds[rows], False, 0.0, 1.0, block)
             block = (block > 0.0).astype(np.float64)
@@ -73,7 +75,7 @@ def level_probabilities(view: ModelView, pairs: Pairs, *, chunk_size: int | None
             probs[rows] = np.column_stack([1.0 - chosen, chosen])
         elif view.ordinal:
             assert view.cutpoints is not None
-            probs[rows] = ordinal_probs(eta, view.cutpoints[s_of_c]).mean(axis=1)
+            probs[rows] = ordinal_probs(eta, view.cutpoints[s_of_c], view.spec.link).mean(axis=1)
         else:
             assert view.noise is not None
             means = mean_of(view, eta, s_of_c)

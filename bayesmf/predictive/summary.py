@@ -129,7 +129,7 @@ def _summarize_rows(
             probs = np.column_stack([1.0 - liked, liked])
         else:
             assert view.cutpoints is not None
-            probs = ordinal_probs(eta, view.cutpoints[s_of_c]).mean(axis=1)
+            probs = ordinal_probs(eta, view.cutpoints[s_of_c], view.spec.link).mean(axis=1)
         mean, sd, quant, pge, hdi = _discrete_summary(probs, view.levels, qs, threshold, hdi_prob)
     else:
         assert view.noise is not None

@@ -5,7 +5,9 @@ in place (`Step`). `build_sweep` lists, for a `Problem`, in this order:
 
 1. the row updates of the users, then of the items (`RowUpdate`, overrelaxed);
 2. the global mean (`GlobalMean`, with biases), the likelihood's fit statistic
-   (`Likelihood.observe`), the shift of ``(mu, b, c)`` (`BiasShift`, with biases);
+   (`Likelihood.observe`), the shift of ``(mu, b, c)`` (`BiasShift`, with biases); the
+   ordered probit has no global mean, and shifts its biases with its cutpoints in
+   `OrdinalLikelihood.augment`;
 3. sampling sweeps only: the likelihood's own parameters (`Likelihood.update`), the factor
    prior's hyperparameters (`FactorPrior.update`), the per-side shifts (`SideShift`), the
    bias prior's (`BiasPrior.update`), then the moves that apply: `SparseScaleMoves`, or
@@ -15,7 +17,9 @@ in place (`Step`). `build_sweep` lists, for a `Problem`, in this order:
 
 A sampling sweep draws the standard variates first (`bayesmf.inference.gibbs.variates`)
 and, before the steps, lets the likelihood redraw latent responses
-(`Likelihood.augment`); after them, the likelihood refreshes a stale fit statistic.
+(`Likelihood.augment`; the ordered probit also its cutpoints there, before the
+responses); after them, the likelihood refreshes a stale fit statistic. `problem_for`
+builds the `Problem` of a spec (the ordered probit's carries its rating levels).
 A conditional-mean sweep (``stochastic=False``: zero variates, no overrelaxation, steps 1-2
 only) is an ALS-like step toward a mode; the ``"map"`` start uses it.
 
@@ -28,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -41,16 +45,21 @@ from bayesmf.inference.gibbs.moves import (
     SideShift,
     SparseScaleMoves,
 )
+from bayesmf.inference.gibbs.ordinal import OrdinalLikelihood, OrdinalProblem, build_ordinal_problem
 from bayesmf.inference.gibbs.priors import bias_prior_for, factor_prior_for
 from bayesmf.inference.gibbs.probit import ProbitLikelihood
-from bayesmf.inference.gibbs.problem import Problem
+from bayesmf.inference.gibbs.problem import Problem, build_problem
 from bayesmf.inference.gibbs.row_update import RowUpdate
 from bayesmf.inference.gibbs.state import ChainState
 from bayesmf.inference.gibbs.variates import Variates
 from bayesmf.inference.gibbs.variates import allocate as allocate_variates
 from bayesmf.inference.gibbs.variates import draw as draw_variates
 
-__all__ = ["Step", "Sweep", "build_sweep", "likelihood_for"]
+if TYPE_CHECKING:
+    from bayesmf.data import RatingsData
+    from bayesmf.spec import PMF
+
+__all__ = ["Step", "Sweep", "build_sweep", "likelihood_for", "problem_for"]
 
 #: a block of the sweep: updates the state in place
 Step = Callable[[ChainState, Variates, np.random.Generator], None]
@@ -109,8 +118,17 @@ class Sweep:
         return {"log_likelihood_sum": self.likelihood.log_likelihood(state)}
 
 
+def problem_for(spec: PMF, data: RatingsData) -> Problem:
+    """Build the `Problem` of ``spec`` on ``data``: an `OrdinalProblem` for the ordered probit."""
+    if spec.likelihood == "ordinal":
+        return build_ordinal_problem(spec, data)
+    return build_problem(spec, data)
+
+
 def likelihood_for(problem: Problem) -> Likelihood:
-    """Return the likelihood block of ``problem``'s spec (Gaussian, implicit or probit)."""
+    """Return the likelihood block of ``problem``'s spec (Gaussian, implicit, probit or ordered probit)."""
+    if isinstance(problem, OrdinalProblem):
+        return OrdinalLikelihood(problem)
     if problem.binary:
         return ProbitLikelihood(problem)
     return ImplicitLikelihood(problem) if problem.implicit else GaussianLikelihood(problem)
@@ -126,8 +144,11 @@ def build_sweep(problem: Problem, overrelaxation: float = 0.0, stochastic: bool 
         RowUpdate(problem, "user", likelihood, factor_prior, alpha),
         RowUpdate(problem, "item", likelihood, factor_prior, alpha, residuals=True),
     ]
-    mean = _applicable(problem, GlobalMean)
-    steps: list[Step] = [*rows, *mean, likelihood.observe, *_applicable(problem, BiasShift)]
+    # the ordered probit: no global mean; its cutpoints shift with the biases (in augment)
+    ordinal = isinstance(likelihood, OrdinalLikelihood)
+    mean = [] if ordinal else _applicable(problem, GlobalMean)
+    shift = [] if ordinal else _applicable(problem, BiasShift)
+    steps: list[Step] = [*rows, *mean, likelihood.observe, *shift]
     if stochastic:
         steps += [likelihood.update, factor_prior.update, *_applicable(problem, SideShift), bias_prior.update]
         steps += _moves(problem, likelihood)

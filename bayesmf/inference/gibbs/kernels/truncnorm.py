@@ -16,8 +16,14 @@ A latent response :math:`z \sim \mathcal N(\eta, 1)` cut to :math:`z > 0` (:math
 :math:`z = \eta - s X`, :math:`X` cut to :math:`X < s\eta`. One uniform on (0, 1) per draw: a chain stays a
 deterministic function of its generator (`bayesmf.inference.gibbs.kernels`).
 
+The ordered probit (`bayesmf.inference.gibbs.ordinal`) cuts each latent response to the
+interval of its level between two cutpoints, :math:`(c_{k-1}, c_k]` (`truncated_interval`,
+`draw_interval`), and its likelihood is :math:`\log(\Phi(c_k - \eta) - \Phi(c_{k-1} -
+\eta))` (`log_interval`, `interval_log_likelihood`).
+
 The scipy functions are C function pointers, which numba cannot cache on disk, so
-`draw_latent` compiles once per process (well under a second); `latent_scores` is cached.
+`draw_latent` and the interval kernels compile once per process (well under a second);
+`latent_scores` is cached.
 """
 
 from __future__ import annotations
@@ -28,7 +34,17 @@ import math
 import numba
 from numba.extending import get_cython_function_address
 
-__all__ = ["draw_latent", "latent_scores", "log_ndtr", "ndtri_exp", "truncated_interval", "truncated_normal"]
+__all__ = [
+    "draw_interval",
+    "draw_latent",
+    "interval_log_likelihood",
+    "latent_scores",
+    "log_interval",
+    "log_ndtr",
+    "ndtri_exp",
+    "truncated_interval",
+    "truncated_normal",
+]
 
 _DOUBLE_FN = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_double, ctypes.c_int)
 #: log Phi(x) and its inverse, scipy's (the int argument skips Python dispatch)
@@ -103,6 +119,47 @@ def draw_latent(eta, y, uniforms, out):  # type: ignore[no-untyped-def]
     """``out[n]`` = `truncated_normal` (``eta[n]``, ``y[n] > 0.5``, ``uniforms[n]``) for every rating."""
     for n in range(eta.shape[0]):
         out[n] = truncated_normal(eta[n], y[n] > 0.5, uniforms[n])
+
+
+@numba.njit(nogil=True)
+def log_interval(a, b):  # type: ignore[no-untyped-def]
+    r""":math:`\log(\Phi(b) - \Phi(a))` for :math:`a \le b` (either may be infinite), accurate in both tails.
+
+    An interval above 0 is mirrored (:math:`\Phi(-a) - \Phi(-b)`), so the two
+    probabilities subtracted are never both near 1; then
+    :math:`\log\Phi(b) + \log(-\mathrm{expm1}(\log\Phi(a) - \log\Phi(b)))`.
+    """
+    if a + b > 0.0:
+        a, b = -b, -a
+    hi = _log_ndtr(b, 0)
+    lo = _log_ndtr(a, 0)
+    if lo == -math.inf:
+        return hi
+    if lo >= hi:
+        return -math.inf
+    return hi + math.log(-math.expm1(lo - hi))
+
+
+@numba.njit(nogil=True)
+def draw_interval(eta, codes, cuts, uniforms, out):  # type: ignore[no-untyped-def]
+    r"""``out[n]`` = `truncated_interval` (``eta[n]``, ``cuts[codes[n]]``, ``cuts[codes[n] + 1]``, ``uniforms[n]``).
+
+    ``cuts``: the cutpoints padded with :math:`-\infty` first and :math:`+\infty` last, so
+    that level ``k`` (``codes[n] = k``) is the interval ``(cuts[k], cuts[k + 1]]``.
+    """
+    for n in range(eta.shape[0]):
+        k = codes[n]
+        out[n] = truncated_interval(eta[n], cuts[k], cuts[k + 1], uniforms[n])
+
+
+@numba.njit(nogil=True)
+def interval_log_likelihood(eta, codes, cuts):  # type: ignore[no-untyped-def]
+    r""":math:`\sum_n \log P(c_{k_n - 1} < z_n \le c_{k_n})`, :math:`z_n \sim \mathcal N(\eta_n, 1)` (``cuts`` padded as in `draw_interval`)."""
+    total = 0.0
+    for n in range(eta.shape[0]):
+        k = codes[n]
+        total += log_interval(cuts[k] - eta[n], cuts[k + 1] - eta[n])
+    return total
 
 
 @numba.njit(cache=True, nogil=True)
