@@ -22,6 +22,13 @@ factors and everything else, under the approximation that the new user's ratings
 move the other parameters (exact as the number of training ratings grows). A MAP result
 gets the conditional mode :math:`\Lambda^{-1} X^T (r - \mu - c) / \sigma^2` instead of a
 random draw.
+
+Side information (a model fitted to data with user features,
+`bayesmf.inference.gibbs.priors.FeatureFactors`): the new user's prior mean is the draw's
+:math:`m^{(s)} + W^{(s)\top} x` for the user's encoded features :math:`x` (encoded as the
+training features were, `bayesmf.features.Features.encode`), so a user with no ratings
+(cold start) is predicted from the features, with the spread the draws of :math:`m, W` and
+the factor sd leave.
 """
 
 from __future__ import annotations
@@ -33,8 +40,9 @@ import numpy as np
 import pandas as pd
 
 from bayesmf._seed import SeedLike, generator
-from bayesmf.data import RatingsData
-from bayesmf.posterior import make_posterior, param_names
+from bayesmf.data import IdEncoder, RatingsData
+from bayesmf.features import Features
+from bayesmf.posterior import feature_weights, make_posterior, param_names
 from bayesmf.predictive.pairs import py_value
 from bayesmf.predictive.view import ModelView, model_view
 
@@ -81,6 +89,7 @@ def fold_in(
     user_col: str = "user",
     item_col: str = "item",
     rating_col: str = "rating",
+    features: pd.DataFrame | None = None,
 ) -> FitResult:
     """Add new users to a fitted model without refitting (normal likelihood, identity link).
 
@@ -99,6 +108,12 @@ def fold_in(
         Seeds the draws of the new users' factors.
     user_col, item_col, rating_col : str
         Column names of a frame ``ratings``.
+    features : pandas.DataFrame, optional
+        For a model fitted with user features: the new users' features, keyed by raw id
+        (its index), in the columns the model was fitted with; encoded as the training
+        features were (an unseen category raises). Not needed for users whose features
+        were already attached to the training data (`bayesmf.RatingsData.with_features`
+        keeps rows of users without ratings). Refused for a model without user features.
 
     Returns
     -------
@@ -114,7 +129,8 @@ def fold_in(
     ValueError
         For a model other than ``likelihood="normal"``, ``link="identity"``; a user already
         in the model; an item the model does not know; a rating off the scale or a
-        duplicate (user, item) pair (messages name the value).
+        duplicate (user, item) pair; a new user without features in a model with user
+        features, or features given to a model without them (messages name the value).
     """
     spec = result.spec
     if spec.likelihood != "normal" or spec.link != "identity":
@@ -153,6 +169,7 @@ def fold_in(
     else:
         users = train.users.extend(new_ids)
         added = RatingsData(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), train.scale, users, train.items)
+    new_features, x_new = _new_user_features(train.user_features, features, new_ids)
     # `extend` keeps every old index, so the old ratings need no re-encoding
     new_train = RatingsData(
         np.concatenate([train.user_idx, added.user_idx]),
@@ -161,9 +178,12 @@ def fold_in(
         train.scale,
         users,
         train.items,
+        new_features,
+        train.item_features,
     )
 
     view = model_view(result)
+    W = feature_weights(result.idata, "user")  # (S, F, K) or None
     S, K = view.n_samples, view.n_factors
     rng = generator(random_seed)
     new_index = np.arange(train.n_users, len(users))
@@ -171,8 +191,9 @@ def fold_in(
     b_new = np.zeros((S, len(new_index)))
     for col, uidx in enumerate(new_index.tolist()):
         sel = added.user_idx == uidx
+        prior_mean = view.prior_mean_u if W is None or x_new is None else view.prior_mean_u + x_new[col] @ W
         x = _conditional_draws(
-            view, added.item_idx[sel], added.rating[sel], rng, mode=result.is_map
+            view, added.item_idx[sel], added.rating[sel], rng, mode=result.is_map, prior_mean=prior_mean
         )
         U_new[:, col] = x[:, :K]
         if spec.biases:
@@ -181,7 +202,7 @@ def fold_in(
     post = result.idata["posterior"].to_dataset()
     chains, n_draws = post.sizes["chain"], post.sizes["draw"]
     draws: dict[str, np.ndarray] = {}
-    for name in param_names(spec):
+    for name in param_names(spec, train):
         values = np.asarray(post[name].values)
         if name == "U":
             values = np.concatenate([values, U_new.reshape(chains, n_draws, -1, K).astype(values.dtype)], axis=2)
@@ -196,14 +217,37 @@ def fold_in(
     return type(result)(spec=spec, idata=tree, method=result.method, train=new_train, info=info)
 
 
+def _new_user_features(
+    known: Features | None, given: pd.DataFrame | None, new_ids: list[Any]
+) -> tuple[Features | None, np.ndarray | None]:
+    """Return the training features with the new users' rows added, and those rows (None without features)."""
+    if known is None:
+        if given is not None:
+            raise ValueError("features= given, but the model was fitted without user features")
+        return None, None
+    if given is None:
+        return known, known.rows_for(new_ids)  # rows attached with the training data, or an error naming the ids
+    encoded = known.encode(given)
+    rows = encoded.rows_for(new_ids)
+    fresh = [u for u in new_ids if u not in known.ids]
+    if fresh:
+        ids = IdEncoder.fit("user", fresh)
+        known = known.append(Features("user", known.encoder, ids, encoded.rows_for(ids)))
+    return known, rows
+
+
 def _conditional_draws(
     view: ModelView,
     item_idx: np.ndarray,
     rating: np.ndarray,
     rng: np.random.Generator,
     mode: bool,
+    prior_mean: np.ndarray | None = None,
 ) -> np.ndarray:
-    """One draw (or the mode) of a new user's (factors, bias) per posterior draw: (S, K [+1])."""
+    """One draw (or the mode) of a new user's (factors, bias) per posterior draw: (S, K [+1]).
+
+    ``prior_mean``: (S, K) prior mean of the factors (default: the population's, ``view.prior_mean_u``).
+    """
     a = view.arrays
     S, K = view.n_samples, view.n_factors
     biases = view.has_bias
@@ -224,7 +268,8 @@ def _conditional_draws(
     precision = np.einsum("snd,sne->sde", X, X) / noise_var[:, None, None]
     precision[:, np.arange(D), np.arange(D)] += 1.0 / prior_var
     rhs = np.einsum("snd,sn->sd", X, resid) / noise_var[:, None]
-    rhs[:, :K] += view.prior_mean_u / prior_var[:, :K]  # a per-side prior mean (else 0)
+    mean_u = view.prior_mean_u if prior_mean is None else prior_mean
+    rhs[:, :K] += mean_u / prior_var[:, :K]  # a per-side (or feature) prior mean (else 0)
     chol = np.linalg.cholesky(precision)
     # mean = precision^{-1} rhs via the Cholesky factor: L w = rhs, L^T mean = w
     w = np.linalg.solve(chol, rhs[..., None])

@@ -40,6 +40,7 @@ group (its attribute ``draw_spacing``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -47,8 +48,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
+from bayesmf.features import FeatureEncoder, Features
+from bayesmf.ids import IdEncoder
+
 if TYPE_CHECKING:
-    from bayesmf.data import IdEncoder, RatingsData
+    from bayesmf.data import RatingsData
     from bayesmf.spec import PMF
 
 __all__ = [
@@ -57,6 +61,8 @@ __all__ = [
     "SCALAR_GROUP",
     "PosteriorArrays",
     "coords_for",
+    "feature_weights",
+    "features_of",
     "make_posterior",
     "param_names",
     "posterior_arrays",
@@ -83,7 +89,12 @@ DIMS: dict[str, tuple[str, ...]] = {
     "sigma_user_bias": (),
     "sigma_item_bias": (),
     "cutpoints": ("cutpoint",),
+    "feature_weight_user": ("user_feature", "factor"),
+    "feature_weight_item": ("item_feature", "factor"),
+    "feature_precision_user": (),
+    "feature_precision_item": (),
 }
+_SIDES = ("user", "item")
 _FACTOR_SDS = ("sigma_factor", "sigma_factor_user", "sigma_factor_item")
 #: dims of the variables that `posterior_arrays` leaves on disk when asked to read lazily
 _ROW_DIMS = {"user", "item"}
@@ -93,8 +104,18 @@ FACTOR_VARS = ("U", "V")
 SCALAR_GROUP = "scalar_posterior"
 
 
-def param_names(spec: PMF) -> list[str]:
-    """Return the posterior variables a spec produces, in layout order."""
+def _feature_names(sides: tuple[str, ...]) -> list[str]:
+    return [f"feature_{kind}_{side}" for side in sides for kind in ("weight", "precision")]
+
+
+def _feature_sides(train: RatingsData | None) -> tuple[str, ...]:
+    if train is None:
+        return ()
+    return tuple(side for side in _SIDES if getattr(train, f"{side}_features", None) is not None)
+
+
+def param_names(spec: PMF, train: RatingsData | None = None) -> list[str]:
+    """Return the posterior variables a spec produces (fitted to ``train``, with its features), in layout order."""
     names = ["U", "V"]
     if spec.biases:
         # the ordinal cutpoints absorb the global mean, so an ordinal model has no mu
@@ -110,7 +131,7 @@ def param_names(spec: PMF) -> list[str]:
             names.append("sigma_factor")
         if spec.biases:
             names += ["sigma_user_bias", "sigma_item_bias"]
-    return names
+    return names + _feature_names(_feature_sides(train))
 
 
 def scalar_names(spec: PMF) -> list[str]:
@@ -140,14 +161,23 @@ def dims_of(spec: PMF, name: str) -> tuple[str, ...]:
 
 
 def variable_shapes(
-    spec: PMF, n_users: int, n_items: int, n_levels: int | None = None
+    spec: PMF,
+    n_users: int,
+    n_items: int,
+    n_levels: int | None = None,
+    *,
+    n_features: Mapping[str, int] | None = None,
 ) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     """Shape (after chain, draw) and dtype of each posterior variable of ``spec``, in layout order.
 
     For a sampler that fills the draws itself: ``U`` and ``V`` are float32, the rest float64.
-    ``n_levels`` (the number of rating levels) sizes the cutpoints of an ordinal model.
+    ``n_levels`` (the number of rating levels) sizes the cutpoints of an ordinal model;
+    ``n_features`` (side -> number of encoded features, for the sides with features) the weights.
     """
     sizes = {"user": n_users, "item": n_items, "factor": spec.n_factors}
+    counts = dict(n_features or {})
+    sides = tuple(side for side in _SIDES if side in counts)
+    sizes |= {f"{side}_feature": int(counts[side]) for side in sides}
     if spec.likelihood == "ordinal":
         if n_levels is None:
             raise ValueError("an ordinal model needs the number of rating levels")
@@ -157,14 +187,15 @@ def variable_shapes(
             tuple(sizes[dim] for dim in dims_of(spec, name)),
             np.dtype(np.float32 if name in FACTOR_VARS else np.float64),
         )
-        for name in param_names(spec)
+        for name in param_names(spec) + _feature_names(sides)
     }
 
 
 def shapes_for(spec: PMF, train: RatingsData) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
-    """`variable_shapes` of ``spec`` fitted to ``train`` (its users, items and rating levels)."""
+    """`variable_shapes` of ``spec`` fitted to ``train`` (its users, items, rating levels and features)."""
     levels = train.levels if spec.likelihood == "ordinal" else None
-    return variable_shapes(spec, train.n_users, train.n_items, None if levels is None else len(levels))
+    counts = {side: getattr(train, f"{side}_features").n_features for side in _feature_sides(train)}
+    return variable_shapes(spec, train.n_users, train.n_items, None if levels is None else len(levels), n_features=counts)
 
 
 def coords_for(
@@ -215,10 +246,13 @@ def make_posterior(
     """
     levels = train.levels
     coords = coords_for(spec, train.users, train.items, None if levels is None else len(levels))
-    names = param_names(spec)
+    sides = _feature_sides(train)
+    coords |= {f"{side}_feature": np.asarray(getattr(train, f"{side}_features").names, dtype=str) for side in sides}
+    names = param_names(spec, train)
     missing = [n for n in names if n not in draws]
     if missing:
-        raise ValueError(f"draws lack the variable(s) {missing} of the layout")
+        hint = " (only the Gibbs sampler fits data with features)" if set(missing) & set(_feature_names(sides)) else ""
+        raise ValueError(f"draws lack the variable(s) {missing} of the layout{hint}")
     chains, n_draws = np.shape(draws[names[0]])[:2]
     data_vars = {}
     for name in names:
@@ -238,11 +272,39 @@ def make_posterior(
         )
     obs = {"obs": np.arange(train.n_ratings)}
     groups["observed_data"] = xr.Dataset({"rating": ("obs", np.asarray(train.rating))}, coords=obs)
-    groups["constant_data"] = xr.Dataset(
-        {"user_idx": ("obs", np.asarray(train.user_idx)), "item_idx": ("obs", np.asarray(train.item_idx))},
-        coords=obs,
-    )
+    constant: dict[str, Any] = {"user_idx": ("obs", np.asarray(train.user_idx)), "item_idx": ("obs", np.asarray(train.item_idx))}
+    for side in sides:  # the encoded features and their encoding (`features_of` reads them back)
+        constant[f"{side}_features"] = ((side, f"{side}_feature"), np.asarray(train.feature_matrix(side)))
+    encodings = {f"{s}_feature_encoding": json.dumps(getattr(train, f"{s}_features").encoder.to_dict()) for s in sides}
+    feature_coords = {k: coords[k] for side in sides for k in (side, f"{side}_feature")}
+    groups["constant_data"] = xr.Dataset(constant, coords=obs | feature_coords, attrs=encodings)
     return xr.DataTree.from_dict(groups)
+
+
+def features_of(tree: xr.DataTree, users: IdEncoder, items: IdEncoder) -> dict[str, Features | None]:
+    """Return the features stored in ``tree``'s ``constant_data`` (by side; None without).
+
+    ``users``/``items``: the training data's encoders (the rows are in their index order).
+    What a loader needs to rebuild the training data: ``train.with_features(**{f"{side}_features": ...})``.
+    """
+    constant = tree["constant_data"].to_dataset()
+    return {
+        side: Features(
+            side, FeatureEncoder.from_dict(json.loads(str(constant.attrs[f"{side}_feature_encoding"]))),
+            IdEncoder(side, encoder.classes), constant[f"{side}_features"].values,
+        ) if f"{side}_feature_encoding" in constant.attrs else None
+        for side, encoder in zip(_SIDES, (users, items), strict=True)
+    }
+
+
+def feature_weights(tree: xr.DataTree, side: str) -> np.ndarray | None:
+    """Return the draws of ``side``'s feature weights, (sample, feature, factor); None without features."""
+    post = tree["posterior"]
+    name = f"feature_weight_{side}"
+    if name not in post:
+        return None
+    values = np.asarray(post[name].values, dtype=np.float64)
+    return values.reshape((-1, *values.shape[2:]))
 
 
 @dataclass(frozen=True)

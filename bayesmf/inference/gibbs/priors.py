@@ -13,7 +13,8 @@ precisions and means the next row update will use. A prior mean that depends on 
 (side information, Macau-style: :math:`\text{mean}_i = \beta^\top x_i`) returns from
 `FactorPrior.row_prior` a ``mean`` of shape (n_rows, kp), one row per row (kept per chain
 in ``state.extra``), which the row kernel takes as is, and draws :math:`\beta` in
-`FactorPrior.update`. `FactorPrior.draws` names the posterior variables it records.
+`FactorPrior.update`. `FactorPrior.draws` names the posterior variables it records;
+`FeatureFactors` is that prior.
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ if TYPE_CHECKING:
     from bayesmf.inference.gibbs.variates import Variates
 
 __all__ = [
+    "FEATURE_PRECISION_PRIOR",
     "BiasPrior",
     "FactorPrior",
+    "FeatureFactors",
     "FixedBiases",
     "FixedFactors",
     "HierarchicalBiases",
@@ -122,8 +125,140 @@ class PerSideFactors(FactorPrior):
         return out
 
 
+#: (shape, rate) of the Gamma prior of each side's feature-weight precision :math:`\beta`
+FEATURE_PRECISION_PRIOR = (1.0, 1.0)
+
+
+class FeatureFactors(PerSideFactors):
+    r"""The per-side prior with side information (BPMF with features, Macau-style).
+
+    For a side with features :math:`x_i` (F standardized columns and indicators,
+    `bayesmf.features`), with diagonal precisions as in `PerSideFactors`:
+
+    .. math::
+
+        U_{ik} \sim \mathcal N(m_k + x_i^\top W_k,\ v_k), \quad
+        m_k \mid v_k \sim \mathcal N(0, v_k/\kappa), \quad
+        W_k \mid v_k, \beta \sim \mathcal N(0, (v_k/\beta) I_F), \quad
+        v_k \sim \mathrm{IG}(a_f, b_f), \quad \beta \sim \mathrm{Gamma}(a_\beta, b_\beta)
+
+    (one :math:`v` per side without ``per_factor_scales``; :math:`(a_\beta, b_\beta)` =
+    `FEATURE_PRECISION_PRIOR`, shape and rate). The weights' precision scales with the
+    rows' (Macau: :math:`W \sim \mathcal{MN}(0, (\beta\Lambda_U)^{-1})`), and
+    :math:`\beta` is drawn, so how much the features explain is learned.
+
+    `update` draws, given the rows, :math:`(\theta_k, v_k)` jointly with
+    :math:`\theta_k = (m_k, W_k)` and the design :math:`\tilde X = [1, X]`:
+    :math:`A = \tilde X^\top \tilde X + \mathrm{diag}(\kappa, \beta, \dots, \beta)`,
+    :math:`\hat\theta_k = A^{-1} \tilde X^\top u_k`,
+    :math:`v_k \sim \mathrm{IG}(a_f + n/2, b_f + \tfrac12 (u_k^\top u_k - \hat\theta_k^\top
+    \tilde X^\top u_k))` (summed over k, shape :math:`a_f + nK/2`, for one :math:`v`), then
+    :math:`\theta_k \sim \mathcal N(\hat\theta_k, v_k A^{-1})`; then
+    :math:`\beta \sim \mathrm{Gamma}(a_\beta + FK/2, b_\beta + \tfrac12 \sum_k W_k^\top
+    W_k / v_k)`. A side without features is drawn as in `PerSideFactors`.
+
+    The chain keeps :math:`\tilde W_k = W_k / \sqrt{v_k}` (``state.extra``), whose prior
+    :math:`\mathcal N(0, 1/\beta)` does not involve :math:`v`, so the moves of the
+    per-side prior stay exact: `RescaleSides` scales :math:`U, m, \sqrt v` and with them
+    :math:`W = \tilde W \sqrt v`; `SideShift` moves :math:`m` and the rows together,
+    leaving every :math:`U_i - m - W^\top x_i`. Variates: the gammas of ``variates.factor``
+    (the shapes are those of `PerSideFactors`); the normals of :math:`\theta` and the gamma
+    of :math:`\beta` come from the chain's generator.
+    """
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem)
+        self.design: dict[str, np.ndarray] = {}
+        self.gram: dict[str, np.ndarray] = {}
+        for side, X in zip(("user", "item"), problem.features, strict=True):
+            if X is not None:
+                design = np.hstack([np.ones((X.shape[0], 1)), X])
+                self.design[side] = design
+                self.gram[side] = design.T @ design
+
+    def _chain(self, state: ChainState, side: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return the chain's standardized weights (F, K), beta (1,) and per-row mean buffer of ``side``."""
+        extra = state.extra
+        key = f"feature_weight_{side}"
+        if key not in extra:  # start: no feature effect, beta = 1
+            n, f = self.design[side].shape
+            extra[key] = np.zeros((f - 1, self.problem.n_factors))
+            extra[f"feature_precision_{side}"] = np.ones(1)
+            extra[f"feature_mean_{side}"] = np.zeros((n, self.problem.kp))
+        return extra[key], extra[f"feature_precision_{side}"], extra[f"feature_mean_{side}"]
+
+    def weights(self, state: ChainState, side: str) -> np.ndarray:
+        r"""Return the feature weights :math:`W = \tilde W \sqrt v` of ``side``, (F, K)."""
+        scaled = self._chain(state, side)[0]
+        return scaled / np.sqrt(state.side(side).prec[self.problem.start :])
+
+    def row_prior(self, state: ChainState, side: str) -> Side:
+        """Return the rows of ``side`` and their prior, with a mean per row where it has features."""
+        rows = state.side(side)
+        if side not in self.design:
+            return rows
+        mean = self._chain(state, side)[2]
+        mean[:] = rows.mean
+        mean[:, self.problem.start :] += self.design[side][:, 1:] @ self.weights(state, side)
+        return Side(rows.P, rows.prec, mean)
+
+    def update(self, state: ChainState, variates: Variates, rng: np.random.Generator) -> None:
+        """Each side's (mean, weights, variance) given its rows, then its beta; see the class docstring."""
+        problem = self.problem
+        n = variates.factor.shape[0] // 2
+        for k, side in enumerate(("user", "item")):
+            gammas = variates.factor[k * n : (k + 1) * n]
+            if side not in self.design:
+                self._kernel(
+                    state.side(side), problem.start, problem.hyper.factor.b, problem.kappa, problem.per_factor,
+                    variates.side[k], gammas,
+                )
+                continue
+            self._draw_side(state, side, gammas, rng)
+
+    def _draw_side(self, state: ChainState, side: str, gammas: np.ndarray, rng: np.random.Generator) -> None:
+        problem, start = self.problem, self.problem.start
+        rows = state.side(side)
+        scaled, beta, _ = self._chain(state, side)
+        design, U = self.design[side], rows.P[:, start:]
+        n_coef = design.shape[1]
+        A = self.gram[side].copy()
+        A[np.diag_indices(n_coef)] += np.r_[problem.kappa, np.full(n_coef - 1, beta[0])]
+        chol = np.linalg.cholesky(A)
+        rhs = design.T @ U  # (F + 1, K)
+        theta_hat = np.linalg.solve(chol.T, np.linalg.solve(chol, rhs))
+        ss = np.einsum("ik,ik->k", U, U) - np.einsum("fk,fk->k", theta_hat, rhs)
+        b_f = problem.hyper.factor.b
+        if problem.per_factor:
+            v = (b_f + 0.5 * ss) / gammas
+        else:
+            v = np.full(problem.n_factors, (b_f + 0.5 * ss.sum()) / gammas[0])
+        z = rng.standard_normal(theta_hat.shape)
+        theta = theta_hat + np.linalg.solve(chol.T, z) * np.sqrt(v)
+        rows.prec[start:] = 1.0 / v
+        rows.mean[start:] = theta[0]
+        scaled[:] = theta[1:] / np.sqrt(v)
+        shape, rate = FEATURE_PRECISION_PRIOR
+        beta[0] = rng.standard_gamma(shape + 0.5 * scaled.size) / (rate + 0.5 * float(np.sum(scaled**2)))
+
+    def draws(self, state: ChainState) -> dict[str, Any]:
+        """Return `PerSideFactors.draws` and, per side with features, its weights and their precision."""
+        out = super().draws(state)
+        for side in self.design:
+            out[f"feature_weight_{side}"] = self.weights(state, side)
+            out[f"feature_precision_{side}"] = self._chain(state, side)[1][0]
+        return out
+
+
 def factor_prior_for(problem: Problem) -> FactorPrior:
-    """Return the factor prior block of ``problem``'s spec."""
+    """Return the factor prior block of ``problem``'s spec (`FeatureFactors` when the data carry features)."""
+    if any(X is not None for X in problem.features):
+        if not problem.per_side:
+            raise ValueError(
+                "ratings with features need the per-side prior they extend: PMF(priors='hierarchical', "
+                "factor_prior='per_side') (each side's factor mean becomes m + W^T x)"
+            )
+        return FeatureFactors(problem)
     if not problem.hierarchical:
         return FixedFactors(problem)
     return PerSideFactors(problem) if problem.per_side else SharedFactorScale(problem)

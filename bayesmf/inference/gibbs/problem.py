@@ -60,6 +60,9 @@ class Problem:
     weights: tuple[np.ndarray, np.ndarray] | None = None
     #: binary feedback (probit): ``ratings`` holds 0/1 labels
     binary: bool = False
+    #: side information: each side's features in index order, (n, F), or None
+    #: (`bayesmf.data.RatingsData.feature_matrix`; used by `bayesmf.inference.gibbs.priors.FeatureFactors`)
+    features: tuple[np.ndarray | None, np.ndarray | None] = (None, None)
 
     @property
     def implicit(self) -> bool:
@@ -179,4 +182,5 @@ def build_problem(
         scale=scale,
         weights=pair_weights,
         binary=spec.likelihood == "bernoulli",
+        features=(data.feature_matrix("user"), data.feature_matrix("item")),
     )

@@ -1,0 +1,373 @@
+"""The Gibbs sampler with side information: the feature prior block (`FeatureFactors`).
+
+U_i ~ N(m_U + W_U^T x_i, v_U), W_U ~ N(0, v_U / beta_U), beta_U ~ Gamma; the same for items.
+Planted truth, simulation-based calibration (shown to fail on broken variants), and the
+posterior layout of the new variables.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from bayesmf.data import IdEncoder, RatingsData
+from bayesmf.features import Features
+from bayesmf.inference.gibbs import priors
+from bayesmf.inference.gibbs.problem import build_problem
+from bayesmf.inference.gibbs.start import initial_state
+from bayesmf.inference.gibbs.sweep import build_sweep
+from bayesmf.link import mu_prior
+from bayesmf.posterior import features_of, make_posterior, param_names, shapes_for
+from bayesmf.spec import FACTOR_MEAN_KAPPA, PMF
+
+SPEC = PMF(n_factors=2, factor_prior="per_side")
+
+
+def feature_frames(rng: np.random.Generator, n_users: int, n_items: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """User features: two numeric columns and a 3-level category; items: one numeric and genres."""
+    users = pd.DataFrame(
+        {"a": rng.normal(size=n_users), "b": rng.normal(size=n_users), "g": rng.choice(["p", "q", "r"], n_users)},
+        index=np.arange(n_users),
+    )
+    genres = ["|".join(g for g in ("A", "B") if rng.random() < 0.5) for _ in range(n_items)]
+    items = pd.DataFrame({"y": rng.normal(size=n_items), "genres": genres}, index=np.arange(n_items))
+    return users, items
+
+
+def prior_draw(rng: np.random.Generator, spec: PMF, X: dict[str, np.ndarray], scale) -> dict:
+    """Parameters from the model's prior (per-side, one variance per side, features on both sides)."""
+
+    def inv_gamma(key):
+        a, b = spec.hyper[key]
+        return b / rng.gamma(a)
+
+    K = spec.n_factors
+    out = {}
+    for side, name in (("user", "U"), ("item", "V")):
+        v = inv_gamma("factor_var")
+        mean = rng.normal(0, np.sqrt(v / FACTOR_MEAN_KAPPA), K)
+        shape, rate = priors.FEATURE_PRECISION_PRIOR
+        beta = rng.gamma(shape) / rate
+        W = rng.normal(0, np.sqrt(v / beta), (X[side].shape[1], K))
+        rows = mean + X[side] @ W + rng.normal(0, np.sqrt(v), (X[side].shape[0], K))
+        out |= {f"sigma_factor_{side}": np.sqrt(v), f"feature_precision_{side}": beta,
+                f"feature_weight_{side}": W, name: rows}
+    s_user, s_item = np.sqrt(inv_gamma("bias_var")), np.sqrt(inv_gamma("bias_var"))
+    mu_mean, mu_sd = mu_prior(spec, scale)
+    return out | {
+        "sigma": np.sqrt(inv_gamma("sigma2")),
+        "user_bias": rng.normal(0, s_user, X["user"].shape[0]),
+        "item_bias": rng.normal(0, s_item, X["item"].shape[0]),
+        "mu": rng.normal(mu_mean, mu_sd),
+    }
+
+
+#: the quantities `feature_sbc_ranks` ranks, in column order
+SBC_NAMES = (
+    "sigma", "sigma_factor_user", "feature_precision_user", "feature_precision_item",
+    "user feature effect", "item feature effect", "eta rated", "eta unrated",
+)
+
+
+def _quantities(d: dict, xu: np.ndarray, zi: np.ndarray, pairs) -> np.ndarray:
+    """The ranked quantities at one point: scalars, x_0^T W_U V_0, U_0 . W_V^T z_0, eta of two pairs."""
+    eta = [d["mu"] + d["user_bias"][i] + d["item_bias"][j] + d["U"][i] @ d["V"][j] for i, j in pairs]
+    return np.array([
+        d["sigma"], d["sigma_factor_user"], d["feature_precision_user"], d["feature_precision_item"],
+        xu @ d["feature_weight_user"] @ d["V"][0], d["U"][0] @ (zi @ d["feature_weight_item"]), *eta,
+    ])
+
+
+def feature_sbc_ranks(n_reps: int, seed: int, tune: int = 100, thin: int = 3, draws: int = 99):
+    """Ranks of the truths (`SBC_NAMES`) among ``draws`` posterior draws, one chain per data set.
+
+    The sweeps run directly (`build_sweep`), from the sampler's own ``"map"`` start.
+    """
+    rng = np.random.default_rng(seed)
+    n_users, n_items, scale = 15, 12, (1.0, 5.0)
+    observed = rng.random((n_users, n_items)) < 0.5
+    observed[np.arange(n_users), np.arange(n_users) % n_items] = True
+    observed[np.arange(n_items) % n_users, np.arange(n_items)] = True
+    user_idx, item_idx = np.nonzero(observed)
+    pairs = [(user_idx[0], item_idx[0]), tuple(np.argwhere(~observed)[0])]
+    frames = feature_frames(rng, n_users, n_items)
+    feats = {
+        "user": Features.from_frame(frames[0], "user"),
+        "item": Features.from_frame(frames[1], "item", multi=["genres"]),
+    }
+    users, items = IdEncoder("user", np.arange(n_users)), IdEncoder("item", np.arange(n_items))
+    X = {side: f.rows_for(enc) for (side, f), enc in zip(feats.items(), (users, items), strict=True)}
+    ranks = np.empty((n_reps, len(SBC_NAMES)), dtype=np.int64)
+    for rep in range(n_reps):
+        truth = prior_draw(rng, SPEC, X, scale)
+        eta = truth["mu"] + truth["user_bias"][:, None] + truth["item_bias"][None, :] + truth["U"] @ truth["V"].T
+        rating = eta[user_idx, item_idx] + rng.normal(0, truth["sigma"], len(user_idx))
+        data = RatingsData(user_idx, item_idx, rating, scale, users, items, feats["user"], feats["item"])
+        problem = build_problem(SPEC, data)
+        sweep = build_sweep(problem, overrelaxation=-0.8)
+        chain = np.random.default_rng(int(rng.integers(2**31)))
+        state = initial_state(problem, SPEC, data, chain, "map")
+        variates = sweep.variates()
+        for _ in range(tune):
+            sweep(state, variates, chain)
+        values = np.empty((draws, len(SBC_NAMES)))
+        for d in range(draws):
+            for _ in range(thin):
+                sweep(state, variates, chain)
+            values[d] = _quantities(sweep.draws(state), X["user"][0], X["item"][0], pairs)
+        ranks[rep] = np.sum(values < _quantities(truth, X["user"][0], X["item"][0], pairs), axis=0)
+    return ranks, draws + 1
+
+
+def uniformity_pvalues(ranks: np.ndarray, n_ranks: int, n_bins: int = 10) -> np.ndarray:
+    """Chi-square p-value of the uniformity of each column of ranks (0..n_ranks-1)."""
+    bins = ranks * n_bins // n_ranks
+    counts = np.stack([np.bincount(col, minlength=n_bins) for col in bins.T])
+    return stats.chisquare(counts, axis=1).pvalue
+
+
+class NeverUpdatedWeights(priors.FeatureFactors):
+    """Broken on purpose: W stays at its start (0); m and v are drawn as if it were right."""
+
+    def _draw_side(self, state, side, gammas, rng):
+        scaled = self._chain(state, side)[0]
+        keep = scaled.copy()
+        super()._draw_side(state, side, gammas, rng)
+        scaled[:] = keep
+
+
+class PrecisionWithoutBeta(priors.FeatureFactors):
+    """Broken on purpose: (m, W) drawn with the weights' prior precision 1/v, not beta/v (beta still drawn)."""
+
+    def _draw_side(self, state, side, gammas, rng):
+        self._chain(state, side)[1][0] = 1.0  # the prior mean of beta, in place of the chain's beta
+        super()._draw_side(state, side, gammas, rng)
+
+
+# -- the layout ----------------------------------------------------------------------------
+def _small_data(seed: int = 0, n_users: int = 12, n_items: int = 9):
+    rng = np.random.default_rng(seed)
+    frames = feature_frames(rng, n_users, n_items)
+    observed = rng.random((n_users, n_items)) < 0.6
+    u, i = np.nonzero(observed)
+    frame = pd.DataFrame({"user": u, "item": i, "rating": rng.integers(1, 6, len(u)).astype(float)})
+    data = RatingsData.from_dataframe(frame, "user", "item", "rating", scale=(1, 5))
+    return data.with_features(frames[0], Features.from_frame(frames[1], "item", multi=["genres"]))
+
+
+def test_layout_names_shapes_coords_and_stored_features():
+    data = _small_data()
+    names = param_names(SPEC, data)
+    assert names[-4:] == ["feature_weight_user", "feature_precision_user", "feature_weight_item",
+                          "feature_precision_item"]
+    assert "feature_weight_user" not in param_names(SPEC)
+    shapes = shapes_for(SPEC, data)
+    assert shapes["feature_weight_user"][0] == (5, 2) and shapes["feature_weight_item"][0] == (3, 2)
+    assert shapes["feature_precision_item"][0] == ()
+    draws = {name: np.zeros((1, 2, *shape)) for name, (shape, _) in shapes.items()}
+    tree = make_posterior(SPEC, data, draws)
+    post = tree["posterior"]
+    assert post["feature_weight_user"].dims == ("chain", "draw", "user_feature", "factor")
+    assert post["user_feature"].values.tolist() == ["a", "b", "g=p", "g=q", "g=r"]
+    assert post["item_feature"].values.tolist() == ["y", "genres=A", "genres=B"]
+    back = features_of(tree, data.users, data.items)
+    for side in ("user", "item"):
+        np.testing.assert_array_equal(back[side].rows_for(data.users if side == "user" else data.items),
+                                      data.feature_matrix(side))
+        assert back[side].encoder == getattr(data, f"{side}_features").encoder
+    del draws["feature_weight_item"]
+    with pytest.raises(ValueError, match="only the Gibbs sampler fits data with features"):
+        make_posterior(SPEC, data, draws)
+
+
+def test_features_need_the_per_side_prior():
+    data = _small_data()
+    for spec in (PMF(n_factors=2), PMF(n_factors=2, priors="fixed")):
+        with pytest.raises(ValueError, match="factor_prior='per_side'"):
+            build_sweep(build_problem(spec, data))
+
+
+def test_one_side_with_features_and_the_draws_recorded():
+    data = _small_data().with_features()  # both sides
+    only_users = RatingsData(data.user_idx, data.item_idx, data.rating, data.scale, data.users, data.items,
+                             data.user_features)
+    problem = build_problem(SPEC, only_users)
+    sweep = build_sweep(problem)
+    rng = np.random.default_rng(3)
+    state = initial_state(problem, SPEC, only_users, rng, "prior")
+    variates = sweep.variates()
+    for _ in range(5):
+        sweep(state, variates, rng)
+    out = sweep.draws(state)
+    assert out["feature_weight_user"].shape == (5, 2) and "feature_weight_item" not in out
+    assert np.all(np.isfinite(out["feature_weight_user"])) and out["feature_precision_user"] > 0
+    # the row prior the user rows were drawn from: m + W^T x per row
+    prior = sweep.recorders[0].prior.row_prior(state, "user")
+    expected = state.pm_user[1:] + data.feature_matrix("user") @ out["feature_weight_user"]
+    np.testing.assert_allclose(prior.mean[:, 1:], expected)
+    np.testing.assert_array_equal(prior.mean[:, 0], 0.0)
+
+
+# -- simulation-based calibration ---------------------------------------------------------------
+def test_sbc_fast():
+    """A tiny SBC (40 data sets, 29 draws): catches gross errors in the feature block.
+
+    Family-wise false-alarm rate 8 x 1e-3 = 0.008 at worst for a correct sampler.
+    """
+    ranks, n_ranks = feature_sbc_ranks(n_reps=40, seed=7, tune=40, thin=2, draws=29)
+    pvalues = uniformity_pvalues(ranks, n_ranks, n_bins=5)
+    assert (pvalues > 1e-3).all(), dict(zip(SBC_NAMES, pvalues.round(4), strict=True))
+
+
+def test_sbc_fast_fails_when_the_weights_never_move(monkeypatch):
+    """The same tiny SBC rejects a block that never updates W (seed 7: min p = 3e-14 on beta_U)."""
+    monkeypatch.setattr(priors, "FeatureFactors", NeverUpdatedWeights)
+    ranks, n_ranks = feature_sbc_ranks(n_reps=40, seed=7, tune=40, thin=2, draws=29)
+    pvalues = uniformity_pvalues(ranks, n_ranks, n_bins=5)
+    assert pvalues.min() < 1e-6, dict(zip(SBC_NAMES, pvalues, strict=True))
+
+
+@pytest.mark.slow
+def test_sbc_feature_prior():
+    """Talts et al. (2018) SBC of the feature prior: 200 data sets, 99 draws thinned by 3.
+
+    Threshold 1e-3 per quantity (8 of them): family-wise false-alarm rate <= 0.008. Seed 2027:
+    all p >= 0.013 (sigma 0.88, sigma_factor_user 0.20, beta_U 0.73, beta_V 0.57, feature
+    effects 0.24 and 0.42, eta 0.050 and 0.014). The same run rejects a block that never
+    updates W (min p = 1e-178, on beta_U) and one that draws (m, W) with the weights' prior
+    precision 1/v in place of beta/v (p = 2e-34 on beta_U, 6e-10 on sigma_factor_user);
+    the first is tested in the fast tier, the second below on 100 data sets.
+    """
+    ranks, n_ranks = feature_sbc_ranks(n_reps=200, seed=2027)
+    pvalues = uniformity_pvalues(ranks, n_ranks)
+    assert (pvalues > 1e-3).all(), dict(zip(SBC_NAMES, pvalues.round(4), strict=True))
+
+
+@pytest.mark.slow
+def test_sbc_fails_when_the_weights_ignore_beta(monkeypatch):
+    """The SBC rejects (m, W) drawn with precision 1/v instead of beta/v (some p < 1e-6)."""
+    monkeypatch.setattr(priors, "FeatureFactors", PrecisionWithoutBeta)
+    ranks, n_ranks = feature_sbc_ranks(n_reps=100, seed=2027)
+    pvalues = uniformity_pvalues(ranks, n_ranks)
+    assert pvalues.min() < 1e-6, dict(zip(SBC_NAMES, pvalues, strict=True))
+
+
+# -- planted truth and cold start ---------------------------------------------------------------
+N_USERS, N_ITEMS, N_COLD = 160, 120, 40
+#: true user-feature weights (features a, b, c; K = 2): c is noise, carried along to check it stays near 0
+W_TRUE = np.array([[1.2, -0.8], [0.6, 1.0], [0.0, 0.0]])
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """Fit once for the planted-truth and cold-start tests (`planted_fit`)."""
+    return planted_fit()
+
+
+def planted_fit():
+    """Users' factors driven by features a, b (c is noise); the last N_COLD users have no training ratings."""
+    from bayesmf.inference.gibbs import fit_gibbs
+
+    rng = np.random.default_rng(11)
+    n = N_USERS + N_COLD
+    frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n), "c": rng.normal(size=n)})
+    feats = Features.from_frame(frame, "user")
+    X = feats.values
+    U = X @ W_TRUE + rng.normal(0, 0.3, (n, 2))
+    V = rng.normal(0, 1, (N_ITEMS, 2))
+    c = rng.normal(0, 0.3, N_ITEMS)
+    eta = 3.0 + c[None, :] + U @ V.T
+    observed = rng.random((n, N_ITEMS)) < 0.12
+    u, i = np.nonzero(observed)
+    rating = eta[u, i] + rng.normal(0, 0.5, u.size)
+    train_mask = u < N_USERS
+    frame = pd.DataFrame({"user": u[train_mask], "item": i[train_mask], "rating": rating[train_mask]})
+    train = RatingsData.from_dataframe(frame, "user", "item", "rating", scale=(-20.0, 30.0)).with_features(feats)
+    options = {"draws": 100, "tune": 100, "chains": 2, "progressbar": False, "random_seed": 5}
+    result = fit_gibbs(SPEC, train, **options)
+    plain = RatingsData(train.user_idx, train.item_idx, train.rating, train.scale, train.users, train.items)
+    test = {"user": u[~train_mask], "item": i[~train_mask], "eta": eta[u[~train_mask], i[~train_mask]],
+            "rating": rating[~train_mask]}
+    return result, V, test, feats, fit_gibbs(SPEC, plain, **options)
+
+
+def test_planted_feature_effects_are_recovered_with_their_signs(planted):
+    """W is identified only with V (rotations of the factors move both): its effects E = W V^T are.
+
+    Informative features a, b: the posterior mean of every effect E_fj with |E_fj| > 0.3 has
+    the truth's sign, and the means correlate with the truths above 0.95. Noise feature c: its
+    99% intervals exclude 0 for at most 8 of the 120 items (under calibration 1.2 expected;
+    P(>= 9) < 1e-4 for independent items). Seed 11.
+    """
+    result, V_true, _, _, _ = planted
+    post = result.posterior
+    W = post["feature_weight_user"].values.reshape(-1, 3, 2)
+    V = post["V"].values.reshape(-1, N_ITEMS, 2).astype(float)
+    effects = np.einsum("sfk,sjk->sfj", W, V)
+    truth = W_TRUE @ V_true.T
+    mean = effects.mean(axis=0)
+    for f in (0, 1):
+        big = np.abs(truth[f]) > 0.3
+        assert big.sum() > 50
+        np.testing.assert_array_equal(np.sign(mean[f, big]), np.sign(truth[f, big]))
+        assert np.corrcoef(mean[f], truth[f])[0, 1] > 0.95
+    low, high = np.quantile(effects[:, 2], [0.005, 0.995], axis=0)
+    assert np.sum((low > 0) | (high < 0)) <= 8
+    assert list(post["user_feature"].values) == ["a", "b", "c"]
+
+
+def _new_rows(result):
+    """Factors and biases of the folded-in users, (sample, user, factor) and (sample, user)."""
+    a = result.arrays()
+    return a.U[:, N_USERS:].astype(float), a.user_bias[:, N_USERS:]
+
+
+def _predictive(result, users_U, users_b, test, rng):
+    """Predictive draws (sample, rating) of the test pairs for new users' factor and bias draws."""
+    a = result.arrays()
+    eta = (a.mu[:, None] + users_b[:, test["user"] - N_USERS] + a.item_bias[:, test["item"]]
+           + np.einsum("srk,srk->sr", users_U[:, test["user"] - N_USERS], a.V[:, test["item"]].astype(float)))
+    return eta, eta + rng.normal(size=eta.shape) * a.sigma[:, None]
+
+
+def test_cold_start_features_beat_the_population_prior(planted):
+    """New users with features and no ratings, folded in (`fold_in(..., features=)`).
+
+    Their predicted means (from m + W^T x) beat those of the population prior (the same
+    model fitted without features, its new users drawn from N(m, v)) in RMSE against the true
+    scores by a wide margin, and their 90% predictive intervals cover the held-out ratings
+    at a rate in [0.82, 0.97] (about 600 ratings of 40 users, correlated within a user), as
+    the population prior's do, while being narrower. Seed 11.
+    """
+    from bayesmf.fold_in import fold_in
+
+    result, _, test, feats, plain = planted
+    rng = np.random.default_rng(2)
+    cold = list(range(N_USERS, N_USERS + N_COLD))
+    # the raw features of the new users (their encoding undone): fold_in encodes them again
+    raw = pd.DataFrame(
+        {code.name: feats.values[cold, k] * code.scale + code.center for k, code in enumerate(feats.encoder.columns)},
+        index=cold,
+    )
+    folded, population = result, plain
+    for user in cold:
+        folded = fold_in(folded, {}, user=user, random_seed=rng, features=raw.loc[[user]])
+        population = fold_in(population, {}, user=user, random_seed=rng)
+    np.testing.assert_allclose(folded.train.user_features.rows_for(cold), feats.values[cold])
+    eta_f, draws_f = _predictive(result, *_new_rows(folded), test, rng)
+    eta_p, draws_p = _predictive(plain, *_new_rows(population), test, rng)
+    rmse_f = np.sqrt(np.mean((eta_f.mean(axis=0) - test["eta"]) ** 2))
+    rmse_p = np.sqrt(np.mean((eta_p.mean(axis=0) - test["eta"]) ** 2))
+    assert rmse_f < 0.7 * rmse_p, (rmse_f, rmse_p)
+    for draws in (draws_f, draws_p):
+        low, high = np.quantile(draws, [0.05, 0.95], axis=0)
+        coverage = np.mean((test["rating"] >= low) & (test["rating"] <= high))
+        assert 0.82 <= coverage <= 0.97, (coverage, rmse_f, rmse_p)
+    width_f = np.mean(np.diff(np.quantile(draws_f, [0.05, 0.95], axis=0), axis=0))
+    width_p = np.mean(np.diff(np.quantile(draws_p, [0.05, 0.95], axis=0), axis=0))
+    assert width_f < width_p
+    assert folded.train.user_features.rows_for([N_USERS]).shape == (1, 3)
+    with pytest.raises(ValueError, match="no user features"):
+        fold_in(result, {}, user=999)
