@@ -16,6 +16,7 @@ import numpy as np
 from scipy.special import expit, ndtr, ndtri
 
 if TYPE_CHECKING:
+    from bayesmf.data import RatingsData
     from bayesmf.spec import PMF
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "level_codes",
     "mean_rating",
     "mu_prior",
+    "ordinal_levels",
     "ordinal_probs",
     "response_scale",
     "to_unit",
@@ -170,6 +172,36 @@ def ordinal_probs(eta: np.ndarray, cutpoints: np.ndarray, link: str = "identity"
     zeros = np.zeros_like(upper[..., :1])
     above = np.concatenate([ones, upper, zeros], axis=-1)
     return above[..., :-1] - above[..., 1:]
+
+
+def ordinal_levels(data: RatingsData) -> np.ndarray:
+    """Return the rating levels of ``data`` for an ordinal model (`bayesmf.data.RatingsData.levels`).
+
+    Raises
+    ------
+    ValueError
+        If the ratings lie on no regular grid from the scale's low end (steps 1, 0.5, 0.25,
+        0.1), naming the first rating off the finest grid, its row and its pair; or if the
+        grid holds fewer than two levels.
+    """
+    from bayesmf.data import _LEVEL_STEPS
+
+    levels = data.levels
+    low, high = data.scale
+    if levels is None:
+        step = min(_LEVEL_STEPS)
+        k = (np.asarray(data.rating, dtype=np.float64) - low) / step
+        row = int(np.argmax(np.abs(k - np.round(k))))
+        user, item = data.users.classes[data.user_idx[row]], data.items.classes[data.item_idx[row]]
+        raise ValueError(
+            f"likelihood='ordinal' needs discrete rating levels on a regular grid (step "
+            f"{' or '.join(f'{s:g}' for s in _LEVEL_STEPS)} from the scale's low end {low!r}), but rating "
+            f"{float(data.rating[row])!r} (row {row}, user {user!r}, item {item!r}) is on none; "
+            "use likelihood='normal'"
+        )
+    if len(levels) < 2:
+        raise ValueError(f"likelihood='ordinal' needs at least two rating levels, the scale {(low, high)!r} has {levels.tolist()}")
+    return levels
 
 
 def level_codes(rating: np.ndarray, levels: np.ndarray) -> np.ndarray:

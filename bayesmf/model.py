@@ -22,8 +22,8 @@ from bayesmf.link import initial_cutpoints as initial_cutpoints
 from bayesmf.link import level_codes as level_codes
 from bayesmf.link import mean_rating as mean_rating
 from bayesmf.link import mu_prior as mu_prior
+from bayesmf.link import ordinal_levels, to_unit, unit_mean
 from bayesmf.link import ordinal_probs as ordinal_probs
-from bayesmf.link import to_unit, unit_mean
 from bayesmf.model_binary import probit_rating
 from bayesmf.model_ordinal import ordinal_rating
 from bayesmf.posterior import coords_for
@@ -139,7 +139,7 @@ def build_model(spec: PMF, data: RatingsData) -> pm.Model:
     ------
     ValueError
         If ``data`` is empty, or ``likelihood="ordinal"`` and the ratings have no
-        discrete levels.
+        discrete levels (`bayesmf.link.ordinal_levels` names a rating off every grid).
     """
     import pymc as pm
 
@@ -151,15 +151,7 @@ def build_model(spec: PMF, data: RatingsData) -> pm.Model:
         return build_implicit_model(spec, data)
     if data.n_ratings == 0:
         raise ValueError("cannot build a model on an empty dataset (0 ratings)")
-    levels = None
-    if spec.likelihood == "ordinal":
-        levels = data.levels
-        if levels is None:
-            raise ValueError(
-                "likelihood='ordinal' needs discrete rating levels, but these ratings are not "
-                "on a grid of step 1, 0.5, 0.25 or 0.1 from the scale's low end; "
-                "use likelihood='normal'"
-            )
+    levels = ordinal_levels(data) if spec.likelihood == "ordinal" else None
     coords: dict[str, Any] = dict(
         coords_for(spec, data.users, data.items, None if levels is None else len(levels))
     )

@@ -16,7 +16,11 @@ from scipy import special, stats
 
 from bayesmf import PMF, IdEncoder, RatingsData
 from bayesmf.inference.gibbs.kernels.cutpoints import CutpointDensity, cutpoint_log_density
-from bayesmf.inference.gibbs.kernels.truncnorm import draw_interval, log_interval, truncated_interval
+from bayesmf.inference.gibbs.kernels.truncnorm import (
+    draw_interval,
+    log_interval,
+    truncated_interval,
+)
 from bayesmf.inference.gibbs.likelihood import GlobalMean
 from bayesmf.inference.gibbs.moves import BiasShift
 from bayesmf.inference.gibbs.ordinal import OrdinalLikelihood, OrdinalProblem, padded_cutpoints

@@ -58,7 +58,10 @@ def check_supported(spec: PMF, method: str) -> None:
 
 
 def check_inputs(spec: Any, data: Any, method: str) -> None:
-    """Check the spec's type, that ``method`` supports it, and the data's type, size and values (0/1 for Bernoulli)."""
+    """Check the spec's type, that ``method`` supports it, and the data's type, size and values.
+
+    Values: 0/1 for the Bernoulli likelihood, on a regular grid of levels for the ordinal one.
+    """
     from bayesmf.data import RatingsData
     from bayesmf.spec import PMF
 
@@ -76,3 +79,7 @@ def check_inputs(spec: Any, data: Any, method: str) -> None:
         from bayesmf.binary import check_binary
 
         check_binary(data)
+    if spec.likelihood == "ordinal":
+        from bayesmf.link import ordinal_levels
+
+        ordinal_levels(data)

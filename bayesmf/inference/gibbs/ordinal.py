@@ -59,7 +59,7 @@ from bayesmf.inference.gibbs.kernels.truncnorm import draw_interval, interval_lo
 from bayesmf.inference.gibbs.kernels.typed import TypedKernel
 from bayesmf.inference.gibbs.probit import ProbitLikelihood
 from bayesmf.inference.gibbs.problem import Problem, build_problem
-from bayesmf.link import CUTPOINT_PRIOR_SD, initial_cutpoints, level_codes
+from bayesmf.link import CUTPOINT_PRIOR_SD, initial_cutpoints, level_codes, ordinal_levels
 
 if TYPE_CHECKING:
     from bayesmf.data import RatingsData
@@ -82,17 +82,10 @@ def build_ordinal_problem(spec: PMF, data: RatingsData) -> OrdinalProblem:
     Raises
     ------
     ValueError
-        If the ratings are not on a regular grid of levels (`bayesmf.data.RatingsData.levels`),
-        or hold fewer than two levels.
+        If the ratings are not on a regular grid of levels (`bayesmf.link.ordinal_levels`
+        names a rating off every grid), or the grid holds fewer than two levels.
     """
-    levels = data.levels
-    if levels is None:
-        raise ValueError(
-            "likelihood='ordinal' needs discrete rating levels, but these ratings are not on a grid of "
-            f"step 1, 0.5, 0.25 or 0.1 from the scale's low end {data.scale[0]!r}; use likelihood='normal'"
-        )
-    if len(levels) < 2:
-        raise ValueError(f"likelihood='ordinal' needs at least two rating levels, got {levels.tolist()}")
+    levels = ordinal_levels(data)
     base = build_problem(spec, data)
     return OrdinalProblem(**{f.name: getattr(base, f.name) for f in fields(base)}, levels=levels)
 
