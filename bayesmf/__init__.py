@@ -12,8 +12,15 @@ from importlib.metadata import PackageNotFoundError, version
 from bayesmf.binary import binarize
 from bayesmf.choice_calibration import choice_reliability
 from bayesmf.data import IdEncoder, RatingsData
-from bayesmf.datasets import Simulation, load_movielens, movielens_items, simulate
+from bayesmf.datasets import (
+    Simulation,
+    load_movielens,
+    movielens_features,
+    movielens_items,
+    simulate,
+)
 from bayesmf.exceptions import CollapsedFactorsWarning, ConvergenceWarning
+from bayesmf.features import Features
 from bayesmf.interactions import as_implicit, interactions_from_dataframe
 from bayesmf.io import load
 from bayesmf.joint import joint_scores, recommend_joint
@@ -36,6 +43,7 @@ __all__ = [
     "PMF",
     "CollapsedFactorsWarning",
     "ConvergenceWarning",
+    "Features",
     "FitResult",
     "IdEncoder",
     "PredictOptions",
@@ -52,6 +60,7 @@ __all__ = [
     "kfold",
     "load",
     "load_movielens",
+    "movielens_features",
     "movielens_items",
     "objective",
     "recommend_joint",
