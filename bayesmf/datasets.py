@@ -5,7 +5,8 @@
 - `load_movielens` loads MovieLens: ``"ml-latest-small"`` ships with the package;
   ``"ml-100k"``, ``"ml-1m"``, ``"ml-10m"``, ``"ml-20m"`` and ``"ml-25m"`` (whose licenses
   forbid redistribution) are found on disk or downloaded once into a cache and checked
-  against SHA-256 sums (`bayesmf.movielens`).
+  against SHA-256 sums (`bayesmf.movielens`); `movielens_features` gives their users' and
+  items' features (`bayesmf.RatingsData.with_features`).
 
 This module gathers them under one name; each is defined in the module named above.
 """
@@ -22,7 +23,7 @@ from bayesmf.movielens import ML100K_SPLITS as ML100K_SPLITS
 from bayesmf.movielens import cache_dir as cache_dir
 from bayesmf.movielens import download_ml100k as download_ml100k
 from bayesmf.movielens import download_movielens as download_movielens
-from bayesmf.movielens import load_movielens, movielens_items
+from bayesmf.movielens import load_movielens, movielens_features, movielens_items
 from bayesmf.simulation import Simulation, simulate
 
-__all__ = ["Simulation", "load_movielens", "movielens_items", "simulate"]
+__all__ = ["Simulation", "load_movielens", "movielens_features", "movielens_items", "simulate"]
