@@ -238,7 +238,7 @@ def test_sbc_feature_prior():
     effects 0.24 and 0.42, eta 0.050 and 0.014). The same run rejects a block that never
     updates W (min p = 1e-178, on beta_U) and one that draws (m, W) with the weights' prior
     precision 1/v in place of beta/v (p = 2e-34 on beta_U, 6e-10 on sigma_factor_user);
-    the first is tested in the fast tier, the second below on 100 data sets.
+    the first is tested in the fast tier, the second below on 80 data sets.
     """
     ranks, n_ranks = feature_sbc_ranks(n_reps=200, seed=2027)
     pvalues = uniformity_pvalues(ranks, n_ranks)
@@ -247,9 +247,12 @@ def test_sbc_feature_prior():
 
 @pytest.mark.slow
 def test_sbc_fails_when_the_weights_ignore_beta(monkeypatch):
-    """The SBC rejects (m, W) drawn with precision 1/v instead of beta/v (some p < 1e-6)."""
+    """The SBC rejects (m, W) drawn with precision 1/v instead of beta/v (some p < 1e-6).
+
+    Seed 2027, 80 data sets: p = 2e-12 on beta_V, 2e-6 on beta_U; the other quantities >= 0.014.
+    """
     monkeypatch.setattr(priors, "FeatureFactors", PrecisionWithoutBeta)
-    ranks, n_ranks = feature_sbc_ranks(n_reps=100, seed=2027)
+    ranks, n_ranks = feature_sbc_ranks(n_reps=80, seed=2027)
     pvalues = uniformity_pvalues(ranks, n_ranks)
     assert pvalues.min() < 1e-6, dict(zip(SBC_NAMES, pvalues, strict=True))
 
@@ -371,3 +374,10 @@ def test_cold_start_features_beat_the_population_prior(planted):
     assert folded.train.user_features.rows_for([N_USERS]).shape == (1, 3)
     with pytest.raises(ValueError, match="no user features"):
         fold_in(result, {}, user=999)
+
+
+def test_other_routes_refuse_features():
+    """Only the Gibbs sampler fits the feature prior; another route's result cannot be laid out."""
+    data = _small_data()
+    with pytest.raises(ValueError, match="only the Gibbs sampler fits data with features"):
+        PMF(n_factors=2, priors="fixed").fit(data, method="als", progressbar=False)

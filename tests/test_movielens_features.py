@@ -57,3 +57,9 @@ def test_ml100k_features(shared_data_dir):
     data = train.with_features(users, items)
     assert data.feature_matrix("user").shape == (943, 1 + 2 + 21)  # age, 2 genders, 21 occupations
     assert data.feature_matrix("item").shape == (1682, 19 + 1)  # 19 genre flags, year
+
+
+def test_reexported():
+    from bayesmf import datasets, movielens
+
+    assert datasets.movielens_features is movielens.movielens_features
