@@ -190,7 +190,7 @@ def test_cold_user_draws_from_the_fixed_prior(small):
     """A user with no ratings keeps the prior: U ~ N(0, sigma_u^2), bias ~ N(0, sigma_bias^2)."""
     data = _with_cold_user(small.data)
     spec = PMF(n_factors=2, priors="fixed", sigma_u=0.5, sigma_bias=0.2, sigma=0.5)
-    fit = fit_gibbs(spec, data, draws=1000, tune=20, chains=2, progressbar=False, random_seed=1)
+    fit = fit_gibbs(spec, data, draws=1000, tune=20, chains=2, progressbar=False, random_seed=1, factor_draws=None)
     post = fit.posterior
     U = post["U"].sel(user="cold").values.reshape(-1, 2)
     bias = post["user_bias"].sel(user="cold").values.ravel()

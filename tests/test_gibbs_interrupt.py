@@ -117,7 +117,7 @@ def _same_draws(fit: Any, reference: Any, chains: list[int]) -> None:
             np.testing.assert_array_equal(got[name].values, expected, err_msg=f"{group}/{name}")
 
 
-KW = {"tune": 20, "thin": 2, "random_seed": 11, "progressbar": False}
+KW = {"tune": 20, "thin": 2, "random_seed": 11, "progressbar": False, "factor_draws": None}
 
 
 def test_sigint_returns_the_draws_so_far(data):

@@ -223,7 +223,7 @@ def test_saving_a_store_backed_fit_streams(tmp_path, monkeypatch, fmt):
     monkeypatch.setattr(zarr_sink, "_MAX_BLOCK", 16)
     data = simulate(n_users=300, n_items=200, n_factors=8, density=0.1, noise=0.5, seed=3).data
     path = tmp_path / "post.zarr"
-    fit = fit_gibbs(PMF(n_factors=8), data, draws=640, tune=4, thin=1, chains=2, progressbar=False, store=path)
+    fit = fit_gibbs(PMF(n_factors=8), data, draws=640, tune=4, thin=1, chains=2, progressbar=False, store=path, factor_draws=None)
     size = fit.info["posterior_nbytes"]
     peaks = {}
     for lazy in (True, False):

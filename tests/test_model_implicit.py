@@ -157,7 +157,7 @@ def test_nuts_on_the_dense_model_agrees_with_gibbs(priors: str) -> None:
     names = ["U", "V", "mu", "user_bias", "item_bias", "sigma"]
     with spec.build(data):
         tree = pm.sample(draws=500, tune=500, chains=2, nuts_sampler="nutpie", random_seed=1, progressbar=False, var_names=names)
-    gibbs = spec.fit(data, method="gibbs", draws=1000, chains=2, random_seed=1, progressbar=False)
+    gibbs = spec.fit(data, method="gibbs", draws=1000, chains=2, random_seed=1, progressbar=False, factor_draws=None)
 
     def eta_draws(post: Any) -> tuple[np.ndarray, np.ndarray]:
         S = post.sizes["chain"] * post.sizes["draw"]

@@ -341,7 +341,7 @@ def agreement_statistics(factor_prior, seed):
         fit_nuts, spec, sim.data, draws=500, tune=500, chains=4, target_accept=0.9, random_seed=seed,
         progressbar=False,
     )  # fmt: skip
-    gibbs = fit_gibbs(spec, sim.data, draws=1000, tune=500, chains=4, random_seed=seed, progressbar=False)
+    gibbs = fit_gibbs(spec, sim.data, draws=1000, tune=500, chains=4, random_seed=seed, progressbar=False, factor_draws=None)
     q_nuts = identified_quantities(nuts, n_pairs=20)["posterior"]
     q_gibbs = identified_quantities(gibbs, n_pairs=20)["posterior"]
     z_mean, z_sd = {}, {}

@@ -10,14 +10,14 @@ import numpy as np
 import xarray as xr
 
 from bayesmf.inference.gibbs.runner import ChainPool, RunReport
-from bayesmf.inference.gibbs.sink import Sink
-from bayesmf.posterior import make_posterior
+from bayesmf.inference.gibbs.sink import MemorySink, Sink
+from bayesmf.posterior import SCALAR_GROUP, make_posterior
 
 if TYPE_CHECKING:
     from bayesmf.data import RatingsData
     from bayesmf.spec import PMF
 
-__all__ = ["STATS", "Drawn", "per_draw_bytes", "posterior_tree", "settle", "warn_if_large", "warn_stopped"]
+__all__ = ["STATS", "Drawn", "per_draw_bytes", "posterior_tree", "settle", "settle_trace", "warn_if_large", "warn_stopped"]
 
 #: posteriors larger than this draw a warning before sampling starts
 LARGE_POSTERIOR_BYTES = 4e9
@@ -53,10 +53,20 @@ def warn_if_large(shapes: Mapping[str, Any], chains: int, stored: int, *, growin
 
 
 def posterior_tree(
-    spec: PMF, data: RatingsData, post: Drawn, warm: Drawn | None, attrs: dict[str, Any]
+    spec: PMF,
+    data: RatingsData,
+    post: Drawn,
+    warm: Drawn | None,
+    attrs: dict[str, Any],
+    scalars: xr.Dataset | None = None,
 ) -> xr.DataTree:
-    """Build the posterior (and warm-up groups) in the layout of `bayesmf.posterior`."""
+    """Build the posterior (with the ``scalar_posterior`` and warm-up groups) in the layout of `bayesmf.posterior`.
+
+    The groups come in the order `bayesmf.storage.read` gives them.
+    """
     idata = make_posterior(spec, data, post[0], sample_stats=post[1], attrs=attrs)
+    if scalars is not None:
+        idata[SCALAR_GROUP] = scalars
     if warm is not None:
         warm_tree = make_posterior(spec, data, warm[0], sample_stats=warm[1], attrs=attrs)
         idata["warmup_posterior"] = warm_tree["posterior"]
@@ -93,6 +103,13 @@ def settle(
     except OSError as exc:
         error = error or exc
     return kept, n, error
+
+
+def settle_trace(trace: MemorySink, kept: list[int]) -> int:
+    """Cut the scalar trace (every kept draw) to ``kept`` chains and the draws all of them made; return those."""
+    n = min((trace.stored[c] for c in kept), default=0)
+    trace.keep(kept, n)
+    return n
 
 
 def warn_stopped(info: dict[str, Any], pool: ChainPool, reached: int, kept: list[int], n: int) -> None:

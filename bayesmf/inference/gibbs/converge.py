@@ -102,7 +102,8 @@ def run_until_converged(
         if report.timed_out:
             return Outcome(report, "max_seconds", checks)
         try:
-            check = monitor.check(target, rule.rhat_max, rule.ess_min)
+            # the draws the posterior holds (every draw, or fewer, evenly spaced: factor_draws)
+            check = monitor.check(min(monitor.stored), rule.rhat_max, rule.ess_min)
         except KeyboardInterrupt:
             pool.interrupted = True
             report = RunReport(chains=pool.runs, interrupted=True, error=None)

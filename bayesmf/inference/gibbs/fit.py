@@ -15,29 +15,23 @@ from bayesmf._validate import validate_choice, validate_positive, validate_posit
 from bayesmf.diagnostics import verdict_info
 from bayesmf.inference._contract import check_inputs
 from bayesmf.inference.gibbs.assemble import (
-    STATS,
     per_draw_bytes,
     posterior_tree,
-    settle,
-    warn_if_large,
     warn_stopped,
 )
 from bayesmf.inference.gibbs.converge import judge, sample, stopping_rule
-from bayesmf.inference.gibbs.monitor import Monitor
 from bayesmf.inference.gibbs.problem import build_problem
+from bayesmf.inference.gibbs.recording import Recording, check_factor_draws
 from bayesmf.inference.gibbs.runner import ChainPool, Schedule
-from bayesmf.inference.gibbs.sink import MemorySink, TeeSink
+from bayesmf.inference.gibbs.sink import MemorySink
 from bayesmf.inference.gibbs.start import INITS, initial_states
 from bayesmf.inference.gibbs.sweep import build_sweep
 from bayesmf.inference.gibbs.zarr_sink import (
-    ZarrSink,
     check_store_path,
     finish_store,
-    placeholders,
-    store_sinks,
+    write_group,
 )
-from bayesmf.posterior import shapes_for
-from bayesmf.storage import StoredResult
+from bayesmf.posterior import SCALAR_GROUP, scalar_posterior, shapes_for
 
 if TYPE_CHECKING:
     from bayesmf.data import RatingsData
@@ -87,6 +81,7 @@ def fit_gibbs(
     overrelaxation: float = -0.8,
     store: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
+    factor_draws: int | None = 1000,
 ) -> FitResult:
     r"""Sample the posterior of ``spec`` on ``data`` by blocked conjugate Gibbs.
 
@@ -166,6 +161,17 @@ def fit_gibbs(
     overwrite : bool
         Replace an existing zarr store at ``store``. Without it an existing path is an
         error, and a path that is not a zarr store is never replaced.
+    factor_draws : int or None
+        Most draws per chain kept in ``idata.posterior``, whose size the factors dominate;
+        None: every kept draw. When a run goes past it, the posterior keeps every second
+        kept draw, then every fourth, ... (`bayesmf.inference.gibbs.spacing`), so it holds
+        between half and all of ``factor_draws`` per chain and stops growing, and the
+        convergence rule judges exactly these draws. The scalars (noise sd, scales, level,
+        ``log_likelihood_sum``) of every kept draw are in the group ``scalar_posterior``
+        (`bayesmf.posterior.SCALAR_GROUP`); ``info["draw_spacing"]`` is the spacing. Keep
+        ``chains * factor_draws`` at 2,000 or more when running until converged: R-hat on
+        fewer draws is noisy enough that the rule may fail by chance on every look. Less
+        than ``ess_min`` in all is refused.
 
     Notes
     -----
@@ -211,6 +217,8 @@ def fit_gibbs(
         ``info`` holds ``fit_seconds``, ``sampling_seconds``, ``sweeps_per_second`` (all
         chains), ``cpu_ms_per_sweep`` (per chain sweep), ``posterior_nbytes``, the options,
         the seed, ``stopped_by``, ``converged``, ``checks``, ``interrupted`` (see Notes),
+        ``draws`` (per chain in ``posterior``), ``kept_draws`` (per chain in
+        ``scalar_posterior``), ``draw_spacing``,
         ``verdict_ok`` and ``verdict`` (`bayesmf.diagnostics.diagnose`'s, or the stopping
         rule's, which is the same; not for a fixed-length run into a store) and, with
         ``store``, the ``store`` path.
@@ -262,6 +270,7 @@ def fit_gibbs(
     chains = validate_positive_int("chains", chains)
     thin = validate_positive_int("thin", thin)
     rule = stopping_rule(draws, tune, thin, max_sweeps, rhat_max, ess_min, min_draws)
+    factor_draws = check_factor_draws(factor_draws, chains, None if rule is None else rule.ess_min)
     deadline_after = validate_positive("max_seconds", max_seconds, allow_none=True)
     validate_choice("init", init, INITS)
     overrelaxation = _validate_overrelaxation(overrelaxation)
@@ -291,21 +300,14 @@ def fit_gibbs(
         "overrelaxation": overrelaxation,
     }
     options = {"chains": chains, "draws": draws, "tune": tune, "thin": thin, "cores": cores, "init": init}
+    options["factor_draws"] = factor_draws
     info: dict[str, Any] = options | {"overrelaxation": overrelaxation, "random_seed": seed}
     if rule is not None:
         info |= {"max_draws": rule.max_draws, "rhat_max": rule.rhat_max, "ess_min": rule.ess_min}
-    sink: MemorySink | ZarrSink
-    warm: MemorySink | ZarrSink | None
-    if path is None:
-        if rule is None:
-            warn_if_large(shapes, chains, chains * (first + n_warm))
-        sink = MemorySink(shapes, STATS, chains, first)
-        warm = MemorySink(shapes, STATS, chains, n_warm) if n_warm else None
-    else:
-        zeros = placeholders(shapes, STATS, chains)
-        tree = posterior_tree(spec, data, zeros, zeros if n_warm else None, attrs)
-        template = StoredResult(spec, tree, "gibbs", data, info)
-        root, sink, warm = store_sinks(path, template, chains, first, n_warm, overwrite)
+    rec = Recording(
+        spec, data, shapes, chains, first, n_warm=n_warm, factor_draws=factor_draws,
+        with_monitor=rule is not None, path=path, overwrite=overwrite, attrs=attrs, info=info,
+    )  # fmt: skip
 
     t_init = time.perf_counter()
     try:
@@ -319,27 +321,15 @@ def fit_gibbs(
         raise RuntimeError(f"the Gibbs blocks record {sorted(sweep.draws(states[0]))}, not {sorted(shapes)}")
     t_sample = time.perf_counter()
     deadline = None if deadline_after is None else t_sample + deadline_after
-    monitor = None if rule is None else Monitor(spec, data, shapes, chains, first)
-    recorder = sink if monitor is None else TeeSink(sink, monitor)
-    pool = ChainPool(sweep, states, rngs, Schedule(tune, first, thin), recorder, warm, cores=cores, progressbar=progressbar)
-    warned = [False]
-    capacity = [first]  # draws per chain the sinks hold (the rest of a grown sink is unwritten)
-
-    def grow(n: int) -> None:  # between stages of a run until convergence
-        capacity[0] = max(capacity[0], n)
-        sink.grow(n)
-        if monitor is not None:
-            monitor.grow(n)
-        if isinstance(sink, MemorySink) and not warned[0]:
-            warned[0] = warn_if_large(shapes, chains, chains * n, growing=True)
-
+    schedule = Schedule(tune, first, thin)
+    pool = ChainPool(sweep, states, rngs, schedule, rec.recorder, rec.warm, cores=cores, progressbar=progressbar)
     try:
-        outcome = sample(pool, rule, monitor, grow, deadline)
+        outcome = sample(pool, rule, rec.monitor, rec.grow, deadline)
     finally:
         pool.close()
     report = outcome.report
     sampling_seconds = time.perf_counter() - t_sample
-    kept, n, error = settle(report, recorder, warm, capacity[0])
+    kept, n, n_kept, error = rec.settle(report)
     reached = max(r.sweeps for r in report.chains)
     if n == 0:
         if path is not None:  # the store this call created holds no draw
@@ -367,6 +357,8 @@ def fit_gibbs(
         "interrupted": report.interrupted,
         "stopped_by": outcome.stopped_by,
         "draws": n,
+        "kept_draws": n_kept,
+        "draw_spacing": rec.spaced.spacing,
     }
     if rule is not None:
         judge(info, outcome, n)
@@ -374,14 +366,18 @@ def fit_gibbs(
         info |= {"chains": len(kept), "draws": n, "chains_kept": kept}
         info |= {"interrupted_at_sweep": reached, "chain_sweeps": [r.sweeps for r in report.chains]}
         info["draws_requested"] = draws
+    scalars = scalar_posterior(spec, data, rec.trace.variables, rec.trace.stats, rec.spaced.spacing)
+    sink, warm = rec.sink, rec.warm
     if isinstance(sink, MemorySink):
         if error is not None:
             raise error
         pre_drawn = (warm.variables, warm.stats) if isinstance(warm, MemorySink) else None
-        idata = posterior_tree(spec, data, (sink.variables, sink.stats), pre_drawn, attrs)
-    elif path is not None:
+        idata = posterior_tree(spec, data, (sink.variables, sink.stats), pre_drawn, attrs, scalars)
+    elif path is not None and rec.root is not None and rec.template is not None:
         info["store"] = str(path)
-        idata = finish_store(path, root, template._replace(info=info), error, f"The first {n} draws of chain(s) {kept}")
+        error = write_group(path, SCALAR_GROUP, scalars, error)
+        template = rec.template._replace(info=info)
+        idata = finish_store(path, rec.root, template, error, f"The first {n} draws of chain(s) {kept}")
     warn_stopped(info, pool, reached, kept, n)
     log.info(
         "gibbs: %d chains x (%d tune + %d x %d) sweeps in %.1f s (%.1f sweeps/s), posterior %.1f MB, stopped by %s",

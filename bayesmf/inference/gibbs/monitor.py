@@ -11,6 +11,7 @@ same whether the draws go to memory or to a zarr store.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ import xarray as xr
 
 from bayesmf.diagnostics import mcmc_problems
 from bayesmf.identified import identified_draws, monitored_pairs, quantity_coords
+from bayesmf.inference.gibbs.sink import compact_draws
 
 if TYPE_CHECKING:
     from bayesmf.data import RatingsData
@@ -105,6 +107,13 @@ class Monitor:
         for name, (_, value) in identified_draws(self.spec, self.train, one, self.pairs).items():
             self.values[name][chain, draw] = value[0]
         self.stored[chain] = max(self.stored[chain], draw + 1)
+
+    def compact(self, factor: int) -> None:
+        """Keep the quantities of every ``factor``-th recorded draw, as the posterior's sink does."""
+        for array in self.values.values():
+            for chain, n in enumerate(self.stored):
+                compact_draws(array, chain, n, factor)
+        self.stored = [math.ceil(n / factor) for n in self.stored]
 
     def flush(self) -> None:
         """Nothing to do: the arrays are complete as soon as a draw is recorded."""

@@ -7,12 +7,31 @@ streams them to a zarr store instead; the chain runner does not change.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["MemorySink", "Sink", "TeeSink"]
+__all__ = ["Growable", "MemorySink", "Sink", "TeeSink", "compact_draws"]
+
+#: draws per chain moved at a time by `compact_draws`
+_COMPACT_BLOCK = 64
+
+
+def compact_draws(array: Any, chain: int, n: int, factor: int, block: int = _COMPACT_BLOCK) -> int:
+    """Move draws ``0, factor, 2 factor, ...`` of the first ``n`` of ``chain`` down to ``0, 1, 2, ...``.
+
+    ``array``: (chain, draw, ...), a numpy or zarr array. Blocks of ``block`` draws are read
+    before they are written, and a block's target lies below every draw still to be read,
+    so nothing is overwritten before it moves. Returns the draws left, ``ceil(n / factor)``.
+    """
+    m = math.ceil(n / factor)
+    if factor > 1:
+        for start in range(0, m, block):
+            stop = min(m, start + block)
+            array[chain, start:stop] = np.asarray(array[chain, start * factor : (stop - 1) * factor + 1 : factor])
+    return m
 
 
 class Sink(Protocol):
@@ -30,6 +49,16 @@ class Sink(Protocol):
 
     def keep(self, chains: Sequence[int], n: int) -> None:
         """Keep only ``chains`` (renumbered 0, 1, ...), each with its first ``n`` draws."""
+
+
+class Growable(Sink, Protocol):
+    """A sink whose room can grow, and whose draws can be thinned in place, between stages of a run."""
+
+    def grow(self, n_keep: int) -> None:
+        """Make room for ``n_keep`` draws per chain, keeping those stored."""
+
+    def compact(self, factor: int) -> None:
+        """Keep every ``factor``-th stored draw of each chain (`compact_draws`), moved down to 0, 1, ..."""
 
 
 class MemorySink:
@@ -56,11 +85,11 @@ class MemorySink:
         return sum(a.nbytes for a in (*self.variables.values(), *self.stats.values()))
 
     def record(self, chain: int, draw: int, values: Mapping[str, Any], stats: Mapping[str, float]) -> None:
-        """Copy one draw into the arrays."""
-        for name, value in values.items():
-            self.variables[name][chain, draw] = value
-        for name, value in stats.items():
-            self.stats[name][chain, draw] = value
+        """Copy one draw into the arrays (the names they hold: a sink may keep some variables only)."""
+        for name, array in self.variables.items():
+            array[chain, draw] = values[name]
+        for name, array in self.stats.items():
+            array[chain, draw] = stats[name]
         self.stored[chain] = max(self.stored[chain], draw + 1)
 
     def grow(self, n_keep: int) -> None:
@@ -73,6 +102,14 @@ class MemorySink:
                 new = np.empty((old.shape[0], n_keep, *old.shape[2:]), dtype=old.dtype)
                 new[:, :size] = old
                 group[name] = new
+
+    def compact(self, factor: int) -> None:
+        """Keep every ``factor``-th stored draw of each chain, moved down to 0, 1, ... (between stages only)."""
+        for group in (self.variables, self.stats):
+            for array in group.values():
+                for chain, n in enumerate(self.stored):
+                    compact_draws(array, chain, n, factor)
+        self.stored = [math.ceil(n / factor) for n in self.stored]
 
     def flush(self) -> None:
         """Nothing to do: every draw is in the arrays as soon as it is recorded."""
@@ -103,6 +140,16 @@ class TeeSink:
         """Record the draw in every sink."""
         for sink in self.sinks:
             sink.record(chain, draw, values, stats)
+
+    def grow(self, n_keep: int) -> None:
+        """Grow every sink (each must be `Growable`)."""
+        for sink in self.sinks:
+            sink.grow(n_keep)  # type: ignore[attr-defined]
+
+    def compact(self, factor: int) -> None:
+        """Compact every sink alike (each must be `Growable`)."""
+        for sink in self.sinks:
+            sink.compact(factor)  # type: ignore[attr-defined]
 
     def flush(self) -> None:
         """Flush every sink."""

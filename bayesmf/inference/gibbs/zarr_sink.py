@@ -23,9 +23,10 @@ import numpy as np
 import xarray as xr
 import zarr
 
+from bayesmf.inference.gibbs.sink import compact_draws
 from bayesmf.storage import Storable, disk_attrs, read, to_disk_tree
 
-__all__ = ["ZarrSink", "check_store_path", "create_store", "finish_store", "placeholders", "store_sinks"]
+__all__ = ["ZarrSink", "check_store_path", "create_store", "finish_store", "placeholders", "store_sinks", "write_group"]
 
 #: bytes of one chain's buffer of draws (at least one draw)
 _BLOCK_BYTES = 32 * 2**20
@@ -168,6 +169,15 @@ def finish_store(
     return read(path, lazy=True).idata
 
 
+def write_group(path: Path, name: str, ds: xr.Dataset, error: BaseException | None) -> BaseException | None:
+    """Add group ``name`` (small, in memory) to the store at ``path``; return ``error``, or the failed write's."""
+    try:
+        ds.to_zarr(path, group=name, mode="w-", consolidated=False)
+    except OSError as exc:
+        return error or exc
+    return error
+
+
 class ZarrSink:
     """Kept draws of groups ``posterior`` and ``stats`` of the store ``root``, written a block at a time.
 
@@ -231,6 +241,17 @@ class ZarrSink:
             array.resize(tuple(n_keep if d == "draw" else s for d, s in zip(dims, array.shape, strict=True)))
             if dims == ("draw",):  # the coordinate
                 array[old:] = np.arange(old, n_keep)
+
+    def compact(self, factor: int) -> None:
+        """Keep every ``factor``-th written draw of each chain, moved down to 0, 1, ... (between stages).
+
+        The draws above the new end stay in the store until overwritten or cut by `keep`.
+        """
+        self.flush()
+        for array in self.arrays.values():
+            for chain, n in enumerate(self.stored):
+                compact_draws(array, chain, n, factor, self.block)
+        self.stored = [math.ceil(n / factor) for n in self.stored]
 
     def flush(self) -> None:
         """Write every chain's buffered draws and free the buffers."""
