@@ -1,4 +1,4 @@
-r"""Folding new users into a fitted model without refitting: `fold_in`.
+r"""Folding new users (`fold_in`) or items (`fold_in_items`) into a fitted model without refitting.
 
 For the normal likelihood with the identity link, given posterior draw :math:`s` (item factors
 :math:`V^{(s)}`, item biases :math:`c^{(s)}`, :math:`\mu^{(s)}`, :math:`\sigma^{(s)}` and the
@@ -21,14 +21,15 @@ with rows :math:`(V^{(s)}_j, 1)` of :math:`X^{(s)}` for the rated items :math:`J
 factors and everything else, under the approximation that the new user's ratings do not
 move the other parameters (exact as the number of training ratings grows). A MAP result
 gets the conditional mode :math:`\Lambda^{-1} X^T (r - \mu - c) / \sigma^2` instead of a
-random draw.
+random draw. A new item is the mirror image: :math:`(V_j, c_j)` given the users' factors
+and biases, with the item side's prior.
 
-Side information (a model fitted to data with user features,
-`bayesmf.inference.gibbs.priors.FeatureFactors`): the new user's prior mean is the draw's
-:math:`m^{(s)} + W^{(s)\top} x` for the user's encoded features :math:`x` (encoded as the
-training features were, `bayesmf.features.Features.encode`), so a user with no ratings
-(cold start) is predicted from the features, with the spread the draws of :math:`m, W` and
-the factor sd leave.
+Side information (a model fitted to data with features on the new rows' side,
+`bayesmf.inference.gibbs.priors.FeatureFactors`): the new row's prior mean is the draw's
+:math:`m^{(s)} + W^{(s)\top} x` for its encoded features :math:`x` (encoded as the
+training features were, `bayesmf.features.Features.encode`), so a user or item with no
+ratings (cold start) is predicted from its features, with the spread the draws of
+:math:`m, W` and the factor sd leave.
 """
 
 from __future__ import annotations
@@ -49,34 +50,37 @@ from bayesmf.predictive.view import ModelView, model_view
 if TYPE_CHECKING:
     from bayesmf.results import FitResult
 
-__all__ = ["fold_in"]
+__all__ = ["fold_in", "fold_in_items"]
+
+_OTHER = {"user": "item", "item": "user"}
+#: posterior variables of each side's rows: (factors, biases)
+_NAMES = {"user": ("U", "user_bias"), "item": ("V", "item_bias")}
 
 
-def _fold_in_frame(
-    ratings: Any, user: Any, user_col: str, item_col: str, rating_col: str
-) -> pd.DataFrame:
+def _fold_in_frame(ratings: Any, new_id: Any, side: str, cols: dict[str, str], rating_col: str) -> pd.DataFrame:
+    other = _OTHER[side]
     if isinstance(ratings, Mapping):
-        if user is None:
-            raise ValueError("ratings given as a dict item -> rating need user=<the new user's id>")
+        if new_id is None:
+            raise ValueError(f"ratings given as a dict {other} -> rating need {side}=<the new {side}'s id>")
         return pd.DataFrame(
             {
-                user_col: [user] * len(ratings),
-                item_col: list(ratings.keys()),
+                cols[side]: [new_id] * len(ratings),
+                cols[other]: list(ratings.keys()),
                 rating_col: [float(v) for v in ratings.values()],
             }
         )
     if isinstance(ratings, pd.DataFrame):
-        missing = [c for c in (user_col, item_col, rating_col) if c not in ratings.columns]
+        missing = [c for c in (cols["user"], cols["item"], rating_col) if c not in ratings.columns]
         if missing:
             raise ValueError(
                 f"column(s) {missing} not in the ratings frame (its columns: {list(ratings.columns)}); "
                 "name them with user_col=/item_col=/rating_col="
             )
-        if user is not None:
-            raise ValueError("user= is only for ratings given as a dict; the frame names its users")
+        if new_id is not None:
+            raise ValueError(f"{side}= is only for ratings given as a dict; the frame names its {side}s")
         return ratings
     raise TypeError(
-        f"ratings must be a DataFrame of (user, item, rating) or a dict item -> rating, got {type(ratings).__name__}"
+        f"ratings must be a DataFrame of (user, item, rating) or a dict {other} -> rating, got {type(ratings).__name__}"
     )
 
 
@@ -120,8 +124,8 @@ def fold_in(
     FitResult
         A new result (same spec and method) whose posterior has the new users appended
         along the ``user`` dim (their factors drawn from the conditional posterior given
-        each draw, see the module docstring), whose ``train`` holds the new ratings too (so
-        ``recommend(..., exclude_rated=True)`` leaves them out), and whose
+        each draw, see the module docstring), whose ``train`` holds the new ratings (and
+        features) too (so ``recommend(..., exclude_rated=True)`` leaves them out), and whose
         ``info["folded_in"]`` lists the new ids.
 
     Raises
@@ -132,98 +136,144 @@ def fold_in(
         duplicate (user, item) pair; a new user without features in a model with user
         features, or features given to a model without them (messages name the value).
     """
+    cols = {"user": user_col, "item": item_col}
+    return _fold_in(result, ratings, "user", user, random_seed, cols, rating_col, features)
+
+
+def fold_in_items(
+    result: FitResult,
+    ratings: Any,
+    item: Any = None,
+    random_seed: SeedLike = None,
+    *,
+    user_col: str = "user",
+    item_col: str = "item",
+    rating_col: str = "rating",
+    features: pd.DataFrame | None = None,
+) -> FitResult:
+    """Add new items to a fitted model without refitting: `fold_in` with the sides swapped.
+
+    ``ratings``: a frame of (user, item, rating) whose items are new and users known, or a
+    dict ``{user: rating}`` for ONE item named by ``item`` (an empty dict: an item without
+    ratings, cold start). ``features``: the new items' features for a model fitted with item
+    features (see `fold_in`). The new items are appended along the ``item`` dim; ``info
+    ["folded_in_items"]`` lists them. Raises as `fold_in` does, for items.
+    """
+    cols = {"user": user_col, "item": item_col}
+    return _fold_in(result, ratings, "item", item, random_seed, cols, rating_col, features)
+
+
+def _fold_in(
+    result: FitResult,
+    ratings: Any,
+    side: str,
+    new_id: Any,
+    random_seed: SeedLike,
+    cols: dict[str, str],
+    rating_col: str,
+    features: pd.DataFrame | None,
+) -> FitResult:
     spec = result.spec
     if spec.likelihood != "normal" or spec.link != "identity":
         raise ValueError(
             f"fold_in supports likelihood='normal' with link='identity' (closed-form conditional "
             f"posterior); this model has likelihood={spec.likelihood!r}, link={spec.link!r}. "
-            "Refit with the new users instead"
+            f"Refit with the new {side}s instead"
         )
+    other = _OTHER[side]
     train = result.train
-    frame = _fold_in_frame(ratings, user, user_col, item_col, rating_col)
+    encoders = {"user": train.users, "item": train.items}
+    frame = _fold_in_frame(ratings, new_id, side, cols, rating_col)
     if isinstance(ratings, Mapping):
-        new_ids = [py_value(user)]
+        new_ids = [py_value(new_id)]
     else:
-        new_ids = list(dict.fromkeys(py_value(v) for v in frame[user_col].tolist()))
+        new_ids = list(dict.fromkeys(py_value(v) for v in frame[cols[side]].tolist()))
         if not new_ids:
-            raise ValueError("the ratings frame is empty; pass a dict {} with user= to fold in a user without ratings")
-    known = [u for u in new_ids if u in train.users]
+            raise ValueError(f"the ratings frame is empty; pass a dict {{}} with {side}= to fold in a {side} without ratings")
+    known = [u for u in new_ids if u in encoders[side]]
     if known:
         raise ValueError(
-            f"user(s) {known[:5]!r} are already in the model; fold_in adds new users only "
+            f"{side}(s) {known[:5]!r} are already in the model; fold_in adds new {side}s only "
             "(predict/recommend use the fitted ones)"
         )
     if len(frame):
-        unknown_items = [v for v in dict.fromkeys(py_value(x) for x in frame[item_col].tolist()) if v not in train.items]
-        if unknown_items:
+        unknown = [v for v in dict.fromkeys(py_value(x) for x in frame[cols[other]].tolist()) if v not in encoders[other]]
+        if unknown:
             raise ValueError(
-                f"item(s) {unknown_items[:5]!r} are not in the model; fold_in can only use "
-                "ratings of items the model knows"
+                f"{other}(s) {unknown[:5]!r} are not in the model; fold_in can only use "
+                f"ratings of {other}s the model knows"
             )
         added = RatingsData.from_dataframe(
-            frame, user=user_col, item=item_col, rating=rating_col, scale=train.scale,
+            frame, user=cols["user"], item=cols["item"], rating=rating_col, scale=train.scale,
             duplicates="raise", users=train.users, items=train.items,
         )
-        users = added.users.extend(new_ids)
-        added = added.with_encoders(users, train.items)
+        encoders[side] = getattr(added, f"{side}s").extend(new_ids)
+        added = added.with_encoders(encoders["user"], encoders["item"])
     else:
-        users = train.users.extend(new_ids)
-        added = RatingsData(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), train.scale, users, train.items)
-    new_features, x_new = _new_user_features(train.user_features, features, new_ids)
+        encoders[side] = encoders[side].extend(new_ids)
+        empty = np.empty(0, np.int64)
+        added = RatingsData(empty, empty, np.empty(0), train.scale, encoders["user"], encoders["item"])
+    new_index = np.arange(len(getattr(train, f"{side}s")), len(encoders[side]))  # the new rows, in encoder order
+    ordered = [py_value(v) for v in encoders[side].classes[new_index].tolist()]
+    side_features, x_new = _new_features(getattr(train, f"{side}_features"), features, ordered, side)
+    both_features = {"user": train.user_features, "item": train.item_features, side: side_features}
     # `extend` keeps every old index, so the old ratings need no re-encoding
     new_train = RatingsData(
         np.concatenate([train.user_idx, added.user_idx]),
         np.concatenate([train.item_idx, added.item_idx]),
         np.concatenate([train.rating, added.rating]),
         train.scale,
-        users,
-        train.items,
-        new_features,
-        train.item_features,
+        encoders["user"],
+        encoders["item"],
+        both_features["user"],
+        both_features["item"],
     )
 
     view = model_view(result)
-    W = feature_weights(result.idata, "user")  # (S, F, K) or None
+    W = feature_weights(result.idata, side)  # (S, F, K) or None
     S, K = view.n_samples, view.n_factors
     rng = generator(random_seed)
-    new_index = np.arange(train.n_users, len(users))
-    U_new = np.empty((S, len(new_index), K))
+    own_idx, other_idx = getattr(added, f"{side}_idx"), getattr(added, f"{other}_idx")
+    base_mean = view.prior_mean_u if side == "user" else view.prior_mean_v
+    F_new = np.empty((S, len(new_index), K))
     b_new = np.zeros((S, len(new_index)))
-    for col, uidx in enumerate(new_index.tolist()):
-        sel = added.user_idx == uidx
-        prior_mean = view.prior_mean_u if W is None or x_new is None else view.prior_mean_u + x_new[col] @ W
+    for col, idx in enumerate(new_index.tolist()):
+        sel = own_idx == idx
+        prior_mean = base_mean if W is None or x_new is None else base_mean + x_new[col] @ W
         x = _conditional_draws(
-            view, added.item_idx[sel], added.rating[sel], rng, mode=result.is_map, prior_mean=prior_mean
+            view, other_idx[sel], added.rating[sel], rng, mode=result.is_map, prior_mean=prior_mean, side=side
         )
-        U_new[:, col] = x[:, :K]
+        F_new[:, col] = x[:, :K]
         if spec.biases:
             b_new[:, col] = x[:, K]
 
     post = result.idata["posterior"].to_dataset()
     chains, n_draws = post.sizes["chain"], post.sizes["draw"]
+    factors, biases = _NAMES[side]
     draws: dict[str, np.ndarray] = {}
     for name in param_names(spec, train):
         values = np.asarray(post[name].values)
-        if name == "U":
-            values = np.concatenate([values, U_new.reshape(chains, n_draws, -1, K).astype(values.dtype)], axis=2)
-        elif name == "user_bias":
+        if name == factors:
+            values = np.concatenate([values, F_new.reshape(chains, n_draws, -1, K).astype(values.dtype)], axis=2)
+        elif name == biases:
             values = np.concatenate([values, b_new.reshape(chains, n_draws, -1)], axis=2)
         draws[name] = values
     tree = make_posterior(spec, new_train, draws, attrs=dict(post.attrs))
     if "sample_stats" in result.idata.children:
         tree["sample_stats"] = result.idata["sample_stats"]
     info = dict(result.info)
-    info["folded_in"] = [*info.get("folded_in", []), *users.classes[new_index].tolist()]
+    key = "folded_in" if side == "user" else "folded_in_items"
+    info[key] = [*info.get(key, []), *ordered]
     return type(result)(spec=spec, idata=tree, method=result.method, train=new_train, info=info)
 
 
-def _new_user_features(
-    known: Features | None, given: pd.DataFrame | None, new_ids: list[Any]
+def _new_features(
+    known: Features | None, given: pd.DataFrame | None, new_ids: list[Any], side: str
 ) -> tuple[Features | None, np.ndarray | None]:
-    """Return the training features with the new users' rows added, and those rows (None without features)."""
+    """Return the training features with the new rows added, and those rows (None without features)."""
     if known is None:
         if given is not None:
-            raise ValueError("features= given, but the model was fitted without user features")
+            raise ValueError(f"features= given, but the model was fitted without {side} features")
         return None, None
     if given is None:
         return known, known.rows_for(new_ids)  # rows attached with the training data, or an error naming the ids
@@ -231,8 +281,8 @@ def _new_user_features(
     rows = encoded.rows_for(new_ids)
     fresh = [u for u in new_ids if u not in known.ids]
     if fresh:
-        ids = IdEncoder.fit("user", fresh)
-        known = known.append(Features("user", known.encoder, ids, encoded.rows_for(ids)))
+        ids = IdEncoder.fit(side, fresh)
+        known = known.append(Features(side, known.encoder, ids, encoded.rows_for(ids)))
     return known, rows
 
 
@@ -243,33 +293,38 @@ def _conditional_draws(
     rng: np.random.Generator,
     mode: bool,
     prior_mean: np.ndarray | None = None,
+    side: str = "user",
 ) -> np.ndarray:
     """One draw (or the mode) of a new user's (factors, bias) per posterior draw: (S, K [+1]).
 
-    ``prior_mean``: (S, K) prior mean of the factors (default: the population's, ``view.prior_mean_u``).
+    ``side="item"``: a new item's, ``item_idx`` then holding the indices of the users who
+    rated it. ``prior_mean``: (S, K) prior mean of the factors (default: the population's).
     """
     a = view.arrays
     S, K = view.n_samples, view.n_factors
     biases = view.has_bias
     D = K + 1 if biases else K
+    user = side == "user"
     prior_var = np.empty((S, D))
-    prior_var[:, :K] = view.prior_u**2
+    prior_var[:, :K] = (view.prior_u if user else view.prior_v) ** 2
     if biases:
-        prior_var[:, K] = view.prior_ub**2
+        prior_var[:, K] = (view.prior_ub if user else view.prior_ib) ** 2
     assert view.noise is not None
     noise_var = view.noise**2  # identity link: rating units
     X = np.empty((S, len(item_idx), D))
-    X[:, :, :K] = a.V[:, item_idx, :]
+    X[:, :, :K] = (a.V if user else a.U)[:, item_idx, :]
     resid = np.broadcast_to(rating, (S, len(item_idx))).copy()
     if biases:
         X[:, :, K] = 1.0
-        assert a.item_bias is not None
-        resid -= view.mu[:, None] + a.item_bias[:, item_idx]
+        other_bias = a.item_bias if user else a.user_bias
+        assert other_bias is not None
+        resid -= view.mu[:, None] + other_bias[:, item_idx]
     precision = np.einsum("snd,sne->sde", X, X) / noise_var[:, None, None]
     precision[:, np.arange(D), np.arange(D)] += 1.0 / prior_var
     rhs = np.einsum("snd,sn->sd", X, resid) / noise_var[:, None]
-    mean_u = view.prior_mean_u if prior_mean is None else prior_mean
-    rhs[:, :K] += mean_u / prior_var[:, :K]  # a per-side (or feature) prior mean (else 0)
+    if prior_mean is None:
+        prior_mean = view.prior_mean_u if user else view.prior_mean_v
+    rhs[:, :K] += prior_mean / prior_var[:, :K]  # a per-side (or feature) prior mean (else 0)
     chol = np.linalg.cholesky(precision)
     # mean = precision^{-1} rhs via the Cholesky factor: L w = rhs, L^T mean = w
     w = np.linalg.solve(chol, rhs[..., None])
