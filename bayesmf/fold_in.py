@@ -146,10 +146,10 @@ def fold_in_items(
     item: Any = None,
     random_seed: SeedLike = None,
     *,
+    features: pd.DataFrame | None = None,
     user_col: str = "user",
     item_col: str = "item",
     rating_col: str = "rating",
-    features: pd.DataFrame | None = None,
 ) -> FitResult:
     """Add new items to a fitted model without refitting: `fold_in` with the sides swapped.
 
