@@ -227,9 +227,14 @@ class RatingsData:
 
     def __repr__(self) -> str:
         low, high = self.scale
+        features = "".join(
+            f", {f.n_features} {side} features"
+            for side, f in (("user", self.user_features), ("item", self.item_features))
+            if f is not None
+        )
         return (
             f"RatingsData({self.n_ratings} ratings, {self.n_users} users, "
-            f"{self.n_items} items, scale {low:g}-{high:g})"
+            f"{self.n_items} items, scale {low:g}-{high:g}{features})"
         )
 
     # -- derived ------------------------------------------------------------------------

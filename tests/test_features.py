@@ -144,6 +144,7 @@ def test_with_features_follows_the_encoders_and_is_carried_along():
     with pytest.raises(ValueError, match=r"no user features for 1 of 5 user id\(s\), e.g. \[501\]"):
         with_f.with_encoders(with_f.users.extend([501]), with_f.items)
     assert with_f.with_features().user_features is with_f.user_features
+    assert repr(with_f).endswith("12 user features, 1 item features)")
 
 
 def test_with_features_refuses_missing_or_mismatched_ids():
