@@ -38,6 +38,13 @@ def test_a_meaningless_ordinal_link_lists_the_valid_combinations():
         PMF(likelihood="ordinal", link="probit", sigma=0.5)
 
 
+def test_gibbs_takes_the_ordered_probit_not_the_ordered_logistic():
+    """The ordered logistic has no Gibbs block: the route says what it supports."""
+    data, _, _ = planted_ordinal(1, 5, 4, [-1.0, 0.0, 1.0], density=1.0)
+    with pytest.raises(ValueError, match="link='probit' with likelihood 'bernoulli' or 'ordinal'"):
+        PMF(likelihood="ordinal").fit(data, method="gibbs")
+
+
 @pytest.mark.parametrize("method", ["gibbs", "map", "nuts"])
 def test_ratings_off_every_level_grid_are_named(method):
     """A rating on no grid (steps 1 .. 0.1) is named with its row and pair, by every route and by the model."""
