@@ -22,8 +22,9 @@ How a likelihood plugs in: subclass `Likelihood` and have
    new point (here the residual sum of squares, from the sums ``state.resid`` of the
    weighted residuals without mu over the likelihood's terms).
 4. `Likelihood.update` among the hyperparameter draws: its own parameters (here
-   :math:`\sigma^2`, hierarchical priors only; a probit model has none, an ordered probit its
-   cutpoints).
+   :math:`\sigma^2`, hierarchical priors only; a probit model has none; an ordered probit
+   draws its cutpoints in `Likelihood.augment`, with the latent responses integrated out,
+   before it redraws them: `bayesmf.inference.gibbs.ordinal`).
 5. `Likelihood.refresh` last, when a move changed the latent scores without carrying the
    statistic along.
 
