@@ -331,7 +331,7 @@ def test_simulation_based_calibration(prior):
 # ---------------------------------------------------------------------------------------
 # Planted truth
 # ---------------------------------------------------------------------------------------
-def test_planted_cutpoints_and_scores_are_recovered(monkeypatch):
+def test_planted_cutpoints_and_scores_are_recovered():
     """Through `fit`: the cutpoint gaps and the held-out latent scores of a planted model.
 
     60 x 50 users x items, half observed, 5 levels. The posterior of each gap c_k - c_0
@@ -341,7 +341,6 @@ def test_planted_cutpoints_and_scores_are_recovered(monkeypatch):
     When checked: gaps -0.6, -0.7, -1.3 sd from the truth, correlation 0.88; frozen
     cutpoints put the gaps 1e14 sd off, untruncated z 7-16 sd off with a correlation of -0.10.
     """
-    _use_ordinal_problem(monkeypatch)
     cut = [-1.5, -0.5, 0.4, 1.3]
     data, eta, _ = planted_ordinal(0, 60, 50, cut)
     fit = PMF(n_factors=2, likelihood="ordinal", link="probit").fit(
@@ -358,13 +357,3 @@ def test_planted_cutpoints_and_scores_are_recovered(monkeypatch):
     held = np.ones(eta.shape, dtype=bool)
     held[data.user_idx, data.item_idx] = False
     assert np.corrcoef(draws.mean(axis=0)[held], eta[held])[0, 1] > 0.8
-
-
-def _use_ordinal_problem(monkeypatch) -> None:
-    """Have `fit_gibbs` build its problem with `problem_for` (an `OrdinalProblem` for ordinal specs).
-
-    A no-op once `bayesmf.inference.gibbs.fit` calls `problem_for` itself.
-    """
-    import bayesmf.inference.gibbs.fit as gibbs_fit
-
-    monkeypatch.setattr(gibbs_fit, "build_problem", problem_for, raising=False)

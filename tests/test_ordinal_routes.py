@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import special, stats
-from test_gibbs_ordinal import _use_ordinal_problem, planted_ordinal
+from test_gibbs_ordinal import planted_ordinal
 
 from bayesmf import PMF, IdEncoder, RatingsData
 from bayesmf._kernels_predict import ordinal_level_draws
@@ -125,11 +125,9 @@ def gibbs_fit():
     Fixed priors keep it to a few seconds: with hierarchical ones the factor sd and the
     norm of U V' of this 30 x 24 problem mix slowly, and the run reaches its sweep budget.
     """
-    with pytest.MonkeyPatch.context() as patch:
-        _use_ordinal_problem(patch)
-        data, _, _ = planted_ordinal(3, 30, 24, [-1.2, -0.3, 0.5, 1.4])
-        spec = PMF(n_factors=2, likelihood="ordinal", link="probit", priors="fixed")
-        return data, spec.fit(data, method="gibbs", chains=2, random_seed=7, progressbar=False)
+    data, _, _ = planted_ordinal(3, 30, 24, [-1.2, -0.3, 0.5, 1.4])
+    spec = PMF(n_factors=2, likelihood="ordinal", link="probit", priors="fixed")
+    return data, spec.fit(data, method="gibbs", chains=2, random_seed=7, progressbar=False)
 
 
 def test_gibbs_runs_until_converged_into_the_usual_layout(gibbs_fit):
@@ -185,7 +183,7 @@ def _quantities(post, n_users: int, n_items: int) -> np.ndarray:
 
 
 @pytest.mark.slow
-def test_gibbs_agrees_with_nuts(monkeypatch):
+def test_gibbs_agrees_with_nuts():
     """Two independent routes to one posterior: NUTS on the PyMC model and the Gibbs sampler.
 
     20 x 15 users x items, half observed, 4 levels, rank 1, fixed priors. Per quantity
@@ -194,7 +192,6 @@ def test_gibbs_agrees_with_nuts(monkeypatch):
     Gibbs draws. When checked: largest gap 0.062 sd, sd ratios 0.97-1.02; a Gibbs sampler
     whose cutpoints never move gave a gap of 1.6 sd (and sd ratio 0 on the cutpoints).
     """
-    _use_ordinal_problem(monkeypatch)
     data, _, _ = planted_ordinal(4, 20, 15, [-1.0, 0.0, 1.0], K=1)
     spec = PMF(n_factors=1, likelihood="ordinal", link="probit", priors="fixed")
     nuts = spec.fit(data, method="nuts", draws=500, tune=500, chains=2, random_seed=1, progressbar=False)

@@ -20,12 +20,11 @@ from bayesmf.inference.gibbs.assemble import (
     warn_stopped,
 )
 from bayesmf.inference.gibbs.converge import judge, sample, stopping_rule
-from bayesmf.inference.gibbs.problem import build_problem
 from bayesmf.inference.gibbs.recording import Recording, check_factor_draws
 from bayesmf.inference.gibbs.runner import ChainPool, Schedule
 from bayesmf.inference.gibbs.sink import MemorySink
 from bayesmf.inference.gibbs.start import INITS, initial_states
-from bayesmf.inference.gibbs.sweep import build_sweep
+from bayesmf.inference.gibbs.sweep import build_sweep, problem_for
 from bayesmf.inference.gibbs.zarr_sink import (
     check_store_path,
     finish_store,
@@ -284,7 +283,7 @@ def fit_gibbs(
     seed_seq = seed_sequence(random_seed)
     seed = int(seed_seq.entropy)  # type: ignore[arg-type]
 
-    problem = build_problem(spec, data)
+    problem = problem_for(spec, data)
     sweep = build_sweep(problem, overrelaxation)
     rngs = [np.random.default_rng(child) for child in seed_seq.spawn(chains)]
     shapes = shapes_for(spec, data)
