@@ -25,10 +25,17 @@ variable            dims                    meaning
 ``sigma_user_bias`` -                       user-bias prior sd (hierarchical, biases)
 ``sigma_item_bias`` -                       item-bias prior sd (hierarchical, biases)
 ``cutpoints``       cutpoint                ordinal cutpoints (``likelihood="ordinal"``)
+``feature_*_user``  user_feature, factor    feature weights and precision (``-``); items alike
+``implicit_*_user`` item, factor            implicit weights y_j (float32) and precision
+                                            (``-``); ``implicit_*_item``: user, factor
 ==================  ======================  ============================================
 
+With ``implicit_sets``, ``posterior`` has the attributes ``implicit_sets`` and
+``implicit_protocol`` ("strict" or "transductive", `bayesmf.implicit_sets.protocol_of`).
+
 group ``observed_data``: ``rating`` (dim ``obs``); group ``constant_data``: ``user_idx``,
-``item_idx`` (dim ``obs``) -- the training ratings, so a result is self-contained.
+``item_idx`` (dim ``obs``) -- the training ratings, so a result is self-contained (and the
+side information: `bayesmf.posterior_features`).
 Coordinates ``user`` and ``item`` hold the raw ids.
 
 group ``scalar_posterior`` (Gibbs fits): the variables without a user or item dim
@@ -40,7 +47,6 @@ group (its attribute ``draw_spacing``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -48,11 +54,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
-from bayesmf.features import FeatureEncoder, Features
-from bayesmf.ids import IdEncoder
+from bayesmf.implicit_sets import protocol_of
+from bayesmf.posterior_features import feature_sides, feature_weights, features_of, side_constants
 
 if TYPE_CHECKING:
     from bayesmf.data import RatingsData
+    from bayesmf.ids import IdEncoder
     from bayesmf.spec import PMF
 
 __all__ = [
@@ -93,6 +100,10 @@ DIMS: dict[str, tuple[str, ...]] = {
     "feature_weight_item": ("item_feature", "factor"),
     "feature_precision_user": (),
     "feature_precision_item": (),
+    "implicit_weight_user": ("item", "factor"),
+    "implicit_weight_item": ("user", "factor"),
+    "implicit_precision_user": (),
+    "implicit_precision_item": (),
 }
 _SIDES = ("user", "item")
 _FACTOR_SDS = ("sigma_factor", "sigma_factor_user", "sigma_factor_item")
@@ -100,18 +111,13 @@ _FACTOR_SDS = ("sigma_factor", "sigma_factor_user", "sigma_factor_item")
 _ROW_DIMS = {"user", "item"}
 #: stored as float32 to keep posteriors of large models small
 FACTOR_VARS = ("U", "V")
+_FLOAT32 = (*FACTOR_VARS, "implicit_weight_user", "implicit_weight_item")
 #: group of the scalar variables at every kept draw (Gibbs)
 SCALAR_GROUP = "scalar_posterior"
 
 
-def _feature_names(sides: tuple[str, ...]) -> list[str]:
-    return [f"feature_{kind}_{side}" for side in sides for kind in ("weight", "precision")]
-
-
-def _feature_sides(train: RatingsData | None) -> tuple[str, ...]:
-    if train is None:
-        return ()
-    return tuple(side for side in _SIDES if getattr(train, f"{side}_features", None) is not None)
+def _feature_names(sides: tuple[str, ...], prefix: str = "feature") -> list[str]:
+    return [f"{prefix}_{kind}_{side}" for side in sides for kind in ("weight", "precision")]
 
 
 def param_names(spec: PMF, train: RatingsData | None = None) -> list[str]:
@@ -131,7 +137,7 @@ def param_names(spec: PMF, train: RatingsData | None = None) -> list[str]:
             names.append("sigma_factor")
         if spec.biases:
             names += ["sigma_user_bias", "sigma_item_bias"]
-    return names + _feature_names(_feature_sides(train))
+    return names + _feature_names(spec.implicit_sides, "implicit") + _feature_names(feature_sides(train))
 
 
 def scalar_names(spec: PMF) -> list[str]:
@@ -185,7 +191,7 @@ def variable_shapes(
     return {
         name: (
             tuple(sizes[dim] for dim in dims_of(spec, name)),
-            np.dtype(np.float32 if name in FACTOR_VARS else np.float64),
+            np.dtype(np.float32 if name in _FLOAT32 else np.float64),
         )
         for name in param_names(spec) + _feature_names(sides)
     }
@@ -194,7 +200,7 @@ def variable_shapes(
 def shapes_for(spec: PMF, train: RatingsData) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     """`variable_shapes` of ``spec`` fitted to ``train`` (its users, items, rating levels and features)."""
     levels = train.levels if spec.likelihood == "ordinal" else None
-    counts = {side: getattr(train, f"{side}_features").n_features for side in _feature_sides(train)}
+    counts = {side: getattr(train, f"{side}_features").n_features for side in feature_sides(train)}
     return variable_shapes(spec, train.n_users, train.n_items, None if levels is None else len(levels), n_features=counts)
 
 
@@ -246,7 +252,7 @@ def make_posterior(
     """
     levels = train.levels
     coords = coords_for(spec, train.users, train.items, None if levels is None else len(levels))
-    sides = _feature_sides(train)
+    sides = feature_sides(train)
     coords |= {f"{side}_feature": np.asarray(getattr(train, f"{side}_features").names, dtype=str) for side in sides}
     names = param_names(spec, train)
     missing = [n for n in names if n not in draws]
@@ -257,14 +263,15 @@ def make_posterior(
     data_vars = {}
     for name in names:
         array = np.asarray(draws[name])
-        array = array.astype(np.float32 if name in FACTOR_VARS else np.float64, copy=False)
+        array = array.astype(np.float32 if name in _FLOAT32 else np.float64, copy=False)
         dims = ("chain", "draw", *dims_of(spec, name))
         if array.shape[:2] != (chains, n_draws) or array.ndim != len(dims):
             raise ValueError(f"draws[{name!r}] has shape {array.shape}, expected dims {dims}")
         data_vars[name] = (dims, array)
     base = {"chain": np.arange(chains), "draw": np.arange(n_draws)}
     var_coords = {k: v for k, v in coords.items() if any(k in d[0] for d in data_vars.values())}
-    posterior = xr.Dataset(data_vars, coords=base | var_coords, attrs=dict(attrs or {}))
+    sets = {"implicit_sets": spec.implicit_sets, "implicit_protocol": protocol_of(train)} if spec.implicit_sides else {}
+    posterior = xr.Dataset(data_vars, coords=base | var_coords, attrs=dict(attrs or {}) | sets)
     groups: dict[str, xr.Dataset] = {"posterior": posterior}
     if sample_stats:
         groups["sample_stats"] = xr.Dataset(
@@ -273,38 +280,9 @@ def make_posterior(
     obs = {"obs": np.arange(train.n_ratings)}
     groups["observed_data"] = xr.Dataset({"rating": ("obs", np.asarray(train.rating))}, coords=obs)
     constant: dict[str, Any] = {"user_idx": ("obs", np.asarray(train.user_idx)), "item_idx": ("obs", np.asarray(train.item_idx))}
-    for side in sides:  # the encoded features and their encoding (`features_of` reads them back)
-        constant[f"{side}_features"] = ((side, f"{side}_feature"), np.asarray(train.feature_matrix(side)))
-    encodings = {f"{s}_feature_encoding": json.dumps(getattr(train, f"{s}_features").encoder.to_dict()) for s in sides}
-    feature_coords = {k: coords[k] for side in sides for k in (side, f"{side}_feature")}
-    groups["constant_data"] = xr.Dataset(constant, coords=obs | feature_coords, attrs=encodings)
+    side_vars, side_coords, encodings = side_constants(spec, train, coords)
+    groups["constant_data"] = xr.Dataset(constant | side_vars, coords=obs | side_coords, attrs=encodings)
     return xr.DataTree.from_dict(groups)
-
-
-def features_of(tree: xr.DataTree, users: IdEncoder, items: IdEncoder) -> dict[str, Features | None]:
-    """Return the features stored in ``tree``'s ``constant_data`` (by side; None without).
-
-    ``users``/``items``: the training data's encoders (the rows are in their index order).
-    What a loader needs to rebuild the training data: ``train.with_features(**{f"{side}_features": ...})``.
-    """
-    constant = tree["constant_data"].to_dataset()
-    return {
-        side: Features(
-            side, FeatureEncoder.from_dict(json.loads(str(constant.attrs[f"{side}_feature_encoding"]))),
-            IdEncoder(side, encoder.classes), constant[f"{side}_features"].values,
-        ) if f"{side}_feature_encoding" in constant.attrs else None
-        for side, encoder in zip(_SIDES, (users, items), strict=True)
-    }
-
-
-def feature_weights(tree: xr.DataTree, side: str) -> np.ndarray | None:
-    """Return the draws of ``side``'s feature weights, (sample, feature, factor); None without features."""
-    post = tree["posterior"]
-    name = f"feature_weight_{side}"
-    if name not in post:
-        return None
-    values = np.asarray(post[name].values, dtype=np.float64)
-    return values.reshape((-1, *values.shape[2:]))
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,8 @@ VALID_LINKS: dict[str, tuple[str, ...]] = {
     "bernoulli": ("probit",),
 }
 CONFIDENCES = ("linear", "log")
+#: ``implicit_sets``: which sides' factors gain the implicit-feedback term (SVD++, "flipped")
+IMPLICIT_SETS = ("none", "user", "item", "both")
 
 #: Hyperpriors of ``priors="hierarchical"`` (shape, scale of inverse-gamma variances), merged
 #: under the user's ``hyperpriors``. Conjugate, so the Gibbs sampler and PyMC share them.
@@ -152,6 +154,17 @@ class PMF:
         units on 1-5 stars; the test RMSE is flat near them.
     hyperpriors : mapping, optional
         Overrides of `DEFAULT_HYPERPRIORS` (``{"sigma2": (a, b), ...}``).
+    implicit_sets : {"none", "user", "item", "both"}
+        Implicit feedback from which pairs exist (Bayesian SVD++, as in libFM and myFM's
+        relation blocks). ``"user"``: :math:`U_i = P_i + |N(i)|^{-1/2} \sum_{j \in N(i)} y_j`
+        with :math:`N(i)` the items user i rated (the fact, not the value); ``"item"`` (the
+        "flipped" form): each item's factor gains the same sum over its raters; ``"both"``.
+        :math:`N(i)` comes from the training ratings (protocol *strict*), or also from pairs
+        attached by `bayesmf.implicit_sets.with_implicit_pairs` (*transductive*, e.g. the
+        test pairs without their ratings); the posterior's attribute ``implicit_protocol``
+        says which. Gibbs sampler only, with ``factor_prior="per_side"`` (the weights' prior
+        scales with each side's factor variance: `bayesmf.inference.gibbs.implicit_sets`),
+        not with ``likelihood="implicit"``.
     """
 
     n_factors: int = 10
@@ -170,6 +183,7 @@ class PMF:
     sigma_v: float = 0.3
     sigma_bias: float = 0.5
     hyperpriors: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    implicit_sets: Literal["none", "user", "item", "both"] = "none"
 
     def __post_init__(self) -> None:
         validate_positive_int("n_factors", self.n_factors)
@@ -186,6 +200,13 @@ class PMF:
             raise ValueError(
                 "factor_prior='per_side' learns each side's factor mean and scale, so it needs "
                 f"priors='hierarchical', got priors={self.priors!r}"
+            )
+        validate_choice("implicit_sets", self.implicit_sets, IMPLICIT_SETS)
+        if self.implicit_sets != "none" and (self.factor_prior != "per_side" or self.likelihood == "implicit"):
+            raise ValueError(
+                f"implicit_sets={self.implicit_sets!r} extends the per-side prior of explicit ratings: it needs "
+                "priors='hierarchical', factor_prior='per_side' and a likelihood other than 'implicit', got "
+                f"priors={self.priors!r}, factor_prior={self.factor_prior!r}, likelihood={self.likelihood!r}"
             )
         if not isinstance(self.biases, bool):
             raise TypeError(f"biases must be True or False, got {self.biases!r}")
@@ -216,6 +237,11 @@ class PMF:
         object.__setattr__(self, "hyperpriors", hyper)
 
     # -- derived ------------------------------------------------------------------------
+    @property
+    def implicit_sides(self) -> tuple[str, ...]:
+        """The sides whose factors gain the implicit-feedback term (``implicit_sets``), in order."""
+        return {"none": (), "user": ("user",), "item": ("item",), "both": ("user", "item")}[self.implicit_sets]
+
     @property
     def hyper(self) -> dict[str, tuple[float, float]]:
         """The hyperpriors in force: defaults updated by the user's."""
@@ -279,7 +305,15 @@ class PMF:
         """Build the PyMC model of this spec on ``data`` (coords ``user``, ``item``, ``factor``)."""
         from bayesmf.model import build_model
 
+        self._gibbs_only("PyMC model")
         return build_model(self, data)
+
+    def _gibbs_only(self, what: str) -> None:
+        if self.implicit_sets != "none":
+            raise ValueError(
+                f"implicit_sets={self.implicit_sets!r} is fitted by the Gibbs sampler only (method='gibbs'), "
+                f"not by the {what}"
+            )
 
     def fit(self, data: RatingsData, method: str = "gibbs", **kwargs: Any) -> FitResult:
         """Fit on ``data`` by ``method`` and return a `bayesmf.results.FitResult`.
@@ -298,4 +332,6 @@ class PMF:
         """
         from bayesmf.inference import fit
 
+        if method != "gibbs":
+            self._gibbs_only(f"method={method!r}")
         return fit(self, data, method=method, **kwargs)

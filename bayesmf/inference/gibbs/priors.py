@@ -168,13 +168,20 @@ class FeatureFactors(PerSideFactors):
 
     def __init__(self, problem: Problem) -> None:
         super().__init__(problem)
+        #: the sides with features (whose weights are recorded)
+        self.featured = tuple(side for side, X in zip(("user", "item"), problem.features, strict=True) if X is not None)
         self.design: dict[str, np.ndarray] = {}
         self.gram: dict[str, np.ndarray] = {}
-        for side, X in zip(("user", "item"), problem.features, strict=True):
-            if X is not None:
-                design = np.hstack([np.ones((X.shape[0], 1)), X])
-                self.design[side] = design
-                self.gram[side] = design.T @ design
+        for side in self.regressed_sides():
+            X = problem.features[0 if side == "user" else 1]
+            n = problem.n_users if side == "user" else problem.n_items
+            design = np.ones((n, 1)) if X is None else np.hstack([np.ones((n, 1)), X])
+            self.design[side] = design
+            self.gram[side] = design.T @ design
+
+    def regressed_sides(self) -> tuple[str, ...]:
+        """Return the sides whose hyperparameters this block draws by regression (those with features)."""
+        return self.featured
 
     def _chain(self, state: ChainState, side: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Return the chain's standardized weights (F, K), beta (1,) and per-row mean buffer of ``side``."""
@@ -217,17 +224,34 @@ class FeatureFactors(PerSideFactors):
             self._draw_side(state, side, gammas, rng)
 
     def _draw_side(self, state: ChainState, side: str, gammas: np.ndarray, rng: np.random.Generator) -> None:
+        self._regress(state, side, state.side(side).P[:, self.problem.start :], gammas, rng)
+
+    def _regress(
+        self,
+        state: ChainState,
+        side: str,
+        U: np.ndarray,
+        gammas: np.ndarray,
+        rng: np.random.Generator,
+        extra_ss: np.ndarray | float = 0.0,
+    ) -> None:
+        """Draw ``side``'s (v, m, W) given the regression targets ``U`` (n, K), then beta.
+
+        ``gammas``: the standard gammas of v (their shapes set by the caller); ``extra_ss``
+        (per factor): terms added to the sums of squares of v's rate (other variables whose
+        prior scales with v).
+        """
         problem, start = self.problem, self.problem.start
         rows = state.side(side)
         scaled, beta, _ = self._chain(state, side)
-        design, U = self.design[side], rows.P[:, start:]
+        design = self.design[side]
         n_coef = design.shape[1]
         A = self.gram[side].copy()
         A[np.diag_indices(n_coef)] += np.r_[problem.kappa, np.full(n_coef - 1, beta[0])]
         chol = np.linalg.cholesky(A)
         rhs = design.T @ U  # (F + 1, K)
         theta_hat = np.linalg.solve(chol.T, np.linalg.solve(chol, rhs))
-        ss = np.einsum("ik,ik->k", U, U) - np.einsum("fk,fk->k", theta_hat, rhs)
+        ss = np.einsum("ik,ik->k", U, U) - np.einsum("fk,fk->k", theta_hat, rhs) + extra_ss
         b_f = problem.hyper.factor.b
         if problem.per_factor:
             v = (b_f + 0.5 * ss) / gammas
@@ -244,7 +268,7 @@ class FeatureFactors(PerSideFactors):
     def draws(self, state: ChainState) -> dict[str, Any]:
         """Return `PerSideFactors.draws` and, per side with features, its weights and their precision."""
         out = super().draws(state)
-        for side in self.design:
+        for side in self.featured:
             out[f"feature_weight_{side}"] = self.weights(state, side)
             out[f"feature_precision_{side}"] = self._chain(state, side)[1][0]
         return out

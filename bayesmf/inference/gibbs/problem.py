@@ -14,6 +14,10 @@ Binary feedback (``PMF(likelihood="bernoulli")``, ``binary``): ``ratings`` holds
 labels (the probit block, `bayesmf.inference.gibbs.probit`, regresses on latent responses
 it keeps per chain), the scale is [0, 1], the fixed noise variance 1 and the mu prior
 N(0, 1) (`bayesmf.link.mu_prior`).
+
+Implicit sets (``PMF(implicit_sets=...)``, SVD++): ``implicit_sets`` holds each side's
+normalized indicator design (`bayesmf.implicit_sets.implicit_design`) or None, and
+``protocol`` whether the sets hold extra pairs (``"transductive"``) or not (``"strict"``).
 """
 
 from __future__ import annotations
@@ -26,11 +30,14 @@ import numpy as np
 
 from bayesmf.binary import check_binary
 from bayesmf.confidence import confidence_weights
+from bayesmf.implicit_sets import implicit_design, protocol_of
 from bayesmf.inference.gibbs.kernels.structs import Csr, Hyper, InvGamma, Ratings
 from bayesmf.link import mu_prior, response_scale
 from bayesmf.spec import FACTOR_MEAN_KAPPA
 
 if TYPE_CHECKING:
+    import scipy.sparse as sp
+
     from bayesmf.data import RatingsData
     from bayesmf.spec import PMF
 
@@ -63,6 +70,10 @@ class Problem:
     #: side information: each side's features in index order, (n, F), or None
     #: (`bayesmf.data.RatingsData.feature_matrix`; used by `bayesmf.inference.gibbs.priors.FeatureFactors`)
     features: tuple[np.ndarray | None, np.ndarray | None] = (None, None)
+    #: implicit sets: each side's design |N(i)|^(-1/2) 1[j in N(i)], (n_side, n_other) CSR, or None
+    #: (`bayesmf.inference.gibbs.implicit_sets.ImplicitSetFactors`)
+    implicit_sets: tuple[sp.csr_matrix | None, sp.csr_matrix | None] = (None, None)
+    protocol: str = "strict"  # the implicit sets' protocol (bayesmf.implicit_sets.protocol_of)
 
     @property
     def implicit(self) -> bool:
@@ -183,4 +194,8 @@ def build_problem(
         weights=pair_weights,
         binary=spec.likelihood == "bernoulli",
         features=(data.feature_matrix("user"), data.feature_matrix("item")),
+        implicit_sets=tuple(  # type: ignore[arg-type]
+            implicit_design(data, side) if side in spec.implicit_sides else None for side in ("user", "item")
+        ),
+        protocol=protocol_of(data),
     )

@@ -9,7 +9,8 @@ in place (`Step`). `build_sweep` lists, for a `Problem`, in this order:
    ordered probit has no global mean, and shifts its biases with its cutpoints in
    `OrdinalLikelihood.augment`;
 3. sampling sweeps only: the likelihood's own parameters (`Likelihood.update`), the factor
-   prior's hyperparameters (`FactorPrior.update`), the per-side shifts (`SideShift`), the
+   prior's hyperparameters (`FactorPrior.update`; with implicit sets also their weights,
+   `bayesmf.inference.gibbs.implicit_sets`), the per-side shifts (`SideShift`), the
    bias prior's (`BiasPrior.update`), then the moves that apply: `SparseScaleMoves`, or
    under the per-side prior `RescaleSides` and `CollapsedBiasScale` (the first and the
    last not under implicit feedback, whose likelihood they do not know; they read the
@@ -36,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bayesmf.inference.gibbs import implicit_sets
 from bayesmf.inference.gibbs.implicit import ImplicitLikelihood
 from bayesmf.inference.gibbs.likelihood import GaussianLikelihood, GlobalMean, Likelihood
 from bayesmf.inference.gibbs.moves import (
@@ -46,7 +48,7 @@ from bayesmf.inference.gibbs.moves import (
     SparseScaleMoves,
 )
 from bayesmf.inference.gibbs.ordinal import OrdinalLikelihood, OrdinalProblem, build_ordinal_problem
-from bayesmf.inference.gibbs.priors import bias_prior_for, factor_prior_for
+from bayesmf.inference.gibbs.priors import bias_prior_for
 from bayesmf.inference.gibbs.probit import ProbitLikelihood
 from bayesmf.inference.gibbs.problem import Problem, build_problem
 from bayesmf.inference.gibbs.row_update import RowUpdate
@@ -137,7 +139,7 @@ def likelihood_for(problem: Problem) -> Likelihood:
 def build_sweep(problem: Problem, overrelaxation: float = 0.0, stochastic: bool = True) -> Sweep:
     """Build the sweep of ``problem``'s spec (see the module docstring for the order of its steps)."""
     likelihood = likelihood_for(problem)
-    factor_prior = factor_prior_for(problem)
+    factor_prior = implicit_sets.prior_with_sets(problem)  # `factor_prior_for`'s block without implicit sets
     bias_prior = bias_prior_for(problem)
     alpha = overrelaxation if stochastic else 0.0
     rows = [
