@@ -187,6 +187,10 @@ class RatingsData:
                 out[side] = Features.from_frame(given, side, id_column=id_column)
         return self._rebuild(self.user_idx, self.item_idx, self.rating, self.users, self.items, out)
 
+    def without_features(self) -> RatingsData:
+        """Return these ratings without side information (a new object; the routes other than Gibbs need it)."""
+        return RatingsData(self.user_idx, self.item_idx, self.rating, self.scale, self.users, self.items)
+
     def feature_matrix(self, side: str) -> np.ndarray | None:
         """Return the features of ``side`` ("user" or "item") in index order, (n, features); None without."""
         features = getattr(self, f"{side}_features")

@@ -22,7 +22,8 @@ factors and everything else, under the approximation that the new user's ratings
 move the other parameters (exact as the number of training ratings grows). A MAP result
 gets the conditional mode :math:`\Lambda^{-1} X^T (r - \mu - c) / \sigma^2` instead of a
 random draw. A new item is the mirror image: :math:`(V_j, c_j)` given the users' factors
-and biases, with the item side's prior.
+and biases, with the item side's prior. A new row without ratings (cold start) is drawn
+from its prior given each draw, under any likelihood (ratings need the normal one).
 
 Side information (a model fitted to data with features on the new rows' side,
 `bayesmf.inference.gibbs.priors.FeatureFactors`): the new row's prior mean is the draw's
@@ -43,7 +44,7 @@ import pandas as pd
 from bayesmf._seed import SeedLike, generator
 from bayesmf.data import IdEncoder, RatingsData
 from bayesmf.features import Features
-from bayesmf.posterior import feature_weights, make_posterior, param_names
+from bayesmf.posterior import SCALAR_GROUP, feature_weights, make_posterior, param_names
 from bayesmf.predictive.pairs import py_value
 from bayesmf.predictive.view import ModelView, model_view
 
@@ -53,6 +54,11 @@ if TYPE_CHECKING:
 __all__ = ["fold_in", "fold_in_items"]
 
 _OTHER = {"user": "item", "item": "user"}
+#: groups a folded-in result keeps as they are: fold-in moves no draw of the fit's variables, so the
+#: per-draw statistics and the scalars at every kept draw (``log_likelihood_sum`` included: the
+#: fit's own training ratings) still describe its chains. The warm-up groups are dropped: their
+#: factors lack the new rows.
+_KEPT_GROUPS = ("sample_stats", SCALAR_GROUP)
 #: posterior variables of each side's rows: (factors, biases)
 _NAMES = {"user": ("U", "user_bias"), "item": ("V", "item_bias")}
 
@@ -95,7 +101,7 @@ def fold_in(
     rating_col: str = "rating",
     features: pd.DataFrame | None = None,
 ) -> FitResult:
-    """Add new users to a fitted model without refitting (normal likelihood, identity link).
+    """Add new users to a fitted model without refitting (with ratings: normal likelihood, identity link).
 
     Parameters
     ----------
@@ -126,12 +132,17 @@ def fold_in(
         along the ``user`` dim (their factors drawn from the conditional posterior given
         each draw, see the module docstring), whose ``train`` holds the new ratings (and
         features) too (so ``recommend(..., exclude_rated=True)`` leaves them out), and whose
-        ``info["folded_in"]`` lists the new ids.
+        ``info["folded_in"]`` lists the new ids. The groups ``sample_stats`` and
+        ``scalar_posterior`` (Gibbs) are kept as they are (fold-in moves none of the fit's
+        draws; ``log_likelihood_sum`` stays that of the fit's own training ratings); the
+        warm-up groups (``keep_warmup=True``) are dropped, their factors lacking the new rows.
 
     Raises
     ------
     ValueError
-        For a model other than ``likelihood="normal"``, ``link="identity"``; a user already
+        Ratings for a model other than ``likelihood="normal"``, ``link="identity"`` (users
+        without ratings, an empty dict, are folded in from the prior under any likelihood);
+        a user already
         in the model; an item the model does not know; a rating off the scale or a
         duplicate (user, item) pair; a new user without features in a model with user
         features, or features given to a model without them (messages name the value).
@@ -174,16 +185,16 @@ def _fold_in(
     features: pd.DataFrame | None,
 ) -> FitResult:
     spec = result.spec
-    if spec.likelihood != "normal" or spec.link != "identity":
-        raise ValueError(
-            f"fold_in supports likelihood='normal' with link='identity' (closed-form conditional "
-            f"posterior); this model has likelihood={spec.likelihood!r}, link={spec.link!r}. "
-            f"Refit with the new {side}s instead"
-        )
     other = _OTHER[side]
     train = result.train
     encoders = {"user": train.users, "item": train.items}
     frame = _fold_in_frame(ratings, new_id, side, cols, rating_col)
+    if len(frame) and (spec.likelihood != "normal" or spec.link != "identity"):
+        raise ValueError(
+            f"fold_in of ratings supports likelihood='normal' with link='identity' (closed-form conditional "
+            f"posterior); this model has likelihood={spec.likelihood!r}, link={spec.link!r}. Refit with the "
+            f"new {side}s instead (new {side}s without ratings, an empty dict, can be folded in: cold start)"
+        )
     if isinstance(ratings, Mapping):
         new_ids = [py_value(new_id)]
     else:
@@ -259,8 +270,9 @@ def _fold_in(
             values = np.concatenate([values, b_new.reshape(chains, n_draws, -1)], axis=2)
         draws[name] = values
     tree = make_posterior(spec, new_train, draws, attrs=dict(post.attrs))
-    if "sample_stats" in result.idata.children:
-        tree["sample_stats"] = result.idata["sample_stats"]
+    for group in _KEPT_GROUPS:
+        if group in result.idata.children:
+            tree[group] = result.idata[group]
     info = dict(result.info)
     key = "folded_in" if side == "user" else "folded_in_items"
     info[key] = [*info.get(key, []), *ordered]
@@ -309,7 +321,14 @@ def _conditional_draws(
     prior_var[:, :K] = (view.prior_u if user else view.prior_v) ** 2
     if biases:
         prior_var[:, K] = (view.prior_ub if user else view.prior_ib) ** 2
-    assert view.noise is not None
+    if prior_mean is None:
+        prior_mean = view.prior_mean_u if user else view.prior_mean_v
+    if not len(item_idx):  # no ratings (any likelihood): the prior
+        mean = np.zeros((S, D))
+        mean[:, :K] = prior_mean
+        return mean if mode else mean + rng.standard_normal((S, D)) * np.sqrt(prior_var)
+    if view.noise is None:
+        raise ValueError("fold-in of ratings needs the normal likelihood's noise sd")
     noise_var = view.noise**2  # identity link: rating units
     X = np.empty((S, len(item_idx), D))
     X[:, :, :K] = (a.V if user else a.U)[:, item_idx, :]
@@ -322,8 +341,6 @@ def _conditional_draws(
     precision = np.einsum("snd,sne->sde", X, X) / noise_var[:, None, None]
     precision[:, np.arange(D), np.arange(D)] += 1.0 / prior_var
     rhs = np.einsum("snd,sn->sd", X, resid) / noise_var[:, None]
-    if prior_mean is None:
-        prior_mean = view.prior_mean_u if user else view.prior_mean_v
     rhs[:, :K] += prior_mean / prior_var[:, :K]  # a per-side (or feature) prior mean (else 0)
     chol = np.linalg.cholesky(precision)
     # mean = precision^{-1} rhs via the Cholesky factor: L w = rhs, L^T mean = w

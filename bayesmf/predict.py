@@ -50,7 +50,13 @@ Unknown ids (``unknown="prior"``): a user or item the encoder does not know gets
 ``sigma_factor_*``), seeded per id, and is flagged ``new_user``/``new_item``; at least 1,000
 components are used for such pairs (posterior draws repeated with fresh prior draws), so a
 MAP result gives a usable prior predictive too. ``unknown="raise"`` raises a `KeyError`
-naming the id.
+naming the id. A model fitted with features on a side (side information, Gibbs) predicts an
+unknown id of that side from its feature prior, centred on :math:`m + W^\top x` per draw,
+when it has the id's features (rows of ids without ratings attached with the training
+data, or folded in with ``fit.fold_in({}, user=..., features=...)`` /
+``fit.fold_in_items``), and refuses it with a ``ValueError`` naming it otherwise: the
+population prior would ignore what the features say and give too narrow intervals
+(`bayesmf.predictive.cold`).
 
 Memory: pairs are processed in chunks whose (pairs x draws) buffer holds about
 ``2**22`` float64 (32 MB) by default (``chunk_size`` sets the pairs per chunk); nothing of
@@ -136,7 +142,8 @@ def predict(
     clip : bool
         Censor predictive draws (and clip expected ratings) to the rating scale.
     unknown : {"prior", "raise"}
-        Ids the model does not know: prior predictive (flagged) or `KeyError` naming them.
+        Ids the model does not know: prior predictive (flagged; from the feature prior in a
+        model with features, module docstring) or `KeyError` naming them.
     chunk_size : int, optional
         Pairs per chunk; default keeps each chunk's (pairs x draws) buffer near 32 MB.
         Results do not depend on it.
@@ -164,7 +171,8 @@ def predict(
     ------
     ValueError
         ``prob`` outside (0, 1), ``threshold`` off the scale, a bad choice of ``kind``/
-        ``interval``/``unknown``, or missing id columns (the message names them).
+        ``interval``/``unknown``, or missing id columns (the message names them); an
+        unknown id whose features a model with features lacks (named).
     KeyError
         An unknown id with ``unknown="raise"`` (a `bayesmf.data.UnknownIdError`, also a
         ``ValueError``).
@@ -303,8 +311,10 @@ def predict_proba(
     r"""Predictive probability of each rating level, one row per pair.
 
     For ``likelihood="ordinal"``: :math:`P(r = \ell_k) = \frac1S \sum_s
-    [\mathrm{logistic}(c^{(s)}_k - \eta^{(s)}) - \mathrm{logistic}(c^{(s)}_{k-1} - \eta^{(s)})]`
-    (``pm.OrderedLogistic``). For the normal likelihood on discrete ratings, the mass the
+    [F(c^{(s)}_k - \eta^{(s)}) - F(c^{(s)}_{k-1} - \eta^{(s)})]` with :math:`F` the logistic
+    function (``link="identity"``, ``pm.OrderedLogistic``) or the standard normal cdf
+    :math:`\Phi` (``link="probit"``, the ordered probit, ``pm.OrderedProbit``), as
+    `bayesmf.link.ordinal_probs`. For the normal likelihood on discrete ratings, the mass the
     censored normal mixture puts on each level's bin (halfway to the neighbouring levels,
     the end bins open): the rating rounded to the nearest level. For implicit feedback the
     levels are 0 (not chosen) and 1 (chosen): ``p_1`` = P(chosen) = the mean over draws of
@@ -317,7 +327,8 @@ def predict_proba(
     data : RatingsData or pandas.DataFrame
         Pairs, as in `predict`.
     unknown, chunk_size, random_seed, user_col, item_col, rating_col
-        As in `predict`.
+        As in `predict` (a model fitted with features gives an unknown id the level
+        probabilities of its feature prior; see the module docstring).
     options : PredictOptions, optional
         ``unknown``, ``chunk_size`` and ``random_seed`` as one object.
 

@@ -149,5 +149,6 @@ class FitResult:
     predict_proba = _Forward("bayesmf.predict", "predict_proba")
     recommend = _Forward("bayesmf.recommend", "recommend")
     fold_in = _Forward("bayesmf.fold_in", "fold_in")
+    fold_in_items = _Forward("bayesmf.fold_in", "fold_in_items")
     diagnose = _Forward("bayesmf.diagnostics", "diagnose")
     save = _Forward("bayesmf.storage", "save")

@@ -14,6 +14,9 @@ attribute                   content
 ``bayesmf_scale``           ``[low, high]``
 ``bayesmf_method``          the inference route
 ``bayesmf_info``            ``FitResult.info``, JSON-safe part (numpy arrays kept exactly)
+``bayesmf_cold_features``   feature rows of ids without training ratings, by side
+                            (``Features.to_dict()``; the encoders' rows are in
+                            ``constant_data``, `bayesmf.posterior.features_of`)
 ==========================  =================================================================
 
 Saving writes to a temporary path beside the target and moves it into place, so a failed
@@ -41,7 +44,8 @@ import xarray as xr
 from bayesmf._json_attrs import flatten_attrs, from_json_safe, json_safe, unflatten_attrs
 from bayesmf._validate import validate_choice
 from bayesmf.data import IdEncoder, RatingsData
-from bayesmf.posterior import FACTOR_VARS, coords_for, dims_of, param_names
+from bayesmf.features import Features
+from bayesmf.posterior import FACTOR_VARS, coords_for, dims_of, features_of, param_names
 from bayesmf.spec import PMF
 
 __all__ = [
@@ -234,7 +238,19 @@ def disk_attrs(result: Storable) -> dict[str, Any]:
         _PREFIX + "scale": json.dumps(list(train.scale)),
         _PREFIX + "method": str(result.method),
         _PREFIX + "info": json.dumps(json_safe(result.info, "info")),
+        _PREFIX + "cold_features": json.dumps(_cold_features(train)),
     }
+
+
+def _cold_features(train: RatingsData) -> dict[str, Any]:
+    """Return the feature rows of ids without training ratings (cold start) by side, JSON-able (`constant_data` has the rest)."""
+    out = {}
+    for side, features, encoder in (("user", train.user_features, train.users), ("item", train.item_features, train.items)):
+        extra = [] if features is None else [v for v in features.ids.classes.tolist() if v not in encoder]
+        if features is not None and extra:
+            ids = IdEncoder.fit(side, extra)
+            out[side] = Features(side, features.encoder, ids, features.rows_for(ids)).to_dict()
+    return out
 
 
 def to_disk_tree(result: Storable) -> xr.DataTree:
@@ -319,12 +335,21 @@ def read(path: str | os.PathLike[str], *, lazy: bool = False) -> StoredResult:
         users,
         items,
     )
+    try:  # side information: the encoded rows and their encoding (make_posterior), and rows for cold start
+        stored = features_of(tree, users, items)
+        for side, payload in json.loads(str(attrs.get(_PREFIX + "cold_features", "{}"))).items():
+            stored[side] = stored[side].append(Features.from_dict(payload))  # type: ignore[union-attr]
+        train = train.with_features(stored["user"], stored["item"])
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise BayesmfFileError(f"{str(path)!r} has unreadable features: {exc}") from exc
     groups: dict[str, xr.Dataset] = {}
     first = ("posterior", "sample_stats", "observed_data", "constant_data")  # as make_posterior
     for name, node in sorted(children.items(), key=lambda kv: (first.index(kv[0]) if kv[0] in first else 4, kv[0])):
         ds = unflatten_attrs(node.to_dataset())
         if name == "posterior":
             ds = _check_posterior(ds, spec, train, path)
+        elif name == "constant_data":
+            ds = ds.assign_coords(_feature_coords(train, ds, coords_for(spec, users, items, _n_levels(train))))
         if lazy:
             ds.encoding[_SOURCE] = str(path.resolve())
         groups[name] = ds
@@ -334,7 +359,7 @@ def read(path: str | os.PathLike[str], *, lazy: bool = False) -> StoredResult:
 
 def _check_posterior(ds: xr.Dataset, spec: PMF, train: RatingsData, path: Path) -> xr.Dataset:
     """Refuse a posterior that does not have the layout of ``spec``; restore coord dtypes."""
-    expected = param_names(spec)
+    expected = param_names(spec, train)
     present = [str(v) for v in ds.data_vars]
     if sorted(present) != sorted(expected):
         raise BayesmfFileError(
@@ -351,8 +376,7 @@ def _check_posterior(ds: xr.Dataset, spec: PMF, train: RatingsData, path: Path) 
             )
         if name in FACTOR_VARS and ds[name].dtype != np.float32:
             ds[name] = ds[name].astype(np.float32)
-    levels = train.levels
-    coords = coords_for(spec, train.users, train.items, None if levels is None else len(levels))
+    coords = coords_for(spec, train.users, train.items, _n_levels(train))
     for dim in ("user", "item"):
         if dim in ds.coords:
             if ds.sizes[dim] != len(coords[dim]):
@@ -362,4 +386,24 @@ def _check_posterior(ds: xr.Dataset, spec: PMF, train: RatingsData, path: Path) 
                 )
             # netCDF returns strings as object arrays: give back what make_posterior wrote
             ds = ds.assign_coords({dim: coords[dim]})
-    return ds
+    return ds.assign_coords(_feature_coords(train, ds, coords))
+
+
+def _n_levels(train: RatingsData) -> int | None:
+    levels = train.levels
+    return None if levels is None else len(levels)
+
+
+def _feature_coords(train: RatingsData, ds: xr.Dataset, coords: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Return coords of ``ds`` as make_posterior wrote them (netCDF reads strings as objects): feature names, rows.
+
+    ``coords``: `coords_for` of the stored spec and encoders.
+    """
+    out: dict[str, np.ndarray] = {}
+    for side in ("user", "item"):
+        features = getattr(train, f"{side}_features")
+        if features is not None and f"{side}_feature" in ds.coords:
+            out[f"{side}_feature"] = np.asarray(features.names, dtype=str)
+        if side in ds.coords and ds.sizes[side] == len(coords[side]):
+            out[side] = coords[side]
+    return out

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 from bayesmf._validate import validate_choice
 
 if TYPE_CHECKING:
+    from bayesmf.data import RatingsData
     from bayesmf.spec import PMF
 
-__all__ = ["INFO_KEYS", "METHODS", "SUPPORT", "check_inputs", "check_supported"]
+__all__ = ["INFO_KEYS", "METHODS", "SUPPORT", "check_features", "check_inputs", "check_supported"]
 
 METHODS = ("gibbs", "nuts", "advi", "map", "als", "sgd")
 
@@ -61,6 +62,7 @@ def check_inputs(spec: Any, data: Any, method: str) -> None:
     """Check the spec's type, that ``method`` supports it, and the data's type, size and values.
 
     Values: 0/1 for the Bernoulli likelihood, on a regular grid of levels for the ordinal one.
+    Features (`check_features`): only the Gibbs sampler's per-side prior uses them.
     """
     from bayesmf.data import RatingsData
     from bayesmf.spec import PMF
@@ -75,6 +77,7 @@ def check_inputs(spec: Any, data: Any, method: str) -> None:
         )
     if data.n_ratings == 0:
         raise ValueError("cannot fit on an empty dataset (0 ratings)")
+    check_features(spec, data, method)
     if spec.likelihood == "bernoulli":
         from bayesmf.binary import check_binary
 
@@ -83,3 +86,28 @@ def check_inputs(spec: Any, data: Any, method: str) -> None:
         from bayesmf.link import ordinal_levels
 
         ordinal_levels(data)
+
+
+def check_features(spec: PMF, data: RatingsData, method: str) -> None:
+    """Refuse data with features (before anything is fitted) unless the route and spec use them.
+
+    Only ``method="gibbs"`` fits the feature prior (`bayesmf.inference.gibbs.priors.FeatureFactors`),
+    and only on the per-side hierarchical prior it extends; the other routes would silently
+    ignore the features, so they raise ``ValueError`` naming the method.
+    """
+    sides = [side for side in ("user", "item") if getattr(data, f"{side}_features", None) is not None]
+    if not sides:
+        return
+    which = " and ".join(sides)
+    if method != "gibbs":
+        raise ValueError(
+            f"method={method!r} does not use features, and this data has {which} features: only the Gibbs "
+            "sampler fits data with features (method='gibbs' with PMF(priors='hierarchical', "
+            "factor_prior='per_side')); fit without them with data.without_features()"
+        )
+    if spec.priors != "hierarchical" or spec.factor_prior != "per_side":
+        raise ValueError(
+            f"this data has {which} features, which need the per-side prior they extend: "
+            f"PMF(priors='hierarchical', factor_prior='per_side') (got priors={spec.priors!r}, "
+            f"factor_prior={spec.factor_prior!r}); or fit without them with data.without_features()"
+        )

@@ -1,9 +1,10 @@
-"""Latent scores per chunk of pairs, over the components of each pair's predictive.
+r"""Latent scores per chunk of pairs, over the components of each pair's predictive.
 
 A pair's predictive is a mixture over components: the ``S`` posterior draws for a pair
 whose user and item the model knows; for a pair with an unknown id, at least
 `MIN_PRIOR_COMPONENTS` components (posterior draws repeated, component ``c`` using draw
-``c % S``) whose unknown factors and bias are drawn from the prior given the draw's scales,
+``c % S``) whose unknown factors and bias are drawn from the prior given the draw's scales
+(centred on :math:`m + W^\top x` for an id with features, `bayesmf.predictive.cold`),
 seeded per id. Random numbers are keyed by the pair itself (`pair_seeds`), so results do
 not depend on chunking nor on which other pairs are asked for.
 """
@@ -17,6 +18,7 @@ import numpy as np
 
 from bayesmf import _kernels_predict as kern
 from bayesmf.latent import latent_scores_per_draw
+from bayesmf.predictive.cold import feature_mean
 from bayesmf.predictive.pairs import Pairs
 from bayesmf.predictive.view import ModelView
 
@@ -68,8 +70,14 @@ def _splitmix(x: np.ndarray) -> np.ndarray:
         return x ^ (x >> np.uint64(31))
 
 
-def _prior_draws(view: ModelView, base: int, side: int, code: int, n_comp: int) -> tuple[np.ndarray, np.ndarray]:
-    """Prior factors (C, K) and bias (C,) for unknown id ``code`` (side 0 user, 1 item), seeded per id."""
+def _prior_draws(
+    view: ModelView, base: int, side: int, code: int, n_comp: int, x: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Prior factors (C, K) and bias (C,) for unknown id ``code`` (side 0 user, 1 item), seeded per id.
+
+    ``x``: the id's encoded features (a model with features on that side): the prior mean
+    gains :math:`x^\top W` per draw (`bayesmf.predictive.cold`).
+    """
     rng = np.random.default_rng([base, 7, side, code])
     z = rng.standard_normal((n_comp, view.n_factors + 1))
     s_of_c = np.arange(n_comp) % view.n_samples
@@ -77,6 +85,8 @@ def _prior_draws(view: ModelView, base: int, side: int, code: int, n_comp: int) 
     mean_f = view.prior_mean_u if side == 0 else view.prior_mean_v
     scale_b = view.prior_ub if side == 0 else view.prior_ib
     factors = mean_f[s_of_c] + z[:, :-1] * scale_f[s_of_c]
+    if x is not None:
+        factors += feature_mean(view, side, x, s_of_c)
     bias = z[:, -1] * scale_b[s_of_c] if view.has_bias else np.zeros(n_comp)
     return factors, bias
 
@@ -101,9 +111,9 @@ def _unknown_latent(view: ModelView, pairs: Pairs, rows: np.ndarray, n_comp: int
     Vf = np.empty_like(Uf)
     bu = np.zeros((len(rows), n_comp))
     bi = np.zeros((len(rows), n_comp))
-    for side, idx, codes, F, B, arr, bias in (
-        (0, pairs.uidx[rows], pairs.user_code[rows], Uf, bu, a.U, a.user_bias),
-        (1, pairs.iidx[rows], pairs.item_code[rows], Vf, bi, a.V, a.item_bias),
+    for side, idx, codes, F, B, arr, bias, xs in (
+        (0, pairs.uidx[rows], pairs.user_code[rows], Uf, bu, a.U, a.user_bias, pairs.user_x),
+        (1, pairs.iidx[rows], pairs.item_code[rows], Vf, bi, a.V, a.item_bias, pairs.item_x),
     ):
         have = idx >= 0
         if have.any():
@@ -111,7 +121,7 @@ def _unknown_latent(view: ModelView, pairs: Pairs, rows: np.ndarray, n_comp: int
             if bias is not None:
                 B[have] = bias[s_of_c[None, :], idx[have][:, None]]
         for code in np.unique(codes[~have]).tolist():
-            factors, b = _prior_draws(view, base, side, code, n_comp)
+            factors, b = _prior_draws(view, base, side, code, n_comp, None if xs is None else xs[code])
             where = codes == code
             F[where] = factors
             B[where] = b

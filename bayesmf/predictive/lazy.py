@@ -128,6 +128,7 @@ def draw_blocks(view: ModelView) -> Iterator[ModelView]:
             cutpoints=_cut(view.cutpoints, cut), prior_u=view.prior_u[cut], prior_v=view.prior_v[cut],
             prior_mean_u=view.prior_mean_u[cut], prior_mean_v=view.prior_mean_v[cut],
             prior_ub=view.prior_ub[cut], prior_ib=view.prior_ib[cut], mu=view.mu[cut],
+            weights_u=_cut(view.weights_u, cut), weights_v=_cut(view.weights_v, cut),
         )
         del block, arrays  # the consumer's view of this block is the last reference
 

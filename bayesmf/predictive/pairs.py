@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from bayesmf.data import RatingsData, UnknownIdError
+from bayesmf.predictive.cold import unknown_rows
 
 if TYPE_CHECKING:
     from bayesmf.results import FitResult
@@ -32,6 +33,9 @@ class Pairs:
     # the model's indices, when uidx/iidx index a gathered part of the draws (`localized`)
     user_key: np.ndarray | None = None
     item_key: np.ndarray | None = None
+    # encoded features of the unknown ids, by code (a model with features on that side; `cold`)
+    user_x: np.ndarray | None = None
+    item_x: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.uidx)
@@ -72,6 +76,8 @@ class Pairs:
             item_code=self.item_code[rows],
             user_key=None if self.user_key is None else self.user_key[rows],
             item_key=None if self.item_key is None else self.item_key[rows],
+            user_x=self.user_x,
+            item_x=self.item_x,
         )
 
 
@@ -147,6 +153,9 @@ def resolve_pairs(
         ``data`` of another type.
     bayesmf.data.UnknownIdError
         An unknown id with ``unknown="raise"`` (a ``KeyError``; the message names it).
+    ValueError
+        An unknown id of a side with features whose features the model lacks
+        (`bayesmf.predictive.cold`).
     """
     train = result.train
     user_raw, item_raw, uidx, iidx, rating = _raw_ids(result, data, user_col, item_col, rating_col)
@@ -158,6 +167,10 @@ def resolve_pairs(
                     f"unknown {name} id(s) {bad[:5]!r}{' and more' if len(bad) > 5 else ''}: not in "
                     f"the model's {encoder.name} encoder; pass unknown='prior' for prior predictions"
                 )
+    user_x, item_x = (
+        unknown_rows(train, name, list(dict.fromkeys(py_value(v) for v in raw[idx < 0])))
+        for name, raw, idx in (("user", user_raw, uidx), ("item", item_raw, iidx))
+    )
     counts_u = train.user_counts()
     counts_i = train.item_counts()
     new_user = (uidx < 0) | (counts_u[np.maximum(uidx, 0)] == 0)
@@ -172,6 +185,8 @@ def resolve_pairs(
         new_item=np.asarray(new_item, dtype=bool),
         user_code=_codes(np.asarray(user_raw, dtype=object), uidx < 0),
         item_code=_codes(np.asarray(item_raw, dtype=object), iidx < 0),
+        user_x=user_x,
+        item_x=item_x,
     )
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bayesmf.link import response_scale
-from bayesmf.posterior import PosteriorArrays, posterior_arrays, prior_moments
+from bayesmf.posterior import PosteriorArrays, feature_weights, posterior_arrays, prior_moments
 
 if TYPE_CHECKING:
     from bayesmf.results import FitResult
@@ -40,6 +40,10 @@ class ModelView:
     has_bias: bool
     implicit: bool = False  # implicit feedback: response 0 / 1 on [0, 1], levels (0, 1)
     binary: bool = False  # Bernoulli (probit): response 0 / 1, mean Phi(eta), levels (0, 1), no noise sd
+    # (S, F, K) feature weights of each side (None without features): an unknown id's prior
+    # mean is prior_mean + x^T W for its encoded features x (`bayesmf.predictive.cold`)
+    weights_u: np.ndarray | None = None
+    weights_v: np.ndarray | None = None
 
     @property
     def spec(self) -> Any:
@@ -103,4 +107,6 @@ def model_view(result: FitResult, lazy: bool = False) -> ModelView:
         has_bias=spec.biases,
         implicit=implicit,
         binary=binary,
+        weights_u=feature_weights(result.idata, "user"),
+        weights_v=feature_weights(result.idata, "item"),
     )
