@@ -109,7 +109,7 @@ def _p_at_least(view: ModelView, eta: np.ndarray, threshold: float) -> np.ndarra
     s = np.arange(view.n_samples)
     if view.ordinal:
         assert view.cutpoints is not None and view.levels is not None
-        probs = ordinal_probs(eta.T, view.cutpoints[s])  # (J, S, L)
+        probs = ordinal_probs(eta.T, view.cutpoints[s], view.spec.link)  # (J, S, L)
         return probs[..., view.levels >= threshold - 1e-9].sum(axis=-1).T  # type: ignore[no-any-return]
     assert view.noise is not None
     mean = mean_of(view, eta.T, s).T

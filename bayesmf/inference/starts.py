@@ -45,7 +45,7 @@ def map_start(spec: PMF, data: RatingsData, *, random_seed: Any = None) -> dict[
     data (a saddle of the posterior that NUTS leaves only slowly), so the start is a
     two-step empirical-Bayes MAP of ``spec`` with fixed priors (ALS for the identity-link
     normal model, SGD for the logistic link; for the ordinal likelihood, ALS on the centred
-    ratings carried over to the logit scale, see `_ordinal_start`), with no model to
+    ratings carried over to the logit or probit scale, see `_ordinal_start`), with no model to
     compile:
 
     1. prior sds 1 for factors and offsets and noise sd half the sd of the ratings (on the
@@ -108,7 +108,7 @@ def map_start(spec: PMF, data: RatingsData, *, random_seed: Any = None) -> dict[
     )
     start = _point_fit(refit, fit_data, rng)
     if ordinal:
-        start = _ordinal_start(start, data, float(np.std(data.rating)))
+        start = _ordinal_start(start, data, float(np.std(data.rating)), spec.link)
     if binary:
         start = _probit_start(start, float(np.mean(data.rating)))
     _fill_unrated(start, data, rng)
@@ -161,23 +161,28 @@ def _fill_unrated(start: dict[str, np.ndarray], data: RatingsData, rng: np.rando
             start[name] = value
 
 
-def _ordinal_start(start: dict[str, np.ndarray], data: RatingsData, rating_sd: float) -> dict[str, np.ndarray]:
-    r"""Carry a normal fit of the centred ratings over to the ordered-logistic scale.
+def _ordinal_start(
+    start: dict[str, np.ndarray], data: RatingsData, rating_sd: float, link: str = "identity"
+) -> dict[str, np.ndarray]:
+    r"""Carry a normal fit of the centred ratings over to the ordinal model's latent scale.
 
-    The latent score of the ordinal model is on the logit scale, where the logistic
-    distribution has sd :math:`\pi/\sqrt 3 \approx 1.8`: scale the centred fit by
-    :math:`c = 1.8 / \mathrm{sd}(r)` (factors by :math:`\sqrt c` each), fold the fitted
-    mean (near 0) into the user offsets, and set the cutpoints from the level frequencies.
+    The latent score of the ordered logistic (``link="identity"``) is on the logit scale,
+    where the logistic distribution has sd :math:`\pi/\sqrt 3 \approx 1.8`; that of the
+    ordered probit (``link="probit"``) has noise sd 1. Scale the centred fit by
+    :math:`c = s / \mathrm{sd}(r)` with that sd :math:`s` (factors by :math:`\sqrt c`
+    each), fold the fitted mean (near 0) into the user offsets, and set the cutpoints from
+    the level frequencies on the link's scale.
     """
     levels = data.levels
     if levels is None:
         raise ValueError("likelihood='ordinal' needs discrete rating levels")
-    c = (np.pi / np.sqrt(3.0)) / max(rating_sd, 1e-6)
+    noise_sd = 1.0 if link == "probit" else np.pi / np.sqrt(3.0)
+    c = noise_sd / max(rating_sd, 1e-6)
     out = {"U": start["U"] * np.sqrt(c), "V": start["V"] * np.sqrt(c)}
     if "user_bias" in start:
         out["user_bias"] = c * (start["user_bias"] + float(start.get("mu", 0.0)))
         out["item_bias"] = c * start["item_bias"]
-    out["cutpoints"] = initial_cutpoints(level_codes(np.asarray(data.rating), levels), len(levels))
+    out["cutpoints"] = initial_cutpoints(level_codes(np.asarray(data.rating), levels), len(levels), link)
     return out
 
 

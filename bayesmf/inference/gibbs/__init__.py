@@ -5,7 +5,13 @@ form: every pair of the matrix at response 1 or 0 with weight :math:`c_{ij}` or 
 blocks of `implicit` with the same priors; and binary feedback (``likelihood="bernoulli"``,
 probit link: :math:`y_{ij} = [z_{ij} > 0]`, :math:`z_{ij} \sim \mathcal N(\eta_{ij}, 1)`,
 Albert & Chib 1993), by the block of `probit`, which redraws the latent :math:`z_{ij}` each
-sweep and lets the Gaussian blocks run on them.
+sweep and lets the Gaussian blocks run on them; and star ratings as ordered levels
+(``likelihood="ordinal"``, ``link="probit"``: the ordered probit), by the block of
+`ordinal`, which redraws the latent responses and the cutpoints the same way. Side
+information (`bayesmf.data.RatingsData.with_features`, with ``factor_prior="per_side"``):
+the prior block `priors.FeatureFactors` centres each row on
+:math:`m + W^\top x` for its encoded features :math:`x` and draws the weights :math:`W`
+and their precision; implicit sets (SVD++, `implicit_sets`) likewise.
 
 The model (`bayesmf.spec.PMF` with ``link="identity"``, ``likelihood="normal"``):
 
@@ -43,12 +49,16 @@ see or where the priors mix slowly (`moves`). Modules by job:
 ``likelihood``      the likelihood block (Gaussian) and the global mean
 ``implicit``        the implicit-feedback likelihood block (every pair counts)
 ``probit``          the binary likelihood block (latent responses, data augmentation)
-``priors``          the prior blocks (fixed, shared scale(s), per side)
+``ordinal``         the ordered-probit likelihood block (latent responses, cutpoints)
+``priors``          the prior blocks (fixed, shared scale(s), per side, with features)
+``implicit_sets``   the implicit-set prior block (SVD++ and its "flipped" form)
 ``row_update``      the row-update block
 ``moves``           the extra moves
 ``sweep``           the sweep composed of blocks
 ``start``           initial points (``init="map"`` / ``"prior"``)
 ``runner``          chains on threads in stages, progress bar, kept draws into a sink, Ctrl-C
+``recording``       where a run's draws go, wired once (sink, spacing, monitor, scalar trace)
+``spacing``         at most ``factor_draws`` evenly spaced draws per chain in the posterior
 ``converge``        the stopping rule: run until converged, or to a budget
 ``monitor``         the identified quantities of each kept draw, and the check on them
 ``assemble``        from the sinks to the result (sizes, the tree, cutting stopped runs)
