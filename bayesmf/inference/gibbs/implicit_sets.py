@@ -33,7 +33,15 @@ prior does not involve :math:`v`, so the per-side prior's exact moves (`RescaleS
    conditional of each :math:`y_j` given the others, the residuals kept up to date; cost
    the design's nonzeros times K a sweep, as libFM's);
 3. :math:`\gamma \sim \mathrm{Gamma}(a_\gamma + JK/2, b_\gamma + \tfrac12 \sum_{jk}
-   y_{jk}^2 / v_k)`.
+   y_{jk}^2 / v_k)`;
+4. a joint scale move :math:`(\tilde Y, \gamma) \to (c \tilde Y, \gamma / c^2)`, one step
+   leaving its conditional under Haar measure :math:`dc/c` invariant (Liu & Sabatti 2000):
+   with :math:`s = \log c`, :math:`e = XY`, :math:`r = U - m - W^\top x`,
+   :math:`\log p(s) = -2 a_\gamma s - b_\gamma \gamma e^{-2s} - \tfrac12 A e^{2s} + B e^s`,
+   :math:`A = \sum_{ik} e_{ik}^2 / v_k`, :math:`B = \sum_{ik} r_{ik} e_{ik} / v_k`, by one
+   slice-sampling step (`scale_draw`). Without it :math:`\gamma` and the size of
+   :math:`Y` move in small steps where the data say little about :math:`Y` (the funnel of a
+   centered hierarchy).
 
 Every step is an exact conditional, so the sweep is a valid Gibbs sampler. Its posterior
 variables: ``implicit_weight_user`` (item, factor), the :math:`y_j` of the user side,
@@ -60,7 +68,7 @@ if TYPE_CHECKING:
     from bayesmf.inference.gibbs.problem import Problem
     from bayesmf.inference.gibbs.state import ChainState
 
-__all__ = ["IMPLICIT_PRECISION_PRIOR", "ImplicitSetFactors", "prior_with_sets"]
+__all__ = ["IMPLICIT_PRECISION_PRIOR", "ImplicitSetFactors", "prior_with_sets", "scale_draw"]
 
 #: (shape, rate) of the Gamma prior of each side's implicit-weight precision :math:`\gamma`
 IMPLICIT_PRECISION_PRIOR = (1.0, 1.0)
@@ -128,6 +136,14 @@ class ImplicitSetFactors(FeatureFactors):
         scaled[:] = Y / sd
         shape, rate = IMPLICIT_PRECISION_PRIOR
         gamma[0] = rng.standard_gamma(shape + 0.5 * scaled.size) / (rate + 0.5 * float(np.sum(scaled**2)))
+        # 4. the joint scale move (Y -> cY, gamma -> gamma / c^2)
+        effect = np.zeros_like(resid)
+        self._terms(side, Y, effect, 0, 1.0)
+        weighted = effect / (sd * sd)
+        A, B = float(np.sum(effect * weighted)), float(np.sum((resid + effect) * weighted))
+        c = np.exp(scale_draw(A, B, rate * gamma[0], shape, rng))
+        scaled *= c
+        gamma[0] /= c * c
 
     def draws(self, state: ChainState) -> dict[str, Any]:
         """Return `FeatureFactors.draws` and, per side with sets, its implicit weights and their precision."""
@@ -136,6 +152,32 @@ class ImplicitSetFactors(FeatureFactors):
             out[f"implicit_weight_{side}"] = self.implicit_weights(state, side)
             out[f"implicit_precision_{side}"] = self._implicit(state, side)[1][0]
         return out
+
+
+def scale_draw(A: float, B: float, b_gamma: float, a: float, rng: np.random.Generator, width: float = 1.0) -> float:
+    r"""One slice-sampling draw (Neal 2003) of :math:`s = \log c` of the joint scale move, from s = 0.
+
+    The density is :math:`\log p(s) = -2as - b\gamma e^{-2s} - \tfrac12 A e^{2s} + B e^s`
+    (see `ImplicitSetFactors`); ``b_gamma`` is :math:`b\gamma`.
+    """
+
+    def logp(x: float) -> float:
+        return -2.0 * a * x - b_gamma * np.exp(-2.0 * x) - 0.5 * A * np.exp(2.0 * x) + B * np.exp(x)
+
+    level = logp(0.0) + np.log(rng.random())
+    left = -width * rng.random()
+    right = left + width
+    steps = 50
+    while steps and logp(left) > level:
+        left, steps = left - width, steps - 1
+    while steps and logp(right) > level:
+        right, steps = right + width, steps - 1
+    for _ in range(200):
+        x = left + (right - left) * rng.random()
+        if logp(x) > level:
+            return float(x)
+        left, right = (x, right) if x < 0.0 else (left, x)
+    return 0.0
 
 
 def _arrays(X: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
