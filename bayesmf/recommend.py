@@ -126,8 +126,8 @@ def recommend(
     result : FitResult
         The fitted model.
     user : raw id or list of raw ids
-        The user(s). An id the model does not know gets the prior predictive (popular,
-        well-liked items first) with ``unknown="prior"``, a `KeyError` with ``"raise"``.
+        The user(s). An id the model does not know gets the prior predictive (popular, well-liked
+        items first; with user features, its feature prior) with ``unknown="prior"``, a `KeyError` with "raise".
     n : int
         Items per user (fewer if fewer candidates).
     prob : float
