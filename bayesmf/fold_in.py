@@ -162,13 +162,31 @@ def fold_in_items(
     item_col: str = "item",
     rating_col: str = "rating",
 ) -> FitResult:
-    """Add new items to a fitted model without refitting: `fold_in` with the sides swapped.
+    r"""Add new items to a fitted model without refitting: `fold_in` with the sides swapped.
 
-    ``ratings``: a frame of (user, item, rating) whose items are new and users known, or a
-    dict ``{user: rating}`` for ONE item named by ``item`` (an empty dict: an item without
-    ratings, cold start). ``features``: the new items' features for a model fitted with item
-    features (see `fold_in`). The new items are appended along the ``item`` dim; ``info
-    ["folded_in_items"]`` lists them. Raises as `fold_in` does, for items.
+    Parameters
+    ----------
+    result : FitResult
+        The fitted model (left unchanged).
+    ratings : pandas.DataFrame or dict
+        A frame of (user, item, rating) whose items are new and users known, or a dict
+        ``{user: rating}`` for ONE item named by ``item`` (an empty dict: an item without
+        ratings, cold start, under any likelihood).
+    item : raw id, optional
+        The new item's id when ``ratings`` is a dict.
+    random_seed : int or numpy.random.Generator, optional
+        Seeds the draws of the new items' factors.
+    features : pandas.DataFrame, optional
+        The new items' features (index: their ids) for a model fitted with item features,
+        encoded as the training ones were; their prior mean becomes :math:`m + W^\top z`.
+    user_col, item_col, rating_col : str
+        Column names of a frame ``ratings``.
+
+    Returns
+    -------
+    FitResult
+        The new items appended along the ``item`` dim; ``info["folded_in_items"]`` lists
+        them. Raises as `fold_in` does, for items.
     """
     cols = {"user": user_col, "item": item_col}
     return _fold_in(result, ratings, "item", item, random_seed, cols, rating_col, features)
