@@ -10,7 +10,7 @@ in place (`Step`). `build_sweep` lists, for a `Problem`, in this order:
    `OrdinalLikelihood.augment`;
 3. sampling sweeps only: the likelihood's own parameters (`Likelihood.update`), the factor
    prior's hyperparameters (`FactorPrior.update`; with implicit sets also their weights,
-   `bayesmf.inference.gibbs.implicit_sets`), the per-side shifts (`SideShift`), the
+   then `ImplicitShift`: `bayesmf.inference.gibbs.implicit_sets`), the per-side shifts (`SideShift`), the
    bias prior's (`BiasPrior.update`), then the moves that apply: `SparseScaleMoves`, or
    under the per-side prior `RescaleSides` and `CollapsedBiasScale` (the first and the
    last not under implicit feedback, whose likelihood they do not know; they read the
@@ -152,7 +152,8 @@ def build_sweep(problem: Problem, overrelaxation: float = 0.0, stochastic: bool 
     shift = [] if ordinal else _applicable(problem, BiasShift)
     steps: list[Step] = [*rows, *mean, likelihood.observe, *shift]
     if stochastic:
-        steps += [likelihood.update, factor_prior.update, *_applicable(problem, SideShift), bias_prior.update]
+        steps += [likelihood.update, factor_prior.update, *implicit_sets.implicit_shifts(problem, likelihood, factor_prior)]
+        steps += [*_applicable(problem, SideShift), bias_prior.update]
         steps += _moves(problem, likelihood)
     recorders = (*rows, *mean, likelihood, factor_prior, bias_prior)
     return Sweep(problem, likelihood, tuple(steps), recorders, stochastic)

@@ -12,7 +12,7 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["add_implicit_terms", "sample_implicit_weights"]
+__all__ = ["add_implicit_terms", "sample_implicit_weights", "shift_implicit_weights"]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -69,3 +69,81 @@ def sample_implicit_weights(indptr, rows, vals, resid, Y, beta, sd, z):
             x = vals[p]
             for k in range(n_factors):
                 resid[i, k] -= x * s[k]
+
+
+@numba.njit(cache=True, nogil=True)
+def shift_implicit_weights(ratings, P_own, P_other, fit, by_member, Y, prior_prec, z):
+    r"""Move each :math:`y_j` with the rows whose set holds it: :math:`y_j \to y_j + \delta`, :math:`U_i \to U_i + X_{ij}\delta`.
+
+    The free parts :math:`P_i = U_i - X_i Y` do not move, so only :math:`y_j`'s prior
+    :math:`\mathcal N(0, \mathrm{diag}(v)/\gamma)` and the likelihood of the moved rows see
+    :math:`\delta`, whose conditional is Gaussian (a translation: no Jacobian):
+
+    .. math::
+
+        \Lambda = \mathrm{diag}(\gamma / v) + \sigma^{-2} \sum_i X_{ij}^2 G_i, \quad
+        h = -\mathrm{diag}(\gamma / v)\, y_j + \sum_i X_{ij} g_i, \quad
+        \delta = \Lambda^{-1} h + L^{-\top} z_j,
+
+    with :math:`G_i = \sum_l V_l V_l^\top` over row i's ratings and :math:`g_i = \sigma^{-2}
+    \sum_l e_{il} V_l` (:math:`e_{il}` the rating's residual, kept up to date as the rows
+    move). ``ratings`` (`Csr`): the side's responses by row; ``P_own``, ``P_other``: the rows
+    (bias first with ``fit.has_bias``); ``by_member``: the transposed design (indptr, rows,
+    values); ``Y`` (J, K) unscaled; ``prior_prec`` (K,) :math:`\gamma / v`; ``z`` (J, K)
+    standard normals. Updates ``Y`` and the factors of ``P_own`` in place.
+    """
+    indptr, other, response = ratings.indptr, ratings.other, ratings.rating
+    start = 1 if fit.has_bias else 0
+    n_rows, n_factors = P_own.shape[0], Y.shape[1]
+    G = np.zeros((n_rows, n_factors, n_factors))
+    g = np.zeros((n_rows, n_factors))
+    for i in range(n_rows):
+        for p in range(indptr[i], indptr[i + 1]):
+            j = other[p]
+            e = response[p]
+            if fit.has_bias:
+                e -= fit.mu + P_own[i, 0] + P_other[j, 0]
+            for k in range(n_factors):
+                e -= P_own[i, start + k] * P_other[j, start + k]
+            for a in range(n_factors):
+                va = P_other[j, start + a]
+                g[i, a] += fit.inv_sigma2 * e * va
+                for b in range(n_factors):
+                    G[i, a, b] += va * P_other[j, start + b]
+    m_indptr, m_rows, m_vals = by_member
+    A = np.empty((n_factors, n_factors))
+    h = np.empty(n_factors)
+    for j in range(m_indptr.shape[0] - 1):
+        for a in range(n_factors):
+            h[a] = -prior_prec[a] * Y[j, a]
+            for b in range(n_factors):
+                A[a, b] = prior_prec[a] if a == b else 0.0
+        for p in range(m_indptr[j], m_indptr[j + 1]):
+            i, x = m_rows[p], m_vals[p]
+            for a in range(n_factors):
+                h[a] += x * g[i, a]
+                for b in range(n_factors):
+                    A[a, b] += fit.inv_sigma2 * x * x * G[i, a, b]
+        L = np.linalg.cholesky(A)
+        w = np.empty(n_factors)  # L w = h, then L^T delta = w + z
+        for a in range(n_factors):
+            s = h[a]
+            for b in range(a):
+                s -= L[a, b] * w[b]
+            w[a] = s / L[a, a]
+        delta = np.empty(n_factors)
+        for a in range(n_factors - 1, -1, -1):
+            s = w[a] + z[j, a]
+            for b in range(a + 1, n_factors):
+                s -= L[b, a] * delta[b]
+            delta[a] = s / L[a, a]
+        for a in range(n_factors):
+            Y[j, a] += delta[a]
+        for p in range(m_indptr[j], m_indptr[j + 1]):
+            i, x = m_rows[p], m_vals[p]
+            for a in range(n_factors):
+                P_own[i, start + a] += x * delta[a]
+                s = 0.0
+                for b in range(n_factors):
+                    s += G[i, a, b] * delta[b]
+                g[i, a] -= fit.inv_sigma2 * x * s
