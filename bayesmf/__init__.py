@@ -21,6 +21,7 @@ from bayesmf.datasets import (
 )
 from bayesmf.exceptions import CollapsedFactorsWarning, ConvergenceWarning
 from bayesmf.features import Features
+from bayesmf.implicit_sets import with_implicit_pairs
 from bayesmf.interactions import as_implicit, interactions_from_dataframe
 from bayesmf.io import load
 from bayesmf.joint import joint_scores, recommend_joint
@@ -68,4 +69,5 @@ __all__ = [
     "replay_choice",
     "simulate",
     "train_test_split",
+    "with_implicit_pairs",
 ]

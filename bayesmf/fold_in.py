@@ -203,6 +203,13 @@ def _fold_in(
     features: pd.DataFrame | None,
 ) -> FitResult:
     spec = result.spec
+    if spec.implicit_sets != "none":
+        # a new row's prior mean would need its own set N(i) and the other side's sets would
+        # need the new row: not built yet
+        raise ValueError(
+            f"fold_in is not available for a model with implicit_sets={spec.implicit_sets!r} (Bayesian SVD++); "
+            f"refit with the new {side}s"
+        )
     other = _OTHER[side]
     train = result.train
     encoders = {"user": train.users, "item": train.items}

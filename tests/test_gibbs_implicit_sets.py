@@ -294,6 +294,20 @@ def test_strict_and_transductive_sets_differ_and_the_fit_says_which():
         assert fit.posterior.attrs["implicit_protocol"] == protocol
         assert fit.posterior.attrs["implicit_sets"] == "both"
         assert ("implicit_user_idx" in fit.idata["constant_data"]) == (protocol == "transductive")
+        assert (fit.info["implicit_sets"], fit.info["implicit_protocol"]) == ("both", protocol)
+
+
+def test_other_routes_and_fold_in_refuse_implicit_sets_by_name():
+    from bayesmf.inference import fit as fit_route
+    from bayesmf.inference.gibbs import fit_gibbs
+
+    data, _ = _tiny()
+    for method in ("nuts", "advi", "map", "als", "sgd"):
+        with pytest.raises(ValueError, match=rf"method='{method}' does not fit implicit_sets='both'"):
+            fit_route(SPEC, data, method=method)
+    fit = fit_gibbs(SPEC, data, draws=4, tune=4, chains=1, progressbar=False, random_seed=0)
+    with pytest.raises(ValueError, match="fold_in is not available .* implicit_sets='both'"):
+        fit.fold_in({}, user="new")
 
 
 def test_layout_names_shapes_and_float32():

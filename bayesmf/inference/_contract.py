@@ -50,6 +50,12 @@ SUPPORT = {
 def check_supported(spec: PMF, method: str) -> None:
     """Raise ``ValueError`` naming the supported combinations if ``method`` cannot fit ``spec``."""
     validate_choice("method", method, METHODS)
+    sets = getattr(spec, "implicit_sets", "none")
+    if sets != "none" and method != "gibbs":
+        raise ValueError(
+            f"method={method!r} does not fit implicit_sets={sets!r} (Bayesian SVD++); only "
+            "method='gibbs' does: pass method='gibbs', or implicit_sets='none'"
+        )
     supported, description = SUPPORT[method]
     if not supported(spec):
         raise ValueError(

@@ -303,6 +303,8 @@ def fit_gibbs(
     info: dict[str, Any] = options | {"overrelaxation": overrelaxation, "random_seed": seed}
     if rule is not None:
         info |= {"max_draws": rule.max_draws, "rhat_max": rule.rhat_max, "ess_min": rule.ess_min}
+    if spec.implicit_sets != "none":  # which sets N(i): from the training pairs, or with extra ones
+        info |= {"implicit_sets": spec.implicit_sets, "implicit_protocol": problem.protocol}
     rec = Recording(
         spec, data, shapes, chains, first, n_warm=n_warm, factor_draws=factor_draws,
         with_monitor=rule is not None, path=path, overwrite=overwrite, attrs=attrs, info=info,
