@@ -37,11 +37,8 @@ written (or replaced) unless ``--no-write``.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
-import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -55,8 +52,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _sections import log, publish  # noqa: E402
-from bench_topn import cpu_model, fold_numbers, git_commit, load_folds, versions  # noqa: E402
+from _sections import log, provenance, publish  # noqa: E402
+from bench_topn import fold_numbers, load_folds  # noqa: E402
 
 from bayesmf import PMF  # noqa: E402
 from bayesmf.binary import binarize  # noqa: E402
@@ -184,16 +181,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             records.append(rec)
             log(f"{fold} {rec['system']}: AUC {rec['auc']:.4f} (grouped {rec['auc_grouped']:.4f}), "
                 f"log-loss {rec['log_loss']:.4f}, {rec['s_per_sweep']:.4f} s/sweep")
-    command = " ".join(shlex.quote(a) for a in ["benchmarks/bench_binary.py", *(argv if argv is not None else sys.argv[1:])])
     lines = [
         "## Binary feedback: probit Gibbs against myFM (`benchmarks/bench_binary.py`)",
         "",
-        f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; machine: `{platform.node()}`, {cpu_model()}, "
-        f"{len(os.sched_getaffinity(0))} CPUs, Python {platform.python_version()}",
-        f"- command: `{command}`",
-        f"- commit: {git_commit()}; versions: {versions()}",
-        f"- load average before {tuple(round(x, 2) for x in load_before)}, after "
-        f"{tuple(round(x, 2) for x in os.getloadavg())}; total {(time.perf_counter() - start) / 60:.1f} min",
+        *provenance("bench_binary.py", argv, load_before, start),
         f"- protocol: ratings binarized at >= {args.threshold:g} (train and test); rank {args.rank}; bayesmf "
         f"`PMF(likelihood='bernoulli', priors={args.priors!r})` by Gibbs, one chain, tune {args.tune}, draws "
         f"{args.draws}; myFM `MyFMGibbsClassifier`, {args.tune + args.draws} sweeps, last {args.draws} kept; "

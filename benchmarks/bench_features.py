@@ -46,11 +46,8 @@ writes. Otherwise the section between ``<!-- bench_features.py:begin -->`` and
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
-import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -65,8 +62,8 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _sections import log, publish  # noqa: E402
-from bench_topn import cpu_model, fold_numbers, git_commit, load_folds, versions  # noqa: E402
+from _sections import log, provenance, publish  # noqa: E402
+from bench_topn import fold_numbers, load_folds  # noqa: E402
 from peers import mixture_normal_quantiles  # noqa: E402
 
 from bayesmf import PMF  # noqa: E402
@@ -268,16 +265,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 records.append(rec)
                 log(f"{fold} {rec['eval']} {rec['system']}: RMSE {rec['rmse']:.4f}, coverage {rec['coverage']:.3f}, "
                     f"{rec['s_per_sweep']:.4f} s/sweep")
-    command = " ".join(shlex.quote(a) for a in ["benchmarks/bench_features.py", *(argv if argv is not None else sys.argv[1:])])
     lines = [
         "## Side information: per-side Gibbs with user and item features, beside myFM (`benchmarks/bench_features.py`)",
         "",
-        f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; machine: `{platform.node()}`, {cpu_model()}, "
-        f"{len(os.sched_getaffinity(0))} CPUs, Python {platform.python_version()}",
-        f"- command: `{command}`",
-        f"- commit: {git_commit()}; versions: {versions()}",
-        f"- load average before {tuple(round(x, 2) for x in load_before)}, after "
-        f"{tuple(round(x, 2) for x in os.getloadavg())}; total {(time.perf_counter() - start) / 60:.1f} min",
+        *provenance("bench_features.py", argv, load_before, start),
         f"- protocol: **strict** (training ratings and features only; no implicit sets, test pairs unused); rank "
         f"{args.rank}; bayesmf `PMF(factor_prior='per_side')` by Gibbs, one chain, tune {args.tune}, draws "
         f"{args.draws}; myFM `MyFMRegressor` on one-hot (user, item) [+ the same encoded features as dense columns], "

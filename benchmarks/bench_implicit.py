@@ -44,11 +44,8 @@ between ``<!-- bench_implicit.py:begin -->`` and ``<!-- bench_implicit.py:end --
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
-import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -62,8 +59,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _sections import log, publish  # noqa: E402
-from bench_topn import cpu_model, fold_numbers, git_commit, load_folds, versions  # noqa: E402
+from _sections import log, provenance, publish  # noqa: E402
+from bench_topn import fold_numbers, load_folds  # noqa: E402
 
 from bayesmf import PMF  # noqa: E402
 from bayesmf.data import RatingsData  # noqa: E402
@@ -191,16 +188,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rec = run_gibbs(train, test, rank, scale, args)
                 records.append(rec | {"fold": fold})
                 log(f"{fold} rank {rank} Gibbs a={scale:g}: NDCG {rec['ndcg'][0]:.3f}, {rec['s_per_step']:.4f} s/sweep")
-    command = " ".join(shlex.quote(a) for a in ["benchmarks/bench_implicit.py", *(argv if argv is not None else sys.argv[1:])])
     lines = [
         "## Implicit feedback: Gibbs against implicit's ALS (`benchmarks/bench_implicit.py`)",
         "",
-        f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; machine: `{platform.node()}`, {cpu_model()}, "
-        f"{len(os.sched_getaffinity(0))} CPUs, Python {platform.python_version()}",
-        f"- command: `{command}`",
-        f"- commit: {git_commit()}; versions: {versions()}",
-        f"- load average before {tuple(round(x, 2) for x in load_before)}, after "
-        f"{tuple(round(x, 2) for x in os.getloadavg())}; total {(time.perf_counter() - start) / 60:.1f} min",
+        *provenance("bench_implicit.py", argv, load_before, start),
         f"- protocol: `bayesmf.topn`, k = {K}, relevant = test rating >= {THRESHOLD:g}, candidates = every item the "
         f"user did not rate in training; Gibbs: one chain on one thread, tune {args.tune}, draws {args.draws}, thin 1; "
         f"implicit ALS: {args.als_iterations} iterations, num_threads={args.threads}, confidence 1 + "

@@ -40,11 +40,8 @@ is written (or replaced) unless ``--no-write``.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
-import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -58,9 +55,9 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _sections import log, publish  # noqa: E402
+from _sections import log, provenance, publish  # noqa: E402
 from bench_binary import _one_hot  # noqa: E402
-from bench_topn import cpu_model, fold_numbers, git_commit, load_folds, versions  # noqa: E402
+from bench_topn import fold_numbers, load_folds  # noqa: E402
 
 from bayesmf import PMF  # noqa: E402
 from bayesmf.data import RatingsData  # noqa: E402
@@ -183,16 +180,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             records.append(rec)
             log(f"{fold} {rec['system']}: RMSE {rec['rmse']:.4f}, log-loss {rec['log_loss']:.4f}, "
                 f"RPS {rec['rps']:.4f}, {rec['s_per_sweep']:.4f} s/sweep")
-    command = " ".join(shlex.quote(a) for a in ["benchmarks/bench_ordinal.py", *(argv if argv is not None else sys.argv[1:])])
     lines = [
         "## Ordinal ratings: ordered-probit Gibbs against myFM (`benchmarks/bench_ordinal.py`)",
         "",
-        f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; machine: `{platform.node()}`, {cpu_model()}, "
-        f"{len(os.sched_getaffinity(0))} CPUs, Python {platform.python_version()}",
-        f"- command: `{command}`",
-        f"- commit: {git_commit()}; versions: {versions()}",
-        f"- load average before {tuple(round(x, 2) for x in load_before)}, after "
-        f"{tuple(round(x, 2) for x in os.getloadavg())}; total {(time.perf_counter() - start) / 60:.1f} min",
+        *provenance("bench_ordinal.py", argv, load_before, start),
         f"- protocol: ratings as ordered levels; rank {args.rank}; bayesmf `PMF(likelihood='ordinal', link='probit', "
         f"priors={args.priors!r})` by Gibbs, one chain, tune {args.tune}, draws {args.draws}; myFM "
         f"`MyFMOrderedProbit` on one-hot (user, item), {args.tune + args.draws} sweeps, last {args.draws} kept; "

@@ -40,11 +40,8 @@ and ``<!-- bench_svdpp.py:end -->`` of ``--results`` is written (or replaced) un
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
-import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -58,8 +55,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _sections import log, publish  # noqa: E402
-from bench_topn import cpu_model, fold_numbers, git_commit, load_folds, versions  # noqa: E402
+from _sections import log, provenance, publish  # noqa: E402
+from bench_topn import fold_numbers, load_folds  # noqa: E402
 
 from bayesmf import PMF  # noqa: E402
 from bayesmf.data import RatingsData  # noqa: E402
@@ -202,19 +199,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 records.append(run(data, test, args.sets, args) | {"fold": fold})
         for rec in records[-(1 + len(args.protocols) * (2 if peer else 1)) :]:
             log(f"{fold} {rec['protocol']} {rec['system']}: RMSE {rec['rmse']:.4f}, {rec['s_per_sweep']:.4f} s/sweep")
-    command = " ".join(shlex.quote(a) for a in ["benchmarks/bench_svdpp.py", *(argv if argv is not None else sys.argv[1:])])
     means = {}
     for key in {(r["protocol"], r["system"]) for r in records}:
         means[key] = float(np.mean([r["rmse"] for r in records if (r["protocol"], r["system"]) == key]))
     lines = [
         "## Implicit sets (SVD++): per-side Gibbs against myFM's relation blocks (`benchmarks/bench_svdpp.py`)",
         "",
-        f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; machine: `{platform.node()}`, {cpu_model()}, "
-        f"{len(os.sched_getaffinity(0))} CPUs, Python {platform.python_version()}",
-        f"- command: `{command}`",
-        f"- commit: {git_commit()}; versions: {versions()}",
-        f"- load average before {tuple(round(x, 2) for x in load_before)}, after "
-        f"{tuple(round(x, 2) for x in os.getloadavg())}; total {(time.perf_counter() - start) / 60:.1f} min",
+        *provenance("bench_svdpp.py", argv, load_before, start),
         f"- protocol: rank {args.rank}; implicit sets {args.sets!r} normalized by |N|^(-1/2), strict (training "
         "pairs) or transductive (also the test pairs, without ratings), the same matrices for both systems; bayesmf "
         f"`PMF(factor_prior='per_side', implicit_sets={args.sets!r})` by Gibbs, one chain, tune {args.tune}, draws "
