@@ -306,7 +306,7 @@ def test_other_routes_and_fold_in_refuse_implicit_sets_by_name():
         with pytest.raises(ValueError, match=rf"method='{method}' does not fit implicit_sets='both'"):
             fit_route(SPEC, data, method=method)
     fit = fit_gibbs(SPEC, data, draws=4, tune=4, chains=1, progressbar=False, random_seed=0)
-    with pytest.raises(ValueError, match="fold_in is not available .* implicit_sets='both'"):
+    with pytest.raises(ValueError, match=r"fold_in is not available .* implicit_sets='both'"):
         fit.fold_in({}, user="new")
 
 
