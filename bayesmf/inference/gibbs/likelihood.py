@@ -28,7 +28,10 @@ How a likelihood plugs in: subclass `Likelihood` and have
 5. `Likelihood.refresh` last, when a move changed the latent scores without carrying the
    statistic along.
 
-`Likelihood.draws` and `Likelihood.log_likelihood` give what each kept draw records.
+`Likelihood.draws` and `Likelihood.log_likelihood` give what each kept draw records. A
+conditional-mean sweep (the ``"map"`` start) calls `Likelihood.expect` in place of
+`Likelihood.augment`: latent responses set to their conditional means, so that the start's
+sweeps are an EM toward the posterior mode on the latent scale.
 """
 
 from __future__ import annotations
@@ -62,6 +65,9 @@ class Likelihood(ABC):
 
     def augment(self, state: ChainState, rng: np.random.Generator) -> None:  # noqa: B027
         """Redraw latent responses given the current point (data augmentation); default none."""
+
+    def expect(self, state: ChainState) -> None:  # noqa: B027
+        """Set latent responses to their conditional means (the E step of the start's EM); default none."""
 
     @abstractmethod
     def responses(self, state: ChainState, side: str) -> Csr:

@@ -172,6 +172,16 @@ class OrdinalLikelihood(ProbitLikelihood):
         self._draw_z(eta, self.codes, cuts, uniforms, z_user)
         np.take(z_user, self._to_item, out=z_item)
 
+    def expect(self, state: ChainState) -> None:
+        r"""Set every latent response to its mean in its level's interval given :math:`\eta` (the start's E step)."""
+        z_user, z_item = self._latent(state)
+        state.scalars[MU] = 0.0
+        state.scalars[SIGMA2] = 1.0
+        cuts = state.extra["cutpoints"]
+        eta = self._eta(state)
+        z_user[:] = eta + truncnorm.mean(cuts[self.codes] - eta, cuts[self.codes + 1] - eta)
+        np.take(z_user, self._to_item, out=z_item)
+
     def log_likelihood(self, state: ChainState) -> float:
         r""":math:`\sum_n \log P(r_n \mid \eta_n, c)` over the training ratings at the current point."""
         return float(self._loglik(self._eta(state), self.codes, state.extra["cutpoints"]))

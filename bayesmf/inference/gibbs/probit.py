@@ -125,6 +125,16 @@ class ProbitLikelihood(GaussianLikelihood):
         self._draw(eta, self._labels, uniforms, z_user)
         np.take(z_user, self._to_item, out=z_item)
 
+    def expect(self, state: ChainState) -> None:
+        r"""Set every latent response to :math:`E[z_{ij} \mid y_{ij}, \eta_{ij}]`, the E step of the start's EM."""
+        z_user, z_item = self._latent(state)
+        state.scalars[SIGMA2] = 1.0
+        eta = self._eta(state)
+        # E[z | z > 0] = eta + phi(eta) / Phi(eta); E[z | z <= 0] = eta - phi(eta) / Phi(-eta)
+        ratio = np.exp(-0.5 * eta**2 - 0.5 * np.log(2.0 * np.pi) - log_ndtr(self._signs * eta))
+        np.add(eta, self._signs * ratio, out=z_user)
+        np.take(z_user, self._to_item, out=z_item)
+
     def responses(self, state: ChainState, side: str) -> Csr:
         """Return the latent responses grouped by the rows of ``side``."""
         z_user, z_item = self._latent(state)

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from scipy.stats import norm
 from threadpoolctl import threadpool_limits
 
 from bayesmf.inference.gibbs.implicit import implicit_data_scales, implicit_mean
@@ -171,9 +172,10 @@ def _data_scales(problem: Problem, data: RatingsData) -> tuple[float, float, flo
 
     Damped user and item means give the biases; of the variance :math:`v` left after them,
     half is credited to noise and half to :math:`U_i \cdot V_j`, whose variance is
-    :math:`K s^4` for factor entries of variance :math:`s^2`.
+    :math:`K s^4` for factor entries of variance :math:`s^2`. 0/1 labels are first put on
+    the probit's latent scale (`_latent_scale`).
     """
-    rating = data.rating
+    rating = _latent_scale(data.rating) if problem.binary else data.rating
     if problem.has_bias:
         resid = rating - rating.mean()
         damp = 5.0  # pseudo-ratings pulling sparse users' and items' means to 0
@@ -186,3 +188,16 @@ def _data_scales(problem: Problem, data: RatingsData) -> tuple[float, float, flo
         resid, bias_var = rating, 1.0
     left = max(float(np.mean(resid**2)), 1e-6)
     return left / 2.0, bias_var, float(np.sqrt(left / (2.0 * problem.n_factors)))
+
+
+def _latent_scale(labels: np.ndarray) -> np.ndarray:
+    r"""0/1 labels on the probit's latent scale, linearized at the share :math:`p` of ones.
+
+    Near :math:`\eta = \Phi^{-1}(p)` a change :math:`d\eta` moves :math:`P(y = 1)` by
+    :math:`\varphi(\eta)\, d\eta`, so label spreads divided by :math:`\varphi(\Phi^{-1}(p))`
+    are spreads of :math:`\eta` plus the unit latent noise. On the 0/1 scale the start's
+    factor variance would be several times too small, and chains started there can stay
+    for hundreds of sweeps in a mode where the factors explain almost nothing.
+    """
+    share = float(np.clip(np.mean(labels), 0.01, 0.99))
+    return np.asarray(labels, dtype=np.float64) / float(norm.pdf(norm.ppf(share)))

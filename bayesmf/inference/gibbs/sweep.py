@@ -21,8 +21,9 @@ and, before the steps, lets the likelihood redraw latent responses
 (`Likelihood.augment`; the ordered probit also its cutpoints there, before the
 responses); after them, the likelihood refreshes a stale fit statistic. `problem_for`
 builds the `Problem` of a spec (the ordered probit's carries its rating levels).
-A conditional-mean sweep (``stochastic=False``: zero variates, no overrelaxation, steps 1-2
-only) is an ALS-like step toward a mode; the ``"map"`` start uses it.
+A conditional-mean sweep (``stochastic=False``: zero variates, no overrelaxation, latent
+responses at their conditional means (`Likelihood.expect`), steps 1-2 only) is an ALS-like
+(under a probit, EM-like) step toward a mode; the ``"map"`` start uses it.
 
 A new likelihood, prior or move is a new block picked here for the spec (see
 `bayesmf.inference.gibbs.likelihood`, `bayesmf.inference.gibbs.priors` and
@@ -104,6 +105,8 @@ class Sweep:
         if self.stochastic:
             draw_variates(rng, variates)
             self.likelihood.augment(state, rng)
+        else:
+            self.likelihood.expect(state)
         for step in self.steps:
             step(state, variates, rng)
         self.likelihood.refresh(state)
