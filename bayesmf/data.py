@@ -5,6 +5,13 @@ read-only and every transformation returns a new object. Raw ids (ints or string
 necessarily contiguous) are mapped to dense indices ``0..n-1`` by an `IdEncoder`
 (`bayesmf.ids`, re-exported here with `UnknownIdError`); two `RatingsData` that share
 encoders (a train/test split) use the same indices.
+
+Besides the ratings a `RatingsData` may carry side information (``user_features``,
+``item_features``) and extra implicit pairs (``implicit_pairs``: pairs known to exist without
+their ratings, the *transductive* protocol of ``PMF(implicit_sets=...)``,
+`bayesmf.implicit_sets`). Every transformation below keeps both (re-indexed by
+`RatingsData.with_encoders`); only the constructor and `RatingsData.from_dataframe` start
+without them.
 """
 
 from __future__ import annotations
@@ -48,6 +55,15 @@ class RatingsData:
         Side information (`bayesmf.features`): encoded features with a row for every id of
         the encoder (checked), attached by `RatingsData.with_features`; `feature_matrix`
         gives them in index order.
+    implicit_pairs : tuple of numpy.ndarray, optional
+        ``(user_idx, item_idx)``: extra (user, item) pairs known to exist without their
+        ratings, added to the implicit sets of ``PMF(implicit_sets=...)`` (the
+        *transductive* protocol; `bayesmf.implicit_sets.with_implicit_pairs` attaches them
+        by raw id). Two int64 arrays of one length, indices within the encoders (checked),
+        copied and read-only; pairs already rated, or repeated, count once in the sets.
+        None (the default): the *strict* protocol. Kept by `with_features`,
+        `without_features`, `subset` (the pairs that exist do not depend on which ratings are
+        kept) and `with_encoders` (re-indexed); stored with a fit (`bayesmf.storage`).
     """
 
     user_idx: np.ndarray
@@ -58,6 +74,7 @@ class RatingsData:
     items: IdEncoder
     user_features: Features | None = None
     item_features: Features | None = None
+    implicit_pairs: tuple[np.ndarray, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         from bayesmf._validate import validate_scale
@@ -88,6 +105,7 @@ class RatingsData:
                 if not isinstance(features, Features) or features.side != side:
                     raise TypeError(f"{side}_features must be {side} Features, got {features!r}")
                 features.rows_for(getattr(self, f"{side}s"))  # every id has a row, or an error naming some
+        object.__setattr__(self, "implicit_pairs", _checked_pairs(self.implicit_pairs, self.users, self.items))
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -188,8 +206,12 @@ class RatingsData:
         return self._rebuild(self.user_idx, self.item_idx, self.rating, self.users, self.items, out)
 
     def without_features(self) -> RatingsData:
-        """Return these ratings without side information (a new object; the routes other than Gibbs need it)."""
-        return RatingsData(self.user_idx, self.item_idx, self.rating, self.scale, self.users, self.items)
+        """Return these ratings without side information (a new object; the routes other than Gibbs need it).
+
+        The implicit pairs, if any, are kept.
+        """
+        no_features: dict[str, Features | None] = {"user": None, "item": None}
+        return self._rebuild(self.user_idx, self.item_idx, self.rating, self.users, self.items, no_features)
 
     def feature_matrix(self, side: str) -> np.ndarray | None:
         """Return the features of ``side`` ("user" or "item") in index order, (n, features); None without."""
@@ -205,9 +227,13 @@ class RatingsData:
         items: IdEncoder,
         features: dict[str, Features | None] | None = None,
     ) -> RatingsData:
+        """Return new ratings with this scale, ``features`` (default: these) and the implicit pairs under ``users``/``items``."""
         features = features or {"user": self.user_features, "item": self.item_features}
+        pairs = self.implicit_pairs
+        if pairs is not None and not (users is self.users and items is self.items):
+            pairs = (users.to_index(self.users.to_raw(pairs[0])), items.to_index(self.items.to_raw(pairs[1])))
         return RatingsData(
-            user_idx, item_idx, rating, self.scale, users, items, features["user"], features["item"]
+            user_idx, item_idx, rating, self.scale, users, items, features["user"], features["item"], pairs
         )
 
     # -- sizes --------------------------------------------------------------------------
@@ -236,6 +262,8 @@ class RatingsData:
             for side, f in (("user", self.user_features), ("item", self.item_features))
             if f is not None
         )
+        if self.implicit_pairs is not None:
+            features += f", {len(self.implicit_pairs[0])} implicit pairs"
         return (
             f"RatingsData({self.n_ratings} ratings, {self.n_users} users, "
             f"{self.n_items} items, scale {low:g}-{high:g}{features})"
@@ -282,7 +310,7 @@ class RatingsData:
         )
 
     def subset(self, index: np.ndarray) -> RatingsData:
-        """Return the ratings at ``index`` (positions or a boolean mask), with the same encoders."""
+        """Return the ratings at ``index`` (positions or a boolean mask), with the same encoders, features and implicit pairs."""
         index = np.asarray(index)
         return self._rebuild(
             self.user_idx[index], self.item_idx[index], self.rating[index], self.users, self.items
@@ -291,7 +319,8 @@ class RatingsData:
     def with_encoders(self, users: IdEncoder, items: IdEncoder) -> RatingsData:
         """Re-express the ratings under wider encoders (which must extend the current ones).
 
-        Features, if any, come along: every id of the wider encoders needs a row.
+        Features, if any, come along: every id of the wider encoders needs a row. Implicit
+        pairs, if any, are re-indexed.
         """
         return self._rebuild(
             users.to_index(self.users.to_raw(self.user_idx)),
@@ -339,3 +368,29 @@ class RatingsData:
             },
             name="RatingsData",
         )
+
+
+def _checked_pairs(pairs: object, users: IdEncoder, items: IdEncoder) -> tuple[np.ndarray, np.ndarray] | None:
+    """Return ``implicit_pairs`` as two read-only int64 copies, or None; a clear error naming a bad value."""
+    if pairs is None:
+        return None
+    if not isinstance(pairs, (tuple, list)) or len(pairs) != 2:
+        raise TypeError(
+            "implicit_pairs must be None or a pair (user_idx, item_idx) of integer index arrays "
+            f"(bayesmf.implicit_sets.with_implicit_pairs attaches them by raw id), got {type(pairs).__name__}"
+        )
+    out = []
+    for name, array, encoder in (("user", np.asarray(pairs[0]), users), ("item", np.asarray(pairs[1]), items)):
+        if array.ndim != 1 or not (array.size == 0 or np.issubdtype(array.dtype, np.integer)):
+            raise TypeError(f"implicit_pairs' {name} indices must be a 1-d integer array, got {array.dtype} {array.shape}")
+        outside = (array < 0) | (array >= len(encoder))
+        if outside.any():
+            raise ValueError(
+                f"implicit_pairs holds {name} index(es) {pd.unique(array[outside])[:5].tolist()}, outside "
+                f"0..{len(encoder) - 1} of the {encoder.name} encoder: the pairs must be of known {name}s"
+            )
+        out.append(np.array(array, dtype=np.int64, copy=True))
+        out[-1].setflags(write=False)
+    if out[0].size != out[1].size:
+        raise ValueError(f"implicit_pairs' user and item indices differ in length: {out[0].size} and {out[1].size}")
+    return out[0], out[1]

@@ -12,14 +12,15 @@ Two protocols (`protocol_of`):
   pairs, as in the Netflix Prize and Rendle, Zhang & Koren 2019), attached to the training
   data by `with_implicit_pairs`.
 
-`with_implicit_pairs` returns a `RatingsData` that carries the extra pairs
-(``implicit_pairs``, index arrays); the other transformations of `RatingsData` return
-plain data without them, so attach them last.
+The extra pairs are the field ``implicit_pairs`` of `bayesmf.data.RatingsData` (index
+arrays, validated there): `with_implicit_pairs` attaches them by raw id, the other
+transformations of `RatingsData` keep them, and a saved fit stores them
+(`bayesmf.posterior_features`, read back by `bayesmf.storage`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
 from typing import Literal
 
 import numpy as np
@@ -27,20 +28,12 @@ import pandas as pd
 import scipy.sparse as sp
 
 from bayesmf.data import RatingsData
-from bayesmf.ids import _readonly
 
-__all__ = ["PROTOCOLS", "implicit_design", "implicit_pairs", "protocol_of", "with_implicit_pairs"]
+__all__ = ["PROTOCOLS", "implicit_design", "protocol_of", "with_implicit_pairs"]
 
 #: the protocols, by whether extra pairs are attached
 PROTOCOLS = ("strict", "transductive")
 _SIDES = ("user", "item")
-
-
-@dataclass(frozen=True, eq=False)
-class _WithPairs(RatingsData):
-    """`RatingsData` with extra (user index, item index) pairs for the implicit sets."""
-
-    implicit_pairs: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def with_implicit_pairs(
@@ -58,11 +51,19 @@ def with_implicit_pairs(
     user, item : str
         The id columns of ``pairs``.
 
+    Returns
+    -------
+    RatingsData
+        A plain `RatingsData` (features kept) whose field ``implicit_pairs`` holds the
+        pairs' indices: those ``data`` already carried, then these.
+
     Raises
     ------
+    TypeError
+        ``pairs`` is not a DataFrame.
     ValueError
-        ``pairs`` is not a frame with both columns, or holds an id unknown to ``data``
-        (named; a transductive set adds pairs, never users or items).
+        ``pairs`` lacks a column, or holds an id unknown to ``data`` (named; a transductive
+        set adds pairs, never users or items).
     """
     if not isinstance(pairs, pd.DataFrame):
         raise TypeError(f"pairs must be a pandas DataFrame of (user, item) ids, got {type(pairs).__name__}")
@@ -78,21 +79,15 @@ def with_implicit_pairs(
                 f"pairs holds {column} id(s) {bad!r} unknown to the training data: the implicit sets "
                 "add pairs of known users and items only"
             )
-        idx.append(_readonly(index, dtype=np.int64))
-    return _WithPairs(
-        data.user_idx, data.item_idx, data.rating, data.scale, data.users, data.items,
-        data.user_features, data.item_features, implicit_pairs=(idx[0], idx[1]),
-    )  # fmt: skip
-
-
-def implicit_pairs(data: RatingsData) -> tuple[np.ndarray, np.ndarray] | None:
-    """Return the extra (user index, item index) pairs attached to ``data``, or None."""
-    return getattr(data, "implicit_pairs", None)
+        idx.append(np.asarray(index, dtype=np.int64))
+    if data.implicit_pairs is not None:
+        idx = [np.concatenate([old, new]) for old, new in zip(data.implicit_pairs, idx, strict=True)]
+    return dataclasses.replace(data, implicit_pairs=(idx[0], idx[1]))
 
 
 def protocol_of(data: RatingsData) -> Literal["strict", "transductive"]:
     """Return ``"transductive"`` if ``data`` carries extra implicit pairs, else ``"strict"``."""
-    return "strict" if implicit_pairs(data) is None else "transductive"
+    return "strict" if data.implicit_pairs is None else "transductive"
 
 
 def implicit_design(data: RatingsData, side: str) -> sp.csr_matrix:
@@ -104,7 +99,7 @@ def implicit_design(data: RatingsData, side: str) -> sp.csr_matrix:
     if side not in _SIDES:
         raise ValueError(f"side must be 'user' or 'item', got {side!r}")
     rows, cols = data.user_idx, data.item_idx
-    extra = implicit_pairs(data)
+    extra = data.implicit_pairs
     if extra is not None:
         rows, cols = np.concatenate([rows, extra[0]]), np.concatenate([cols, extra[1]])
     shape = (data.n_users, data.n_items)

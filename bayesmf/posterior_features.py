@@ -2,10 +2,12 @@
 
 What a fit with features or implicit sets stores beside its draws, in ``constant_data``:
 each side's encoded features ``{side}_features`` (dims ``side``, ``{side}_feature``) and
-their encoding (attribute ``{side}_feature_encoding``), and a transductive fit's extra
-implicit pairs ``implicit_user_idx``, ``implicit_item_idx`` (dim ``implicit_pair``); and how
-they are read back (`features_of`, `feature_weights`). `bayesmf.posterior` owns the layout
-as a whole (its table lists these variables) and is the only module that imports this one.
+their encoding (attribute ``{side}_feature_encoding``), and the training data's extra
+implicit pairs (``RatingsData.implicit_pairs``, the *transductive* protocol)
+``implicit_user_idx``, ``implicit_item_idx`` (dim ``implicit_pair``); and how they are read
+back (`features_of`, `implicit_pairs_of`, `feature_weights`). `bayesmf.posterior` owns the
+layout as a whole (its table lists these variables) and re-exports the readers it needs;
+`bayesmf.storage_train` reads the implicit pairs back here.
 """
 
 from __future__ import annotations
@@ -18,13 +20,12 @@ import xarray as xr
 
 from bayesmf.features import FeatureEncoder, Features
 from bayesmf.ids import IdEncoder
-from bayesmf.implicit_sets import implicit_pairs
 
 if TYPE_CHECKING:
     from bayesmf.data import RatingsData
     from bayesmf.spec import PMF
 
-__all__ = ["feature_sides", "feature_weights", "features_of", "side_constants"]
+__all__ = ["feature_sides", "feature_weights", "features_of", "implicit_pairs_of", "side_constants"]
 
 _SIDES = ("user", "item")
 
@@ -41,13 +42,15 @@ def side_constants(
 ) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, str]]:
     """Return the ``constant_data`` variables, coordinates and attributes of ``train``'s side information.
 
-    ``coords``: the layout's coordinates, with each featured side's ``{side}_feature``.
+    ``coords``: the layout's coordinates, with each featured side's ``{side}_feature``. What
+    is stored depends on ``train`` alone (its features and implicit pairs, whatever ``spec``
+    fits), so a loaded fit's training data are the data it was fitted on.
     """
     sides = feature_sides(train)
     constant: dict[str, Any] = {
         f"{side}_features": ((side, f"{side}_feature"), np.asarray(train.feature_matrix(side))) for side in sides
     }
-    extra = implicit_pairs(train) if spec.implicit_sides else None
+    extra = train.implicit_pairs
     if extra is not None:
         constant |= {f"implicit_{s}_idx": ("implicit_pair", np.asarray(a)) for s, a in zip(_SIDES, extra, strict=True)}
     attrs = {f"{s}_feature_encoding": json.dumps(getattr(train, f"{s}_features").encoder.to_dict()) for s in sides}
@@ -68,6 +71,17 @@ def features_of(tree: xr.DataTree, users: IdEncoder, items: IdEncoder) -> dict[s
         ) if f"{side}_feature_encoding" in constant.attrs else None
         for side, encoder in zip(_SIDES, (users, items), strict=True)
     }
+
+
+def implicit_pairs_of(tree: xr.DataTree) -> tuple[np.ndarray, np.ndarray] | None:
+    """Return the extra implicit pairs stored in ``tree``'s ``constant_data`` (user and item indices), or None.
+
+    What a loader passes as ``RatingsData(..., implicit_pairs=...)`` (validated there).
+    """
+    constant = tree["constant_data"].to_dataset()
+    if "implicit_user_idx" not in constant:
+        return None
+    return constant["implicit_user_idx"].values, constant["implicit_item_idx"].values
 
 
 def feature_weights(tree: xr.DataTree, side: str) -> np.ndarray | None:

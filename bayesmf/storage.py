@@ -19,6 +19,9 @@ attribute                   content
                             ``constant_data``, `bayesmf.posterior.features_of`)
 ==========================  =================================================================
 
+The training data come back whole, with their features and implicit pairs
+(`bayesmf.storage_train`).
+
 Saving writes to a temporary path beside the target and moves it into place, so a failed
 save leaves nothing behind, and an existing path is only replaced with ``overwrite=True``.
 
@@ -44,9 +47,9 @@ import xarray as xr
 from bayesmf._json_attrs import flatten_attrs, from_json_safe, json_safe, unflatten_attrs
 from bayesmf._validate import validate_choice
 from bayesmf.data import IdEncoder, RatingsData
-from bayesmf.features import Features
-from bayesmf.posterior import FACTOR_VARS, coords_for, dims_of, features_of, param_names
+from bayesmf.posterior import FACTOR_VARS, coords_for, dims_of, param_names
 from bayesmf.spec import PMF
+from bayesmf.storage_train import cold_features, feature_coords, stored_train
 
 __all__ = [
     "FORMATS",
@@ -238,19 +241,8 @@ def disk_attrs(result: Storable) -> dict[str, Any]:
         _PREFIX + "scale": json.dumps(list(train.scale)),
         _PREFIX + "method": str(result.method),
         _PREFIX + "info": json.dumps(json_safe(result.info, "info")),
-        _PREFIX + "cold_features": json.dumps(_cold_features(train)),
+        _PREFIX + "cold_features": json.dumps(cold_features(train)),
     }
-
-
-def _cold_features(train: RatingsData) -> dict[str, Any]:
-    """Return the feature rows of ids without training ratings (cold start) by side, JSON-able (`constant_data` has the rest)."""
-    out = {}
-    for side, features, encoder in (("user", train.user_features, train.users), ("item", train.item_features, train.items)):
-        extra = [] if features is None else [v for v in features.ids.classes.tolist() if v not in encoder]
-        if features is not None and extra:
-            ids = IdEncoder.fit(side, extra)
-            out[side] = Features(side, features.encoder, ids, features.rows_for(ids)).to_dict()
-    return out
 
 
 def to_disk_tree(result: Storable) -> xr.DataTree:
@@ -326,22 +318,10 @@ def read(path: str | os.PathLike[str], *, lazy: bool = False) -> StoredResult:
     for group in ("posterior", "observed_data", "constant_data"):
         if group not in children:
             raise BayesmfFileError(f"{str(path)!r} lacks the {group!r} group of a bayesmf result")
-    constant = children["constant_data"].to_dataset()
-    train = RatingsData(
-        constant["user_idx"].values,
-        constant["item_idx"].values,
-        children["observed_data"].to_dataset()["rating"].values,
-        (float(low), float(high)),
-        users,
-        items,
-    )
-    try:  # side information: the encoded rows and their encoding (make_posterior), and rows for cold start
-        stored = features_of(tree, users, items)
-        for side, payload in json.loads(str(attrs.get(_PREFIX + "cold_features", "{}"))).items():
-            stored[side] = stored[side].append(Features.from_dict(payload))  # type: ignore[union-attr]
-        train = train.with_features(stored["user"], stored["item"])
+    try:  # the ratings, their side information (with rows for cold start) and implicit pairs
+        train = stored_train(tree, users, items, (float(low), float(high)), str(attrs.get(_PREFIX + "cold_features", "{}")))
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
-        raise BayesmfFileError(f"{str(path)!r} has unreadable features: {exc}") from exc
+        raise BayesmfFileError(f"{str(path)!r} has unreadable training data or side information: {exc}") from exc
     groups: dict[str, xr.Dataset] = {}
     first = ("posterior", "sample_stats", "observed_data", "constant_data")  # as make_posterior
     for name, node in sorted(children.items(), key=lambda kv: (first.index(kv[0]) if kv[0] in first else 4, kv[0])):
@@ -349,7 +329,7 @@ def read(path: str | os.PathLike[str], *, lazy: bool = False) -> StoredResult:
         if name == "posterior":
             ds = _check_posterior(ds, spec, train, path)
         elif name == "constant_data":
-            ds = ds.assign_coords(_feature_coords(train, ds, coords_for(spec, users, items, _n_levels(train))))
+            ds = ds.assign_coords(feature_coords(train, ds, coords_for(spec, users, items, _n_levels(train))))
         if lazy:
             ds.encoding[_SOURCE] = str(path.resolve())
         groups[name] = ds
@@ -386,24 +366,10 @@ def _check_posterior(ds: xr.Dataset, spec: PMF, train: RatingsData, path: Path) 
                 )
             # netCDF returns strings as object arrays: give back what make_posterior wrote
             ds = ds.assign_coords({dim: coords[dim]})
-    return ds.assign_coords(_feature_coords(train, ds, coords))
+    return ds.assign_coords(feature_coords(train, ds, coords))
 
 
 def _n_levels(train: RatingsData) -> int | None:
     levels = train.levels
     return None if levels is None else len(levels)
 
-
-def _feature_coords(train: RatingsData, ds: xr.Dataset, coords: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Return coords of ``ds`` as make_posterior wrote them (netCDF reads strings as objects): feature names, rows.
-
-    ``coords``: `coords_for` of the stored spec and encoders.
-    """
-    out: dict[str, np.ndarray] = {}
-    for side in ("user", "item"):
-        features = getattr(train, f"{side}_features")
-        if features is not None and f"{side}_feature" in ds.coords:
-            out[f"{side}_feature"] = np.asarray(features.names, dtype=str)
-        if side in ds.coords and ds.sizes[side] == len(coords[side]):
-            out[side] = coords[side]
-    return out

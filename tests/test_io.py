@@ -6,6 +6,7 @@ import json
 import os
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
@@ -240,3 +241,66 @@ def _replace_group(tree, name, ds):
     new = xr.DataTree.from_dict(groups)
     new.attrs = dict(tree.attrs)
     return new
+
+
+# -- implicit sets (SVD++): the protocol and the extra pairs come back ---------------------------
+def _svdpp_data() -> tuple[RatingsData, pd.DataFrame]:
+    """Tiny ratings and held-out pairs of known ids; user 0 has no training rating (only held-out pairs)."""
+    rng = np.random.default_rng(5)
+    u, i = np.nonzero(rng.random((10, 8)) < 0.6)
+    frame = pd.DataFrame({"user": u, "item": i, "rating": rng.integers(1, 6, u.size).astype(float)})
+    held = frame.sample(frac=0.3, random_state=2)
+    held = pd.concat([held, frame[frame["user"] == 0]]).drop_duplicates()
+    users, items = IdEncoder.fit("user", frame["user"]), IdEncoder.fit("item", frame["item"])
+    data = RatingsData.from_dataframe(frame.drop(held.index), "user", "item", scale=(1, 5), users=users, items=items)
+    return data, held.reset_index(drop=True)
+
+
+@pytest.mark.parametrize(("protocol", "suffix"), [("strict", ".nc"), ("transductive", ".nc"), ("transductive", ".zarr")])
+def test_implicit_set_fit_round_trip_predicts_the_same(tmp_path, protocol, suffix):
+    """A saved and loaded SVD++ fit predicts the same numbers, and keeps its protocol and extra pairs."""
+    from bayesmf.implicit_sets import implicit_design, protocol_of, with_implicit_pairs
+    from bayesmf.inference.gibbs import fit_gibbs
+
+    data, held = _svdpp_data()
+    assert data.user_counts()[data.users.to_index([0])[0]] == 0
+    if protocol == "transductive":
+        data = with_implicit_pairs(data, held)
+    spec = PMF(n_factors=2, factor_prior="per_side", implicit_sets="both")
+    fit = fit_gibbs(spec, data, draws=4, tune=4, chains=1, progressbar=False, random_seed=0)
+    loaded = load(save(fit, tmp_path / f"fit{suffix}"))
+
+    assert protocol_of(loaded.train) == protocol_of(fit.train) == protocol
+    assert loaded.info["implicit_protocol"] == loaded.posterior.attrs["implicit_protocol"] == protocol
+    assert loaded.info["implicit_sets"] == "both"
+    if protocol == "transductive":
+        for before, after in zip(fit.train.implicit_pairs, loaded.train.implicit_pairs, strict=True):
+            np.testing.assert_array_equal(after, before)
+            assert after.dtype == np.int64 and not after.flags.writeable
+    for side in ("user", "item"):  # the sets a refit on the loaded data would use
+        assert (implicit_design(loaded.train, side) != implicit_design(fit.train, side)).nnz == 0
+    pd.testing.assert_frame_equal(loaded.predict(held, random_seed=1), fit.predict(held, random_seed=1))
+    # saved again from the loaded fit: still the same
+    again = load(save(loaded, tmp_path / f"again{suffix}"))
+    assert protocol_of(again.train) == protocol
+    pd.testing.assert_frame_equal(again.predict(held, random_seed=1), fit.predict(held, random_seed=1))
+
+
+def test_implicit_pairs_come_back_whatever_the_spec_and_are_checked_on_load(tmp_path):
+    """The training data's extra pairs are stored with any fit; a file with bad ones is refused by name."""
+    base = _data(True)
+    pairs = (np.array([3, 0, 24]), np.array([14, 2, 0]))
+    data = RatingsData(base.user_idx, base.item_idx, base.rating, base.scale, base.users, base.items, implicit_pairs=pairs)
+    path = save(_result(PMF(n_factors=2), data), tmp_path / "fit.nc")
+    loaded = load(path)
+    for before, after in zip(pairs, loaded.train.implicit_pairs, strict=True):
+        np.testing.assert_array_equal(after, before)
+    assert load(save(_result(PMF(n_factors=2), base), tmp_path / "plain.nc")).train.implicit_pairs is None
+
+    def out_of_range(tree):
+        constant = tree["constant_data"].to_dataset()
+        constant["implicit_user_idx"] = constant["implicit_user_idx"] + 1
+        return _replace_group(tree, "constant_data", constant)
+
+    with pytest.raises(BayesmfFileError, match=r"bad\.nc.*user index\(es\) \[25\], outside 0\.\.24"):
+        load(_rewrite(path, tmp_path / "bad.nc", out_of_range))
