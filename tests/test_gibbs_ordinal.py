@@ -102,7 +102,7 @@ def _brute_log_posterior(eta, codes, cutpoints) -> float:
 
 @pytest.mark.parametrize("k", [0, 1, 2])
 def test_cutpoint_density_is_the_conditional_given_eta(k):
-    """The slice sampler's density of cutpoint k differs from the brute-force log posterior by a constant.
+    """The cutpoint update's density of cutpoint k differs from the brute-force log posterior by a constant.
 
     On a grid inside (c_{k-1}, c_{k+1}), to 1e-8; -inf outside that order.
     """

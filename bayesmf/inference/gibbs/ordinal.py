@@ -24,8 +24,8 @@ Each sampling sweep, `OrdinalLikelihood.augment`, given the rows:
    cutpoints' mean in place of :math:`-\mu`). The data pin :math:`c_k - \bar b - \bar c`
    tightly; without the shift the cutpoints and the biases' mean drift together in tiny steps;
 2. each cutpoint from its conditional given :math:`\eta` with the :math:`z` integrated out
-   (`bayesmf.inference.gibbs.kernels.cutpoints`: one slice-sampling step each), the
-   collapsed move of Cowles (1996);
+   (`bayesmf.inference.gibbs.kernels.cutpoints`: Metropolis-Hastings steps with Newton
+   proposals), the collapsed move of Cowles (1996);
 3. every :math:`z_{ij}` from :math:`\mathcal N(\eta_{ij}, 1)` cut to the interval of its
    level (`truncated_interval`), kept per chain in ``state.extra`` as the probit's.
 
@@ -117,9 +117,6 @@ class OrdinalLikelihood(ProbitLikelihood):
         self.codes = level_codes(self._labels, levels)
         self._order = np.argsort(self.codes, kind="stable")
         self._level_ptr = np.searchsorted(self.codes[self._order], np.arange(n_levels + 1)).astype(np.int64)
-        counts = np.diff(self._level_ptr)
-        # stepping-out width near the conditional sd of a cutpoint, which shrinks like 1/sqrt(n)
-        self._widths = np.minimum(1.0, 4.0 / np.sqrt(1.0 + counts[:-1] + counts[1:])).astype(np.float64)
         self.prior_prec = 1.0 / CUTPOINT_PRIOR_SD**2
         self._start_cuts = padded_cutpoints(initial_cutpoints(self.codes, n_levels, link="probit"))
         self._level_hyper = Hyper(
@@ -164,8 +161,9 @@ class OrdinalLikelihood(ProbitLikelihood):
         eta = self._eta(state)
         by_level = state.extra["eta_by_level"]
         np.take(eta, self._order, out=by_level)
-        u = rng.random((len(self._widths), CUTPOINT_UNIFORMS))
-        self._update_cuts(by_level, self._level_ptr, cuts, self.prior_prec, self._widths, u)
+        u = rng.random((len(cuts) - 2, CUTPOINT_UNIFORMS))
+        u += 2.0**-54  # uniforms on (0, 1)
+        self._update_cuts(by_level, self._level_ptr, cuts, self.prior_prec, u)
         uniforms = state.extra["uniforms"]
         rng.random(out=uniforms)
         uniforms += 2.0**-54  # uniforms on (0, 1)
