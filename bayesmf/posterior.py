@@ -55,7 +55,13 @@ import numpy as np
 import xarray as xr
 
 from bayesmf.implicit_sets import protocol_of
-from bayesmf.posterior_features import feature_sides, feature_weights, features_of, side_constants
+from bayesmf.posterior_features import (
+    feature_sides,
+    feature_weights,
+    features_of,
+    implicit_pairs_of,
+    side_constants,
+)
 
 if TYPE_CHECKING:
     from bayesmf.data import RatingsData
@@ -70,6 +76,7 @@ __all__ = [
     "coords_for",
     "feature_weights",
     "features_of",
+    "implicit_pairs_of",
     "make_posterior",
     "param_names",
     "posterior_arrays",

@@ -8,7 +8,7 @@ besides ratings:
   (`bayesmf.posterior.features_of`), and the rows of ids without training ratings (kept for
   cold start) in the root attribute ``bayesmf_cold_features`` (`cold_features`);
 - the extra implicit pairs of the *transductive* protocol (``RatingsData.implicit_pairs``) in
-  ``constant_data`` (`bayesmf.posterior_features.implicit_pairs_of`).
+  ``constant_data`` (`bayesmf.posterior.implicit_pairs_of`).
 
 `stored_train` puts them back together, so a loaded fit's ``train`` is the data it was
 fitted on (its implicit sets, and so a refit on them, come back the same); `feature_coords`
@@ -25,8 +25,7 @@ import xarray as xr
 
 from bayesmf.data import IdEncoder, RatingsData
 from bayesmf.features import Features
-from bayesmf.posterior import features_of
-from bayesmf.posterior_features import implicit_pairs_of
+from bayesmf.posterior import features_of, implicit_pairs_of
 
 __all__ = ["cold_features", "feature_coords", "stored_train"]
 
