@@ -19,8 +19,9 @@ stages, for the identity link with the normal likelihood:
    ``n``-th largest lower end can be in the top ``n``, and their exact means are
    computed by `bayesmf.predictive.summary.summarize`, as `recommend` computes them.
 
-The ranking is exactly `recommend`'s (same scores, same ties: candidates in index order,
-stable sort); only the work differs.
+The ranking is exactly `recommend`'s (same scores; equal means, `recommend`'s ties under
+``"mean"``, in item index order, by a stable sort of candidates in that order); only the
+work differs.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ Properties of a SET of lists (item indices ``0..n_items - 1``, e.g. every user's
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,7 @@ __all__ = [
     "recall_at_k",
     "reciprocal_rank",
     "top_k_indices",
+    "top_k_tiebroken",
 ]
 
 #: the per-user metrics of `metrics_from_hits`, in column order
@@ -56,6 +58,53 @@ def top_k_indices(score: np.ndarray, k: int, rng: np.random.Generator | None = N
         return np.argsort(-score, kind="stable")[:k]
     shuffled = rng.permutation(len(score))
     return shuffled[np.argsort(-score[shuffled], kind="stable")][:k]
+
+
+def top_k_tiebroken(
+    score: np.ndarray,
+    k: int,
+    mean: Callable[[np.ndarray], np.ndarray],
+    key: np.ndarray | None = None,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """Return the positions of the ``k`` largest scores, best first, exact ties broken by ``mean``.
+
+    Parameters
+    ----------
+    score : numpy.ndarray
+        One score per candidate (higher is better; NaN ranks last).
+    k : int
+        Positions kept (all of them when fewer).
+    mean : callable
+        ``mean(positions)``: the candidates' posterior means, larger first among equal
+        scores. Asked once, for the tied candidates that can reach the top ``k`` only (the
+        top ``k`` and any tied with the ``k``-th score), and not at all without ties.
+    key : numpy.ndarray, optional
+        Last key, smaller first, for ties in both score and mean (default: the position).
+    rng : numpy.random.Generator, optional
+        Break the ties left after ``mean`` uniformly at random instead of by ``key``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Positions into ``score``, best first.
+    """
+    score = np.asarray(score, dtype=np.float64)
+    order = np.argsort(-score, kind="stable")
+    k = min(k, len(score))
+    if k == 0:
+        return order[:0]
+    # the top k and every candidate tied with the k-th score (contiguous after it)
+    region = order[: k + int(np.count_nonzero(score[order[k:]] == score[order[k - 1]]))]
+    s = score[region]
+    same = s[1:] == s[:-1]
+    tied = np.concatenate([same, [False]]) | np.concatenate([[False], same])
+    if not tied.any():
+        return region[:k]
+    m = np.zeros(len(region))
+    m[tied] = mean(region[tied])
+    last = rng.permutation(len(region)) if rng is not None else (region if key is None else np.asarray(key)[region])
+    return region[np.lexsort((last, -m, -s))][:k]
 
 
 def _k(k: Any) -> int:

@@ -19,10 +19,27 @@ Implicit feedback: the same rules on P(chosen) = :math:`\mathrm{clip}(\eta, 0, 1
 (``kind="expected"``; `bayesmf.predict`); ``"lower"``/``"thompson"`` use the unclipped
 :math:`\eta` (same order, no ties at 0); ``"prob"``: :math:`P(\mathrm{P(chosen)} \ge t)`.
 
-The Thompson score is an ordering device: it is not clipped (clipping would tie every item
-whose draw passes the top of the scale), and exact ties that remain (a saturated logistic
-link) are broken at random by the same seeded generator, never by item order. The
-reported ``mean``/``lower``/``upper`` columns are the usual summaries whatever the rule.
+Binary feedback (``PMF(likelihood="bernoulli")``, ``kind="expected"`` by default): the
+rules act on P(like) = :math:`P(y = 1) = \Phi(\eta)`, so ``"mean"`` ranks by P(like)
+itself (the posterior mean of :math:`\Phi(\eta)`, which is also the predictive
+:math:`P(y = 1)`) and ``"prob"`` by :math:`P(\mathrm{P(like)} \ge t)`, the posterior
+probability that the user more likely likes the item than not at the default
+:math:`t = 0.5`. With ``kind="predictive"`` the response is 0 or 1: ``"prob"``'s
+:math:`P(y \ge t)` is :math:`P(y = 1)` for every :math:`t` in (0, 1] (the ``"mean"``
+ranking) and 1 at :math:`t = 0`, and ``"lower"`` is 0 or 1.
+
+Ties: a score that takes few values (a fraction of the draws, a discrete level, a bound
+clipped to the scale, a saturated link) ties many items. Every rule breaks exact ties by
+the posterior mean (the reported ``mean``; larger first), then by the item (the model's
+item index, which follows the raw ids' order; new items after the known ones, in the
+order given), so a tie never depends on how the candidates were listed and a fit read
+from a zarr store gives the lists of the same fit in memory. The Thompson score is an
+ordering device: it is not clipped (clipping would tie every item whose draw passes the
+top of the scale); items tied under the drawn draw (a saturated logistic link) go to the
+larger posterior mean, and ties left after it (identical items) are broken at random by
+the same seeded generator, never by item order. The reported
+``mean``/``lower``/``upper`` columns are the usual summaries whatever the rule; the
+scores and their tie-break are `bayesmf.rank_scores`.
 
 `bayesmf.fold_in.fold_in` (re-exported here) adds users who were not in the training data
 without refitting.
@@ -40,15 +57,13 @@ import pandas as pd
 from bayesmf._seed import SeedLike, base_seed, generator
 from bayesmf._validate import validate_bool, validate_choice, validate_positive_int
 from bayesmf.fold_in import fold_in
-from bayesmf.latent import latent_scores_per_draw
-from bayesmf.mean_ranking import scarf_bounds
 from bayesmf.options import AUTO, PredictOptions, resolve_options
-from bayesmf.predictive.components import blocks, latent
-from bayesmf.predictive.lazy import by_groups, is_lazy, localize
+from bayesmf.predictive.lazy import localize
 from bayesmf.predictive.pairs import Pairs, resolve_pairs
-from bayesmf.predictive.summary import Summary, mean_of, summarize
-from bayesmf.predictive.view import ModelView, model_view
-from bayesmf.ranking import top_k_indices
+from bayesmf.predictive.summary import Summary, summarize
+from bayesmf.predictive.view import model_view
+from bayesmf.rank_scores import item_order, rule_scores
+from bayesmf.ranking import top_k_tiebroken
 
 if TYPE_CHECKING:
     from bayesmf.results import FitResult
@@ -57,7 +72,18 @@ __all__ = ["RANK_BY", "fold_in", "rank_items", "recommend"]
 
 RANK_BY = ("mean", "lower", "prob", "thompson")
 
-_NONE = np.empty(0)
+
+def _prob_needs(implicit: bool, binary: bool) -> str:
+    """Return what ``rank_by="prob"`` lacks without a threshold, in the model's own terms."""
+    if implicit:
+        return "kind='expected' and a threshold t in [0, 1] (P(P(chosen) >= t))"
+    if binary:
+        return (
+            "a threshold t in [0, 1] on a binary fit: with kind='expected' it ranks by "
+            "P(P(y = 1) >= t) (default t = 0.5); with kind='predictive', P(y >= t) is P(y = 1) "
+            "(P(like)) for any t in (0, 1], which rank_by='mean' already ranks by"
+        )
+    return "a threshold (e.g. threshold=4.0)"
 
 
 def _as_user_list(user: Any) -> list[Any]:
@@ -133,7 +159,8 @@ def recommend(
     prob : float
         Interval probability, in (0, 1).
     rank_by : {"mean", "lower", "prob", "thompson"}
-        Ranking rule (module docstring). ``"prob"`` needs a ``threshold``.
+        Ranking rule (module docstring). ``"prob"`` needs a ``threshold``. Exact ties go
+        to the larger posterior mean, then to the item first in the model's order.
     threshold : float, "auto" or None
         Rating for ``p_at_least`` = :math:`P(r \ge \text{threshold})`; must lie on the rating
         scale; None drops the column. ``"auto"`` (default): 4.0 for a rating model (on a 1-5
@@ -216,8 +243,7 @@ class _Ranker:
         self.view = model_view(result, lazy=True)
         self.thr = opts.threshold_on(self.view.low, self.view.high)
         if rank_by == "prob" and math.isnan(self.thr):
-            need = "kind='expected' and a threshold t in [0, 1] (P(P(chosen) >= t))" if self.view.implicit else ""
-            raise ValueError(f"rank_by='prob' needs {need or 'a threshold (e.g. threshold=4.0)'}")
+            raise ValueError(f"rank_by='prob' needs {_prob_needs(self.view.implicit, self.view.binary)}")
         self.base, self.rng = _seeds(opts.random_seed)
 
     def top(self, cand: pd.DataFrame) -> tuple[Callable[..., Summary], Pairs, np.ndarray] | None:
@@ -229,6 +255,7 @@ class _Ranker:
         pairs = resolve_pairs(self.result, cand, unknown=opts.unknown, rating_col=None)
         if len(pairs) == 0:
             return None
+        key = item_order(pairs, self.result.train.n_items)
         # a posterior on disk: the draws of these pairs read once for every stage when they fit
         view, pairs = localize(self.view, pairs)
 
@@ -241,8 +268,8 @@ class _Ranker:
             )
 
         rng = self.rng
-        score = _scores(summary, self.rank_by, opts, view, pairs, self.n, self.thr, rng, base)
-        top = top_k_indices(score, self.n, rng if self.rank_by == "thompson" else None)
+        score, tie_mean = rule_scores(summary, self.rank_by, opts, view, pairs, self.n, self.thr, rng, base)
+        top = top_k_tiebroken(score, self.n, tie_mean, key, rng if self.rank_by == "thompson" else None)
         return summary, pairs.subset(top), score[top]
 
 
@@ -290,38 +317,6 @@ def rank_items(
             yield user, ranked[1].item, ranked[2]
 
 
-def _scores(
-    summary: Callable[..., Summary],
-    rank_by: str,
-    opts: PredictOptions,
-    view: ModelView,
-    pairs: Pairs,
-    n: int,
-    thr: float,
-    rng: np.random.Generator,
-    base: int,
-) -> np.ndarray:
-    """Ranking score of every candidate pair under rule ``rank_by`` (only what the rule needs)."""
-    if rank_by == "mean" and opts.kind == "predictive" and opts.clip and not view.ordinal:
-        return _censored_mean_scores(summary, pairs, n, view.low, view.high)
-    if rank_by == "mean":
-        return summary(_NONE, math.nan, math.nan).mean
-    if rank_by == "prob":
-        p_at_least = summary(_NONE, thr, math.nan).p_at_least
-        assert p_at_least is not None
-        return p_at_least
-    # implicit feedback: the unclipped bound, same order without ties at P(chosen) = 0
-    clip = opts.clip and not view.implicit
-    if rank_by == "lower" and opts.interval == "hdi":
-        hdi = summary(_NONE, math.nan, opts.hdi_prob, pairs, clip).hdi
-        assert hdi is not None
-        return hdi[:, 0]
-    if rank_by == "lower":
-        return summary(np.array([opts.tail]), math.nan, math.nan, pairs, clip).quantiles[:, 0]
-    draw = int(rng.integers(view.n_samples))
-    return _thompson_scores(view, pairs, draw, opts.chunk_size, base)
-
-
 def _top_frame(
     summary: Callable[..., Summary], top: Pairs, score: np.ndarray, opts: PredictOptions, thr: float
 ) -> pd.DataFrame:
@@ -347,58 +342,3 @@ def _top_frame(
     columns["new_user"] = top.new_user
     columns["new_item"] = top.new_item
     return pd.DataFrame(columns)
-
-
-def _censored_mean_scores(
-    summary: Callable[..., Summary], pairs: Pairs, n: int, low: float, high: float
-) -> np.ndarray:
-    r"""Censored predictive means of the pairs that can make the top ``n``; ``-inf`` elsewhere.
-
-    The censored mean :math:`E[\mathrm{clip}(Y)] = E[Y] + E[(l - Y)^+] - E[(Y - h)^+]` costs
-    two normal CDFs per draw; the uncensored mean :math:`u` and sd :math:`s` of the mixture
-    cost none. For ANY distribution with that mean and sd,
-    :math:`E[(Y - k)^+] \le \tfrac12(\sqrt{s^2 + (u - k)^2} + u - k)` (Scarf's bound), so each
-    censored mean lies in a cheap interval around :math:`u`. Only the pairs whose upper
-    bound reaches the ``n``-th largest lower bound can be in the top ``n``; the exact
-    censored mean is computed for those alone, and the ranking is exact.
-    """
-    raw = summary(_NONE, math.nan, math.nan, pairs, False)
-    u, s = raw.mean, raw.sd
-    lower_bound, upper_bound = scarf_bounds(u, s, low, high)
-    kth = np.sort(lower_bound)[::-1][min(n, len(u)) - 1]
-    keep = np.flatnonzero(upper_bound >= kth)
-    score = np.full(len(u), -np.inf)
-    score[keep] = summary(_NONE, math.nan, math.nan, pairs.subset(keep)).mean
-    return score
-
-
-def _thompson_scores(
-    view: ModelView, pairs: Pairs, draw: int, chunk_size: int | None, base: int
-) -> np.ndarray:
-    """Mean rating of every pair under posterior draw ``draw``, NOT clipped to the scale.
-
-    Known pairs are computed under that one draw only; prior draws stand in for unknown
-    ids (their components, as in `summarize`). Clipping would turn every draw above the
-    top of the scale into the same score; the ranking needs the draw itself.
-    """
-    if is_lazy(view):
-        return by_groups(view, pairs, lambda v, p: _thompson_scores(v, p, draw, chunk_size, base))
-    out = np.empty(len(pairs))
-    which = np.array([draw])
-    known = np.flatnonzero(~pairs.unknown)
-    if len(known):
-        a, bias = view.arrays, view.has_bias
-        eta = latent_scores_per_draw(
-            a.U[which], a.V[which], pairs.uidx[known], pairs.iidx[known],
-            mu=a.mu[which] if bias and a.mu is not None else None,
-            user_bias=a.user_bias[which] if bias and a.user_bias is not None else None,
-            item_bias=a.item_bias[which] if bias and a.item_bias is not None else None,
-        )
-        out[known] = mean_of(view, eta.T, which)[:, 0]
-    if len(known) < len(pairs):
-        unknown = np.flatnonzero(pairs.unknown)
-        sub = pairs.subset(unknown)
-        for rows, n_comp in blocks(view, sub, chunk_size):
-            eta = latent(view, sub, rows, n_comp, base)
-            out[unknown[rows]] = mean_of(view, eta[:, which], which % view.n_samples)[:, 0]
-    return out

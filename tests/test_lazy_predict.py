@@ -131,6 +131,24 @@ def test_recommend_gives_the_lists_of_memory(fits, budget, gathered, rank_by):
     assert gathered["n"] >= 2
 
 
+@pytest.mark.parametrize("kwargs", [{"kind": "expected", "threshold": 2.0}, {"kind": "predictive", "threshold": 1.0}])
+def test_tied_scores_give_the_lists_of_memory(fits, budget, gathered, kwargs):
+    """Scores tied (at 1 for the known user, a share of the prior draws for the new one) head
+    every list; both fits order them by the mean, then the item."""
+    data, pair = fits
+    memory, stored = pair["biases"]
+    users = [data.users.classes[0], data.users.classes[5], "new user"]
+    got = stored.recommend(users, n=8, rank_by="prob", random_seed=11, **kwargs)
+    expected = memory.recommend(users, n=8, rank_by="prob", random_seed=11, **kwargs)
+    pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-12, atol=1e-12)
+    for _, rows in expected.groupby("user", sort=False):
+        score, mean = rows["score"].to_numpy(), rows["mean"].to_numpy()
+        tied = score[1:] == score[:-1]
+        assert tied.sum() >= 2  # ties, and the mean decides among them
+        assert (mean[1:][tied] < mean[:-1][tied]).all()
+    assert gathered["n"] >= 2
+
+
 @pytest.mark.parametrize("rank_by", ["mean", "lower", "prob", "thompson"])
 @pytest.mark.parametrize("kind", ["predictive", "expected"])
 def test_top_n_ranking_gives_the_lists_of_memory(fits, gathered, rank_by, kind):

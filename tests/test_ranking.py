@@ -1,4 +1,4 @@
-"""Ranking metrics (bayesmf.ranking, bayesmf.beyond_accuracy) on cases computed by hand."""
+"""Ranking metrics (bayesmf.ranking, bayesmf.beyond_accuracy) on cases computed by hand; the tie-broken top k."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from bayesmf.ranking import (
     precision_at_k,
     recall_at_k,
     reciprocal_rank,
+    top_k_tiebroken,
 )
 
 L3, L6 = math.log2(3), math.log2(6)  # discounts of ranks 2 and 5 are 1/log2(3), 1/log2(6)
@@ -205,3 +206,40 @@ def test_agreement_with_trec_eval():
             assert mine["ap"] * min(k, r) / r == pytest.approx(t[f"map_cut_{k}"], abs=1e-12)
             assert mine["hit"] == t[f"success_{k}"]
             assert reciprocal_rank(ranked, relevant) == pytest.approx(t["recip_rank"], abs=1e-12)
+
+
+def test_top_k_tiebroken_is_a_sort_by_score_mean_and_key():
+    """Against a full lexicographic sort, on scores with many ties; the mean is asked for tied
+    candidates that can reach the top k only, and not at all without ties."""
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n = int(rng.integers(1, 12))
+        score = rng.integers(0, 4, n) / 4.0
+        mean = rng.integers(0, 3, n).astype(float)
+        key = rng.permutation(n)
+        k = int(rng.integers(1, n + 2))
+        asked: list[np.ndarray] = []
+
+        def tie_mean(rows, mean=mean, asked=asked):
+            asked.append(rows)
+            return mean[rows]
+
+        got = top_k_tiebroken(score, k, tie_mean, key)
+        expected = np.lexsort((key, -mean, -score))[:k]
+        np.testing.assert_array_equal(got, expected)
+        kth = np.sort(score)[::-1][min(k, n) - 1]
+        if asked:
+            rows = asked[0]
+            assert len(asked) == 1 and (score[rows] >= kth).all()
+            assert all((score[rows] == score[r]).sum() >= 2 for r in rows)
+        else:
+            assert len(np.unique(score[score >= kth])) == (score >= kth).sum()
+
+
+def test_top_k_tiebroken_with_rng_shuffles_only_what_the_mean_leaves_tied():
+    score = np.array([1.0, 1.0, 1.0, 1.0, 0.0])
+    mean = np.array([0.2, 0.9, 0.2, 0.2, 5.0])
+    firsts = {int(top_k_tiebroken(score, 2, lambda r: mean[r], rng=np.random.default_rng(s))[1]) for s in range(40)}
+    for s in range(40):
+        assert top_k_tiebroken(score, 1, lambda r: mean[r], rng=np.random.default_rng(s))[0] == 1
+    assert firsts == {0, 2, 3}  # 40 draws miss one of three equally likely items with prob < 1e-6

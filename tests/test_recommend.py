@@ -8,8 +8,10 @@ import pytest
 from helpers import exact_user_posterior, fake_draws, fake_result, fake_train, known_truth_result
 from scipy import stats
 
+from bayesmf.binary import binarize
 from bayesmf.data import IdEncoder, RatingsData
 from bayesmf.datasets import simulate
+from bayesmf.inference.gibbs import fit_gibbs
 from bayesmf.metrics import item_mean_baseline, rmse
 from bayesmf.posterior import make_posterior
 from bayesmf.predict import predict
@@ -217,6 +219,110 @@ def test_thompson_breaks_exact_ties_at_random(one_numba_thread):
     np.testing.assert_allclose(probs, [0] * 6 + [0.25] * 4)
     counts = _thompson_picks(result, user, n_calls=20)
     _check_frequencies(counts, probs)
+
+
+def test_thompson_ties_go_to_the_larger_mean_then_at_random(one_numba_thread):
+    """A saturated logistic link: items 6-9 score exactly 5 in the first chain's draws.
+
+    Item 9 is far below the scale's middle in the second chain's draws, so its posterior
+    mean is lower: it loses every tie and is never picked (a random or by-index tie-break
+    picks it in about 1 call in 8); items 6-8, alike in every draw, are picked 1/3 each.
+    """
+    spec = PMF(n_factors=3, link="logistic")
+    train = fake_train(n_users=4, n_items=10, seed=3)
+    draws = fake_draws(spec, train, n_chains=2, n_draws=50, seed=5)
+    draws["item_bias"][:, :, 6:] += 60.0
+    draws["item_bias"][1, :, 9] -= 120.0
+    idata = make_posterior(spec, train, draws, attrs={"method": "gibbs"})
+    result = FitResult(spec=spec, idata=idata, method="gibbs", train=train, info={})
+    user = train.users.classes[0]
+    means = recommend(result, user, n=10, exclude_rated=False, threshold=None).set_index("item")["mean"]
+    items = train.items.classes
+    assert means[items[6]] == means[items[7]] == means[items[8]] > means[items[9]] + 1.0
+    counts = _thompson_picks(result, user, n_calls=12)
+    _check_frequencies(counts, np.array([0.0] * 6 + [1 / 3] * 3 + [0.0]))
+
+
+# -- ties: broken by the posterior mean, then by the item ------------------------------------
+@pytest.fixture(scope="module")
+def thumbs():
+    """A small Gibbs fit of simulated thumbs up / down with 10 draws: P(P(like) >= t) takes 11 values."""
+    data = binarize(simulate(n_users=30, n_items=40, n_factors=2, density=0.3, seed=5).data, threshold=3.5)
+    spec = PMF(n_factors=2, likelihood="bernoulli")
+    return fit_gibbs(spec, data, draws=10, tune=20, thin=1, chains=1, random_seed=1, progressbar=False)
+
+
+@pytest.fixture(scope="module")
+def few_draws():
+    """Rating (normal) and ordinal posteriors of 8 draws each: scores that take few values."""
+    normal = fake_result(PMF(n_factors=3), n_users=8, n_items=30, n_chains=1, n_draws=8, seed=21)
+    ordinal = fake_result(PMF(n_factors=3, likelihood="ordinal"), n_users=8, n_items=30, n_chains=1, n_draws=8, seed=22)
+    return {"normal": normal, "ordinal": ordinal}
+
+
+def _tie_broken(result, user, column, **kwargs) -> tuple[list, int]:
+    """Every unrated item of ``user`` (predict), sorted by ``column``, then mean, then item index.
+
+    Also returns how many neighbours in that order tie in ``column`` but not in the mean:
+    the ties an arbitrary tie-break would get wrong (the check has teeth only when > 0).
+    """
+    items = [i for i in result.train.items.classes.tolist() if i not in _rated(result, user)]
+    full = predict(result, pd.DataFrame({"user": user, "item": items}), progressbar=False, **kwargs)
+    index = result.train.items.to_index(full["item"].tolist())
+    ordered = full.iloc[np.lexsort((index, -full["mean"].to_numpy(), -full[column].to_numpy()))]
+    score, mean = ordered[column].to_numpy(), ordered["mean"].to_numpy()
+    n_ties = int(((score[1:] == score[:-1]) & (mean[1:] != mean[:-1])).sum())
+    return ordered["item"].tolist(), n_ties
+
+
+_TIE_CASES = [
+    ("thumbs", "prob", "p_at_least", {"threshold": 0.5}),  # P(P(like) >= 0.5): 0/1 per draw
+    ("thumbs", "prob", "p_at_least", {"threshold": 0.7, "kind": "expected"}),
+    ("thumbs", "lower", "lower", {"kind": "predictive", "prob": 0.6}),  # a level: 0 or 1
+    ("thumbs", "prob", "p_at_least", {"threshold": 0.0, "kind": "predictive"}),  # 1 for every item
+    ("normal", "prob", "p_at_least", {"threshold": 3.0, "kind": "expected"}),
+    ("normal", "prob", "p_at_least", {"threshold": 1.0}),  # censored at the bottom: 1 for every item
+    ("ordinal", "lower", "lower", {"kind": "predictive", "prob": 0.5}),  # a level
+    ("ordinal", "prob", "p_at_least", {"threshold": 1.0, "kind": "predictive"}),
+]
+
+
+@pytest.mark.parametrize(("fit", "rank_by", "column", "kwargs"), _TIE_CASES)
+def test_ties_are_broken_by_the_mean_then_the_item(request, few_draws, fit, rank_by, column, kwargs):
+    """Scores that take few values tie many items; the lists follow the mean, then the item index.
+
+    Fails on a tie-break by candidate position (the order of the candidates is reversed
+    here, so even the item-index order is not the one given).
+    """
+    result = request.getfixturevalue("thumbs") if fit == "thumbs" else few_draws[fit]
+    n_ties = 0
+    for user in result.train.users.classes[:4].tolist():
+        expected, ties = _tie_broken(result, user, column, **kwargs)
+        n_ties += ties
+        candidates = expected[::-1]
+        whole = recommend(result, user, n=1000, rank_by=rank_by, items=candidates, **kwargs)
+        assert whole["item"].tolist() == expected
+        np.testing.assert_array_equal(whole["score"], whole[column])
+        top = recommend(result, user, n=4, rank_by=rank_by, items=candidates, **kwargs)  # a cut inside ties
+        assert top["item"].tolist() == expected[:4]
+    assert n_ties >= 2, "the case must tie items of different means"
+
+
+def test_prob_on_a_binary_fit_means_p_of_p_like(thumbs):
+    """kind="expected": P(P(like) >= t) from the draws; kind="predictive": P(y >= t) = P(like), the mean rule."""
+    user = thumbs.train.users.classes[2]
+    out = recommend(thumbs, user, n=1000, rank_by="prob", threshold=0.5)
+    assert out.attrs["kind"] == "expected" and out.attrs["threshold"] == 0.5
+    draws = thumbs.predict_draws(pd.DataFrame({"user": user, "item": out["item"]}), kind="expected")
+    np.testing.assert_allclose(out["score"], (draws >= 0.5).mean(axis=0), rtol=1e-12)
+    by_mean = recommend(thumbs, user, n=1000, kind="predictive")
+    for t in (0.0, 0.3, 1.0):
+        predictive = recommend(thumbs, user, n=1000, rank_by="prob", threshold=t, kind="predictive")
+        assert predictive["item"].tolist() == by_mean["item"].tolist()
+    with pytest.raises(ValueError, match=r"t in \[0, 1\] on a binary fit.*P\(y = 1\)"):
+        recommend(thumbs, user, rank_by="prob", kind="predictive")  # no threshold by default
+    with pytest.raises(ValueError, match="threshold"):
+        recommend(thumbs, user, rank_by="prob", threshold=4.0)
 
 
 def test_several_users_and_items_subset(post):
