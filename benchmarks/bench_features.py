@@ -46,31 +46,28 @@ writes. Otherwise the section between ``<!-- bench_features.py:begin -->`` and
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TQDM_DISABLE", "1")  # myFM draws a bar per fit; a benchmark logs
-
 import numpy as np
 import pandas as pd
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _sections import log, provenance, publish  # noqa: E402
-from bench_topn import fold_numbers, load_folds  # noqa: E402
-from peers import mixture_normal_quantiles  # noqa: E402
+import _myfm_bench as bench
+from bench_topn import fold_numbers
+from peers import mixture_normal_quantiles
 
-from bayesmf import PMF  # noqa: E402
-from bayesmf.data import RatingsData  # noqa: E402
-from bayesmf.features import Features  # noqa: E402
+from bayesmf import PMF
+from bayesmf.data import RatingsData
+from bayesmf.features import Features
 
-QUICK = {"rank": 2, "draws": 20, "tune": 10}
+SCRIPT = "bench_features.py"
+TITLE = "## Side information: per-side Gibbs with user and item features, beside myFM (`benchmarks/bench_features.py`)"
+#: The progress line of a record.
+LOG = "{eval} {system}: RMSE {rmse:.4f}, coverage {coverage:.3f}, {s_per_sweep:.4f} s/sweep"
 PROB = 0.9
 
 
@@ -92,20 +89,11 @@ def load_features(dataset: str, data_dir: str, train: RatingsData, seed: int) ->
 
 
 # -- bayesmf ----------------------------------------------------------------------------------
-def fit_bayesmf(train: RatingsData, args: argparse.Namespace) -> Any:
-    """The per-side Gibbs fit (one chain, one thread)."""
-    spec = PMF(n_factors=args.rank, factor_prior="per_side")
-    return spec.fit(train, method="gibbs", chains=1, cores=1, draws=args.draws, tune=args.tune, thin=1,
-                    random_seed=args.seed, progressbar=False)
-
-
 def run_bayesmf(train: RatingsData, test: pd.DataFrame, args: argparse.Namespace, features: bool) -> dict[str, Any]:
-    """Fit and predict ``test`` (raw ids, ``rating``): predictive mean and 90% interval per pair."""
-    fit = fit_bayesmf(train, args)
+    """Fit the per-side Gibbs sampler and predict ``test`` (raw ids, ``rating``): mean and 90% interval per pair."""
+    fit = bench.fit_gibbs(PMF(n_factors=args.rank, factor_prior="per_side"), train, args)
     out = fit.predict(test, prob=PROB, random_seed=args.seed)
-    sweeps = args.tune + args.draws
-    return {"system": "bayesmf-gibbs" + ("+features" if features else ""), "fit_s": fit.info["fit_seconds"],
-            "s_per_sweep": fit.info["sampling_seconds"] / sweeps,
+    return {"system": "bayesmf-gibbs" + ("+features" if features else ""), **bench.gibbs_times(fit, args),
             **scores(test["rating"].to_numpy(), out["mean"].to_numpy(), out["lower"].to_numpy(), out["upper"].to_numpy())}
 
 
@@ -115,10 +103,7 @@ def design(user_idx: np.ndarray, item_idx: np.ndarray, nu: int, ni: int,
     """One-hot (user, item), then (with features) the encoded features as dense columns."""
     import scipy.sparse as sps
 
-    n = len(user_idx)
-    rows = np.repeat(np.arange(n), 2)
-    cols = np.stack([user_idx, nu + item_idx], axis=1).ravel()
-    blocks = [sps.csr_matrix((np.ones(2 * n), (rows, cols)), shape=(n, nu + ni))]
+    blocks = [bench.one_hot(user_idx, item_idx, nu, ni)]
     if xu is not None and xi is not None:
         blocks += [sps.csr_matrix(xu[user_idx]), sps.csr_matrix(xi[item_idx])]
     return sps.hstack(blocks).tocsr()
@@ -132,12 +117,9 @@ def run_myfm(train: RatingsData, test_idx: tuple[np.ndarray, np.ndarray], rating
     nu, ni = train.n_users, train.n_items
     xu, xi = feats if feats is not None else (None, None)
     groups = [nu, ni] + ([xu.shape[1], xi.shape[1]] if xu is not None and xi is not None else [])
-    sweeps = args.tune + args.draws
     model = myfm.MyFMRegressor(rank=args.rank, random_seed=args.seed)
-    start = time.perf_counter()
-    model.fit(design(train.user_idx, train.item_idx, nu, ni, xu, xi), np.asarray(train.rating, dtype=float),
-              n_iter=sweeps, n_kept_samples=args.draws, group_shapes=groups, callback=lambda *a: (False, None))
-    seconds = time.perf_counter() - start
+    times = bench.fit_myfm(model, design(train.user_idx, train.item_idx, nu, ni, xu, xi),
+                           np.asarray(train.rating, dtype=float), args, group_shapes=groups)
     X = design(test_idx[0], test_idx[1], nu, ni, xu, xi)
     samples = model.predictor_.samples
     means = np.stack([fm.predict_score(X, []) for fm in samples])  # (S, N)
@@ -145,8 +127,7 @@ def run_myfm(train: RatingsData, test_idx: tuple[np.ndarray, np.ndarray], rating
     lower, upper = mixture_normal_quantiles(means, sds, ((1 - PROB) / 2, (1 + PROB) / 2))
     low, high = train.scale
     mean = np.clip(means.mean(axis=0), low, high)  # as bayesmf's censored predictive: within the scale
-    return {"system": "myfm" + ("+features" if feats is not None else ""), "fit_s": seconds,
-            "s_per_sweep": seconds / sweeps,
+    return {"system": "myfm" + ("+features" if feats is not None else ""), **times,
             **scores(rating, mean, np.clip(lower, low, high), np.clip(upper, low, high))}
 
 
@@ -195,45 +176,21 @@ def cold_items(fold: str, train: RatingsData, test: RatingsData, feats: tuple[Fe
 
 def table(records: list[dict[str, Any]]) -> list[str]:
     """One row per evaluation, fold and system."""
-    lines = ["| evaluation | fold | system | RMSE | 90% coverage | 90% width | pairs | s / sweep | fit s |",
-             "|---" * 9 + "|"]
-    for rec in records:
-        lines.append(f"| {rec['eval']} | {rec['fold']} | {rec['system']} | {rec['rmse']:.4f} | {rec['coverage']:.3f} | "
-                     f"{rec['width']:.2f} | {rec['n']} | {rec['s_per_sweep']:.4f} | {rec['fit_s']:.1f} |")
-    return lines
-
-
-def warm_up(args: argparse.Namespace, peer: bool) -> None:
-    """Compile (or load) the numba kernels on the tiny set: not counted."""
-    _, train, test = next(load_folds("tiny", [1], args.data_dir))
-    quick = argparse.Namespace(**(vars(args) | {"rank": 2, "draws": 5, "tune": 2}))
-    accuracy("warm-up", train, test, load_features("tiny", args.data_dir, train, 0), quick, peer)
+    return bench.table(records, [*bench.columns("evaluation=eval", "fold", "system"), ("RMSE", "rmse", ".4f"),
+                                 ("90% coverage", "coverage", ".3f"), ("90% width", "width", ".2f"),
+                                 ("pairs", "n", ""), ("s / sweep", "s_per_sweep", ".4f"), ("fit s", "fit_s", ".1f")])
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--folds", default="u1")
-    parser.add_argument("--all-folds", action="store_true", help="u1-u5 (overrides --folds)")
-    parser.add_argument("--rank", type=int, default=10)
-    parser.add_argument("--draws", type=int, default=412, help="kept sweeps (with --tune: 512 sweeps, as myFM's example)")
-    parser.add_argument("--tune", type=int, default=100)
+    parser = bench.parser(__doc__, folds="u1", all_folds=True, draws=412,
+                          draws_help="kept sweeps (with --tune: 512 sweeps, as myFM's example)")
     parser.add_argument("--cold-fraction", type=float, default=0.1, help="share of the rated items held out")
     parser.add_argument("--cold-fold", default="u1")
     parser.add_argument("--no-cold", action="store_true", help="skip the cold-start evaluation")
     parser.add_argument("--no-myfm", action="store_true", help="bayesmf rows only")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-dir", default=os.environ.get("BAYESMF_DATA_DIR", str(HERE.parent.parent / "shared" / "data")))
-    parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
-    parser.add_argument("--no-write", action="store_true")
-    parser.add_argument("--json", type=Path, default=None, help="also save every number here")
-    parser.add_argument("--quick", action="store_true", help="tiny simulated set, short runs: a smoke run")
-    args = parser.parse_args(argv)
+    args = bench.parse(parser, argv)
     if args.quick:
-        args.rank, args.draws, args.tune = (QUICK[k] for k in ("rank", "draws", "tune"))
-        args.no_write = True
         args.cold_fraction = max(args.cold_fraction, 0.2)
-    if min(args.rank, args.draws) < 1 or args.tune < 0:
-        parser.error("--rank and --draws must be >= 1, --tune >= 0")
     if not 0 < args.cold_fraction < 1:
         parser.error("--cold-fraction must lie in (0, 1)")
     return args
@@ -241,34 +198,23 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
-    peer = not args.no_myfm
-    if peer:
-        try:
-            import myfm  # noqa: F401
-        except ImportError:
-            peer = False
-            log("myfm is not installed (pip install -e '.[bench]'): bayesmf rows only")
-    warm_up(args, peer)
-    load_before = os.getloadavg()
-    start = time.perf_counter()
+    peer = bench.peer_installed("myfm", wanted=not args.no_myfm)
+    bench.warm_up(args, [lambda train, test, quick: accuracy(
+        "warm-up", train, test, load_features("tiny", args.data_dir, train, 0), quick, peer)])
+    clock = bench.Clock.now()
     dataset = "tiny" if args.quick else "ml-100k"
-    folds = [1] if args.quick else fold_numbers("u1,u2,u3,u4,u5" if args.all_folds else args.folds)
+    folds = [1] if args.quick else fold_numbers(args.folds)
     cold_fold = 1 if args.quick else fold_numbers(args.cold_fold)[0]
-    records: list[dict[str, Any]] = []
-    wanted = set(folds) | (set() if args.no_cold else {cold_fold})
-    for fold, train, test in load_folds(dataset, sorted(wanted), args.data_dir):
+
+    def each(fold: str, train: RatingsData, test: RatingsData) -> list[dict[str, Any]]:
         feats = load_features(dataset, args.data_dir, train, args.seed)
         number = fold_numbers(fold)[0]
         runs = ([accuracy] if number in folds else []) + ([cold_items] if number == cold_fold and not args.no_cold else [])
-        for evaluation in runs:
-            for rec in evaluation(fold, train, test, feats, args, peer):
-                records.append(rec)
-                log(f"{fold} {rec['eval']} {rec['system']}: RMSE {rec['rmse']:.4f}, coverage {rec['coverage']:.3f}, "
-                    f"{rec['s_per_sweep']:.4f} s/sweep")
-    lines = [
-        "## Side information: per-side Gibbs with user and item features, beside myFM (`benchmarks/bench_features.py`)",
-        "",
-        *provenance("bench_features.py", argv, load_before, start),
+        return [rec for evaluation in runs for rec in evaluation(fold, train, test, feats, args, peer)]
+
+    wanted = sorted(set(folds) | (set() if args.no_cold else {cold_fold}))
+    records = bench.run_folds(args, each, LOG.format_map, folds=wanted)
+    protocol = [
         f"- protocol: **strict** (training ratings and features only; no implicit sets, test pairs unused); rank "
         f"{args.rank}; bayesmf `PMF(factor_prior='per_side')` by Gibbs, one chain, tune {args.tune}, draws "
         f"{args.draws}; myFM `MyFMRegressor` on one-hot (user, item) [+ the same encoded features as dense columns], "
@@ -276,15 +222,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"- features: users age, gender, occupation; items genres, release year (standardized numbers, one indicator "
         f"per level); cold items: {args.cold_fraction:g} of the rated items of {args.cold_fold}, all their ratings "
         f"held out (seed {args.seed}); 90% predictive intervals censored to the scale",
-        "",
-        *table(records),
     ]
-    if args.quick:
-        lines.insert(1, "QUICK (tiny simulated set, random features): a smoke run, not a measurement")
-    publish(args.results, "bench_features.py", lines, write=not args.no_write)
-    if args.json:
-        args.json.write_text(json.dumps(records, indent=1))
-    return 0
+    return bench.finish(SCRIPT, TITLE, argv, args, clock, protocol, table(records), records,
+                        quick_note="QUICK (tiny simulated set, random features): a smoke run, not a measurement")
 
 
 if __name__ == "__main__":

@@ -44,28 +44,24 @@ between ``<!-- bench_implicit.py:begin -->`` and ``<!-- bench_implicit.py:end --
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TQDM_DISABLE", "1")  # implicit draws bars; a benchmark logs
-
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _sections import log, provenance, publish  # noqa: E402
-from bench_topn import fold_numbers, load_folds  # noqa: E402
+import _myfm_bench as bench
 
-from bayesmf import PMF  # noqa: E402
-from bayesmf.data import RatingsData  # noqa: E402
-from bayesmf.topn import TopN, evaluate_scores, evaluate_topn  # noqa: E402
+from bayesmf import PMF
+from bayesmf.data import RatingsData
+from bayesmf.topn import TopN, evaluate_scores, evaluate_topn
 
+SCRIPT = "bench_implicit.py"
+TITLE = "## Implicit feedback: Gibbs against implicit's ALS (`benchmarks/bench_implicit.py`)"
 K = 10
 THRESHOLD = 4.0
 QUICK = {"ranks": "2,4", "draws": 20, "tune": 10, "als_iterations": 5}
@@ -73,7 +69,7 @@ QUICK = {"ranks": "2,4", "draws": 20, "tune": 10, "als_iterations": 5}
 
 def ndcg(result: TopN) -> tuple[float, float, int]:
     """(mean, se, users) of NDCG@k from a `TopN`."""
-    row = result.summary.loc[f"ndcg@{K}"]
+    row = result.summary.loc[f"ndcg@{K}"].to_dict()
     return float(row["mean"]), float(row["se"]), int(row["n_users"])
 
 
@@ -109,9 +105,8 @@ def run_implicit_als(train: RatingsData, test: RatingsData, rank: int, scale: fl
 def run_gibbs(train: RatingsData, test: RatingsData, rank: int, scale: float,
               args: argparse.Namespace) -> dict[str, Any]:
     """Fit the implicit model by Gibbs (one chain, one thread); its seconds per sweep and NDCG@k."""
-    spec = PMF(n_factors=rank, likelihood="implicit", confidence="linear", confidence_scale=scale)
-    fit = spec.fit(train, method="gibbs", chains=1, cores=1, draws=args.draws, tune=args.tune, thin=1,
-                   random_seed=args.seed, progressbar=False)
+    fit = bench.fit_gibbs(PMF(n_factors=rank, likelihood="implicit", confidence="linear", confidence_scale=scale),
+                          train, args)
     sweeps = args.tune + args.draws
     start = time.perf_counter()
     result = evaluate_topn(fit, test, k=K, rank_by="mean", random_seed=args.seed, progressbar=False)
@@ -124,88 +119,59 @@ def run_gibbs(train: RatingsData, test: RatingsData, rank: int, scale: float,
 
 def table(records: list[dict[str, Any]]) -> list[str]:
     """Rows of the results table, with each rank's time ratio against implicit's ALS."""
-    lines = ["| fold | rank | system | confidence_scale | NDCG@10 | users | s / sweep or iteration | "
-             "ratio to ALS | fit s | posterior mean sigma |", "|---" * 10 + "|"]
-    for rec in records:
-        als = [r for r in records if r["fold"] == rec["fold"] and r["rank"] == rec["rank"]
-               and r["system"] == "implicit-als"]
-        ratio = rec["s_per_step"] / als[0]["s_per_step"] if als else float("nan")
-        mean, se, users = rec["ndcg"]
-        sigma = f"{rec['sigma']:.3f}" if "sigma" in rec else ""
-        lines.append(f"| {rec['fold']} | {rec['rank']} | {rec['system']} | {rec['scale']:g} | {mean:.3f} ± {se:.3f} "
-                     f"| {users} | {rec['s_per_step']:.4f} | {ratio:.2f} | {rec['fit_s']:.1f} | {sigma} |")
-    return lines
+    def ndcg_cell(rec: dict[str, Any]) -> str:
+        mean, se, _ = rec["ndcg"]
+        return f"{mean:.3f} ± {se:.3f}"
 
-
-def warm_up(args: argparse.Namespace) -> None:
-    """Compile (or load) the numba kernels and implicit's on the tiny set: not counted."""
-    _, train, test = next(load_folds("tiny", [1], ""))
-    quick = argparse.Namespace(**(vars(args) | {"draws": 5, "tune": 2, "als_iterations": 2}))
-    run_implicit_als(train, test, 2, 1.0, quick)
-    run_gibbs(train, test, 2, 1.0, quick)
+    return bench.table(records, [
+        *bench.columns("fold", "rank", "system"), ("confidence_scale", "scale", "g"), ("NDCG@10", ndcg_cell, ""),
+        ("users", lambda rec: str(rec["ndcg"][2]), ""), ("s / sweep or iteration", "s_per_step", ".4f"), bench.RATIO,
+        ("fit s", "fit_s", ".1f"),
+        ("posterior mean sigma", lambda rec: f"{rec['sigma']:.3f}" if "sigma" in rec else "", "")],
+        is_peer=lambda rec: rec["system"] == "implicit-als", peer="ALS", match=("fold", "rank"), time_key="s_per_step")
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--folds", default="u1")
+    parser = bench.parser(__doc__, folds="u1", draws=100, tune=50, rank=False)
     parser.add_argument("--ranks", default="10,64")
     parser.add_argument("--scales", default="1,5,20", help="confidence_scale values (linear confidence)")
-    parser.add_argument("--draws", type=int, default=100)
-    parser.add_argument("--tune", type=int, default=50)
     parser.add_argument("--als-iterations", type=int, default=15)
     parser.add_argument("--threads", type=int, default=1, help="implicit's num_threads (bayesmf: one chain, one thread)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-dir", default=os.environ.get("BAYESMF_DATA_DIR", str(HERE.parent.parent / "shared" / "data")))
-    parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
-    parser.add_argument("--no-write", action="store_true")
-    parser.add_argument("--json", type=Path, default=None, help="also save every number here")
-    parser.add_argument("--quick", action="store_true", help="tiny simulated set, short runs: a smoke run")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.ranks, args.draws, args.tune, args.als_iterations = (QUICK[k] for k in ("ranks", "draws", "tune", "als_iterations"))
-        args.no_write = True
+    args = bench.parse(parser, argv, QUICK)
     args.rank_list = [int(r) for r in args.ranks.split(",")]
     args.scale_list = [float(a) for a in args.scales.split(",")]
-    if min(args.rank_list) < 1 or min(args.scale_list) <= 0 or min(args.draws, args.als_iterations) < 1 or args.tune < 0:
-        parser.error("ranks, draws and --als-iterations must be >= 1, scales > 0, tune >= 0")
+    if min(args.rank_list) < 1 or min(args.scale_list) <= 0 or args.als_iterations < 1:
+        parser.error("ranks and --als-iterations must be >= 1, scales > 0")
     return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
+    bench.warm_up(args, [lambda train, test, quick: run_implicit_als(train, test, 2, 1.0, quick),
+                         lambda train, test, quick: run_gibbs(train, test, 2, 1.0, quick)], als_iterations=2)
+    clock = bench.Clock.now()
 
-    warm_up(args)
-    load_before = os.getloadavg()
-    start = time.perf_counter()
-    dataset, folds = ("tiny", [1]) if args.quick else ("ml-100k", fold_numbers(args.folds))
-    records: list[dict[str, Any]] = []
-    for fold, train, test in load_folds(dataset, folds, args.data_dir):
+    def each(fold: str, train: RatingsData, test: RatingsData) -> list[dict[str, Any]]:
+        records = []
         for rank in args.rank_list:
-            rec = run_implicit_als(train, test, rank, args.scale_list[0], args)
-            records.append(rec | {"fold": fold})
-            log(f"{fold} rank {rank} implicit ALS: NDCG {rec['ndcg'][0]:.3f}, {rec['s_per_step']:.4f} s/iteration")
-            for scale in args.scale_list:
-                rec = run_gibbs(train, test, rank, scale, args)
-                records.append(rec | {"fold": fold})
-                log(f"{fold} rank {rank} Gibbs a={scale:g}: NDCG {rec['ndcg'][0]:.3f}, {rec['s_per_step']:.4f} s/sweep")
-    lines = [
-        "## Implicit feedback: Gibbs against implicit's ALS (`benchmarks/bench_implicit.py`)",
-        "",
-        *provenance("bench_implicit.py", argv, load_before, start),
+            records.append(run_implicit_als(train, test, rank, args.scale_list[0], args))
+            records += [run_gibbs(train, test, rank, scale, args) for scale in args.scale_list]
+        return records
+
+    def describe(rec: dict[str, Any]) -> str:
+        if rec["system"] == "implicit-als":
+            return f"rank {rec['rank']} implicit ALS: NDCG {rec['ndcg'][0]:.3f}, {rec['s_per_step']:.4f} s/iteration"
+        return f"rank {rec['rank']} Gibbs a={rec['scale']:g}: NDCG {rec['ndcg'][0]:.3f}, {rec['s_per_step']:.4f} s/sweep"
+
+    records = bench.run_folds(args, each, describe)
+    protocol = [
         f"- protocol: `bayesmf.topn`, k = {K}, relevant = test rating >= {THRESHOLD:g}, candidates = every item the "
         f"user did not rate in training; Gibbs: one chain on one thread, tune {args.tune}, draws {args.draws}, thin 1; "
         f"implicit ALS: {args.als_iterations} iterations, num_threads={args.threads}, confidence 1 + "
         f"{args.scale_list[0]:g} r",
         "- ratio: bayesmf seconds per sweep / implicit seconds per iteration at the same rank (issue 16: within 3)",
-        "",
-        *table(records),
     ]
-    if args.quick:
-        lines.insert(1, "QUICK (tiny simulated set): a smoke run, not a measurement")
-    publish(args.results, "bench_implicit.py", lines, write=not args.no_write)
-    if args.json:
-        args.json.write_text(json.dumps(records, indent=1))
-    return 0
+    return bench.finish(SCRIPT, TITLE, argv, args, clock, protocol, table(records), records)
 
 
 if __name__ == "__main__":

@@ -67,7 +67,8 @@ class _Unimplemented(peers.Adapter):
 
 def test_missing_and_unimplemented_routes_are_recorded_not_dropped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     missing = peers.BayesMF("bayesmf.nope", "no_such_route", {}, {})
-    assert missing.available() is not None and missing.available().startswith("not available")
+    status = missing.available()
+    assert status is not None and status.startswith("not available")
 
     for adapter, expected in ((missing, "not available: route"), (_Unimplemented(), "not available: NotImplementedError")):
         monkeypatch.setattr(peers, "make", lambda *a, _ad=adapter, **k: _ad)
@@ -226,3 +227,92 @@ def test_topn_bench_smoke_on_tiny_data(tmp_path: Path) -> None:
     assert bench_topn.main([*argv, "--systems", "popularity,als"]) == 0  # replaces its own section only
     again = results.read_text()
     assert again.count(bench_topn.BEGIN) == 1 and "keep me" in again and "| myfm |" not in again
+
+
+# -- the benchmarks beside myFM (benchmarks/_myfm_bench.py) --------------------------------------
+def test_ratio_table_divides_by_the_peer_of_the_same_fold() -> None:
+    import _myfm_bench as bench
+
+    records = [
+        {"fold": f, "protocol": p, "system": s, "rmse": 0.9, "s_per_sweep": t, "fit_s": 1.0}
+        for f, p, s, t in (("u1", "a", "bayesmf-gibbs", 0.3), ("u1", "a", "bayesmf-gibbs-myfm-prior", 0.6),
+                           ("u1", "a", "myfm-gibbs", 0.2), ("u2", "b", "bayesmf-gibbs", 0.8),
+                           ("u2", "b", "myfm-gibbs", 0.1), ("u3", "a", "bayesmf-gibbs", 0.5))
+    ]
+    lines = bench.table(records, bench.peer_columns("RMSE=rmse"))
+    assert lines[0] == "| fold | system | RMSE | s / sweep | ratio to myFM | fit s |"
+    assert lines[1] == "|---" * 6 + "|"
+    ratios = [line.split(" | ")[4] for line in lines[2:]]
+    assert ratios == ["1.50", "3.00", "1.00", "8.00", "1.00", "nan"]  # u3 has no myFM row
+    # matched on the fold and the protocol: u1's protocol "a" pairs, u3's protocol "a" still has no peer
+    by_protocol = bench.table(records, bench.peer_columns("RMSE=rmse"), match=("fold", "protocol"))
+    assert [line.split(" | ")[4] for line in by_protocol[2:]] == ratios
+    records[2]["protocol"] = "b"
+    by_protocol = bench.table(records, bench.peer_columns("RMSE=rmse"), match=("fold", "protocol"))
+    assert [line.split(" | ")[4] for line in by_protocol[2:]][:2] == ["nan", "nan"]
+
+
+@pytest.mark.parametrize("script", ["bench_binary", "bench_ordinal"])
+def test_variants_are_the_documented_specs(script: str) -> None:
+    import _myfm_bench as bench
+
+    from bayesmf import PMF
+
+    module = importlib.import_module(script)
+    args = module.parse([])
+    assert list(args.specs) == ["bayesmf-gibbs", "bayesmf-gibbs-myfm-prior"]
+    default, prior = (PMF(n_factors=args.rank, **spec) for spec in args.specs.values())
+    assert (default.factor_prior, default.per_factor_scales) == ("shared", False)
+    assert (prior.factor_prior, prior.per_factor_scales) == ("per_side", True)
+    assert {k: v for k, v in vars(prior).items() if k not in ("factor_prior", "per_factor_scales")} == {
+        k: v for k, v in vars(default).items() if k not in ("factor_prior", "per_factor_scales")}
+    text = bench.variants_text(args.specs)
+    assert "bayesmf-gibbs `PMF(" in text and "factor_prior='per_side', per_factor_scales=True)`" in text
+    assert list(module.parse(["--variants", "myfm-prior"]).specs) == ["bayesmf-gibbs-myfm-prior"]
+    assert list(module.parse(["--priors", "fixed", "--variants", "default"]).specs) == ["bayesmf-gibbs"]
+    for bad in (["--variants", "nope"], ["--variants", ","], ["--priors", "fixed"]):  # the per-side prior needs hierarchical
+        with pytest.raises(SystemExit):
+            module.parse(bad)
+
+
+def test_shared_options_quick_and_all_folds() -> None:
+    import bench_features
+    import bench_implicit
+    import bench_svdpp
+
+    quick = bench_svdpp.parse(["--quick", "--all-folds"])
+    assert (quick.rank, quick.draws, quick.tune, quick.no_write, quick.folds) == (2, 20, 10, True, "u1,u2,u3,u4,u5")
+    full = bench_features.parse([])
+    assert (full.rank, full.draws, full.tune, full.no_write, full.folds) == (10, 412, 100, False, "u1")
+    assert bench_implicit.parse(["--quick"]).rank_list == [2, 4]
+    for bad in (["--tune", "-1"], ["--draws", "0"], ["--rank", "0"]):
+        with pytest.raises(SystemExit):
+            bench_svdpp.parse(bad)
+
+
+@pytest.mark.parametrize("script", [
+    "bench_binary", pytest.param("bench_ordinal", marks=pytest.mark.slow),  # ordinal: ~3 s of fits, as binary's path
+    "bench_features", "bench_svdpp", "bench_implicit"])
+def test_myfm_bench_scripts_quick(script: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each script's ``--quick`` run prints its section with one row per system and writes nothing."""
+    module = importlib.import_module(script)
+    results = tmp_path / "RESULTS.md"
+    extra = ["--scales", "1,5"] if script == "bench_implicit" else []  # two scales: one ratio and the rest
+    assert module.main(["--quick", "--results", str(results), "--json", str(tmp_path / "out.json"), *extra]) == 0
+    assert not results.exists()  # --quick never writes
+    out = capsys.readouterr().out
+    section = out.split(f"<!-- {script}.py:begin -->", 1)[1].split(f"<!-- {script}.py:end -->", 1)[0]
+    assert "QUICK (tiny simulated set" in section
+    records = json.loads((tmp_path / "out.json").read_text())
+    records = records["records"] if isinstance(records, dict) else records
+    rows = [line for line in section.splitlines() if line.startswith("| k1 |") or line.startswith("| all test")
+            or line.startswith("| cold")]
+    assert len(rows) == len(records) > 0
+    peer = importlib.util.find_spec("implicit" if script == "bench_implicit" else "myfm") is not None
+    systems = {r["system"] for r in records}
+    assert any(s.startswith(("myfm", "implicit")) for s in systems) == peer
+    if script in ("bench_binary", "bench_ordinal"):
+        assert {"bayesmf-gibbs", "bayesmf-gibbs-myfm-prior"} <= systems
+        assert "factor_prior='per_side', per_factor_scales=True" in section
+        if peer:  # every bayesmf row has its ratio to myFM on the fold
+            assert all(line.split(" | ")[-2] != "nan" for line in rows)
