@@ -32,9 +32,10 @@ width on :math:`\eta`): a linear quantile is at most the draw of rank
 :math:`\lfloor (S - 1) q \rfloor + 1`, so a candidate with more draws than that below
 :math:`x^*` cannot reach the top ``k``.
 
-Every candidate kept is scored as `recommend` scores it and ranked the same way (stable
-sort, candidates in index order), so the lists and scores are `recommend`'s; candidates
-tied with the ``k``-th score are always kept.
+Every candidate kept is scored as `recommend` scores it and ranked the same way (exact
+ties by the posterior mean, then the item index: `bayesmf.ranking.top_k_tiebroken`), so
+the lists and scores are `recommend`'s; candidates tied with the ``k``-th score are
+always kept.
 
 Cost: :math:`O(S K)` multiply-adds and one table read (or comparison) per draw of each
 (user, item) pair, once for ``"prob"`` and twice for ``"lower"`` (moments, then bounds),
@@ -66,7 +67,7 @@ from bayesmf.mean_ranking import batched, exact_summary, top_by_mean
 from bayesmf.options import PredictOptions
 from bayesmf.predictive.lazy import draw_blocks, is_lazy
 from bayesmf.predictive.view import ModelView, model_view
-from bayesmf.ranking import top_k_indices
+from bayesmf.ranking import top_k_tiebroken
 from bayesmf.recommend import rank_items
 
 if TYPE_CHECKING:
@@ -239,8 +240,9 @@ def top_by_bounds(
         summary = exact_summary(result, view, np.repeat(batch, sizes), np.concatenate(keep), opts, qs, threshold)
         scores = summary.p_at_least if rank_by == "prob" else summary.quantiles[:, 0]
         assert scores is not None
-        for items, score in zip(keep, np.split(scores, np.cumsum(sizes)[:-1]), strict=True):
-            top = top_k_indices(score, k)
+        cuts = np.cumsum(sizes)[:-1]
+        for items, score, mean in zip(keep, np.split(scores, cuts), np.split(summary.mean, cuts), strict=True):
+            top = top_k_tiebroken(score, k, mean.take, items)
             out.append((items[top], score[top]))
     return out
 
