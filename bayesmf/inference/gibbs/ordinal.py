@@ -55,7 +55,11 @@ from scipy.stats import truncnorm
 from bayesmf.inference.gibbs.kernels.cutpoints import CUTPOINT_UNIFORMS, update_cutpoints
 from bayesmf.inference.gibbs.kernels.shifts import shift_biases
 from bayesmf.inference.gibbs.kernels.structs import MU, SIGMA2, Hyper, Params
-from bayesmf.inference.gibbs.kernels.truncnorm import draw_interval, interval_log_likelihood
+from bayesmf.inference.gibbs.kernels.truncnorm import (
+    draw_interval,
+    interval_log_likelihood,
+    interval_means,
+)
 from bayesmf.inference.gibbs.kernels.typed import TypedKernel
 from bayesmf.inference.gibbs.probit import ProbitLikelihood
 from bayesmf.inference.gibbs.problem import Problem, build_problem
@@ -123,6 +127,7 @@ class OrdinalLikelihood(ProbitLikelihood):
             problem.hyper.sigma2, problem.hyper.factor, problem.hyper.bias, 0.0, (n_levels - 1) * self.prior_prec
         )
         self._draw_z = TypedKernel(draw_interval)
+        self._means = TypedKernel(interval_means)
         self._update_cuts = TypedKernel(update_cutpoints)
         self._loglik = TypedKernel(interval_log_likelihood)
         self._shift = TypedKernel(shift_biases)
@@ -177,7 +182,7 @@ class OrdinalLikelihood(ProbitLikelihood):
         state.scalars[SIGMA2] = 1.0
         cuts = state.extra["cutpoints"]
         eta = self._eta(state)
-        z_user[:] = eta + truncnorm.mean(cuts[self.codes] - eta, cuts[self.codes + 1] - eta)
+        self._means(eta, self.codes, cuts, z_user)
         np.take(z_user, self._to_item, out=z_item)
 
     def log_likelihood(self, state: ChainState) -> float:

@@ -38,6 +38,7 @@ __all__ = [
     "draw_interval",
     "draw_latent",
     "interval_log_likelihood",
+    "interval_means",
     "latent_scores",
     "log_interval",
     "log_ndtr",
@@ -50,6 +51,8 @@ _DOUBLE_FN = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_double, ctypes.c_int)
 #: log Phi(x) and its inverse, scipy's (the int argument skips Python dispatch)
 _log_ndtr = _DOUBLE_FN(get_cython_function_address("scipy.special.cython_special", "__pyx_fuse_1log_ndtr"))
 _ndtri_exp = _DOUBLE_FN(get_cython_function_address("scipy.special.cython_special", "ndtri_exp"))
+#: log of the standard normal density's constant, sqrt(2 pi)
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
 @numba.njit(nogil=True)
@@ -150,6 +153,27 @@ def draw_interval(eta, codes, cuts, uniforms, out):  # type: ignore[no-untyped-d
     for n in range(eta.shape[0]):
         k = codes[n]
         out[n] = truncated_interval(eta[n], cuts[k], cuts[k + 1], uniforms[n])
+
+
+@numba.njit(nogil=True)
+def interval_means(eta, codes, cuts, out):  # type: ignore[no-untyped-def]
+    r"""``out[n]`` = :math:`E[z \mid c_{k-1} < z \le c_k]`, :math:`z \sim \mathcal N(\eta_n, 1)` (``cuts`` padded as in `draw_interval`).
+
+    :math:`\eta + (\varphi(a) - \varphi(b)) / (\Phi(b) - \Phi(a))` with :math:`a, b` the
+    bounds less :math:`\eta`, each ratio from :math:`\log\varphi - \log(\Phi(b) - \Phi(a))`
+    (`log_interval`), finite in the tails; kept inside the interval.
+    """
+    for n in range(eta.shape[0]):
+        k = codes[n]
+        a = cuts[k] - eta[n]
+        b = cuts[k + 1] - eta[n]
+        log_mass = log_interval(a, b)
+        shift = 0.0
+        if a > -math.inf:
+            shift += math.exp(-0.5 * a * a - _LOG_SQRT_2PI - log_mass)
+        if b < math.inf:
+            shift -= math.exp(-0.5 * b * b - _LOG_SQRT_2PI - log_mass)
+        out[n] = eta[n] + min(max(shift, a), b)
 
 
 @numba.njit(nogil=True)
