@@ -1,20 +1,21 @@
 """What the benchmarks beside a peer share: command line, warm-up, fold loop, ratio table, report.
 
-``bench_binary.py``, ``bench_ordinal.py``, ``bench_features.py``, ``bench_svdpp.py`` (beside
-myFM) and ``bench_implicit.py`` (beside implicit's ALS) each fit bayesmf by Gibbs on one
-chain and one thread next to a peer, fold by fold on ML-100K's canonical folds (``--quick``:
-the tiny simulated set, a smoke run that never writes), and publish one section of
-``RESULTS.md`` through `_sections.publish`. Each script keeps its systems, scores and
-protocol text; the rest is here:
+``bench_binary.py``, ``bench_ordinal.py``, ``bench_features.py``, ``bench_svdpp.py``,
+``bench_extended.py`` (beside myFM) and ``bench_implicit.py`` (beside implicit's ALS) each
+fit bayesmf by Gibbs on one chain and one thread next to a peer, fold by fold on ML-100K's
+canonical folds (``--quick``: the tiny simulated set, a smoke run that never writes), and
+publish one section of ``RESULTS.md`` through `_sections.publish`. Each script keeps its
+systems, scores and protocol text; the rest is here:
 
 - `parser` / `parse`: the shared options (``--folds``, ``--rank``, ``--draws``, ``--tune``,
   ``--seed``, ``--data-dir``, ``--results``, ``--no-write``, ``--json``, ``--quick``) and
-  what ``--quick`` and ``--all-folds`` set;
+  what ``--quick`` and ``--all-folds`` set; `protocol_list`, the type of a ``--protocols`` option;
 - `add_variants` / `variant_specs` / `variants_text`: ``--variants``, bayesmf's specs by
   name (``default``; ``myfm-prior``: myFM's per-group normal-gamma prior), one row each;
 - `warm_up`, `Clock`, `run_folds`: numba compiles outside the clock, then one fold at a time;
 - `fit_gibbs`, `fit_myfm`, `one_hot`: the two systems' fits with their seconds per sweep;
 - `table` with `RATIO`: the results table, each row's time ratio to the peer on its fold;
+  `mean_rows`: a mean row per system (and protocol) over the folds;
 - `finish`: provenance, the section, ``--json``.
 """
 
@@ -44,11 +45,12 @@ from bench_topn import fold_numbers, load_folds  # noqa: E402
 
 from bayesmf import PMF  # noqa: E402
 from bayesmf.data import RatingsData  # noqa: E402
+from bayesmf.implicit_sets import PROTOCOLS  # noqa: E402
 from bayesmf.results import FitResult  # noqa: E402
 
 __all__ = ["QUICK", "RATIO", "TIMES", "VARIANTS", "Clock", "add_variants", "columns", "finish", "fit_gibbs", "fit_myfm",
-           "gibbs_times", "load", "one_hot", "parse", "parser", "peer_columns", "peer_installed", "ratio_to_peer",
-           "run_folds", "spec_text", "table", "variant_runs", "variant_specs", "variants_text", "warm_up"]
+           "gibbs_times", "load", "mean_rows", "one_hot", "parse", "parser", "peer_columns", "peer_installed",
+           "protocol_list", "ratio_to_peer", "run_folds", "spec_text", "table", "variant_runs", "variant_specs", "variants_text", "warm_up"]
 
 ALL_FOLDS = "u1,u2,u3,u4,u5"
 #: What ``--quick`` sets (rank 2, short chains) unless a script says otherwise.
@@ -101,6 +103,17 @@ def parse(options: argparse.ArgumentParser, argv: Sequence[str] | None,
     if min(getattr(args, "rank", 1), args.draws) < 1 or args.tune < 0:
         options.error("--rank and --draws must be >= 1, --tune >= 0")
     return args
+
+
+def protocol_list(text: str) -> list[str]:
+    """``--protocols``' value: comma-separated names among `bayesmf.implicit_sets.PROTOCOLS`, in order.
+
+    For ``add_argument(type=protocol_list)``: an empty list or another name is a usage error.
+    """
+    names = list(dict.fromkeys(p.strip() for p in text.split(",") if p.strip()))
+    if not names or not set(names) <= set(PROTOCOLS):
+        raise argparse.ArgumentTypeError(f"choose among {', '.join(PROTOCOLS)}, got {text!r}")
+    return names
 
 
 # -- bayesmf's variants --------------------------------------------------------------------------
@@ -257,6 +270,25 @@ def run_folds(args: argparse.Namespace, each: Callable[[str, RatingsData, Rating
 Column = tuple[str, str | Callable[[Record], str], str]
 #: Where `table` puts each row's time ratio to its peer.
 RATIO: Column = ("ratio", "", "")
+
+
+def mean_rows(records: Sequence[Record], by: Sequence[str], label: str = "mean") -> list[Record]:
+    """One record per group of equal ``by`` values (first-seen order), ``fold`` = ``label``.
+
+    Numeric fields (not bool) become their mean over the group's records; the others are
+    those of the group's first record.
+    """
+    groups: dict[tuple[Any, ...], list[Record]] = {}
+    for rec in records:
+        groups.setdefault(tuple(rec[k] for k in by), []).append(rec)
+
+    def average(group: list[Record], key: str) -> Any:
+        values: list[Any] = [r.get(key) for r in group]
+        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            return float(np.mean(values))
+        return values[0]
+
+    return [{key: average(group, key) for key in group[0]} | {"fold": label} for group in groups.values()]
 
 
 def ratio_to_peer(records: Sequence[Record], rec: Record, is_peer: Callable[[Record], bool],

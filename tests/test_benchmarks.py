@@ -316,3 +316,67 @@ def test_myfm_bench_scripts_quick(script: str, tmp_path: Path, capsys: pytest.Ca
         assert "factor_prior='per_side', per_factor_scales=True" in section
         if peer:  # every bayesmf row has its ratio to myFM on the fold
             assert all(line.split(" | ")[-2] != "nan" for line in rows)
+
+
+# -- bench_extended.py: features and implicit sets beside myFM's extended example ----------------
+def test_mean_rows_average_each_system_and_protocol_over_the_folds() -> None:
+    import _myfm_bench as bench
+
+    records = [{"fold": f, "protocol": p, "system": s, "likelihood": "normal", "rmse": r, "s_per_sweep": t,
+                "fit_s": 10 * t}
+               for f, p, s, r, t in (("u1", "strict", "bayesmf-gibbs", 0.90, 0.2), ("u1", "strict", "myfm", 0.88, 0.1),
+                                     ("u2", "strict", "bayesmf-gibbs", 0.80, 0.4), ("u2", "strict", "myfm", 0.86, 0.3),
+                                     ("u1", "transductive", "bayesmf-gibbs", 0.70, 0.6))]
+    means = bench.mean_rows(records, ("protocol", "system"))
+    assert [(m["fold"], m["protocol"], m["system"]) for m in means] == [
+        ("mean", "strict", "bayesmf-gibbs"), ("mean", "strict", "myfm"), ("mean", "transductive", "bayesmf-gibbs")]
+    assert means[0]["rmse"] == pytest.approx(0.85) and means[0]["s_per_sweep"] == pytest.approx(0.3)
+    assert means[1]["fit_s"] == pytest.approx(2.0) and means[2]["rmse"] == pytest.approx(0.70)
+    assert means[0]["likelihood"] == "normal" and records[0]["fold"] == "u1"  # the records are not modified
+    lines = bench.table([*records, *means], bench.peer_columns("RMSE=rmse", lead=("fold", "protocol", "system")),
+                        match=("fold", "protocol"))
+    assert lines[-3].startswith("| mean | strict | bayesmf-gibbs | 0.8500 | 0.3000 | 1.50 |")
+
+
+def test_extended_bench_options_and_ratio_by_likelihood() -> None:
+    import bench_extended
+
+    args = bench_extended.parse([])
+    assert (args.rank, args.tune, args.draws, args.folds, args.protocols) == (10, 100, 412, "u1", ["strict", "transductive"])
+    assert bench_extended.parse(["--all-folds"]).folds == "u1,u2,u3,u4,u5"
+    assert {k: v for k, v in bench_extended.SPECS["bayesmf-gibbs-ordinal"].items()
+            if k not in ("likelihood", "link")} == bench_extended.SPECS["bayesmf-gibbs"]
+    assert bench_extended.parse(["--protocols", " transductive,transductive"]).protocols == ["transductive"]
+    for bad in ("inductive", ",", "strict,inductive"):
+        with pytest.raises(SystemExit):
+            bench_extended.parse(["--protocols", bad])
+    records = [{"fold": "u1", "protocol": "strict", "system": s, "likelihood": lik, "rmse": 0.9, "mae": 0.7,
+                "s_per_sweep": t, "fit_s": 1.0}
+               for s, lik, t in (("bayesmf-gibbs", "normal", 0.3), ("bayesmf-gibbs-ordinal", "ordinal", 0.8),
+                                 ("myfm-regression", "normal", 0.1), ("myfm-ordered-probit", "ordinal", 0.4))]
+    ratios = [line.split(" | ")[6] for line in bench_extended.table(records)[2:]]
+    assert ratios == ["3.00", "2.00", "1.00", "1.00"]  # each over myFM's system of its likelihood
+
+
+@pytest.mark.slow  # ~8 s alone (first compiles; 2.5 s after the other scripts): 4 systems x 2 protocols + warm-up
+def test_extended_bench_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--quick`` prints every system under both protocols, the anchors above the table, and writes nothing."""
+    import bench_extended
+
+    results = tmp_path / "RESULTS.md"
+    assert bench_extended.main(["--quick", "--results", str(results), "--json", str(tmp_path / "out.json")]) == 0
+    assert not results.exists()
+    out = capsys.readouterr().out
+    section = out.split("<!-- bench_extended.py:begin -->", 1)[1].split("<!-- bench_extended.py:end -->", 1)[0]
+    assert "QUICK (tiny simulated set" in section and "**no date**" in section
+    anchors = section.index("0.8833 by regression, 0.8808 by ordered probit; GLocal-K 0.8889")
+    assert anchors < section.index("| fold | protocol | system | RMSE | MAE |")
+    records = json.loads((tmp_path / "out.json").read_text())["records"]
+    peer = importlib.util.find_spec("myfm") is not None
+    systems = ["bayesmf-gibbs", "bayesmf-gibbs-ordinal"] + (["myfm-regression", "myfm-ordered-probit"] if peer else [])
+    assert [(r["protocol"], r["system"]) for r in records] == [(p, s) for p in ("strict", "transductive") for s in systems]
+    assert all(0 < r["mae"] <= r["rmse"] < 2 for r in records)
+    rows = [line for line in section.splitlines() if line.startswith("| k1 |")]
+    assert len(rows) == len(records)
+    if peer:  # every row has its ratio to the myFM system of its likelihood
+        assert all(line.split(" | ")[6] != "nan" for line in rows)
