@@ -26,7 +26,7 @@ from bayesmf.link import ordinal_levels, to_unit, unit_mean
 from bayesmf.link import ordinal_probs as ordinal_probs
 from bayesmf.model_binary import probit_rating
 from bayesmf.model_ordinal import ordinal_rating
-from bayesmf.posterior import coords_for
+from bayesmf.posterior import coords_for, feature_sides
 
 if TYPE_CHECKING:
     import pymc as pm
@@ -100,7 +100,13 @@ def build_model(spec: PMF, data: RatingsData) -> pm.Model:
       ``per_factor_scales``), ``factor_mean_user`` :math:`\sim \mathcal N(0,
       \text{factor\_var\_user} / \kappa_0)` per factor, :math:`U_{ik} \sim \mathcal
       N(\text{factor\_mean\_user}_k, \text{factor\_var\_user}_k)`; ``sigma_factor_user``
-      its square root; the same for items (``_item``);
+      its square root; the same for items (``_item``). With side information
+      (``data.user_features``, per-side prior only) the mean is per row, the Gibbs
+      sampler's `bayesmf.inference.gibbs.priors.FeatureFactors`:
+      :math:`U_{ik} \sim \mathcal N(m_k + x_i^\top W_k, v_k)`,
+      :math:`W_k \mid v_k, \beta \sim \mathcal N(0, (v_k/\beta) I_F)`,
+      :math:`\beta \sim \mathrm{Gamma}` (``feature_weight_user``, dims ``user_feature``,
+      ``factor``; ``feature_precision_user``); items alike;
     - biases: :math:`s_b^2, s_c^2 \sim \mathrm{InvGamma}(\text{hyper["bias_var"]})`
       independently, :math:`b_i \sim \mathcal N(0, s_b^2)`, :math:`c_j \sim \mathcal N(0, s_c^2)`.
       Variables ``user_bias_var``, ``item_bias_var``; ``sigma_user_bias``,
@@ -156,13 +162,16 @@ def build_model(spec: PMF, data: RatingsData) -> pm.Model:
         coords_for(spec, data.users, data.items, None if levels is None else len(levels))
     )
     coords["obs"] = np.arange(data.n_ratings)
+    features = {side: data.feature_matrix(side) for side in feature_sides(data)}
+    coords |= {f"{side}_feature": np.asarray(getattr(data, f"{side}_features").names, dtype=str) for side in features}
     normal = spec.likelihood == "normal"
     binary = spec.likelihood == "bernoulli"
 
     with pm.Model(coords=coords) as model:
         user_idx = _index_data(model, "user_idx", data.user_idx)
         item_idx = _index_data(model, "item_idx", data.item_idx)
-        latent = latent_variables(spec, data.scale, _mu_start(spec, data) if normal or binary else 0.0)
+        mu_start = _mu_start(spec, data) if normal or binary else 0.0
+        latent = latent_variables(spec, data.scale, mu_start, features)
         eta = pair_dot(latent.U, latent.V, user_idx, item_idx)
         if spec.biases:
             eta = eta + latent.user_bias[user_idx] + latent.item_bias[item_idx]

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from bayesmf.data import RatingsData
     from bayesmf.spec import PMF
 
-__all__ = ["INFO_KEYS", "METHODS", "SUPPORT", "check_features", "check_inputs", "check_supported"]
+__all__ = ["FEATURE_METHODS", "INFO_KEYS", "METHODS", "SUPPORT", "check_features", "check_inputs", "check_supported"]
 
 METHODS = ("gibbs", "nuts", "advi", "map", "als", "sgd")
 
@@ -68,7 +68,7 @@ def check_inputs(spec: Any, data: Any, method: str) -> None:
     """Check the spec's type, that ``method`` supports it, and the data's type, size and values.
 
     Values: 0/1 for the Bernoulli likelihood, on a regular grid of levels for the ordinal one.
-    Features (`check_features`): only the Gibbs sampler's per-side prior uses them.
+    Features (`check_features`): the per-side prior of Gibbs, NUTS and ADVI uses them.
     """
     from bayesmf.data import RatingsData
     from bayesmf.spec import PMF
@@ -94,22 +94,29 @@ def check_inputs(spec: Any, data: Any, method: str) -> None:
         ordinal_levels(data)
 
 
+#: the routes that fit the feature prior (the Gibbs sampler's block and the PyMC model's)
+FEATURE_METHODS = ("gibbs", "nuts", "advi")
+
+
 def check_features(spec: PMF, data: RatingsData, method: str) -> None:
     """Refuse data with features (before anything is fitted) unless the route and spec use them.
 
-    Only ``method="gibbs"`` fits the feature prior (`bayesmf.inference.gibbs.priors.FeatureFactors`),
-    and only on the per-side hierarchical prior it extends; the other routes would silently
-    ignore the features, so they raise ``ValueError`` naming the method.
+    The feature prior extends the per-side hierarchical prior: ``method="gibbs"`` fits it
+    by its conjugate block (`bayesmf.inference.gibbs.priors.FeatureFactors`), ``"nuts"``
+    and ``"advi"`` on the same PyMC model (`bayesmf.model.build_model`). The other routes
+    (MAP, ALS, SGD: fixed priors only) would silently ignore the features, and the shared
+    prior has no mean to extend, so these raise ``ValueError`` naming the method or prior.
     """
     sides = [side for side in ("user", "item") if getattr(data, f"{side}_features", None) is not None]
     if not sides:
         return
     which = " and ".join(sides)
-    if method != "gibbs":
+    if method not in FEATURE_METHODS:
         raise ValueError(
-            f"method={method!r} does not use features, and this data has {which} features: only the Gibbs "
-            "sampler fits data with features (method='gibbs' with PMF(priors='hierarchical', "
-            "factor_prior='per_side')); fit without them with data.without_features()"
+            f"method={method!r} does not use features, and this data has {which} features: it fits fixed "
+            "priors only, and the feature prior extends the per-side hierarchical prior, which method='gibbs', "
+            "'nuts' or 'advi' fit with PMF(priors='hierarchical', factor_prior='per_side'); or fit without them "
+            "with data.without_features()"
         )
     if spec.priors != "hierarchical" or spec.factor_prior != "per_side":
         raise ValueError(

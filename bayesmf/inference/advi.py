@@ -164,7 +164,7 @@ def fit_advi(
             f"allowed up to {FULLRANK_MAX_PARAMS} parameters. Use approximation='meanfield', or "
             "NUTS/Gibbs for the full posterior"
         )
-    start = map_start(spec, data, random_seed=start_seed)
+    start = map_start(spec, data.without_features(), random_seed=start_seed)  # weights start at 0
     model = build_model(spec, data)
     if minibatch_size is not None:
         model = _minibatch_model(model, data, minibatch_size, np.random.default_rng(fit_seed))
@@ -196,7 +196,7 @@ def fit_advi(
                 callbacks=[checker],
                 progressbar=progressbar,
             )
-        draws_out = _sample_approximation(approx, param_names(spec), draws, draw_seed)
+        draws_out = _sample_approximation(approx, param_names(spec, data), draws, draw_seed)
     seconds = time.perf_counter() - started
 
     elbo = -np.asarray(approx.hist, dtype=np.float64)
@@ -274,6 +274,9 @@ def _n_params(spec: PMF, data: RatingsData) -> int:
         else:
             n += scales
         n += 2 * int(spec.biases) + int(spec.likelihood == "normal")
+    for side in ("user", "item"):  # feature weights and their precision
+        features = getattr(data, f"{side}_features", None)
+        n += 0 if features is None else features.n_features * spec.n_factors + 1
     return n
 
 

@@ -121,7 +121,7 @@ def fit_map(
     seconds = time.perf_counter() - started
 
     post = tree["posterior"].to_dataset()
-    params = {name: post[name].values[0, 0] for name in param_names(spec) if name in post}
+    params = {name: post[name].values[0, 0] for name in param_names(spec, data) if name in post}
     opt = tree["optimizer_result"].to_dataset() if "optimizer_result" in tree.children else None
     info: dict[str, Any] = {"fit_seconds": seconds, "random_seed": seed}
     if opt is not None:

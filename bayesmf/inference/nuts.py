@@ -159,7 +159,7 @@ def fit_nuts(
     rng = np.random.default_rng(seed)
     map_seed, sample_seed = (int(s) for s in rng.integers(0, 2**31 - 1, size=2))
     model = build_model(spec, data)
-    names = param_names(spec)
+    names = param_names(spec, data)
 
     kwargs: dict[str, Any] = dict(sample_kwargs)
     nuts_options = dict(kwargs.pop("nuts", {}))
@@ -168,7 +168,7 @@ def fit_nuts(
     kwargs.setdefault("compute_convergence_checks", False)  # raw-factor R-hat is meaningless
     init_seconds = 0.0
     if init == "map":
-        start = map_start(spec, data, random_seed=map_seed)
+        start = map_start(spec, data.without_features(), random_seed=map_seed)  # weights start at 0
         init_seconds = time.perf_counter() - started
         start = {k: v for k, v in start.items() if k in model.named_vars}
         scale_rvs = [model[k] for k in SCALE_VARS if k in model.named_vars and model[k] in model.free_RVs]
