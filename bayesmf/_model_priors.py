@@ -67,7 +67,7 @@ def _feature_mean(side: str, X: np.ndarray, sd: Any, mean: Any) -> Any:
     import pymc as pm
     import pytensor.tensor as pt
 
-    from bayesmf.inference.gibbs.priors import FEATURE_PRECISION_PRIOR
+    from bayesmf.spec import FEATURE_PRECISION_PRIOR
 
     shape, rate = FEATURE_PRECISION_PRIOR
     beta = pm.Gamma(f"feature_precision_{side}", alpha=shape, beta=rate)

@@ -264,7 +264,7 @@ def make_posterior(
     names = param_names(spec, train)
     missing = [n for n in names if n not in draws]
     if missing:
-        hint = " (only the Gibbs sampler fits data with features)" if set(missing) & set(_feature_names(sides)) else ""
+        hint = " (the Gibbs sampler, NUTS and ADVI fit data with features, under the per-side prior)" if set(missing) & set(_feature_names(sides)) else ""
         raise ValueError(f"draws lack the variable(s) {missing} of the layout{hint}")
     chains, n_draws = np.shape(draws[names[0]])[:2]
     data_vars = {}

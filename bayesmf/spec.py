@@ -41,6 +41,9 @@ FACTOR_PRIORS = ("shared", "per_side")
 #: with ``factor_prior="per_side"``, the prior of each side's factor mean is
 #: N(0, s^2 / FACTOR_MEAN_KAPPA) given that side's factor variance s^2 (normal-inverse-gamma)
 FACTOR_MEAN_KAPPA = 1.0
+#: with features (`bayesmf.RatingsData.with_features`), (shape, rate) of the Gamma prior of
+#: each side's feature-weight precision beta (Gibbs and the PyMC model alike)
+FEATURE_PRECISION_PRIOR = (1.0, 1.0)
 LINKS = ("identity", "logistic", "probit")
 LIKELIHOODS = ("normal", "ordinal", "implicit", "bernoulli")
 #: the links each likelihood takes, the first its default (``link=None``)

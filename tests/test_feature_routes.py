@@ -21,10 +21,9 @@ import bayesmf._model_priors as model_priors
 from bayesmf.data import RatingsData
 from bayesmf.diagnostics import ConvergenceWarning
 from bayesmf.features import Features
-from bayesmf.inference.gibbs.priors import FEATURE_PRECISION_PRIOR
 from bayesmf.model import build_model
 from bayesmf.posterior import param_names
-from bayesmf.spec import PMF
+from bayesmf.spec import FEATURE_PRECISION_PRIOR, PMF
 
 SPEC = PMF(n_factors=2, factor_prior="per_side")
 

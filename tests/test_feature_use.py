@@ -88,26 +88,32 @@ def test_a_store_backed_fit_reads_back_with_its_features(data, tmp_path):
 
 
 # -- the other routes refuse features before fitting -------------------------------------------
+_NO_FEATURES = r"does not use features, and this data has {which} features.*method='gibbs'"
+_NEEDS_PER_SIDE = r"this data has {which} features, which need the per-side prior"
+
+
 @pytest.mark.parametrize(
-    ("method", "spec"),
-    [("nuts", PMF(n_factors=2)), ("advi", PMF(n_factors=2)), ("map", PMF(n_factors=2, priors="fixed")),
-     ("als", PMF(n_factors=2, priors="fixed")), ("sgd", PMF(n_factors=2, priors="fixed"))],
+    ("method", "spec", "message"),
+    [("nuts", PMF(n_factors=2), _NEEDS_PER_SIDE), ("advi", PMF(n_factors=2), _NEEDS_PER_SIDE),
+     ("map", PMF(n_factors=2, priors="fixed"), _NO_FEATURES), ("als", PMF(n_factors=2, priors="fixed"), _NO_FEATURES),
+     ("sgd", PMF(n_factors=2, priors="fixed"), _NO_FEATURES)],
 )
-def test_other_routes_refuse_features_before_fitting(data, method, spec, monkeypatch):
+def test_other_routes_refuse_features_before_fitting(data, method, spec, message, monkeypatch):
+    """MAP, ALS and SGD never use features; NUTS and ADVI refuse them under the shared prior."""
     import importlib
 
     module = importlib.import_module(f"bayesmf.inference.{method}")
     public = getattr(module, f"fit_{method}")
     # nothing may be fitted: the starting point and the model are never built
     monkeypatch.setattr("bayesmf.inference.starts.map_start", lambda *a, **k: pytest.fail("fitting started"))
-    message = rf"method='{method}' does not use features, and this data has user and item features.*method='gibbs'"
-    with pytest.raises(ValueError, match=message):
+    both = message.format(which="user and item")
+    with pytest.raises(ValueError, match=both):
         public(spec, data)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=both):
         fit_route(spec, data, method=method)
     only_items = RatingsData(data.user_idx, data.item_idx, data.rating, data.scale, data.users, data.items,
                              item_features=data.item_features)
-    with pytest.raises(ValueError, match="this data has item features"):
+    with pytest.raises(ValueError, match=message.format(which="item")):
         public(spec, only_items)
     assert data.without_features().user_features is None and data.without_features().n_ratings == data.n_ratings
 

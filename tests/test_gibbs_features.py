@@ -178,7 +178,7 @@ def test_layout_names_shapes_coords_and_stored_features():
                                       data.feature_matrix(side))
         assert back[side].encoder == getattr(data, f"{side}_features").encoder
     del draws["feature_weight_item"]
-    with pytest.raises(ValueError, match="only the Gibbs sampler fits data with features"):
+    with pytest.raises(ValueError, match=r"the Gibbs sampler, NUTS and ADVI fit data with features"):
         make_posterior(SPEC, data, draws)
 
 
@@ -400,9 +400,9 @@ def test_cold_start_features_beat_the_population_prior(planted, side):
 
 
 def test_other_routes_refuse_features():
-    """Only the Gibbs sampler fits the feature prior; another route's result cannot be laid out."""
+    """ALS (fixed priors) does not use features: it refuses them, naming the routes that do."""
     data = _small_data()
-    with pytest.raises(ValueError, match="only the Gibbs sampler fits data with features"):
+    with pytest.raises(ValueError, match=r"method='als' does not use features.*'gibbs', 'nuts' or 'advi'"):
         PMF(n_factors=2, priors="fixed").fit(data, method="als", progressbar=False)
 
 

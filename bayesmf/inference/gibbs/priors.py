@@ -26,6 +26,7 @@ import numpy as np
 from bayesmf.inference.gibbs.block import Block
 from bayesmf.inference.gibbs.kernels.hypers import bias_var, shared_factor_var, side_hypers
 from bayesmf.inference.gibbs.kernels.structs import ITEM_BIAS_VAR, USER_BIAS_VAR, Side
+from bayesmf.spec import FEATURE_PRECISION_PRIOR
 
 if TYPE_CHECKING:
     from bayesmf.inference.gibbs.problem import Problem
@@ -125,8 +126,6 @@ class PerSideFactors(FactorPrior):
         return out
 
 
-#: (shape, rate) of the Gamma prior of each side's feature-weight precision :math:`\beta`
-FEATURE_PRECISION_PRIOR = (1.0, 1.0)
 
 
 class FeatureFactors(PerSideFactors):
@@ -143,7 +142,7 @@ class FeatureFactors(PerSideFactors):
         v_k \sim \mathrm{IG}(a_f, b_f), \quad \beta \sim \mathrm{Gamma}(a_\beta, b_\beta)
 
     (one :math:`v` per side without ``per_factor_scales``; :math:`(a_\beta, b_\beta)` =
-    `FEATURE_PRECISION_PRIOR`, shape and rate). The weights' precision scales with the
+    `bayesmf.spec.FEATURE_PRECISION_PRIOR`, shape and rate). The weights' precision scales with the
     rows' (Macau: :math:`W \sim \mathcal{MN}(0, (\beta\Lambda_U)^{-1})`), and
     :math:`\beta` is drawn, so how much the features explain is learned.
 
