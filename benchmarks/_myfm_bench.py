@@ -249,13 +249,14 @@ class Clock:
 
 def run_folds(args: argparse.Namespace, each: Callable[[str, RatingsData, RatingsData], Iterable[Record]],
               describe: Callable[[Record], str], folds: Sequence[int] | None = None,
-              source: FoldSource = load) -> list[Record]:
+              source: FoldSource = load, dataset: str = "ml-100k") -> list[Record]:
     """``each(fold, train, test)``'s records of every fold, each with its ``fold``, logged by ``describe``.
 
-    The folds: ``--folds`` of ML-100K (``folds``: these numbers instead), or with ``--quick``
-    the tiny set's first fold.
+    The folds: ``--folds`` of ``dataset`` (ML-100K's canonical u1-u5, or ml-latest-small's
+    five seeded folds k1-k5; ``folds``: these numbers instead), or with ``--quick`` the tiny
+    set's first fold.
     """
-    dataset = "tiny" if args.quick else "ml-100k"
+    dataset = "tiny" if args.quick else dataset
     numbers = [1] if args.quick else list(folds) if folds is not None else fold_numbers(args.folds)
     records: list[Record] = []
     for fold, train, test in source(dataset, numbers, args):
@@ -334,16 +335,18 @@ def peer_columns(*metrics: str, lead: Sequence[str] = ("fold", "system")) -> lis
 
 
 def finish(script: str, title: str, argv: Sequence[str] | None, args: argparse.Namespace, clock: Clock,
-           protocol: Sequence[str], body: Sequence[str], payload: object, quick_note: str = QUICK_NOTE) -> int:
+           protocol: Sequence[str], body: Sequence[str], payload: object, quick_note: str = QUICK_NOTE,
+           section: str | None = None) -> int:
     """Publish ``script``'s section (title, provenance, protocol lines, body); ``--json``: ``payload``.
 
     The section is printed, and written to ``--results`` unless ``--no-write`` (``--quick``
-    sets it). Returns 0, the exit status.
+    sets it), between the markers of ``section`` (default: ``script``; a script with one
+    section per data set names each). Returns 0, the exit status.
     """
     lines = [title, "", *provenance(script, argv, clock.load_before, clock.start), *protocol, "", *body]
     if args.quick:
         lines.insert(1, quick_note)
-    publish(args.results, script, lines, write=not args.no_write)
+    publish(args.results, section or script, lines, write=not args.no_write)
     if args.json:
         args.json.write_text(json.dumps(payload, indent=1))
     return 0

@@ -5,8 +5,8 @@ Usage::
 
     .venv/bin/python benchmarks/bench_extended.py [--folds u1] [--all-folds] [--rank 10]
         [--draws 412] [--tune 100] [--protocols strict,transductive] [--no-myfm]
-        [--seed 0] [--data-dir ../shared/data] [--results benchmarks/RESULTS.md]
-        [--no-write] [--json PATH] [--quick]
+        [--dataset ml-100k] [--seed 0] [--data-dir ../shared/data]
+        [--results benchmarks/RESULTS.md] [--no-write] [--json PATH] [--quick]
 
 The systems of myFM's ``examples/ml-100k-extended.ipynb`` (RMSE 0.8833 by regression and
 0.8808 by ordered probit on u1: rank 10, 512 iterations, user demographics, movie genres and
@@ -19,7 +19,9 @@ numbers standardized, one indicator per category and genre), and the implicit se
 rows do not. Protocols (``--protocols``): *strict*, the sets from the training ratings; and
 *transductive*, also from the test pairs without their ratings
 (`bayesmf.implicit_sets.with_implicit_pairs`). Folds: ML-100K's u1 (``--folds``;
-``--all-folds``: u1-u5, then a mean row per system and protocol).
+``--all-folds``: u1-u5, then a mean row per system and protocol). ``--dataset
+ml-latest-small``: its five seeded folds (k1-k5, ``--folds 1``), item features only (it has
+no user features), in its own section (``<!-- bench_extended.py:ml-latest-small:begin -->``).
 
 - ``bayesmf-gibbs``: ``PMF(n_factors=rank, factor_prior="per_side", per_factor_scales=True,
   implicit_sets="both")`` on ``train.with_features(users, items)``, ``fit(method="gibbs",
@@ -69,7 +71,7 @@ from bayesmf.ordinal_metrics import expected_rating_errors
 
 SCRIPT = "bench_extended.py"
 TITLE = ("## Features and implicit sets: per-side Gibbs (Gaussian, ordered probit) beside myFM's extended example "
-         "(`benchmarks/bench_extended.py`)")
+         "(`benchmarks/bench_extended.py`{})")
 #: The progress line of a record.
 LOG = "{protocol} {system}: RMSE {rmse:.4f}, MAE {mae:.4f}, {s_per_sweep:.4f} s/sweep"
 #: bayesmf's spec shared by both likelihoods (myFM's prior, both implicit sets).
@@ -82,6 +84,10 @@ SPECS: dict[str, dict[str, Any]] = {
 #: Each system's likelihood, the key of its ratio to myFM.
 LIKELIHOOD = {"bayesmf-gibbs": "normal", "bayesmf-gibbs-ordinal": "ordinal",
               "myfm-regression": "normal", "myfm-ordered-probit": "ordinal"}
+DATASETS = ("ml-100k", "ml-latest-small")
+#: What each data set's features are (the protocol line).
+INFORMATION = {"ml-100k": "users' age, gender, occupation and items' genres, release year",
+               "ml-latest-small": "items' genres and release year (it has no user features)"}
 ANCHORS = ("Anchors (ML-100K u1): myFM's `examples/ml-100k-extended.ipynb` (rank 10, 512 iterations, all kept; "
            "with the date) RMSE 0.8833 by regression, 0.8808 by ordered probit; GLocal-K 0.8889 (best epoch "
            "chosen on the test set); issue 19's goal: strict protocol, RMSE <= 0.880")
@@ -108,14 +114,26 @@ def run_bayesmf(data: RatingsData, test: RatingsData, args: argparse.Namespace, 
 
 
 def side_rows(data: RatingsData, side: str) -> tuple[Any, list[int]]:
-    """Per user (item): [one-hot id | encoded features | normalized implicit set], and the parts' widths."""
+    """Per user (item): [one-hot id | encoded features, if any | normalized implicit set], and the parts' widths."""
     import scipy.sparse as sps
 
     features = data.feature_matrix(side)
-    if features is None:
-        raise ValueError(f"the {side}s carry no features: attach them with with_features")
-    parts = [sps.identity(features.shape[0], format="csr"), sps.csr_matrix(features), implicit_design(data, side)]
+    n_rows = len(data.users if side == "user" else data.items)
+    parts = [sps.identity(n_rows, format="csr"), implicit_design(data, side)]
+    if features is not None:
+        parts.insert(1, sps.csr_matrix(features))
     return sps.hstack(parts, format="csr"), [part.shape[1] for part in parts]
+
+
+def dataset_features(dataset: str, train: RatingsData, args: argparse.Namespace) -> tuple[Any, Any]:
+    """The encoded (user, item) features of ``dataset``: ml-latest-small has item features only (genres, year)."""
+    if dataset != "ml-latest-small":
+        return load_features(dataset, args.data_dir, train, args.seed)
+    from bayesmf.features import Features
+    from bayesmf.movielens import movielens_features
+
+    _, items = movielens_features("ml-latest-small", args.data_dir, download=False)
+    return None, Features.from_frame(items, "item")
 
 
 def run_myfm(data: RatingsData, test: RatingsData, args: argparse.Namespace, system: str) -> dict[str, Any]:
@@ -150,7 +168,7 @@ def run_myfm(data: RatingsData, test: RatingsData, args: argparse.Namespace, sys
 def evaluate(train: RatingsData, test: RatingsData, args: argparse.Namespace, dataset: str,
              peer: bool) -> list[dict[str, Any]]:
     """Every system under every ``--protocols`` entry on one fold (features of ``dataset`` attached)."""
-    featured = train.with_features(*load_features(dataset, args.data_dir, train, args.seed))
+    featured = train.with_features(*dataset_features(dataset, train, args))
     runs = [(run_bayesmf, system) for system in SPECS]
     runs += [(run_myfm, "myfm-regression"), (run_myfm, "myfm-ordered-probit")] if peer else []
     records = []
@@ -173,6 +191,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--protocols", type=bench.protocol_list, default="strict,transductive",
                         help="comma-separated: strict, transductive")
     parser.add_argument("--no-myfm", action="store_true", help="bayesmf rows only")
+    parser.add_argument("--dataset", choices=DATASETS, default="ml-100k",
+                        help="ml-100k (folds u1-u5) or ml-latest-small (five seeded folds k1-k5; item features only)")
     return bench.parse(parser, argv)
 
 
@@ -181,14 +201,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     peer = bench.peer_installed("myfm", wanted=not args.no_myfm)
     bench.warm_up(args, [lambda train, test, quick: evaluate(train, test, quick, "tiny", peer)])
     clock = bench.Clock.now()
-    dataset = "tiny" if args.quick else "ml-100k"
+    dataset = "tiny" if args.quick else args.dataset
     records = bench.run_folds(args, lambda fold, train, test: evaluate(train, test, args, dataset, peer),
-                              LOG.format_map)
+                              LOG.format_map, dataset=args.dataset)
     if len({r["fold"] for r in records}) > 1:
         records += bench.mean_rows(records, ("protocol", "system"))
     protocol = [
-        f"- protocol: rank {args.rank}; the same information for every system: users' age, gender, occupation and "
-        "items' genres, release year (`bayesmf.movielens_features`, encoded once: numbers standardized, one "
+        f"- data: {args.dataset}; protocol: rank {args.rank}; the same information for every system: "
+        f"{INFORMATION[args.dataset]} (`bayesmf.movielens_features`, encoded once: numbers standardized, one "
         "indicator per level), implicit user and item sets normalized by |N|^(-1/2); **no date** (myFM's notebook "
         "also uses the rating date, the zip code's first digit instead of gender, and binned age and year); "
         f"protocols {', '.join(args.protocols)} (strict: sets from the training pairs; transductive: also the test "
@@ -204,8 +224,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "(one thread each)",
     ]
     payload = {"records": records, "args": {k: str(v) for k, v in vars(args).items()}}
-    return bench.finish(SCRIPT, TITLE, argv, args, clock, protocol, [ANCHORS, "", *table(records)], payload,
-                        quick_note="QUICK (tiny simulated set, random features): a smoke run, not a measurement")
+    title = TITLE.format("" if args.dataset == "ml-100k" else f", {args.dataset}")
+    return bench.finish(SCRIPT, title, argv, args, clock, protocol, [ANCHORS, "", *table(records)], payload,
+                        quick_note="QUICK (tiny simulated set, random features): a smoke run, not a measurement",
+                        section=SCRIPT if args.dataset == "ml-100k" else f"{SCRIPT}:{args.dataset}")
 
 
 if __name__ == "__main__":

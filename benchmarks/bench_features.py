@@ -77,7 +77,8 @@ def load_features(dataset: str, data_dir: str, train: RatingsData, seed: int) ->
         from bayesmf.movielens import movielens_features
 
         users, items = movielens_features("ml-100k", data_dir, download=False)
-        assert users is not None
+        if users is None:
+            raise SystemExit("ML-100K's user features (u.user) are missing")
     else:
         rng = np.random.default_rng(seed)
         nu, ni = len(train.users), len(train.items)
