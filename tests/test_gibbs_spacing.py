@@ -146,12 +146,15 @@ def test_a_cap_the_rule_could_never_pass_is_refused(data):
 def test_a_run_cut_short_keeps_matching_posterior_and_trace(data):
     """A time budget stops a spaced fixed run mid-way: the posterior is every spacing-th trace draw."""
     opts = KW | {"thin": 20, "factor_draws": 320}
-    with pytest.warns(UserWarning, match="max_seconds"):
+    with pytest.warns(UserWarning, match="max_seconds") as record:
         fit = fit_gibbs(SPEC, data, draws=6400, max_seconds=1.0, **opts)
     info, spacing = fit.info, fit.info["draw_spacing"]
     assert spacing == 32 and info["stopped_by"] == "max_seconds"
     n, kept = fit.n_draws, info["kept_draws"]
     assert n >= 1 and (n - 1) * spacing < kept
+    # the warning counts the draws made and the ones the posterior holds
+    message = next(str(w.message) for w in record if "max_seconds" in str(w.message))
+    assert f"keeping the first {kept} draws (the posterior holds every 32-th: {n}) (6400 requested)" in message
     reference = fit_gibbs(SPEC, data, draws=kept, **(opts | {"factor_draws": None}))
     for name, value in _arrays(reference.idata).items():
         np.testing.assert_array_equal(_arrays(fit.idata)[name], value[:, ::spacing][:, :n], err_msg=name)

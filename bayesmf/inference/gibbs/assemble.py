@@ -113,11 +113,18 @@ def settle_trace(trace: MemorySink, kept: list[int]) -> int:
 
 
 def warn_stopped(info: dict[str, Any], pool: ChainPool, reached: int, kept: list[int], n: int) -> None:
-    """Warn when Ctrl-C (or a fixed-length run's time budget) stopped sampling, naming the sweep."""
+    """Warn when Ctrl-C (or a fixed-length run's time budget) stopped sampling, naming the sweep.
+
+    ``n``: the draws per chain in the posterior; with a spacing above 1 (``factor_draws``)
+    the message also gives the draws made, ``info["kept_draws"]``.
+    """
+    spacing = info.get("draw_spacing", 1)
+    made = info.get("kept_draws", n)
+    n_text = f"{made} draws (the posterior holds every {spacing}-th: {n})" if spacing > 1 else f"{n} draws"
     if info["stopped_by"] == "max_seconds" and info.get("draws_requested") is not None:
         warnings.warn(
             f"Gibbs sampling stopped by max_seconds at sweep {reached} of {pool.schedule.sweeps}; "
-            f"keeping the first {n} of {info['draws_requested']} draws of chain(s) {kept}",
+            f"keeping the first {n_text} ({info['draws_requested']} requested) of chain(s) {kept}",
             UserWarning,
             stacklevel=3,
         )
@@ -126,7 +133,7 @@ def warn_stopped(info: dict[str, Any], pool: ChainPool, reached: int, kept: list
     planned = f" of {pool.schedule.sweeps}" if info["draws_requested"] is not None else ""
     warnings.warn(
         f"Gibbs sampling interrupted at sweep {reached}{planned} "
-        f"(sweeps per chain: {info['chain_sweeps']}); keeping the first {n} draws "
+        f"(sweeps per chain: {info['chain_sweeps']}); keeping the first {n_text} "
         f"of chain(s) {kept}",
         UserWarning,
         stacklevel=3,

@@ -381,13 +381,16 @@ def fit_gibbs(
         idata = finish_store(path, rec.root, template, error, f"The first {n} draws of chain(s) {kept}")
     warn_stopped(info, pool, reached, kept, n)
     log.info(
-        "gibbs: %d chains x (%d tune + %d x %d) sweeps in %.1f s (%.1f sweeps/s), posterior %.1f MB, stopped by %s",
+        "gibbs: %d chains x (%d tune + %d x %d) sweeps in %.1f s (%.1f sweeps/s), posterior %d draws per chain "
+        "(every %d-th kept draw), %.1f MB, stopped by %s",
         chains,
         tune,
-        n,
+        n_kept,
         thin,
         info["fit_seconds"],
         info["sweeps_per_second"],
+        n,
+        rec.spaced.spacing,
         info["posterior_nbytes"] / 1e6,
         outcome.stopped_by,
     )
