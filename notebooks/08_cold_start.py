@@ -132,8 +132,8 @@ for name, data in (("with features", featured), ("without features", plain)):
     diagnosis = fits[name].diagnose(warn=False)
     verdicts[name] = diagnosis.ok
     info = fits[name].info
-    print(f"{name}: {info['chains']} chains x {info['kept_draws']} sweeps kept ({info['stopped_by']}; "
-          f"{info['draws']} draws per chain stored), {STEPS[f'fit: {name}']:.0f} s")
+    print(f"{name}: {info['chains']} chains x {info['kept_draws']} draws ({info['stopped_by']}; the posterior "
+          f"holds one in {info['draw_spacing']}: {info['draws']} per chain), {STEPS[f'fit: {name}']:.0f} s")
     print(f"  verdict: {diagnosis.verdict}")
 if FAST:
     print("(fast mode: short chains, so the verdicts are not expected to pass; run the notebook in full.)")

@@ -154,7 +154,7 @@ def test_a_run_cut_short_keeps_matching_posterior_and_trace(data):
     assert n >= 1 and (n - 1) * spacing < kept
     # the warning counts the draws made and the ones the posterior holds
     message = next(str(w.message) for w in record if "max_seconds" in str(w.message))
-    assert f"keeping the first {kept} draws (the posterior holds every 32-th: {n}) (6400 requested)" in message
+    assert f"keeping the first {kept} draws (the posterior holds one in 32: {n}) (6400 requested)" in message
     reference = fit_gibbs(SPEC, data, draws=kept, **(opts | {"factor_draws": None}))
     for name, value in _arrays(reference.idata).items():
         np.testing.assert_array_equal(_arrays(fit.idata)[name], value[:, ::spacing][:, :n], err_msg=name)

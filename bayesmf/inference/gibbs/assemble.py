@@ -120,7 +120,7 @@ def warn_stopped(info: dict[str, Any], pool: ChainPool, reached: int, kept: list
     """
     spacing = info.get("draw_spacing", 1)
     made = info.get("kept_draws", n)
-    n_text = f"{made} draws (the posterior holds every {spacing}-th: {n})" if spacing > 1 else f"{n} draws"
+    n_text = f"{made} draws (the posterior holds one in {spacing}: {n})" if spacing > 1 else f"{n} draws"
     if info["stopped_by"] == "max_seconds" and info.get("draws_requested") is not None:
         warnings.warn(
             f"Gibbs sampling stopped by max_seconds at sweep {reached} of {pool.schedule.sweeps}; "

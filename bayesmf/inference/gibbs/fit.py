@@ -382,7 +382,7 @@ def fit_gibbs(
     warn_stopped(info, pool, reached, kept, n)
     log.info(
         "gibbs: %d chains x (%d tune + %d x %d) sweeps in %.1f s (%.1f sweeps/s), posterior %d draws per chain "
-        "(every %d-th kept draw), %.1f MB, stopped by %s",
+        "(one in %d of those made), %.1f MB, stopped by %s",
         chains,
         tune,
         n_kept,
