@@ -206,7 +206,7 @@ class RatingsData:
         return self._rebuild(self.user_idx, self.item_idx, self.rating, self.users, self.items, out)
 
     def without_features(self) -> RatingsData:
-        """Return these ratings without side information (a new object; the routes other than Gibbs need it).
+        """Return these ratings without side information (a new object; MAP, ALS and SGD need it).
 
         The implicit pairs, if any, are kept.
         """
