@@ -23,10 +23,10 @@ from scipy import stats
 from bayesmf.data import IdEncoder, RatingsData
 from bayesmf.features import Features
 from bayesmf.implicit_sets import implicit_design
-from bayesmf.inference.gibbs.start import initial_state
 from bayesmf.inference.gibbs.sweep import build_sweep, problem_for
 from bayesmf.link import CUTPOINT_PRIOR_SD, ordinal_probs
 from bayesmf.spec import FEATURE_PRECISION_PRIOR, PMF
+from tests.sbc_chain import sbc_draws
 from tests.test_gibbs_implicit_sets import SBC_SPEC as SETS_SBC_SPEC
 from tests.test_gibbs_implicit_sets import prior_draw as sets_prior_draw
 from tests.test_gibbs_ordinal import N_LEVELS, uniformity_pvalues
@@ -176,15 +176,8 @@ def combined_sbc_ranks(spec: PMF, n_reps: int, seed: int, *, tune: int = 60, dra
         sweep = build_sweep(problem, -0.8)
         break_ordinal(sweep, broken)
         chain = np.random.default_rng(int(rng.integers(2**31)))
-        state = initial_state(problem, spec, data, chain, "map")
-        variates = sweep.variates()
-        for _ in range(tune):
-            sweep(state, variates, chain)
-        kept = np.empty((draws, ranks.shape[1]))
-        for d in range(draws):
-            for _ in range(thin):
-                sweep(state, variates, chain)
-            kept[d] = monitored(spec, sweep.draws(state), design, data)
+        kept = sbc_draws(sweep, problem, spec, data, chain, tune, draws, thin, ranks.shape[1],
+                         lambda values, data=data: monitored(spec, values, design, data))
         ranks[rep] = np.sum(kept < monitored(spec, truth, design, data), axis=0)
     return ranks, draws + 1
 

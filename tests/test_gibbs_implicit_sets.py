@@ -24,6 +24,7 @@ from bayesmf.inference.gibbs.sweep import build_sweep
 from bayesmf.link import mu_prior
 from bayesmf.posterior import make_posterior, param_names, shapes_for
 from bayesmf.spec import FACTOR_MEAN_KAPPA, PMF
+from tests.sbc_chain import sbc_draws
 
 SPEC = PMF(n_factors=2, factor_prior="per_side", implicit_sets="both")
 #: the SBC's spec: the factors' prior scale near the noise's (default hyperpriors: 0.3 vs 0.9), so
@@ -110,15 +111,8 @@ def sbc_ranks(n_reps: int, seed: int, tune: int = 60, thin: int = 3, draws: int 
         problem = build_problem(spec, data)
         sweep = build_sweep(problem, overrelaxation=-0.8)
         chain = np.random.default_rng(int(rng.integers(2**31)))
-        state = initial_state(problem, spec, data, chain, "map")
-        variates = sweep.variates()
-        for _ in range(tune):
-            sweep(state, variates, chain)
-        values = np.empty((draws, ranks.shape[1]))
-        for d in range(draws):
-            for _ in range(thin):
-                sweep(state, variates, chain)
-            values[d] = _quantities(sweep.draws(state), X, pairs, sides)
+        values = sbc_draws(sweep, problem, spec, data, chain, tune, draws, thin, ranks.shape[1],
+                           lambda drawn: _quantities(drawn, X, pairs, sides))
         ranks[rep] = np.sum(values < _quantities(truth, X, pairs, sides), axis=0)
     return ranks, draws + 1
 
