@@ -47,6 +47,7 @@ def plot_calibration(
     *,
     ax: Axes | None = None,
     kind: str = "predictive",
+    deviation: bool = False,
     **kwargs: Any,
 ) -> Axes:
     """Nominal vs empirical coverage of central intervals, one line per model.
@@ -64,14 +65,18 @@ def plot_calibration(
         Where to draw.
     kind : {"predictive", "expected"}
         Interval kind (see `bayesmf.predict.predict`).
+    deviation : bool
+        Plot coverage minus nominal (zero is perfect calibration) instead of coverage
+        against the diagonal, with the models side by side at each probability. Use it
+        when the models differ by a point or two: on the diagonal their lines overlap.
     **kwargs
         Passed to `bayesmf.metrics.calibration_table`.
 
     Returns
     -------
     matplotlib.axes.Axes
-        The diagonal is perfect calibration; error bars are +-2 binomial standard errors.
-        Points below the diagonal are over-confident intervals.
+        The diagonal (or zero line) is perfect calibration; error bars are +-2 binomial
+        standard errors. Points below it are over-confident intervals.
     """
     if isinstance(results, pd.DataFrame):
         table = results
@@ -82,6 +87,8 @@ def plot_calibration(
 
         table = calibration_table(results, test, probs, kind=kind, **kwargs)
     _require(table, ["model", "prob", "coverage", "coverage_se"], "the calibration table")
+    if deviation:
+        return _plot_coverage_gap(table, ax)
     ax = _axes(ax, (4.5, 4.5))
     lo = min(float(table["prob"].min()), float(table["coverage"].min())) - 0.05
     ax.plot([lo, 1.0], [lo, 1.0], color="0.6", linestyle="--", linewidth=1, label="ideal")
@@ -97,6 +104,31 @@ def plot_calibration(
     ax.set_aspect("equal", adjustable="box")
     ax.set_title("Calibration of predictive intervals")
     ax.legend(loc="lower right", frameon=False)
+    return ax
+
+
+_MARKERS = ("o", "s", "D", "^", "v", "P", "X", "*")
+
+
+def _plot_coverage_gap(table: pd.DataFrame, ax: Axes | None) -> Axes:
+    """Coverage minus nominal per probability, models dodged side by side, +-2 se bars."""
+    ax = _axes(ax, (6.0, 4.0))
+    probs = np.sort(table["prob"].unique())
+    groups = list(table.groupby("model", sort=False))
+    step = 0.6 / max(len(groups), 1)
+    for k, (name, group) in enumerate(groups):
+        group = group.set_index("prob").reindex(probs)
+        x = np.arange(len(probs)) + (k - (len(groups) - 1) / 2) * step
+        ax.errorbar(
+            x, 100 * (group["coverage"].to_numpy(float) - probs), yerr=200 * group["coverage_se"].to_numpy(float),
+            marker=_MARKERS[k % len(_MARKERS)], linestyle="none", capsize=3, label=str(name),
+        )
+    ax.axhline(0.0, color="0.4", linestyle="--", linewidth=1)
+    ax.set_xticks(np.arange(len(probs)), [f"{p:.0%}" for p in probs])
+    ax.set_xlabel("nominal probability of the interval")
+    ax.set_ylabel("coverage - nominal (percentage points)")
+    ax.set_title("Calibration of intervals (+-2 se)")
+    ax.legend(frameon=False, fontsize="small", ncols=min(len(groups), 3), loc="best")
     return ax
 
 

@@ -71,3 +71,19 @@ def test_plot_interval_width(fits):
     assert "90%" in ax.get_ylabel()
     with pytest.raises(ValueError, match="test="):
         plots.plot_interval_width(fits)
+
+
+def test_plot_calibration_deviation_draws_coverage_minus_nominal(fits):
+    test = fits["MAP"].train
+    table = calibration_table(fits, test, probs=(0.5, 0.9))
+    ax = plots.plot_calibration(table, deviation=True)
+    assert _labelled(ax)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["posterior", "MAP"]
+    # each model's points sit at coverage - nominal (percentage points), dodged apart in x
+    lines = [container.lines[0] for container in ax.containers]
+    assert len(lines) == 2
+    for line, (_, group) in zip(lines, table.groupby("model", sort=False), strict=True):
+        expected = 100 * (group.sort_values("prob")["coverage"] - group.sort_values("prob")["prob"])
+        np.testing.assert_allclose(np.asarray(line.get_ydata(), float), expected.to_numpy(float))
+    assert not np.allclose(lines[0].get_xdata(), lines[1].get_xdata())
