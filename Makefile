@@ -21,7 +21,7 @@ demo: $(STAMP)
 
 ## test: lint, type-check, then the whole test suite (slow statistical tests and notebooks included)
 test: $(STAMP) lint
-	$(BIN)/python -m pytest --run-slow --durations=40 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --run-slow -n auto --dist worksteal --durations=40 $(PYTEST_ARGS)
 
 ## test-fast: the default tier only (a few minutes)
 test-fast: $(STAMP)
