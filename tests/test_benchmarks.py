@@ -219,8 +219,11 @@ def test_topn_bench_smoke_on_tiny_data(tmp_path: Path) -> None:
             assert all("skipped" not in row and "failed" not in row for row in rows), rows
     assert "| gibbs-fixed-mean | k1 |" in section and "FAIL" in section  # quick chains do not pass
     assert "| mean | **mean** |" in section and "| lower | low | **mean** |" in section
+    assert "### Calibration of P(chosen)" in section
     payload = json.loads((tmp_path / "topn.json").read_text())
     assert {r["system"] for r in payload["rows"]} == set(bench_topn.SYSTEMS)
+    rows = [bench_topn.Row(**r) for r in payload["rows"]]  # the saved numbers rebuild the calibration table
+    assert "\n".join(bench_topn.calibration_tables(rows)) in section
     assert {d["pair"] for d in payload["differences"]} == {"mean", "lower"}
     for d in payload["differences"]:
         assert 0 <= d["differ"] <= 1
