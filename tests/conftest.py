@@ -16,13 +16,55 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+# The longest tests (minutes each; `make test` prints the slowest 40), started first under
+# pytest-xdist so that none of them is left running alone at the end of the run.
+LONGEST = (
+    "test_runs_stopped_by_the_rule_calibrate",
+    "test_simulation_based_calibration_per_side_prior",
+    "test_simulation_based_calibration_with_some_rows_sparse",
+    "test_notebook_runs",
+)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--run-slow"):
+    if not config.getoption("--run-slow"):
+        skip = pytest.mark.skip(reason="slow: run with --run-slow")
+        for item in items:
+            if "slow" in item.keywords:
+                item.add_marker(skip)
         return
-    skip = pytest.mark.skip(reason="slow: run with --run-slow")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        items[:] = _long_first(items, workers)
+
+
+def _long_first(items: list[pytest.Item], workers: int) -> list[pytest.Item]:
+    """Order the items so that each xdist worker starts with its share of the slow tests.
+
+    pytest-xdist's ``worksteal`` scheduler hands each worker an equal consecutive block of
+    the collection and lets idle workers steal from the end of others' blocks. Dealing the
+    slow tests (longest first) round-robin to the front of the blocks starts every long test
+    early. Every worker collects the same items, so every worker computes the same order.
+    """
+    slow = [item for item in items if "slow" in item.keywords]
+    fast = [item for item in items if "slow" not in item.keywords]
+    slow.sort(key=lambda item: next((k for k, name in enumerate(LONGEST) if item.name.startswith(name)), len(LONGEST)))
+    blocks: list[list[pytest.Item]] = [slow[w::workers] for w in range(workers)]
+    for block, n in zip(blocks, _block_sizes(len(items), workers), strict=True):
+        take = max(0, n - len(block))
+        block.extend(fast[:take])
+        del fast[:take]
+    blocks[-1].extend(fast)
+    return [item for block in blocks for item in block]
+
+
+def _block_sizes(n: int, workers: int) -> list[int]:
+    """Block sizes worksteal hands out: worker i gets ``remaining // workers_left``."""
+    sizes = []
+    for left in range(workers, 0, -1):
+        sizes.append(n // left)
+        n -= sizes[-1]
+    return sizes
 
 
 @pytest.fixture(scope="session")
