@@ -112,7 +112,7 @@ _MARKERS = ("o", "s", "D", "^", "v", "P", "X", "*")
 
 def _plot_coverage_gap(table: pd.DataFrame, ax: Axes | None) -> Axes:
     """Coverage minus nominal per probability, models dodged side by side, +-2 se bars."""
-    ax = _axes(ax, (6.0, 4.0))
+    ax = _axes(ax, (7.5, 4.0))
     probs = np.sort(table["prob"].unique())
     groups = list(table.groupby("model", sort=False))
     step = 0.6 / max(len(groups), 1)
@@ -128,7 +128,7 @@ def _plot_coverage_gap(table: pd.DataFrame, ax: Axes | None) -> Axes:
     ax.set_xlabel("nominal probability of the interval")
     ax.set_ylabel("coverage - nominal (percentage points)")
     ax.set_title("Calibration of intervals (+-2 se)")
-    ax.legend(frameon=False, fontsize="small", ncols=min(len(groups), 3), loc="best")
+    ax.legend(frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))  # clear of the points
     return ax
 
 
