@@ -238,7 +238,7 @@ print(f"- Gibbs fit, {info['chains']} chains x {info['kept_draws']} draws, stopp
       + ("passes (R-hat and ESS of every monitored quantity within bounds)." if diagnosis.ok else
          f"FAILS on {', '.join(bad.index)} (worst R-hat {bad['max_r_hat'].max():.3f}, smallest bulk ESS "
          f"{bad['min_ess_bulk'].min():.0f}): the numbers below are provisional"
-         + (" (fast mode: short chains)." if FAST else "; a larger budget (max_sweeps=, max_seconds=) would settle them.")))
+         + (" (fast mode: short chains)." if FAST else "; whether a larger budget (max_sweeps=, max_seconds=) settles them was not tried here.")))
 print(f"- held-out RMSE {rmse:.3f} against {rmse_base:.3f} for the mean-of-means baseline "
       f"({rmse - rmse_base:+.3f}); {PROB:.0%} predictive intervals cover {cov:.1%} (nominal {PROB:.0%}, se {cov_se:.1%}).")
 print(f"- user {user}'s top 10: expected ratings from {rec['expected'].min():.2f} to {rec['expected'].max():.2f} stars, "
