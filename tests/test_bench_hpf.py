@@ -170,3 +170,42 @@ def test_fit_is_reproducible_and_checks_its_input() -> None:
         _hpf.fit_hpf(u, i, counts[u, i] + 0.5, 30, 20, rank=2, sweeps=40, burn=20)
     with pytest.raises(ValueError, match="no draw is kept"):
         _hpf.fit_hpf(u, i, counts[u, i], 30, 20, rank=2, sweeps=40, burn=39, thin=2)
+
+
+# -- the benchmark script ------------------------------------------------------------------------
+@pytest.mark.slow  # ~4 s: warm-up plus two bayesmf Gibbs fits and four HPF fits
+def test_bench_quick_prints_every_system_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    import bench_hpf
+
+    results, out = tmp_path / "RESULTS.md", tmp_path / "out.json"
+    assert bench_hpf.main(["--quick", "--results", str(results), "--json", str(out)]) == 0
+    assert not results.exists()  # --quick never writes
+    text = capsys.readouterr().out
+    section = text.split("<!-- bench_hpf.py:begin -->", 1)[1].split("<!-- bench_hpf.py:end -->", 1)[0]
+    assert "QUICK (tiny simulated set" in section
+    records = json.loads(out.read_text())
+    systems = ["popularity", "choice", "hpf-2", "hpf-4"]
+    assert [r["system"] for r in records] == systems
+    for rec in records:
+        assert f"| tiny | k1 | {rec['system']} | {rec['n_users']} | " in section
+        assert 0.0 <= rec["ndcg"][0] <= 1.0 and rec["diagnose"] in ("pass", "FAIL", "n/a")
+    assert records[1]["d_ndcg"] == [0.0, 0.0]  # the choice model against itself
+    assert all("max_rhat" in r for r in records[2:])
+
+
+def test_bench_table_means_over_folds() -> None:
+    import bench_hpf
+
+    def rec(fold: str, system: str, ndcg: float, verdict: str) -> dict[str, object]:
+        out = {"dataset": "ml-100k", "fold": fold, "system": system, "n_users": 10, "fit_s": 1.0, "diagnose": verdict,
+               "ndcg": (ndcg, 0.01), "precision": (0.1, 0.01), "recall": (0.2, 0.01), "d_ndcg": (ndcg - 0.3, 0.01)}
+        return out | ({"max_rhat": 1.0, "min_ess": 500.0} if system.startswith("hpf") else {})
+
+    records = [rec("u1", "choice", 0.3, "pass"), rec("u1", "hpf-10", 0.4, "pass"),
+               rec("u2", "choice", 0.3, "pass"), rec("u2", "hpf-10", 0.2, "FAIL")]
+    lines = bench_hpf.table(records)
+    mean = next(line for line in lines if "**mean** | hpf-10" in line)
+    assert "| 0.3000 ± 0.1000 |" in mean and "| 1/2 pass |" in mean and "| 1.000 / 500 |" in mean
+    assert "| 0.0000 ± 0.1000 |" in mean  # ΔNDCG: mean of the fold deltas ± their sd / sqrt(2)
