@@ -169,9 +169,46 @@ def _pairs(user_idx: np.ndarray, item_idx: np.ndarray, counts: np.ndarray, n_use
     return frame["u"].to_numpy(np.int64), frame["i"].to_numpy(np.int64), frame["y"].to_numpy(np.int64)
 
 
+class _Chain:
+    """One chain's generator and state (theta, xi, beta, eta), started from a draw of the prior."""
+
+    def __init__(self, stream: np.random.SeedSequence, n_users: int, n_items: int, rank: int, prior: Prior) -> None:
+        p = prior
+        self.rng = rng = np.random.default_rng(stream)
+        self.xi = rng.gamma(p.a_prime, p.b_prime / p.a_prime, size=n_users)
+        self.eta = rng.gamma(p.c_prime, p.d_prime / p.c_prime, size=n_items)
+        self.theta = rng.gamma(p.a, size=(n_users, rank)) / self.xi[:, None]
+        self.beta = rng.gamma(p.c, size=(n_items, rank)) / self.eta[:, None]
+        self.z_user, self.z_item = np.zeros((n_users, rank)), np.zeros((n_items, rank))
+
+    def sweep(self, data: tuple[np.ndarray, np.ndarray, np.ndarray], p: Prior) -> None:
+        """One Gibbs sweep: z | theta, beta; theta | z, xi, beta; xi | theta; beta | z, eta, theta; eta | beta."""
+        users, items, y = data
+        rng, rank = self.rng, self.theta.shape[1]
+        self.z_user[:] = 0.0
+        self.z_item[:] = 0.0
+        allocate(users, items, y, self.theta, self.beta, rng.random(int(y.sum())), self.z_user, self.z_item)
+        self.theta = draw_factors(rng, p.a, self.z_user, self.xi, self.beta.sum(axis=0))
+        self.xi = draw_scales(rng, p.a_prime, p.a_prime / p.b_prime, rank, p.a, self.theta)
+        self.beta = draw_factors(rng, p.c, self.z_item, self.eta, self.theta.sum(axis=0))
+        self.eta = draw_scales(rng, p.c_prime, p.c_prime / p.d_prime, rank, p.c, self.beta)
+
+    def run(self, data: tuple[np.ndarray, np.ndarray, np.ndarray], p: Prior, sweeps: int, thin: int,
+            pairs: tuple[np.ndarray, np.ndarray], scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``sweeps`` sweeps keeping every ``thin``-th: adds theta beta^T into ``scores``; (loglik, rates) of the kept."""
+        loglik, rates = [], []
+        for sweep in range(sweeps):
+            self.sweep(data, p)
+            if sweep % thin == thin - 1:
+                scores += self.theta @ self.beta.T
+                loglik.append(poisson_loglik(*data, self.theta, self.beta))
+                rates.append(np.einsum("nk,nk->n", self.theta[pairs[0]], self.beta[pairs[1]]))
+        return np.asarray(loglik), np.asarray(rates).reshape(len(loglik), len(pairs[0]))
+
+
 def fit_hpf(user_idx: np.ndarray, item_idx: np.ndarray, counts: np.ndarray, n_users: int, n_items: int,
             rank: int, sweeps: int = 2000, burn: int = 1000, thin: int = 5, seed: int = 0, chains: int = 4,
-            prior: Prior = Prior(), n_monitor: int = 50) -> HPFFit:
+            prior: Prior = Prior(), n_monitor: int = 50, extensions: int = 0) -> HPFFit:
     """Fit HPF by Gibbs: ``chains`` chains of ``sweeps`` sweeps, the first ``burn`` dropped, every ``thin``-th kept.
 
     Parameters
@@ -193,48 +230,40 @@ def fit_hpf(user_idx: np.ndarray, item_idx: np.ndarray, counts: np.ndarray, n_us
         The hyperparameters.
     n_monitor : int
         Pairs drawn at random over the whole matrix whose rates `HPFFit.check` monitors.
+    extensions : int
+        While `HPFFit.check` fails, up to this many times, run every chain another
+        ``sweeps - burn`` sweeps and keep their draws too (0: a fixed budget).
 
     Returns
     -------
     HPFFit
+        ``settings["sweeps_run"]``: the sweeps each chain ran.
     """
-    if min(rank, sweeps, thin, chains) < 1 or not 0 <= burn < sweeps:
-        raise ValueError(f"need rank, sweeps, thin, chains >= 1 and 0 <= burn < sweeps, got rank={rank}, "
-                         f"sweeps={sweeps}, burn={burn}, thin={thin}, chains={chains}")
+    if min(rank, sweeps, thin, chains) < 1 or not 0 <= burn < sweeps or extensions < 0:
+        raise ValueError(f"need rank, sweeps, thin, chains >= 1, 0 <= burn < sweeps, extensions >= 0, got "
+                         f"rank={rank}, sweeps={sweeps}, burn={burn}, thin={thin}, chains={chains}, "
+                         f"extensions={extensions}")
     if burn + thin > sweeps:
         raise ValueError(f"no draw is kept: burn={burn} + thin={thin} > sweeps={sweeps}")
-    users, items, y = _pairs(user_idx, item_idx, counts, n_users, n_items)
+    data = _pairs(user_idx, item_idx, counts, n_users, n_items)
     streams = np.random.SeedSequence(seed).spawn(chains + 1)
     pick = np.random.default_rng(streams[-1])
     pairs = (pick.integers(n_users, size=n_monitor), pick.integers(n_items, size=n_monitor))
-    kept = range(burn + thin - 1, sweeps, thin)
     scores = np.zeros((n_users, n_items))
-    loglik = np.empty((chains, len(kept)))
-    rates = np.empty((chains, len(kept), n_monitor))
-    p = prior
     start = time.perf_counter()
-    for chain in range(chains):
-        rng = np.random.default_rng(streams[chain])
-        xi = rng.gamma(p.a_prime, p.b_prime / p.a_prime, size=n_users)
-        eta = rng.gamma(p.c_prime, p.d_prime / p.c_prime, size=n_items)
-        theta = rng.gamma(p.a, size=(n_users, rank)) / xi[:, None]
-        beta = rng.gamma(p.c, size=(n_items, rank)) / eta[:, None]
-        z_user, z_item = np.zeros((n_users, rank)), np.zeros((n_items, rank))
-        row = 0
-        for sweep in range(sweeps):
-            z_user[:] = 0.0
-            z_item[:] = 0.0
-            allocate(users, items, y, theta, beta, rng.random(int(y.sum())), z_user, z_item)
-            theta = draw_factors(rng, p.a, z_user, xi, beta.sum(axis=0))
-            xi = draw_scales(rng, p.a_prime, p.a_prime / p.b_prime, rank, p.a, theta)
-            beta = draw_factors(rng, p.c, z_item, eta, theta.sum(axis=0))
-            eta = draw_scales(rng, p.c_prime, p.c_prime / p.d_prime, rank, p.c, beta)
-            if row < len(kept) and sweep == kept[row]:
-                scores += theta @ beta.T
-                loglik[chain, row] = poisson_loglik(users, items, y, theta, beta)
-                rates[chain, row] = np.einsum("nk,nk->n", theta[pairs[0]], beta[pairs[1]])
-                row += 1
-    scores /= chains * len(kept)
-    settings: dict[str, object] = {"rank": rank, "sweeps": sweeps, "burn": burn, "thin": thin, "chains": chains,
-                                   "seed": seed, "prior": prior, "n_pairs": len(users), "total_count": int(y.sum())}
-    return HPFFit(scores, loglik, rates, pairs, time.perf_counter() - start, settings)
+    state = [_Chain(streams[c], n_users, n_items, rank, prior) for c in range(chains)]
+    for chain in state:
+        for _ in range(burn):
+            chain.sweep(data, prior)
+    runs = [[chain.run(data, prior, sweeps - burn, thin, pairs, scores) for chain in state]]
+    while True:
+        loglik = np.concatenate([np.stack([r[c][0] for c in range(chains)]) for r in runs], axis=1)
+        rates = np.concatenate([np.stack([r[c][1] for c in range(chains)]) for r in runs], axis=1)
+        settings: dict[str, object] = {
+            "rank": rank, "sweeps": sweeps, "burn": burn, "thin": thin, "chains": chains, "seed": seed,
+            "prior": prior, "n_pairs": len(data[0]), "total_count": int(data[2].sum()),
+            "sweeps_run": burn + len(runs) * (sweeps - burn)}
+        fit = HPFFit(scores / loglik.size, loglik, rates, pairs, time.perf_counter() - start, settings)
+        if len(runs) > extensions or fit.check()["verdict"] == "pass":
+            return fit
+        runs.append([chain.run(data, prior, sweeps - burn, thin, pairs, scores) for chain in state])

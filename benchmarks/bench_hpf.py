@@ -5,7 +5,7 @@ Usage::
 
     .venv/bin/python benchmarks/bench_hpf.py [--folds u1,u2,u3,u4,u5] [--latest-folds k1]
         [--ranks 10,20] [--counts one|rating] [--tune 1000] [--draws 200] [--thin 5]
-        [--chains 4] [--seed 0] [--data-dir ../shared/data] [--results benchmarks/RESULTS.md]
+        [--chains 4] [--extensions 4] [--seed 0] [--data-dir ../shared/data] [--results benchmarks/RESULTS.md]
         [--no-write] [--json PATH] [--quick]
 
 Protocol (`bayesmf.topn`, as ``benchmarks/bench_topn.py``, whose fold loader, bayesmf fit and
@@ -21,11 +21,13 @@ Systems, one run, on the same folds and users:
   Blei 2015, their hyperparameters a = a' = c = c' = 0.3, b' = d' = 1) by Gibbs on the
   training pairs as counts: 1 per rated pair (``--counts one``) or the rating rounded up to
   a whole star (``--counts rating``); ``--chains`` chains, each ``--tune`` sweeps dropped
-  then ``--draws`` kept every ``--thin``-th sweep; ranked by the posterior-mean rate
+  then ``--draws`` kept every ``--thin``-th sweep, and while the verdict below fails, up to
+  ``--extensions`` times (default 4), ``--draws`` x ``--thin`` more sweeps per chain whose draws
+  are kept too; ranked by the posterior-mean rate
   E[theta_u . beta_i] over the kept draws (`bayesmf.topn.evaluate_scores`). Its verdict is
   `_hpf.HPFFit.check`, the criterion of ``bayesmf.diagnose``: rank-normalized split R-hat
   <= 1.01 and bulk / tail ESS >= 400 for the data's Poisson log-likelihood and the rates of
-  50 random pairs (max R-hat and min ESS shown);
+  50 random pairs (max R-hat, min ESS and the sweeps each chain ran shown);
 - ``choice``: ``PMF(n_factors=10, likelihood="implicit")`` by Gibbs at the package defaults
   on ``bayesmf.as_implicit(train, value="one")`` (``bench_topn.fit_bayesmf("gibbs-implicit")``),
   ranked by ``evaluate_topn(fit, test, k=10, rank_by="mean")``; verdict ``fit.diagnose()``;
@@ -77,7 +79,7 @@ TITLE = "## Hierarchical Poisson factorization against the choice model, top-N (
 K = 10
 THRESHOLD = 4.0
 CHOICE = "choice"
-QUICK = {"ranks": "2,4", "draws": 20, "tune": 20, "thin": 1, "chains": 2}
+QUICK = {"ranks": "2,4", "draws": 20, "tune": 20, "thin": 1, "chains": 2, "extensions": 0}
 METRICS = (("ndcg", "NDCG"), ("precision", "P"), ("recall", "R"))
 
 
@@ -102,11 +104,11 @@ def run_hpf(train: RatingsData, test: RatingsData, rank: int, args: argparse.Nam
     sweeps = args.tune + args.draws * args.thin
     fit = fit_hpf(train.user_idx, train.item_idx, counts_of(train, args.counts), train.n_users, train.n_items,
                   rank=rank, sweeps=sweeps, burn=args.tune, thin=args.thin, seed=args.seed, chains=args.chains,
-                  prior=Prior())
+                  prior=Prior(), extensions=args.extensions)
     check = fit.check()
     result = evaluate_scores(fit.scores, train, test, K, THRESHOLD, random_seed=args.seed, name=f"hpf-{rank}")
     return record(f"hpf-{rank}", result, fit.seconds, str(check["verdict"]), max_rhat=check["max_rhat"],
-                  min_ess=check["min_ess"])
+                  min_ess=check["min_ess"], sweeps_run=fit.settings["sweeps_run"])
 
 
 def run_choice(train: RatingsData, test: RatingsData, args: argparse.Namespace) -> dict[str, Any]:
@@ -137,13 +139,13 @@ def paired_deltas(records: list[dict[str, Any]]) -> None:
 
 
 def convergence(rec: dict[str, Any]) -> str:
-    return f"{rec['max_rhat']:.3f} / {rec['min_ess']:.0f}" if "max_rhat" in rec else "-"
+    return f"{rec['max_rhat']:.3f} / {rec['min_ess']:.0f} / {rec['sweeps_run']}" if "max_rhat" in rec else "-"
 
 
 def table(records: list[dict[str, Any]]) -> list[str]:
     """Per fold and (with several folds) mean over folds, per data set."""
     head = (f"| data set | fold | system | users | NDCG@{K} | P@{K} | R@{K} | ΔNDCG vs {CHOICE} | fit s | verdict "
-            "| HPF max R-hat / min ESS |")
+            "| HPF max R-hat / min ESS / sweeps per chain |")
     lines = [head, "|---" * 11 + "|"]
     for dataset in dict.fromkeys(r["dataset"] for r in records):
         mine = [r for r in records if r["dataset"] == dataset]
@@ -159,7 +161,8 @@ def table(records: list[dict[str, Any]]) -> list[str]:
             verdicts = [r["diagnose"] for r in rs]
             passed = "n/a" if verdicts[0] == "n/a" else f"{sum(v == 'pass' for v in verdicts)}/{len(rs)} pass"
             cells = [pm(over_folds([r[m][0] for r in rs])) for m, _ in METRICS] + [pm(over_folds([r["d_ndcg"][0] for r in rs]))]
-            hpf = (f"{max(r['max_rhat'] for r in rs):.3f} / {min(r['min_ess'] for r in rs):.0f}"
+            hpf = (f"{max(r['max_rhat'] for r in rs):.3f} / {min(r['min_ess'] for r in rs):.0f} / "
+                   f"{max(r['sweeps_run'] for r in rs)}"
                    if "max_rhat" in rs[0] else "-")
             lines.append(f"| {dataset} | **mean** | {system} | {np.mean([r['n_users'] for r in rs]):.0f} | "
                          + " | ".join(cells) + f" | {np.mean([r['fit_s'] for r in rs]):.1f} | {passed} | {hpf} |")
@@ -174,14 +177,16 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--counts", choices=("one", "rating"), default="one", help="HPF counts per training pair")
     parser.add_argument("--thin", type=int, default=5)
     parser.add_argument("--chains", type=int, default=4)
+    parser.add_argument("--extensions", type=int, default=4,
+                        help="HPF: while its check fails, up to this many times run --draws x --thin more sweeps per chain")
     args = bench.parse(parser, argv, QUICK)
     try:
         args.rank_list = [int(r) for r in args.ranks.split(",") if r.strip()]
     except ValueError:
         parser.error(f"--ranks: whole numbers separated by commas, got {args.ranks!r}")
     args.latest_list = fold_numbers(args.latest_folds) if args.latest_folds and not args.quick else []
-    if not args.rank_list or min(args.rank_list) < 1 or args.thin < 1 or args.chains < 2:
-        parser.error("--ranks and --thin must be >= 1 and --chains >= 2 (R-hat needs two chains)")
+    if not args.rank_list or min(args.rank_list) < 1 or args.thin < 1 or args.chains < 2 or args.extensions < 0:
+        parser.error("--ranks and --thin must be >= 1, --chains >= 2 (R-hat needs two chains), --extensions >= 0")
     return args
 
 
@@ -189,7 +194,8 @@ def warm_up(args: argparse.Namespace) -> None:
     """Compile (or load) the numba kernels of both fits and of the rankings on the tiny set."""
     start = time.perf_counter()
     _, train, test = next(load_folds("tiny", [1], args.data_dir))
-    short = argparse.Namespace(**(vars(args) | {"draws": 3, "tune": 2, "thin": 1, "chains": 2, "quick": True}))
+    short = argparse.Namespace(**(vars(args) | {"draws": 3, "tune": 2, "thin": 1, "chains": 2, "extensions": 0,
+                                                "quick": True}))
     run_hpf(train, test, 2, short)
     run_choice(train, test, short)
     log(f"warm-up (numba kernels) {time.perf_counter() - start:.1f} s, not counted")
@@ -223,8 +229,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"- HPF (`benchmarks/_hpf.py`, Gibbs): ranks {args.ranks}; counts `{args.counts}`; a = {prior.a:g}, a' = "
         f"{prior.a_prime:g}, b' = {prior.b_prime:g}, c = {prior.c:g}, c' = {prior.c_prime:g}, d' = {prior.d_prime:g}; "
         f"{args.chains} chains x ({args.tune} dropped + {args.draws} kept x thin {args.thin}) sweeps, one after the "
-        "other on one thread; ranked by the posterior-mean rate; verdict: R-hat <= 1.01 and bulk/tail ESS >= 400 on "
-        "the log-likelihood and 50 random pairs' rates",
+        f"other on one thread, extended by as many kept sweeps up to {args.extensions} times while the verdict fails "
+        "(all kept draws used); ranked by the posterior-mean rate; verdict: R-hat <= 1.01 and bulk/tail ESS >= 400 "
+        "on the log-likelihood and 50 random pairs' rates",
         f"- {CHOICE}: `PMF(n_factors={RANK}, likelihood=\"implicit\")` by Gibbs at the package defaults on "
         "`as_implicit(train, value=\"one\")`, ranked by mean P(chosen); verdict `fit.diagnose()`",
         f"- ± se over users per fold, over folds in the mean rows; ΔNDCG: paired per-user difference to {CHOICE}; "

@@ -162,6 +162,10 @@ def test_fit_is_reproducible_and_checks_its_input() -> None:
     np.testing.assert_array_equal(one.scores, two.scores)
     assert one.loglik.shape == (2, 10) and one.rates.shape == (2, 10, 5)
     assert one.check()["verdict"] in ("pass", "FAIL")
+    longer = _hpf.fit_hpf(u, i, counts[u, i], 30, 20, rank=2, sweeps=40, burn=20, thin=2, seed=4, chains=2, n_monitor=5,
+                          extensions=2)  # 10 kept draws per chain cannot reach ESS 400: extended twice
+    assert longer.settings["sweeps_run"] == 20 + 3 * 20 and longer.loglik.shape == (2, 30)
+    np.testing.assert_array_equal(longer.loglik[:, :10], one.loglik)  # the same chains, continued
     # a duplicated pair counts the sum: the same fit as the summed input
     dup = _hpf.fit_hpf(np.r_[u, u[:1]], np.r_[i, i[:1]], np.r_[counts[u, i] - np.eye(len(u))[0], 1], 30, 20, rank=2,
                        sweeps=40, burn=20, thin=2, seed=4, chains=2, n_monitor=5)
@@ -201,11 +205,11 @@ def test_bench_table_means_over_folds() -> None:
     def rec(fold: str, system: str, ndcg: float, verdict: str) -> dict[str, object]:
         out = {"dataset": "ml-100k", "fold": fold, "system": system, "n_users": 10, "fit_s": 1.0, "diagnose": verdict,
                "ndcg": (ndcg, 0.01), "precision": (0.1, 0.01), "recall": (0.2, 0.01), "d_ndcg": (ndcg - 0.3, 0.01)}
-        return out | ({"max_rhat": 1.0, "min_ess": 500.0} if system.startswith("hpf") else {})
+        return out | ({"max_rhat": 1.0, "min_ess": 500.0, "sweeps_run": 3000} if system.startswith("hpf") else {})
 
     records = [rec("u1", "choice", 0.3, "pass"), rec("u1", "hpf-10", 0.4, "pass"),
                rec("u2", "choice", 0.3, "pass"), rec("u2", "hpf-10", 0.2, "FAIL")]
     lines = bench_hpf.table(records)
     mean = next(line for line in lines if "**mean** | hpf-10" in line)
-    assert "| 0.3000 ± 0.1000 |" in mean and "| 1/2 pass |" in mean and "| 1.000 / 500 |" in mean
+    assert "| 0.3000 ± 0.1000 |" in mean and "| 1/2 pass |" in mean and "| 1.000 / 500 / 3000 |" in mean
     assert "| 0.0000 ± 0.1000 |" in mean  # ΔNDCG: mean of the fold deltas ± their sd / sqrt(2)
