@@ -11,7 +11,7 @@ import pytest
 from bayesmf import PMF, load, simulate
 from bayesmf.exceptions import ConvergenceWarning
 from bayesmf.inference.gibbs import fit_gibbs
-from bayesmf.inference.gibbs.sink import MemorySink, compact_draws
+from bayesmf.inference.gibbs.sink import MemorySink, compact_draws, empty_block
 from bayesmf.inference.gibbs.spacing import SpacedSink, spacing_for
 from bayesmf.posterior import SCALAR_GROUP, scalar_names
 
@@ -82,7 +82,7 @@ def test_fixed_run_keeps_every_kth_draw_and_every_scalar(data):
 def test_run_until_converged_compacts_and_judges_the_draws_it_keeps(data, tmp_path):
     # a budget of 200 kept draws per chain: looks at 20, 30, 45, 68, 102, 152 and 200 draws,
     # with the posterior respaced on the way (a cap of 30 per chain fits no rule: it stops by budget)
-    opts = {"factor_draws": 30, "ess_min": 50, "min_draws": 20, "max_sweeps": 20 + 200 * 5} | KW
+    opts = {"factor_draws": 30, "ess_min": 50, "min_draws": 20, "thin": 5, "max_sweeps": 20 + 200 * 5} | KW
     with pytest.warns(ConvergenceWarning, match="max_sweeps"):
         fit = fit_gibbs(SPEC, data, **opts)
     info = fit.info
@@ -159,3 +159,29 @@ def test_a_run_cut_short_keeps_matching_posterior_and_trace(data):
     for name, value in _arrays(reference.idata).items():
         np.testing.assert_array_equal(_arrays(fit.idata)[name], value[:, ::spacing][:, :n], err_msg=name)
     np.testing.assert_array_equal(_arrays(fit.idata, SCALAR_GROUP)["sigma"], _arrays(reference.idata)["sigma"])
+
+
+def test_memory_sink_grows_into_its_reserve_without_copying():
+    shapes = {"x": ((1000,), np.dtype(np.float32))}  # 4 kB a draw: the reserve is a huge-page block
+    sink = MemorySink(shapes, ["s"], chains=2, n_keep=10, reserve=2000)
+    for draw in range(10):
+        for chain in range(2):
+            sink.record(chain, draw, {"x": np.full(1000, 10 * chain + draw)}, {"s": float(draw)})
+    first = sink.variables["x"]
+    assert first.shape == (2, 10, 1000) and first.flags.writeable
+    sink.grow(500)  # within the reserve: the same memory, a longer view
+    assert sink.variables["x"].shape == (2, 500, 1000) and np.shares_memory(first, sink.variables["x"])
+    sink.grow(3000)  # past it: new blocks, the draws so far copied
+    grown = sink.variables["x"]
+    assert grown.shape == (2, 3000, 1000) and not np.shares_memory(first, grown)
+    np.testing.assert_array_equal(grown[1, :10, 0], 10 + np.arange(10))
+    np.testing.assert_array_equal(sink.stats["s"][0, :10], np.arange(10))
+    sink.keep([1], 10)
+    np.testing.assert_array_equal(sink.variables["x"][0, :, 5], 10 + np.arange(10))
+
+
+def test_empty_block_is_a_plain_writable_array():
+    for shape in ((3, 4), (2, 600, 1000)):  # small: numpy.empty; large: huge-page memory where offered
+        block = empty_block(shape, np.float64)
+        block[...] = 1.5
+        assert block.shape == shape and block.dtype == np.float64 and block.sum() == 1.5 * block.size

@@ -34,10 +34,12 @@ from bayesmf.exceptions import ConvergenceWarning
 from bayesmf.inference.gibbs.monitor import Check, Monitor
 from bayesmf.inference.gibbs.runner import ChainPool, RunReport
 
-__all__ = ["DEFAULT_MAX_DRAWS", "Outcome", "StoppingRule", "judge", "run_until_converged", "sample", "stopping_rule"]
+__all__ = ["DEFAULT_MAX_SWEEPS", "FIXED_RUN_THIN", "Outcome", "StoppingRule", "judge", "run_until_converged", "sample", "stopping_rule"]
 
-#: draws per chain a run until convergence may keep, unless ``max_sweeps`` says otherwise
-DEFAULT_MAX_DRAWS = 2000
+#: sweeps per chain after the burn-in a run until convergence may make, unless ``max_sweeps`` says otherwise
+DEFAULT_MAX_SWEEPS = 10_000
+#: ``thin`` of a run of fixed length when none is given (a run until convergence keeps every sweep)
+FIXED_RUN_THIN = 5
 #: each look at the draws comes at this many times the draws of the previous one
 GROWTH = 1.5
 
@@ -148,7 +150,7 @@ def stopping_rule(
                 f"with draws={draws} the run has a fixed length: drop one of them"
             )
         return None
-    max_draws = DEFAULT_MAX_DRAWS
+    max_draws = max(DEFAULT_MAX_SWEEPS // thin, 1)
     if max_sweeps is not None:
         max_sweeps = validate_positive_int("max_sweeps", max_sweeps)
         max_draws = (max_sweeps - tune) // thin

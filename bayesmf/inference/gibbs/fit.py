@@ -19,7 +19,7 @@ from bayesmf.inference.gibbs.assemble import (
     posterior_tree,
     warn_stopped,
 )
-from bayesmf.inference.gibbs.converge import judge, sample, stopping_rule
+from bayesmf.inference.gibbs.converge import FIXED_RUN_THIN, judge, sample, stopping_rule
 from bayesmf.inference.gibbs.recording import Recording, check_factor_draws
 from bayesmf.inference.gibbs.runner import ChainPool, Schedule
 from bayesmf.inference.gibbs.sink import MemorySink
@@ -66,7 +66,7 @@ def fit_gibbs(
     draws: int | None = None,
     tune: int = 200,
     chains: int = 4,
-    thin: int = 5,
+    thin: int | None = None,
     max_sweeps: int | None = None,
     max_seconds: float | None = None,
     rhat_max: float = 1.01,
@@ -104,14 +104,17 @@ def fit_gibbs(
         start the noise and prior sds settle within a few dozen sweeps.
     chains : int
         Independent chains, each from its own start and its own generator.
-    thin : int
-        Keep every ``thin``-th sweep; a chain runs ``tune + draws * thin`` sweeps. The
-        default 5 stores a fifth of the sweeps: successive sweeps are strongly correlated
-        (overrelaxation, weak factors), so the kept draws lose little effective sample size
-        and the posterior takes a fifth of the memory.
+    thin : int, optional
+        Keep every ``thin``-th sweep; a chain runs ``tune + draws * thin`` sweeps. None
+        (default): 1 when running until converged, so the rule's looks see every sweep
+        (thinning throws effective draws away: on ML-100K u1 a fifth of the sweeps held a
+        quarter to a half of their ESS) and ``factor_draws`` bounds the memory; 5 for a run
+        of fixed length (``draws``), where it stores a fifth of the sweeps. How the default
+        was chosen: ``benchmarks/RESULTS.md``, "Gibbs until converged, beside myFM".
     max_sweeps : int, optional
         Budget of a run until convergence: sweeps per chain, burn-in included. Default
-        ``tune + 2000 * thin`` (2,000 kept draws per chain). Not with ``draws``.
+        ``tune + 10000`` (`bayesmf.inference.gibbs.converge.DEFAULT_MAX_SWEEPS`). Not with
+        ``draws``.
     max_seconds : float, optional
         Budget of wall time for sampling, in seconds; the chains stop at the end of their
         sweep when it runs out (with ``draws`` too). With a time budget every chain runs at
@@ -267,7 +270,7 @@ def fit_gibbs(
         draws = validate_positive_int("draws", draws)
     tune = validate_positive_int("tune", tune, minimum=0)
     chains = validate_positive_int("chains", chains)
-    thin = validate_positive_int("thin", thin)
+    thin = (1 if draws is None else FIXED_RUN_THIN) if thin is None else validate_positive_int("thin", thin)
     rule = stopping_rule(draws, tune, thin, max_sweeps, rhat_max, ess_min, min_draws)
     factor_draws = check_factor_draws(factor_draws, chains, None if rule is None else rule.ess_min)
     deadline_after = validate_positive("max_seconds", max_seconds, allow_none=True)
@@ -307,6 +310,7 @@ def fit_gibbs(
         info |= {"implicit_sets": spec.implicit_sets, "implicit_protocol": problem.protocol}
     rec = Recording(
         spec, data, shapes, chains, first, n_warm=n_warm, factor_draws=factor_draws,
+        most=rule.max_draws if rule is not None else first,
         with_monitor=rule is not None, path=path, overwrite=overwrite, attrs=attrs, info=info,
     )  # fmt: skip
 

@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bayesmf.inference.gibbs.assemble import (
+    LARGE_POSTERIOR_BYTES,
     STATS,
+    per_draw_bytes,
     posterior_tree,
     settle,
     settle_trace,
@@ -68,10 +70,22 @@ def check_factor_draws(factor_draws: Any, chains: int, ess_min: float | None) ->
     return factor_draws
 
 
+def reserve_for(shapes: dict[str, Any], chains: int, most: int, factor_draws: int | None) -> int:
+    """Draws per chain an in-memory posterior sets room aside for: all it may hold, if that is not large.
+
+    The spacing (`bayesmf.inference.gibbs.spacing`) keeps at most ``factor_draws`` per
+    chain; room for more than `LARGE_POSTERIOR_BYTES` in all is not reserved (the sink then
+    grows stage by stage, copying).
+    """
+    most = most if factor_draws is None else min(most, factor_draws)
+    return most if chains * most * per_draw_bytes(shapes) <= LARGE_POSTERIOR_BYTES else 0
+
+
 class Recording:
     """The sinks of one run (see the module docstring).
 
     ``first``: kept draws per chain of the first stage (or of a fixed-length run);
+    ``most``: the most draws per chain the run may keep (its budget);
     ``with_monitor``: run until convergence; ``path``: a zarr store to write (``template``
     parts: ``attrs`` of the posterior group, ``info``), or None to keep the draws in memory.
     """
@@ -85,6 +99,7 @@ class Recording:
         first: int,
         *,
         n_warm: int,
+        most: int,
         factor_draws: int | None,
         with_monitor: bool,
         path: Path | None,
@@ -101,7 +116,7 @@ class Recording:
         if path is None:
             if not with_monitor:
                 warn_if_large(shapes, chains, chains * (slots + n_warm))
-            self.sink = MemorySink(shapes, STATS, chains, slots)
+            self.sink = MemorySink(shapes, STATS, chains, slots, reserve_for(shapes, chains, most, factor_draws))
             self.warm = MemorySink(shapes, STATS, chains, n_warm) if n_warm else None
         else:
             zeros = placeholders(shapes, STATS, chains)
