@@ -63,12 +63,12 @@ def load(split: str, data_dir: str | None, quick: bool):
     return load_movielens("ml-100k", split=split, data_dir=data_dir, download=False)
 
 
-def fit_row(spec: PMF, train, test, seed: int) -> dict:
-    """Fit until converged; time, length, verdicts and RMSE."""
+def fit_row(spec: PMF, train, test, seed: int, thin: int | None = None) -> dict:
+    """Fit until converged (``thin``: None for the sampler's default); time, length, verdicts and RMSE."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         t = time.perf_counter()
-        fit = spec.fit(train, method="gibbs", random_seed=seed, progressbar=False)
+        fit = spec.fit(train, method="gibbs", random_seed=seed, progressbar=False, thin=thin)
         seconds = time.perf_counter() - t
         own = fit.diagnose(warn=False)
         held = fit.diagnose(test=test, warn=False)
@@ -77,6 +77,8 @@ def fit_row(spec: PMF, train, test, seed: int) -> dict:
     return {
         "seconds": seconds,
         "draws": fit.n_draws,
+        "thin": fit.info["thin"],
+        "sweeps": fit.info.get("kept_draws", fit.n_draws) * fit.info["thin"],
         "stopped_by": fit.info["stopped_by"],
         "looks": len(fit.info["checks"]),
         "ok": bool(own.ok),
@@ -97,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=os.environ.get("BAYESMF_DATA_DIR"))
     parser.add_argument("--results", type=Path, default=Path(__file__).with_name("RESULTS.md"))
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--compare-thin", type=int, default=None,
+                        help="also run the seeds of the first split at this thin (e.g. 5, the default before 2026-12-02)")
     parser.add_argument("--quick", action="store_true", help="tiny simulated data: checks the script only")
     args = parser.parse_args(argv)
     splits = args.splits.split(",")
@@ -108,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     PMF(n_factors=2).fit(tiny, method="gibbs", draws=5, tune=5, chains=2, progressbar=False, random_seed=0)
 
     rows = []
-    seed_rows = []
+    seed_rows: list[dict] = []
+    thin_rows: list[dict] = []
     for split in splits:
         train, test = load(split, args.data_dir, args.quick)
         log(f"{split}: myFM")
@@ -123,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"{split}: default, seed {seed}")
                 seed_rows.append({"seed": seed, **fit_row(PMF(n_factors=args.rank), train, test, seed=seed)})
             first_fm = fm
+            for seed in range(args.seeds if args.compare_thin else 0):
+                log(f"{split}: default, seed {seed}, thin {args.compare_thin}")
+                thin_rows.append({"seed": seed, **fit_row(PMF(n_factors=args.rank), train, test, seed, args.compare_thin)})
     load1 = os.getloadavg()
 
     lines = [
@@ -135,33 +143,36 @@ def main(argv: list[str] | None = None) -> int:
         + (" (QUICK: tiny simulated data, not ML-100K)" if args.quick else ""),
         "",
         f"Each fit: `PMF(n_factors={args.rank}, ...)` by Gibbs with the sampler's defaults (4 chains, 200 burn-in "
-        "sweeps, thin 5, run until R-hat <= 1.01 and bulk/tail ESS >= 400 on the identified quantities, "
-        "looks at 100, 150, 225, ... draws per chain). `verdict` is `diagnose()` (what the rule "
+        "sweeps, every sweep kept (thin 1), run until R-hat <= 1.01 and bulk/tail ESS >= 400 on the identified "
+        "quantities, looks at 100, 150, 225, ... draws per chain, at most 1,000 factor draws per chain in the "
+        "posterior (a longer run keeps every 2nd, 4th, ...: `sweeps` counts them all)). `verdict` is `diagnose()` (what the rule "
         "looked at); `held-out verdict` is `diagnose(test=test)`, whose 50 held-out pairs the rule never "
         f"saw. myFM: `MyFMRegressor(rank={args.rank})`, {args.myfm_iters} sweeps, same split, same process. "
         "RMSE of the posterior mean clipped to 1-5.",
         "",
-        "| split | model | time / myFM time | draws per chain | stopped by | verdict | held-out verdict | RMSE | myFM RMSE |",
+        "| split | model | time / myFM time | sweeps per chain after burn-in (posterior draws) | stopped by | verdict | held-out verdict | RMSE | myFM RMSE |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['split']} | {r['variant']} | {r['seconds'] / r['myfm_seconds']:.2f} ({r['seconds']:.0f} s / {r['myfm_seconds']:.1f} s) "
-            f"| {r['draws']} | {r['stopped_by']} | {'passes' if r['ok'] else 'FAILS'} "
+            f"| {r['sweeps']} ({r['draws']}) | {r['stopped_by']} | {'passes' if r['ok'] else 'FAILS'} "
             f"| {'passes' if r['ok_test'] else 'FAILS'} ({r['worst_test']}) | {r['rmse']:.4f} | {r['myfm_rmse']:.4f} |"
         )
-    if seed_rows:
-        times = [r["seconds"] for r in seed_rows]
+    for label, group in (("", seed_rows), (f" at thin {args.compare_thin} (the default before 2026-12-02)", thin_rows)):
+        if not group:
+            continue
+        times = [r["seconds"] for r in group]
         ratio = statistics.median(times) / first_fm["seconds"]
         lines += [
             "",
-            f"Time to a passing verdict on {splits[0]}, default model, {len(seed_rows)} seeds: "
+            f"Time to a passing verdict on {splits[0]}, default model{label}, {len(group)} seeds: "
             f"median {statistics.median(times):.0f} s = {ratio:.2f} x myFM's {args.myfm_iters} sweeps "
             f"({first_fm['seconds']:.1f} s); per seed: "
             + ", ".join(
-                f"{r['seed']}: {r['seconds']:.0f} s, {r['draws']} draws, {r['stopped_by']}, verdict {'passes' if r['ok'] else 'FAILS'}"
+                f"{r['seed']}: {r['seconds']:.0f} s, {r['sweeps']} sweeps, {r['stopped_by']}, verdict {'passes' if r['ok'] else 'FAILS'}"
                 f" / held-out {'passes' if r['ok_test'] else 'FAILS'} ({r['worst_test']})"
-                for r in seed_rows
+                for r in group
             )
             + ".",
         ]
