@@ -287,7 +287,7 @@ def make_posterior(
     obs = {"obs": np.arange(train.n_ratings)}
     groups["observed_data"] = xr.Dataset({"rating": ("obs", np.asarray(train.rating))}, coords=obs)
     constant: dict[str, Any] = {"user_idx": ("obs", np.asarray(train.user_idx)), "item_idx": ("obs", np.asarray(train.item_idx))}
-    side_vars, side_coords, encodings = side_constants(spec, train, coords)
+    side_vars, side_coords, encodings = side_constants(train, coords)
     groups["constant_data"] = xr.Dataset(constant | side_vars, coords=obs | side_coords, attrs=encodings)
     return xr.DataTree.from_dict(groups)
 

@@ -23,7 +23,6 @@ from bayesmf.ids import IdEncoder
 
 if TYPE_CHECKING:
     from bayesmf.data import RatingsData
-    from bayesmf.spec import PMF
 
 __all__ = ["feature_sides", "feature_weights", "features_of", "implicit_pairs_of", "side_constants"]
 
@@ -38,13 +37,13 @@ def feature_sides(train: RatingsData | None) -> tuple[str, ...]:
 
 
 def side_constants(
-    spec: PMF, train: RatingsData, coords: dict[str, np.ndarray]
+    train: RatingsData, coords: dict[str, np.ndarray]
 ) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, str]]:
     """Return the ``constant_data`` variables, coordinates and attributes of ``train``'s side information.
 
     ``coords``: the layout's coordinates, with each featured side's ``{side}_feature``. What
-    is stored depends on ``train`` alone (its features and implicit pairs, whatever ``spec``
-    fits), so a loaded fit's training data are the data it was fitted on.
+    is stored depends on ``train`` alone (its features and implicit pairs, whatever the
+    model fits), so a loaded fit's training data are the data it was fitted on.
     """
     sides = feature_sides(train)
     constant: dict[str, Any] = {
