@@ -51,7 +51,8 @@ def plot_diagnostics(
     Returns
     -------
     arviz_plots.PlotCollection
-        Save with ``.savefig(path)``.
+        With a legend of the chains' colours when there are several. Save with
+        ``.savefig(path)``.
     """
     import arviz_plots as azp
 
@@ -65,6 +66,8 @@ def plot_diagnostics(
         if unknown:
             raise ValueError(f"unknown quantities {unknown}; available: {names}")
         names = list(var_names)
-    if kind == "trace":
-        return azp.plot_trace_dist(tree, var_names=names, **plot_kwargs)
-    return azp.plot_rank(tree, var_names=names, **plot_kwargs)
+    draw = azp.plot_trace_dist if kind == "trace" else azp.plot_rank
+    pc = draw(tree, var_names=names, **plot_kwargs)
+    if result.n_chains > 1:  # which colour is which chain
+        pc.add_legend("chain")
+    return pc

@@ -329,6 +329,8 @@ def test_plot_diagnostics(data, kind, tmp_path):
     result = fake_result(spec, data, fake_draws(spec, data, 2, 50, seed=14))
     pc = plot_diagnostics(result, kind=kind, n_pairs=2, var_names=["sigma", "pred_train"])
     assert isinstance(pc, PlotCollection)
+    legend = pc.viz["legend"]["chain"].item()  # which colour is which chain
+    assert [t.get_text() for t in legend.get_texts()] == ["0", "1"]
     pc.savefig(tmp_path / f"{kind}.png")
     assert (tmp_path / f"{kind}.png").stat().st_size > 0
     with pytest.raises(ValueError, match="unknown quantities"):
