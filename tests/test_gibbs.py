@@ -20,6 +20,7 @@ from bayesmf.inference.gibbs.problem import build_problem
 from bayesmf.inference.gibbs.start import initial_state
 from bayesmf.inference.gibbs.sweep import build_sweep
 from bayesmf.posterior import dims_of, param_names
+from tests.sbc_chain import uniformity_pvalues
 
 DEFAULT_OVERRELAXATION = inspect.signature(fit_gibbs).parameters["overrelaxation"].default
 FAST = {"draws": 20, "tune": 10, "chains": 2, "progressbar": False, "random_seed": 0}
@@ -737,13 +738,6 @@ def sbc_ranks(n_reps: int, seed: int, fit=fit_gibbs, thin: int = 5, draws: int =
             )
             ranks[rep, k] = np.sum(post_eta < eta[i, j])
     return ranks, draws + 1
-
-
-def uniformity_pvalues(ranks: np.ndarray, n_ranks: int, n_bins: int = 10) -> np.ndarray:
-    """Chi-square p-value of the uniformity of each column of ranks (0..n_ranks-1)."""
-    bins = ranks * n_bins // n_ranks
-    counts = np.stack([np.bincount(col, minlength=n_bins) for col in bins.T])
-    return stats.chisquare(counts, axis=1).pvalue
 
 
 @pytest.mark.slow

@@ -244,7 +244,7 @@ def test_runs_stopped_by_the_rule_calibrate():
     the run with the smallest mean sigma all passed (p >= 0.06): their bias is small next to
     the posterior's spread, which is what SBC measures.
     """
-    from test_gibbs import uniformity_pvalues
+    from tests.sbc_chain import uniformity_pvalues
 
     ranks, n_ranks, stops = _stopped_ranks(n_reps=120, seed=7)
     lengths = {n for _, n in stops}

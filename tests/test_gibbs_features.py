@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
 
 from bayesmf.data import IdEncoder, RatingsData
 from bayesmf.features import Features
@@ -21,6 +20,7 @@ from bayesmf.inference.gibbs.sweep import build_sweep
 from bayesmf.link import mu_prior
 from bayesmf.posterior import features_of, make_posterior, param_names, shapes_for
 from bayesmf.spec import FACTOR_MEAN_KAPPA, PMF
+from tests.sbc_chain import sbc_draws, uniformity_pvalues
 
 SPEC = PMF(n_factors=2, factor_prior="per_side")
 
@@ -108,24 +108,10 @@ def feature_sbc_ranks(n_reps: int, seed: int, tune: int = 100, thin: int = 3, dr
         problem = build_problem(spec, data)
         sweep = build_sweep(problem, overrelaxation=-0.8)
         chain = np.random.default_rng(int(rng.integers(2**31)))
-        state = initial_state(problem, spec, data, chain, "map")
-        variates = sweep.variates()
-        for _ in range(tune):
-            sweep(state, variates, chain)
-        values = np.empty((draws, len(SBC_NAMES)))
-        for d in range(draws):
-            for _ in range(thin):
-                sweep(state, variates, chain)
-            values[d] = _quantities(sweep.draws(state), X["user"][0], X["item"][0], pairs)
+        values = sbc_draws(sweep, problem, spec, data, chain, tune, draws, thin, len(SBC_NAMES),
+                           lambda d: _quantities(d, X["user"][0], X["item"][0], pairs))
         ranks[rep] = np.sum(values < _quantities(truth, X["user"][0], X["item"][0], pairs), axis=0)
     return ranks, draws + 1
-
-
-def uniformity_pvalues(ranks: np.ndarray, n_ranks: int, n_bins: int = 10) -> np.ndarray:
-    """Chi-square p-value of the uniformity of each column of ranks (0..n_ranks-1)."""
-    bins = ranks * n_bins // n_ranks
-    counts = np.stack([np.bincount(col, minlength=n_bins) for col in bins.T])
-    return stats.chisquare(counts, axis=1).pvalue
 
 
 class NeverUpdatedWeights(priors.FeatureFactors):

@@ -24,6 +24,7 @@ from bayesmf.inference.gibbs.kernels.structs import RowFit, Side
 from bayesmf.inference.gibbs.problem import build_problem
 from bayesmf.inference.gibbs.start import initial_state
 from bayesmf.inference.gibbs.sweep import build_sweep
+from tests.sbc_chain import chain_draws, uniformity_pvalues
 
 FAST = {"draws": 20, "tune": 10, "chains": 2, "progressbar": False, "random_seed": 0}
 
@@ -420,23 +421,9 @@ def implicit_sbc_ranks(spec: PMF, design: str, n_reps: int, seed: int, tune: int
         problem = build_problem(spec, data, responses=response, weights=weight)
         state = initial_state(problem, spec, data, chain, "map")
         sweep = build_sweep(problem, -0.8)
-        variates = sweep.variates()
-        for _ in range(tune):
-            sweep(state, variates, chain)
-        kept = []
-        for _ in range(draws):
-            for _ in range(thin):
-                sweep(state, variates, chain)
-            kept.append(_monitored(spec, _draw_values(spec, state), pairs))
-        rows.append(np.sum(np.array(kept) < _monitored(spec, truth, pairs), axis=0))
+        kept = chain_draws(sweep, state, chain, tune, draws, thin, lambda st: _monitored(spec, _draw_values(spec, st), pairs))
+        rows.append(np.sum(kept < _monitored(spec, truth, pairs), axis=0))
     return np.array(rows), draws + 1
-
-
-def _uniformity_pvalues(ranks: np.ndarray, n_ranks: int, n_bins: int = 10) -> np.ndarray:
-    """Chi-square p-value of the uniformity of each column of ranks (0..n_ranks-1)."""
-    from test_gibbs import uniformity_pvalues
-
-    return uniformity_pvalues(ranks, n_ranks, n_bins)
 
 
 SBC_SPECS = {
@@ -458,7 +445,7 @@ def test_simulation_based_calibration_fast():
     """
     spec = SBC_SPECS["hierarchical"]
     ranks, n_ranks = implicit_sbc_ranks(spec, "all", n_reps=100, seed=31, tune=60, draws=49, thin=3)
-    pvalues = _uniformity_pvalues(ranks, n_ranks)
+    pvalues = uniformity_pvalues(ranks, n_ranks)
     assert (pvalues > SBC_FAMILY_ALPHA / ranks.shape[1]).all(), pvalues
 
 
@@ -476,5 +463,5 @@ def test_simulation_based_calibration(prior, design):
     p < 5e-5 on both row lengths.
     """
     ranks, n_ranks = implicit_sbc_ranks(SBC_SPECS[prior], design, n_reps=300, seed=2026)
-    pvalues = _uniformity_pvalues(ranks, n_ranks)
+    pvalues = uniformity_pvalues(ranks, n_ranks)
     assert (pvalues > SBC_FAMILY_ALPHA / ranks.shape[1]).all(), pvalues

@@ -13,7 +13,6 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
 
 from bayesmf.data import IdEncoder, RatingsData
 from bayesmf.implicit_sets import implicit_design, protocol_of, with_implicit_pairs
@@ -24,7 +23,7 @@ from bayesmf.inference.gibbs.sweep import build_sweep
 from bayesmf.link import mu_prior
 from bayesmf.posterior import make_posterior, param_names, shapes_for
 from bayesmf.spec import FACTOR_MEAN_KAPPA, PMF
-from tests.sbc_chain import sbc_draws
+from tests.sbc_chain import sbc_draws, uniformity_pvalues
 
 SPEC = PMF(n_factors=2, factor_prior="per_side", implicit_sets="both")
 #: the SBC's spec: the factors' prior scale near the noise's (default hyperpriors: 0.3 vs 0.9), so
@@ -115,13 +114,6 @@ def sbc_ranks(n_reps: int, seed: int, tune: int = 60, thin: int = 3, draws: int 
                            lambda drawn: _quantities(drawn, X, pairs, sides))
         ranks[rep] = np.sum(values < _quantities(truth, X, pairs, sides), axis=0)
     return ranks, draws + 1
-
-
-def uniformity_pvalues(ranks: np.ndarray, n_ranks: int, n_bins: int = 10) -> np.ndarray:
-    """Chi-square p-value of the uniformity of each column of ranks (0..n_ranks-1)."""
-    bins = ranks * n_bins // n_ranks
-    counts = np.stack([np.bincount(col, minlength=n_bins) for col in bins.T])
-    return stats.chisquare(counts, axis=1).pvalue
 
 
 class NeverUpdatedY(block.ImplicitSetFactors):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import special, stats
+from scipy import special
 
 from bayesmf import PMF, IdEncoder, RatingsData
 from bayesmf.inference.gibbs.kernels.cutpoints import CutpointDensity, cutpoint_log_density
@@ -27,6 +27,7 @@ from bayesmf.inference.gibbs.ordinal import OrdinalLikelihood, OrdinalProblem, p
 from bayesmf.inference.gibbs.start import initial_state
 from bayesmf.inference.gibbs.sweep import build_sweep, problem_for
 from bayesmf.link import CUTPOINT_PRIOR_SD, ordinal_probs
+from tests.sbc_chain import chain_draws, uniformity_pvalues
 
 N_LEVELS = 4
 
@@ -271,23 +272,10 @@ def ordinal_sbc_ranks(spec: PMF, n_reps: int, seed: int, *, density: float = 1.0
         sweep = build_sweep(problem, -0.8)
         _break(sweep, broken)
         state = initial_state(problem, spec, data, chain, "map")
-        variates = sweep.variates()
-        for _ in range(tune):
-            sweep(state, variates, chain)
-        kept = []
-        for _ in range(draws):
-            for _ in range(thin):
-                sweep(state, variates, chain)
-            kept.append(_monitored(spec, _draw_values(sweep, state), pairs, data))
-        rows.append(np.sum(np.array(kept) < _monitored(spec, truth, pairs, data), axis=0))
+        kept = chain_draws(sweep, state, chain, tune, draws, thin,
+                           lambda st, sweep=sweep, data=data: _monitored(spec, _draw_values(sweep, st), pairs, data))
+        rows.append(np.sum(kept < _monitored(spec, truth, pairs, data), axis=0))
     return np.array(rows), draws + 1
-
-
-def uniformity_pvalues(ranks: np.ndarray, n_ranks: int, n_bins: int = 10) -> np.ndarray:
-    """Chi-square p-value of the uniformity of each column of ranks (0..n_ranks-1)."""
-    bins = ranks * n_bins // n_ranks
-    counts = np.stack([np.bincount(col, minlength=n_bins) for col in bins.T])
-    return stats.chisquare(counts, axis=1).pvalue
 
 
 def test_simulation_based_calibration_fast():

@@ -26,6 +26,7 @@ from bayesmf.inference.gibbs.probit import ProbitLikelihood, by_item_order
 from bayesmf.inference.gibbs.problem import build_problem
 from bayesmf.inference.gibbs.start import initial_state
 from bayesmf.inference.gibbs.sweep import build_sweep
+from tests.sbc_chain import chain_draws, uniformity_pvalues
 
 #: latent means that span the bulk and both far tails of either truncation
 MEANS = (-60.0, -8.0, -1.0, 0.0, 0.7, 5.0, 40.0)
@@ -394,22 +395,9 @@ def probit_sbc_ranks(spec: PMF, design: str, n_reps: int, seed: int, tune: int =
         if label_moves:
             _read_labels(sweep)
         state = initial_state(problem, spec, data, chain, "map")
-        variates = sweep.variates()
-        for _ in range(tune):
-            sweep(state, variates, chain)
-        kept = []
-        for _ in range(draws):
-            for _ in range(thin):
-                sweep(state, variates, chain)
-            kept.append(_monitored(spec, _draw_values(spec, state), pairs))
-        rows.append(np.sum(np.array(kept) < _monitored(spec, truth, pairs), axis=0))
+        kept = chain_draws(sweep, state, chain, tune, draws, thin, lambda st: _monitored(spec, _draw_values(spec, st), pairs))
+        rows.append(np.sum(kept < _monitored(spec, truth, pairs), axis=0))
     return np.array(rows), draws + 1
-
-
-def _uniformity_pvalues(ranks: np.ndarray, n_ranks: int, n_bins: int = 10) -> np.ndarray:
-    from test_gibbs import uniformity_pvalues
-
-    return uniformity_pvalues(ranks, n_ranks, n_bins)
 
 
 def test_simulation_based_calibration_fast():
@@ -426,7 +414,7 @@ def test_simulation_based_calibration_fast():
     """
     spec = SBC_SPECS["hierarchical"]
     ranks, n_ranks = probit_sbc_ranks(spec, "all", n_reps=100, seed=32, tune=100, draws=49, thin=6)
-    pvalues = _uniformity_pvalues(ranks, n_ranks)
+    pvalues = uniformity_pvalues(ranks, n_ranks)
     assert (pvalues > SBC_FAMILY_ALPHA / ranks.shape[1]).all(), pvalues
 
 
@@ -434,7 +422,7 @@ def test_simulation_based_calibration_fails_on_the_wrong_truncation_side():
     """The fast SBC rejects a sampler whose latent responses sit on the wrong side of 0."""
     spec = SBC_SPECS["hierarchical"]
     ranks, n_ranks = probit_sbc_ranks(spec, "all", n_reps=100, seed=32, tune=100, draws=49, thin=6, flip=True)
-    pvalues = _uniformity_pvalues(ranks, n_ranks)
+    pvalues = uniformity_pvalues(ranks, n_ranks)
     assert (pvalues < SBC_FAMILY_ALPHA / ranks.shape[1]).any(), pvalues
 
 
@@ -454,7 +442,7 @@ def test_simulation_based_calibration(prior, design):
     side gives p = 1e-209 (hierarchical, sparse).
     """
     ranks, n_ranks = probit_sbc_ranks(SBC_SPECS[prior], design, n_reps=300, seed=2026, thin=10)
-    pvalues = _uniformity_pvalues(ranks, n_ranks)
+    pvalues = uniformity_pvalues(ranks, n_ranks)
     assert (pvalues > SBC_FAMILY_ALPHA / ranks.shape[1]).all(), pvalues
 
 
@@ -468,7 +456,7 @@ def test_sbc_fails_on_moves_reading_the_labels(design):
     (all) and 5e-9 (sparse), in the factor sd's and the user-bias sd's columns.
     """
     ranks, n_ranks = probit_sbc_ranks(SBC_SPECS["hierarchical"], design, n_reps=300, seed=2026, thin=10, label_moves=True)
-    pvalues = _uniformity_pvalues(ranks, n_ranks)
+    pvalues = uniformity_pvalues(ranks, n_ranks)
     assert (pvalues < SBC_FAMILY_ALPHA / ranks.shape[1]).any(), pvalues
 
 
