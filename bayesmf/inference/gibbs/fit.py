@@ -107,10 +107,10 @@ def fit_gibbs(
     thin : int, optional
         Keep every ``thin``-th sweep; a chain runs ``tune + draws * thin`` sweeps. None
         (default): 1 when running until converged, so the rule's looks see every sweep
-        (thinning throws effective draws away: on ML-100K u1 a fifth of the sweeps held a
-        quarter to a half of their ESS) and ``factor_draws`` bounds the memory; 5 for a run
-        of fixed length (``draws``), where it stores a fifth of the sweeps. How the default
-        was chosen: ``benchmarks/RESULTS.md``, "Gibbs until converged, beside myFM".
+        (thinning throws effective draws away, and the rule then stops later) and
+        ``factor_draws`` bounds the memory; 5 for a run of fixed length (``draws``), where
+        it stores a fifth of the sweeps. How the default was chosen, and what it costs:
+        ``benchmarks/RESULTS.md``, "Gibbs until converged, beside myFM".
     max_sweeps : int, optional
         Budget of a run until convergence: sweeps per chain, burn-in included. Default
         ``tune + 10000`` (`bayesmf.inference.gibbs.converge.DEFAULT_MAX_SWEEPS`). Not with
