@@ -234,9 +234,11 @@ def _stopped_ranks(n_reps: int, seed: int, n_keep: int = 99, biased_window: bool
 def test_runs_stopped_by_the_rule_calibrate():
     """Talts et al. (2018) SBC, with each fit stopped by the convergence rule.
 
-    A rule that biased the posterior would show as non-uniform ranks. Measured with this
-    test's 120 data sets (seed 7): the rule stops at six different lengths, 152 to 1,154
-    draws per chain; all p >= 0.049 (with 200 data sets all p >= 0.19). Checked to fail on a
+    A rule that biased the posterior would show as non-uniform ranks. The fits run at the
+    sampler's default ``thin`` (1 since 2026-12-02: every sweep kept). Measured at thin 5,
+    the default before, with this test's 120 data sets (seed 7): the rule stopped at six
+    different lengths, 152 to 1,154 draws per chain; all p >= 0.049 (with 200 data sets all
+    p >= 0.19). Checked to fail on a
     deliberately biased selection (``biased_window``: the draws whose sigma is below the
     median): p = 1e-57 on sigma (2e-87 with 200). Subtler selections are below this test's
     power (measured with 200 data sets): cutting each run to its first 30 %, or ``tune=0``
