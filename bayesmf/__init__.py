@@ -31,7 +31,7 @@ from bayesmf.replay import Replay, replay
 from bayesmf.replay_choice import replay_choice
 from bayesmf.results import FitResult
 from bayesmf.spec import PMF
-from bayesmf.split import Split, kfold, train_test_split
+from bayesmf.split import ColdSplit, Split, cold_split, kfold, train_test_split
 
 try:
     __version__ = version("bayesmf")
@@ -42,6 +42,7 @@ logging.getLogger("bayesmf").addHandler(logging.NullHandler())
 
 __all__ = [
     "PMF",
+    "ColdSplit",
     "CollapsedFactorsWarning",
     "ConvergenceWarning",
     "Features",
@@ -56,6 +57,7 @@ __all__ = [
     "as_implicit",
     "binarize",
     "choice_reliability",
+    "cold_split",
     "interactions_from_dataframe",
     "joint_scores",
     "kfold",

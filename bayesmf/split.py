@@ -4,25 +4,33 @@
 `user_holdout_split` (a number or a share of each user's ratings, at random or the latest
 by a timestamp: the protocol of top-N evaluation, `bayesmf.topn`).
 
-Every part of a split is a `bayesmf.RatingsData` with the encoders of the data it came
+Every part of these splits is a `bayesmf.RatingsData` with the encoders of the data it came
 from, so an index means the same user (item) in train and test, and
 ``test.unseen(train)`` flags the test ratings whose user or item has no training rating.
+
+`cold_split` (all the ratings of a share of the users or items, re-encoded so a fit never
+sees them: cold start) is the exception: its test part is a frame of raw ids.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
+import pandas as pd
 
+from bayesmf._seed import generator
 from bayesmf._validate import validate_choice, validate_positive_int, validate_prob
 from bayesmf.data import RatingsData
+from bayesmf.features import Features
+from bayesmf.implicit_sets import with_implicit_pairs
 
-__all__ = ["Split", "kfold", "train_test_split", "user_holdout_split"]
+__all__ = ["ColdSplit", "Split", "cold_split", "kfold", "train_test_split", "user_holdout_split"]
 
 _BY = ("rating", "user")
 _ORDER = ("random", "latest")
+_SIDES = ("user", "item")
 
 
 class Split(NamedTuple):
@@ -30,6 +38,14 @@ class Split(NamedTuple):
 
     train: RatingsData
     test: RatingsData
+
+
+class ColdSplit(NamedTuple):
+    """``(train, test, cold)`` of `cold_split`: warm ratings, cold ratings, the cold raw ids."""
+
+    train: RatingsData
+    test: pd.DataFrame
+    cold: np.ndarray
 
 
 def train_test_split(
@@ -285,6 +301,104 @@ def user_holdout_split(
     return Split(data.subset(~in_test), data.subset(in_test))
 
 
-def _check_data(data: Any) -> None:
+def cold_split(
+    data: RatingsData | Sequence[RatingsData],
+    side: Literal["user", "item"] = "item",
+    fraction: float = 0.1,
+    seed: int | np.random.Generator | None = 0,
+) -> ColdSplit:
+    """Hold out ALL the ratings of a random share of the users or items (cold start).
+
+    Parameters
+    ----------
+    data : RatingsData or sequence of RatingsData
+        The ratings, or parts pooled by raw id in order (e.g. a fold's ``(train, test)``)
+        that share the scale and the features of each side (or none) and no pair.
+    side : {"user", "item"}
+        Whose ratings are held out.
+    fraction : float
+        In (0, 1): ``max(1, round(fraction * n))`` of the ``n`` rated ``side`` ids are
+        drawn (``rng.choice(np.unique(ids), size, replace=False)``); one must stay warm.
+    seed : int or numpy.random.Generator, optional
+        Seed of `numpy.random.default_rng`; equal seeds give equal splits.
+
+    Returns
+    -------
+    ColdSplit
+        ``train``: the other ratings re-encoded (`RatingsData.from_dataframe`): the cold ids
+        (and other-side ids left without a rating) are unknown to a fit; scale, features
+        (with the cold ids' rows, to predict them from) and implicit pairs of warm ids kept.
+        ``test``: the held-out ratings, raw ids (``user``, ``item``, ``rating``) in pooled
+        order, for ``fit.predict(test)`` (flagged ``new_item``/``new_user``). ``cold``: the
+        held-out raw ids, sorted. (`RatingsData` carries no timestamps.)
+
+    Raises
+    ------
+    TypeError
+        ``data`` (or a part) is not a `RatingsData`; ``fraction`` is not a number.
+    ValueError
+        ``fraction`` outside (0, 1) or leaving no id warm, an unknown ``side``, no part,
+        parts with different scales or features or a common pair.
+
+    Examples
+    --------
+    >>> from bayesmf.datasets import simulate
+    >>> train, test, cold = cold_split(simulate(seed=0).data, side="item", fraction=0.1)
+    >>> len(cold), bool(test["item"].isin(cold).all()), any(i in train.items for i in cold)
+    (15, True, False)
+    """
+    parts = _parts(data)
+    validate_choice("side", side, _SIDES)
+    fraction = validate_prob(fraction, "fraction")
+    rng = generator(seed, "seed")
+    both = pd.concat([part.to_dataframe() for part in parts], ignore_index=True)
+    repeated = np.flatnonzero(both.duplicated(["user", "item"]).to_numpy())
+    if repeated.size:
+        pair = tuple(both[["user", "item"]].to_numpy()[repeated[0]].tolist())
+        raise ValueError(f"the parts of data share the (user, item) pair {pair!r}: pool disjoint parts")
+    rated = np.unique(both[side].to_numpy())
+    size = max(1, round(fraction * len(rated)))
+    if size >= len(rated):
+        raise ValueError(f"fraction={fraction!r} holds out {size} of the {len(rated)} rated {side}(s), leaving none warm")
+    cold = rng.choice(rated, size=size, replace=False)
+    is_cold = both[side].isin(cold).to_numpy()
+    train = RatingsData.from_dataframe(both[~is_cold], "user", "item", "rating", scale=parts[0].scale)
+    train = _warm_pairs(train.with_features(*(_features(parts, s) for s in _SIDES)), parts)
+    return ColdSplit(train, both[is_cold].reset_index(drop=True), np.sort(cold))
+
+
+def _parts(data: Any) -> list[RatingsData]:
+    """Return ``data`` as a non-empty list of `RatingsData` on one scale."""
+    parts = list(data) if isinstance(data, (list, tuple)) else [data]
+    if not parts:
+        raise ValueError("data holds no RatingsData: pass one, or a sequence such as (train, test)")
+    for k, part in enumerate(parts):
+        _check_data(part, "data" if part is data else f"data[{k}]")
+        if part.scale != parts[0].scale:
+            raise ValueError(f"data[{k}] has the scale {part.scale}, data[0] {parts[0].scale}: pool one scale")
+    return parts
+
+
+def _features(parts: list[RatingsData], side: str) -> Features | None:
+    """Return the ``side`` features every part carries (or None), else raise a ValueError."""
+    first, *others = (getattr(part, f"{side}_features") for part in parts)
+    for k, other in enumerate(others, start=1):
+        if other is not first and not (other is not None and first is not None and other.names == first.names
+                                       and other.ids.equals(first.ids) and np.array_equal(other.values, first.values)):
+            raise ValueError(f"data[{k}] and data[0] carry different {side} features: attach the same to both")
+    return first
+
+
+def _warm_pairs(train: RatingsData, parts: list[RatingsData]) -> RatingsData:
+    """``train`` with the parts' implicit pairs whose user and item are both warm."""
+    for part in parts:
+        if part.implicit_pairs is not None:
+            user, item = part.users.to_raw(part.implicit_pairs[0]), part.items.to_raw(part.implicit_pairs[1])
+            warm = (train.users.to_index(user, unknown="flag") >= 0) & (train.items.to_index(item, unknown="flag") >= 0)
+            train = with_implicit_pairs(train, pd.DataFrame({"user": user[warm], "item": item[warm]}))
+    return train
+
+
+def _check_data(data: Any, name: str = "data") -> None:
     if not isinstance(data, RatingsData):
-        raise TypeError(f"data must be a bayesmf.RatingsData, got {type(data).__name__}")
+        raise TypeError(f"{name} must be a bayesmf.RatingsData, got {type(data).__name__}")

@@ -60,7 +60,7 @@ import _myfm_bench as bench
 from bench_topn import fold_numbers
 from peers import mixture_normal_quantiles
 
-from bayesmf import PMF
+from bayesmf import PMF, cold_split
 from bayesmf.data import RatingsData
 from bayesmf.features import Features
 
@@ -157,14 +157,8 @@ def accuracy(fold: str, train: RatingsData, test: RatingsData, feats: tuple[Feat
 def cold_items(fold: str, train: RatingsData, test: RatingsData, feats: tuple[Features, Features],
                args: argparse.Namespace, peer: bool) -> list[dict[str, Any]]:
     """Held-out items (all their ratings in test), predicted from features or the population prior."""
-    both = pd.concat([train.to_dataframe(), test.to_dataframe()], ignore_index=True)
-    rated = np.unique(both["item"].to_numpy())
-    rng = np.random.default_rng(args.seed)
-    held = set(rng.choice(rated, size=max(1, round(args.cold_fraction * len(rated))), replace=False).tolist())
-    is_cold = both["item"].isin(held).to_numpy()
-    warm, cold = both[~is_cold], both[is_cold].reset_index(drop=True)
     # bayesmf: the held-out items are unknown to the fit (features attached: kept for cold start)
-    plain = RatingsData.from_dataframe(warm, "user", "item", "rating", scale=train.scale)
+    plain, cold, held = cold_split((train, test), side="item", fraction=args.cold_fraction, seed=args.seed)
     records = [run_bayesmf(plain, cold, args, False), run_bayesmf(plain.with_features(*feats), cold, args, True)]
     if peer:  # myFM: the fold's encoders, the held-out items' columns without data
         in_warm = train.subset(~np.isin(train.items.to_raw(train.item_idx), list(held)))
