@@ -385,3 +385,21 @@ def test_extended_bench_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert len(rows) == len(records)
     if peer:  # every row has its ratio to the myFM system of its likelihood
         assert all(line.split(" | ")[6] != "nan" for line in rows)
+
+
+def test_mixing_bench_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``bench_mixing --quick`` prints one row per variant with per-draw ESS in (0, 2] and writes nothing."""
+    import bench_mixing
+
+    results = tmp_path / "RESULTS.md"
+    assert bench_mixing.main(["--quick", "--results", str(results), "--variants", "default,fixed"]) == 0
+    assert not results.exists()
+    section = capsys.readouterr().out.split("<!-- bench_mixing.py:begin -->", 1)[1]
+    rows = [line for line in section.splitlines() if line.startswith("| sim |")]
+    assert [row.split(" | ")[1] for row in rows] == ["default", "fixed"]
+    for row in rows:
+        q01, q05, median = (float(x) for x in row.split(" | ")[3:6])
+        assert 0 < q01 <= q05 <= median <= 2.0, row
+    assert "| fixed | fixed |" in rows[1]  # no learned noise sd or scale under the fixed prior
+    with pytest.raises(SystemExit):
+        bench_mixing.main(["--quick", "--variants", "nonsense"])
