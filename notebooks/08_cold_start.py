@@ -64,7 +64,6 @@ import numpy as np
 import pandas as pd
 
 import bayesmf
-from bayesmf.data import RatingsData
 
 plt.rcParams.update({"figure.dpi": 80, "figure.figsize": (6.0, 4.0), "axes.grid": True, "grid.alpha": 0.3})
 pd.set_option("display.precision", 3)
@@ -78,7 +77,7 @@ if FAST:
 # %% [markdown]
 # ## Data: the cold split
 #
-# As in `benchmarks/bench_features.py`: the u1 training and test ratings are pooled, a
+# As in `benchmarks/bench_features.py` (both call `bayesmf.cold_split`): the u1 training and test ratings are pooled, a
 # random tenth of the rated items is drawn (seed 0), and every rating of those items goes
 # to the cold test set; the fits train on all the other ratings. The cold items are then
 # unknown to both fits. `with_features` keeps the feature rows of ids without ratings, so the
@@ -100,17 +99,14 @@ except (FileNotFoundError, OSError) as err:
 if FAST:  # the ratings of 300 users: a smoke test that runs in seconds
     train, test = (d.subset(np.flatnonzero(np.asarray(d.user_idx) < 300)) for d in (train, test))
 
-both = pd.concat([train.to_dataframe(), test.to_dataframe()], ignore_index=True)
-rated = np.unique(both["item"].to_numpy())
-rng = np.random.default_rng(SPLIT_SEED)
-held = set(rng.choice(rated, size=max(1, round(COLD_FRACTION * len(rated))), replace=False).tolist())
-is_cold = both["item"].isin(held).to_numpy()
-warm, cold = both[~is_cold], both[is_cold].reset_index(drop=True)
-plain = RatingsData.from_dataframe(warm, "user", "item", "rating", scale=train.scale)
+# every rating of a seeded tenth of the rated items goes to the cold test set; the rest is
+# re-encoded, so the fits never see the cold items (`bayesmf.cold_split`)
+plain, cold, held = bayesmf.cold_split((train, test), side="item", fraction=COLD_FRACTION, seed=SPLIT_SEED)
+warm = plain.to_dataframe()  # the training ratings, raw ids
 featured = plain.with_features(user_features, item_features)
 print("training ratings, without features:", plain)
 print("training ratings, with features:   ", featured)
-print(f"cold items: {len(held)} of {len(rated)} rated items, {len(cold)} held-out ratings "
+print(f"cold items: {len(held)} of {plain.n_items + len(held)} rated items, {len(cold)} held-out ratings "
       f"(per item: median {cold.groupby('item').size().median():.0f}, max {cold.groupby('item').size().max()})")
 STEPS["load data, cold split"] = time.perf_counter() - t0
 
