@@ -164,7 +164,7 @@ def noise_sd(spec: PMF, scale: tuple[float, float]) -> Any:
     import pymc as pm
     import pytensor.tensor as pt
 
-    if spec.priors == "hierarchical":
+    if spec.priors == "hierarchical" and spec.sigma is None:
         a, b = spec.hyper["sigma2"]
         sigma2 = pm.InverseGamma("sigma2", alpha=a, beta=b)
         return pm.Deterministic("sigma", pt.sqrt(sigma2))

@@ -148,9 +148,14 @@ class PMF:
     confidence_eps : float
         :math:`\epsilon > 0` of ``confidence="log"``.
     sigma : float, optional
-        Fixed noise sd. Default: (high - low) / 4.5 for the identity link (0.89 on 1-5 stars),
-        1 / 4.5 for the logistic link (ratings rescaled to [0, 1]) and for implicit feedback
-        (0/1 preferences).
+        Fixed noise sd. Under ``priors="fixed"`` the default (None) is (high - low) / 4.5 for
+        the identity link (0.89 on 1-5 stars), 1 / 4.5 for the logistic link (ratings
+        rescaled to [0, 1]) and for implicit feedback (0/1 preferences). Under
+        ``priors="hierarchical"``, None learns :math:`\sigma` (``hyperpriors["sigma2"]``) and a
+        number fixes it there while the scales are still learned: training residuals
+        underestimate the noise of a model that fits them with many factors, and a fixed,
+        plausible noise sd regularizes more (its effect on held-out RMSE and on mixing:
+        ``benchmarks/RESULTS.md``, "Where the Gibbs sampler mixes slowly").
     sigma_u, sigma_v, sigma_bias : float
         Fixed prior sds of the user factors, item factors and biases. Defaults 0.3, 0.3,
         0.5: chosen by held-out RMSE on ML-100K's ``ua`` split (rank 10, ALS), in rating

@@ -4,18 +4,20 @@
 Usage::
 
     .venv/bin/python benchmarks/bench_converge.py [--splits u1,ua,ub] [--seeds 5]
-        [--rank 10] [--myfm-iters 200] [--variants default,per-side]
+        [--rank 10] [--myfm-iters 200] [--variants default,per-side] [--seed-variants default]
         [--data-dir ../shared/data] [--results benchmarks/RESULTS.md] [--no-write] [--quick]
 
 For each split, and each variant of the model (``default`` = ``PMF(n_factors=rank)``;
-``per-side`` = ``PMF(n_factors=rank, per_factor_scales=True, factor_prior="per_side")``),
+``per-side`` = ``PMF(n_factors=rank, per_factor_scales=True, factor_prior="per_side")``;
+``fixed-noise`` = ``PMF(n_factors=rank, sigma=0.89)``, the scales learned and the noise sd
+fixed at the 1-5 scale's default (high - low) / 4.5),
 fits by ``method="gibbs"`` with the sampler's defaults: run until the identified quantities
 pass (R-hat <= 1.01, bulk and tail ESS >= 400), within the default budget. Reports the wall
 time of the fit (time to a passing verdict), the draws per chain the rule asked for, what
 stopped the run, the verdict of ``diagnose()`` (the sampler's own quantities) and of
 ``diagnose(test=test)`` (held-out pairs, which the rule did not look at), and the test RMSE
 of the posterior mean (clipped to 1-5). On the first split, ``--seeds`` seeds of the default
-model give the median time to a passing verdict. myFM (``MyFMRegressor``, rank ``rank``,
+model (and of each variant in ``--seed-variants``) give the median time to a passing verdict. myFM (``MyFMRegressor``, rank ``rank``,
 ``--myfm-iters`` sweeps, C++ Gibbs) runs on the same split in the same process: its wall
 time and RMSE. Timings are reported as ratios to myFM's, measured in the same run.
 
@@ -51,7 +53,17 @@ from bayesmf.exceptions import ConvergenceWarning
 VARIANTS = {
     "default": {},
     "per-side": {"per_factor_scales": True, "factor_prior": "per_side"},
+    # the scales learned, the noise sd fixed at the rating scale's default (0.89 on 1-5 stars)
+    "fixed-noise": {"sigma": "scale default"},
 }
+
+
+def spec_for(variant: str, rank: int, train) -> PMF:
+    """The `PMF` of a variant on ``train`` (``"scale default"``: `PMF.noise_sd` of its rating scale)."""
+    options = dict(VARIANTS[variant])
+    if options.get("sigma") == "scale default":
+        options["sigma"] = PMF(priors="fixed").noise_sd(train.scale)
+    return PMF(n_factors=rank, **options)
 
 
 def load(split: str, data_dir: str | None, quick: bool):
@@ -96,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rank", type=int, default=10)
     parser.add_argument("--myfm-iters", type=int, default=200)
     parser.add_argument("--variants", default="default,per-side")
+    parser.add_argument("--seed-variants", default="default",
+                        help="variants whose time to a passing verdict on the first split is taken over --seeds seeds")
     parser.add_argument("--data-dir", default=os.environ.get("BAYESMF_DATA_DIR"))
     parser.add_argument("--results", type=Path, default=Path(__file__).with_name("RESULTS.md"))
     parser.add_argument("--no-write", action="store_true")
@@ -105,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     splits = args.splits.split(",")
     variants = args.variants.split(",")
+    seed_variants = args.seed_variants.split(",")
+    unknown = sorted(set(variants + seed_variants) - set(VARIANTS))
+    if unknown:
+        parser.error(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
     load0 = os.getloadavg()
     started = time.perf_counter()
     # warm the numba cache (compilation is not what is measured)
@@ -112,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     PMF(n_factors=2).fit(tiny, method="gibbs", draws=5, tune=5, chains=2, progressbar=False, random_seed=0)
 
     rows = []
-    seed_rows: list[dict] = []
+    seed_rows: dict[str, list[dict]] = {v: [] for v in seed_variants}
     thin_rows: list[dict] = []
     for split in splits:
         train, test = load(split, args.data_dir, args.quick)
@@ -120,13 +138,16 @@ def main(argv: list[str] | None = None) -> int:
         fm = run_myfm(train, test, args.rank, args.myfm_iters, seed=0)
         for variant in variants:
             log(f"{split}: {variant}")
-            row = fit_row(PMF(n_factors=args.rank, **VARIANTS[variant]), train, test, seed=0)
+            row = fit_row(spec_for(variant, args.rank, train), train, test, seed=0)
             rows.append({"split": split, "variant": variant, "myfm_seconds": fm["seconds"], "myfm_rmse": fm["rmse_clipped"], **row})
         if split == splits[0]:
-            seed_rows.append({"seed": 0, **rows[-len(variants)]})
-            for seed in range(1, args.seeds):
-                log(f"{split}: default, seed {seed}")
-                seed_rows.append({"seed": seed, **fit_row(PMF(n_factors=args.rank), train, test, seed=seed)})
+            by_variant = dict(zip(variants, rows[-len(variants):], strict=True))
+            for variant in seed_variants:
+                first = [{"seed": 0, **by_variant[variant]}] if variant in by_variant else []
+                for seed in range(len(first), args.seeds):
+                    log(f"{split}: {variant}, seed {seed}")
+                    first.append({"seed": seed, **fit_row(spec_for(variant, args.rank, train), train, test, seed=seed)})
+                seed_rows[variant] = first
             first_fm = fm
             for seed in range(args.seeds if args.compare_thin else 0):
                 log(f"{split}: default, seed {seed}, thin {args.compare_thin}")
@@ -159,14 +180,16 @@ def main(argv: list[str] | None = None) -> int:
             f"| {r['sweeps']} ({r['draws']}) | {r['stopped_by']} | {'passes' if r['ok'] else 'FAILS'} "
             f"| {'passes' if r['ok_test'] else 'FAILS'} ({r['worst_test']}) | {r['rmse']:.4f} | {r['myfm_rmse']:.4f} |"
         )
-    for label, group in (("", seed_rows), (f" at thin {args.compare_thin} (the default before 2026-12-02)", thin_rows)):
+    groups = [(f"{v} model", g) for v, g in seed_rows.items()]
+    groups.append((f"default model at thin {args.compare_thin} (the default before 2026-12-02)", thin_rows))
+    for label, group in groups:
         if not group:
             continue
         times = [r["seconds"] for r in group]
         ratio = statistics.median(times) / first_fm["seconds"]
         lines += [
             "",
-            f"Time to a passing verdict on {splits[0]}, default model{label}, {len(group)} seeds: "
+            f"Time to a passing verdict on {splits[0]}, {label}, {len(group)} seeds: "
             f"median {statistics.median(times):.0f} s = {ratio:.2f} x myFM's {args.myfm_iters} sweeps "
             f"({first_fm['seconds']:.1f} s); per seed: "
             + ", ".join(

@@ -120,7 +120,7 @@ def cached_shape(shape: str):
     )  # fmt: skip
 
 
-def run_one(shape: str, rank: int, max_seconds: float, tune: int, chains: int, thin: int) -> dict:
+def run_one(shape: str, rank: int, max_seconds: float, tune: int, chains: int, thin: int | None) -> dict:
     """One shape in this process: simulate (or read the cache), fit to the budget, measure."""
     from bayesmf import PMF
     from bayesmf.exceptions import ConvergenceWarning
@@ -155,13 +155,14 @@ def run_one(shape: str, rank: int, max_seconds: float, tune: int, chains: int, t
             "ratings": n_ratings,
             "chains": chains,
             "tune": tune,
-            "thin": thin,
+            "thin": info["thin"],
             "simulate_seconds": simulate_seconds,
             "init_seconds": info["init_seconds"],
             "fit_seconds": fit_seconds,
             "sweeps_per_second": info["sweeps_per_second"],
             "cpu_ms_per_sweep": info["cpu_ms_per_sweep"],
             "draws": fit.n_draws,
+            "sweeps": info.get("kept_draws", fit.n_draws) * info["thin"],
             "stopped_by": info["stopped_by"],
             "looks": len(info["checks"]),
             "last_r_hat": last.get("max_r_hat"),
@@ -180,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-seconds", type=float, default=300.0)
     parser.add_argument("--tune", type=int, default=20)
     parser.add_argument("--chains", type=int, default=4)
-    parser.add_argument("--thin", type=int, default=5)
+    parser.add_argument("--thin", type=int, default=None, help="default: the sampler's (1 when running until converged)")
     parser.add_argument("--results", type=Path, default=Path(__file__).with_name("RESULTS.md"))
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--quick", action="store_true", help="the tiny shape only: checks the script")
@@ -196,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     for item in shapes:
         log(f"{item}: simulate and fit (budget {args.max_seconds:g} s)")
         cmd = [sys.executable, __file__, "--one", item, "--max-seconds", str(args.max_seconds),
-               "--tune", str(args.tune), "--chains", str(args.chains), "--thin", str(args.thin)]  # fmt: skip
+               "--tune", str(args.tune), "--chains", str(args.chains), *(["--thin", str(args.thin)] if args.thin else [])]  # fmt: skip
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         log(f"{item}: {json.dumps(rows[-1])}")
@@ -210,10 +211,10 @@ def main(argv: list[str] | None = None) -> int:
         + (" (QUICK: tiny shape only)" if args.quick else ""),
         "",
         f"Simulated ratings of each set's shape (Zipf-like activity and popularity, planted rank-10 model), "
-        f"`PMF(n_factors=rank)` by Gibbs, {args.chains} chains, tune {args.tune}, thin {args.thin}, until converged or "
+        f"`PMF(n_factors=rank)` by Gibbs, {args.chains} chains, tune {args.tune}, thin {args.thin or '1 (the default)'}, until converged or "
         f"`max_seconds={args.max_seconds:g}`, draws streamed to a zarr store. One process per shape.",
         "",
-        "| shape | rank | ratings | init s | sweeps/s (all chains) | CPU ms / chain sweep | draws kept / chain | stopped by | last look | peak RSS | RSS of the data | store on disk (per draw) |",
+        "| shape | rank | ratings | init s | sweeps/s (all chains) | CPU ms / chain sweep | sweeps / chain after burn-in (draws in the posterior) | stopped by | last look | peak RSS | RSS of the data | store on disk (per draw) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -226,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         look = f"R-hat {r['last_r_hat']:.3f}, ESS {r['last_ess']:.0f}" if r["last_r_hat"] is not None else "none"
         lines.append(
             f"| {r['shape']} ({r['users']:,} x {r['items']:,}) | {r['rank']} | {r['ratings']:,} | {r['init_seconds']:.0f} "
-            f"| {r['sweeps_per_second']:.2f} | {r['cpu_ms_per_sweep']:.0f} | {r['draws']} | {r['stopped_by']} | {look} "
+            f"| {r['sweeps_per_second']:.2f} | {r['cpu_ms_per_sweep']:.0f} | {r.get('sweeps', r['draws'])} ({r['draws']}) | {r['stopped_by']} | {look} "
             f"| {r['peak_rss_mb'] / 1024:.2f} GiB | {r['rss_data_mb'] / 1024:.2f} GiB | {r['disk_mb']:.0f} MiB ({r['disk_mb_per_draw']:.1f} MiB) |"
         )
     publish(args.results, "bench_scale.py", lines, write=not args.no_write)

@@ -125,7 +125,7 @@ def map_start(spec: PMF, data: RatingsData, *, random_seed: Any = None) -> dict[
         if spec.biases:
             start["user_bias_var"] = np.asarray(max(float(np.mean(start["user_bias"] ** 2)), _FLOOR))
             start["item_bias_var"] = np.asarray(max(float(np.mean(start["item_bias"] ** 2)), _FLOOR))
-        if spec.likelihood == "normal":
+        if spec.likelihood == "normal" and spec.sigma is None:  # a given sigma is fixed, not a variable
             start["sigma2"] = np.asarray(max(residual**2, _FLOOR))
     return start
 

@@ -106,7 +106,8 @@ class GaussianLikelihood(Likelihood):
 
     :math:`\sigma^2 \sim \mathrm{IG}(a_\sigma, b_\sigma)` under hierarchical priors (drawn
     from its conditional :math:`\mathrm{IG}(a_\sigma + N/2, b_\sigma + \tfrac12
-    \mathrm{SSE})`), fixed at ``spec.noise_sd(scale)**2`` otherwise.
+    \mathrm{SSE})`), fixed at ``spec.noise_sd(scale)**2`` otherwise (fixed priors, or a
+    ``spec.sigma`` given under hierarchical ones: ``problem.learn_noise``).
     """
 
     def responses(self, state: ChainState, side: str) -> Csr:
@@ -135,8 +136,8 @@ class GaussianLikelihood(Likelihood):
         state.sse_stale = False
 
     def update(self, state: ChainState, variates: Variates, rng: np.random.Generator) -> None:
-        r"""Draw :math:`\sigma^2` from its inverse-gamma conditional (hierarchical priors)."""
-        if self.problem.hierarchical:
+        r"""Draw :math:`\sigma^2` from its inverse-gamma conditional (when learned: ``problem.learn_noise``)."""
+        if self.problem.learn_noise:
             prior = self.problem.hyper.sigma2
             state.scalars[SIGMA2] = (prior.b + 0.5 * state.sse) / variates.noise[0]
 

@@ -58,7 +58,7 @@ class Problem:
     per_side: bool  # factor_prior="per_side": each side's own factor mean and variance(s)
     hyper: Hyper
     kappa: float  # prior precision scale of the per-side factor means (FACTOR_MEAN_KAPPA)
-    fixed_sigma2: float  # the noise variance under fixed priors
+    fixed_sigma2: float  # the noise variance when not learned (fixed priors, or hierarchical with spec.sigma)
     fixed_prec_user: np.ndarray  # prior precisions of one (b_i, U_i) row under fixed priors
     fixed_prec_item: np.ndarray
     scale: tuple[float, float]  # the responses' scale: the rating scale, or [0, 1] (link.response_scale)
@@ -74,6 +74,8 @@ class Problem:
     #: (`bayesmf.inference.gibbs.implicit_sets.ImplicitSetFactors`)
     implicit_sets: tuple[sp.csr_matrix | None, sp.csr_matrix | None] = (None, None)
     protocol: str = "strict"  # the implicit sets' protocol (bayesmf.implicit_sets.protocol_of)
+    #: the noise variance is drawn (hierarchical priors without a fixed ``spec.sigma``)
+    learn_noise: bool = False
 
     @property
     def implicit(self) -> bool:
@@ -198,4 +200,5 @@ def build_problem(
             implicit_design(data, side) if side in spec.implicit_sides else None for side in ("user", "item")
         ),
         protocol=protocol_of(data),
+        learn_noise=hierarchical and spec.sigma is None,
     )

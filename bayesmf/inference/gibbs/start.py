@@ -71,7 +71,7 @@ def initial_state(
     if init == "prior" and problem.hierarchical:
         hyper = problem.hyper
         (a_f, b_f), (a_b, b_b) = hyper.factor, hyper.bias
-        sigma2 = _inverse_gamma(rng, *hyper.sigma2)
+        sigma2 = _inverse_gamma(rng, *hyper.sigma2) if problem.learn_noise else problem.fixed_sigma2
 
         def factor_variances() -> np.ndarray:
             if problem.per_factor:
@@ -128,7 +128,7 @@ def _map_start(problem: Problem, data: RatingsData, rng: np.random.Generator, st
         bias_prec = [1.0 / bias_var_0] if start else []
         state.prec_user[:] = bias_prec + [1.0 / factor_var_0] * K
         state.prec_item[:] = state.prec_user
-        state.scalars[1] = sigma2_0
+        state.scalars[1] = sigma2_0 if problem.learn_noise else problem.fixed_sigma2
     else:
         state.prec_user[:] = problem.fixed_prec_user
         state.prec_item[:] = problem.fixed_prec_item
@@ -143,7 +143,8 @@ def _map_start(problem: Problem, data: RatingsData, rng: np.random.Generator, st
         P += _INIT_JITTER * spread * rng.standard_normal(P.shape)
     if not problem.hierarchical:
         return
-    state.scalars[1] = max(state.sse / problem.n_terms, 1e-6)
+    if problem.learn_noise:
+        state.scalars[1] = max(state.sse / problem.n_terms, 1e-6)
     squares = np.concatenate([state.P_user[:, start:], state.P_item[:, start:]]) ** 2
     state.factor_var[:] = squares.mean(axis=0) if problem.per_factor else squares.mean()
     if start:
