@@ -38,8 +38,8 @@ import time
 FAST = os.environ.get("BAYESMF_FAST") == "1"
 SEED = 2026
 K = 10
-# full mode: run until converged (the package default), first looking at 1000 draws per chain (see section 1)
-LONG = dict(chains=2, tune=100, draws=150, thin=1) if FAST else dict(min_draws=1000)
+# full mode: run until converged (the package default), first looking at 5000 draws per chain (see section 1)
+LONG = dict(chains=2, tune=100, draws=150, thin=1) if FAST else dict(min_draws=5000)
 # a short NUTS run, to show the sampler's own statistics in minutes; its verdict is printed beside it
 NUTS = dict(chains=2, tune=100, draws=100) if FAST else dict(chains=2, tune=300, draws=300)
 SHORT = dict(chains=4, tune=5, draws=25, thin=1, init="prior")  # deliberately far too short
@@ -117,11 +117,12 @@ STEPS["load data"] = time.perf_counter() - t0
 # unchanged, while every single factor value moves.
 #
 # The Gibbs fit below runs until converged (the package default) with one change: its first
-# look at convergence comes at 1000 draws per chain (`min_draws=1000`) instead of 100. The
+# look at convergence comes at 5000 draws per chain (`min_draws=5000`) instead of 100. The
 # stopping rule watches 50 training and 50 unrated predictions; section 2 also checks 50
 # held-out ratings the rule never watched, and a run that stops at the first look that passes
-# can fail those by chance (`benchmarks/RESULTS.md`, "Gibbs until converged": at the default
-# stop some seeds fail their held-out check). Starting to look later leaves a margin; the rule
+# can fail those: a few predictions mix far more slowly than the rest (`benchmarks/RESULTS.md`,
+# "Where the Gibbs sampler mixes slowly"), and at the default stop some seeds fail their
+# held-out check ("Gibbs until converged"). Starting to look later leaves a margin; the rule
 # still decides when to stop.
 
 # %%
