@@ -403,3 +403,23 @@ def test_mixing_bench_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "| fixed | fixed |" in rows[1]  # no learned noise sd or scale under the fixed prior
     with pytest.raises(SystemExit):
         bench_mixing.main(["--quick", "--variants", "nonsense"])
+
+
+def test_converge_bench_variants(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``bench_converge``: the fixed-noise variant fixes sigma at the scale's default; unknown variants are refused."""
+    import os
+
+    before = os.environ.get("TQDM_DISABLE")
+    import bench_converge  # sets TQDM_DISABLE for its own runs: undone below for the other tests
+
+    if before is None:
+        os.environ.pop("TQDM_DISABLE", None)
+    from bayesmf import PMF
+    from bayesmf.datasets import simulate
+
+    data = simulate(n_users=20, n_items=15, n_factors=2, density=0.4, seed=0).data
+    spec = bench_converge.spec_for("fixed-noise", 3, data)
+    assert spec.sigma == PMF(priors="fixed").noise_sd(data.scale) and spec.priors == "hierarchical"
+    assert bench_converge.spec_for("default", 3, data) == PMF(n_factors=3)
+    with pytest.raises(SystemExit):
+        bench_converge.main(["--quick", "--no-write", "--seed-variants", "nonsense"])
