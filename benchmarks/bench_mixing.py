@@ -120,7 +120,7 @@ def measure(variant: str, train, test, seed: int, draws: int, tune: int, n_pairs
     rmse = float(np.sqrt(np.mean((np.clip(expected, *train.scale) - np.asarray(test.rating)) ** 2)))
     scalars = {}
     for name in ("sigma", "sigma_factor"):
-        if name in post and float(post[name].std()) > 0:  # learned
+        if name in post and float(np.ptp(post[name].values)) > 0:  # learned (a fixed value is stored as a constant)
             values = post[name].values
             if values.ndim == 3:  # one scale per factor: labels exchangeable, the sorted set is identified
                 values = np.moveaxis(np.sort(values, axis=-1), -1, 0)
