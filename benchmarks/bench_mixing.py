@@ -55,6 +55,7 @@ from arviz_stats.base import array_stats
 from bayesmf import PMF, load_movielens, train_test_split
 from bayesmf.datasets import simulate
 from bayesmf.exceptions import ConvergenceWarning
+from bayesmf.latent import latent_scores_per_draw
 
 HERE = Path(__file__).resolve().parent
 ESS_TARGET = 400
@@ -109,11 +110,10 @@ def measure(variant: str, train, test, seed: int, draws: int, tune: int, n_pairs
     rng = np.random.default_rng(PAIR_SEED)
     rows = rng.choice(test.n_ratings, min(n_pairs, test.n_ratings), replace=False)
     users, items = np.asarray(test.user_idx)[rows], np.asarray(test.item_idx)[rows]
-    post = fit.posterior
-    pred = np.einsum("cdpk,cdpk->pcd", post["U"].values[:, :, users], post["V"].values[:, :, items])
-    if "user_bias" in post:
-        biases = post["user_bias"].values[:, :, users] + post["item_bias"].values[:, :, items]
-        pred = pred + np.moveaxis(biases, -1, 0) + post["mu"].values[None]
+    post, arrays = fit.posterior, fit.arrays()
+    eta = latent_scores_per_draw(arrays.U, arrays.V, users, items, mu=arrays.mu,
+                                 user_bias=arrays.user_bias, item_bias=arrays.item_bias)  # (chain x draw, pair)
+    pred = eta.T.reshape(len(rows), fit.n_chains, fit.n_draws)
     n = pred.shape[1] * pred.shape[2]
     per_draw = ess_min(pred) / n
     expected = fit.predict(test, kind="expected", progressbar=False)["mean"].to_numpy()
