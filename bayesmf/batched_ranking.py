@@ -217,7 +217,7 @@ def top_by_bounds(
     view = model_view(result, lazy=True)
     if not bounds_apply(view, opts, rank_by):
         raise ValueError(f"rank_by={rank_by!r} with these options and this model is not ranked by bounds (see bounds_apply)")
-    thr = opts.threshold_on(view.low, view.high)
+    thr = view.threshold_cut(opts.threshold_on(view.low, view.high), opts.kind)
     if rank_by == "prob" and math.isnan(thr):
         raise ValueError("rank_by='prob' needs a threshold (e.g. threshold=4.0)")
     size = max(1, BATCH_BUDGET // max(view.arrays.V.shape[1], 1))

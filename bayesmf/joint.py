@@ -113,7 +113,7 @@ def _p_at_least(view: ModelView, eta: np.ndarray, threshold: float) -> np.ndarra
         return probs[..., view.levels >= threshold - 1e-9].sum(axis=-1).T  # type: ignore[no-any-return]
     assert view.noise is not None
     mean = mean_of(view, eta.T, s).T
-    return ndtr((mean - threshold) / view.noise[:, None])  # type: ignore[no-any-return]
+    return ndtr((mean - view.threshold_cut(threshold, "predictive")) / view.noise[:, None])  # type: ignore[no-any-return]
 
 
 def _align(choice: FitResult, rating: FitResult, side: str) -> np.ndarray:
@@ -197,7 +197,8 @@ def recommend_joint(
         Ranking rule (module docstring).
     threshold : float
         Rating :math:`\tau` of :math:`P(r \ge \tau)`, on the rating fit's scale (default 4.0:
-        "likes it" on 1-5 stars).
+        "likes it" on 1-5 stars); on ratings typed in steps, of the rating as typed
+        (`bayesmf.predict.predict`).
     exclude_rated : bool
         Leave out the items the user chose (choice fit's data) or rated (rating fit's data).
     items : iterable of raw ids, optional

@@ -18,7 +18,11 @@ Two kinds of prediction:
     :math:`\mathcal N(m^{(s)}, \tau^{(s)2})`, :math:`\tau` the noise sd in rating units
     (:math:`\sigma` or :math:`(\text{high}-\text{low})\sigma` with the logistic link), and it
     is summarized EXACTLY, without Monte Carlo over the noise: mean and sd in closed form,
-    :math:`P(r \ge t) = \frac1S\sum_s \bar\Phi((t - m^{(s)})/\tau^{(s)})`, and equal-tailed
+    :math:`P(r \ge t) = \frac1S\sum_s \bar\Phi((c - m^{(s)})/\tau^{(s)})` (:math:`c = t`
+    for continuous ratings; for ratings typed on a grid, whole or half stars, the rating
+    typed is the model's rounded to the nearest level, so :math:`c` is the lowest level at
+    or above :math:`t` less half a step: 3.5 for "at least 4 whole stars";
+    `bayesmf.predictive.view.ModelView.threshold_cut`), and equal-tailed
     quantiles as roots of the mixture CDF (Halley iterations safeguarded by bisection; error
     about 1e-9 of the predictive sd: checked against brentq to 1e-7 in the tests).
     A MAP result gives the plug-in :math:`\mathcal N(m, \tau^2)`: analytic normal quantiles.
@@ -135,7 +139,9 @@ def predict(
     threshold : float, optional
         Adds ``p_at_least`` = :math:`P(r \ge \text{threshold})` (predictive) or
         :math:`P(g(\eta) \ge \text{threshold})` (expected); must lie on the rating scale.
-        Ratings are continuous under the normal likelihood: no continuity correction.
+        On ratings typed in steps (whole or half stars) the predictive probability is that
+        of the rating as typed, the model's continuous rating rounded to the nearest step:
+        at least 4 whole stars is :math:`P(y \ge 3.5)` (module docstring).
         Default None (no column): a summary of pairs adds a tail probability only when
         asked, and no threshold suits every rating scale. (`bayesmf.recommend.recommend`
         defaults to 4.0, since its ``rank_by="prob"`` ranks by this probability.)
@@ -186,7 +192,7 @@ def predict(
         unknown=unknown, chunk_size=chunk_size, random_seed=random_seed,
     ).for_model(result.spec)
     view = model_view(result, lazy=True)
-    thr = opts.threshold_on(view.low, view.high)
+    thr = view.threshold_cut(opts.threshold_on(view.low, view.high), opts.kind)
     pairs = resolve_pairs(
         result, data, unknown=opts.unknown, user_col=user_col, item_col=item_col, rating_col=rating_col
     )

@@ -163,7 +163,8 @@ def recommend(
         to the larger posterior mean, then to the item first in the model's order.
     threshold : float, "auto" or None
         Rating for ``p_at_least`` = :math:`P(r \ge \text{threshold})`; must lie on the rating
-        scale; None drops the column. ``"auto"`` (default): 4.0 for a rating model (on a 1-5
+        scale (on ratings typed in steps, of the rating as typed: `bayesmf.predict.predict`);
+        None drops the column. ``"auto"`` (default): 4.0 for a rating model (on a 1-5
         star scale, "likes it"); for implicit feedback 0.5, the column then being
         :math:`P(\mathrm{P(chosen)} \ge 0.5)` (none with ``kind="predictive"``). Unlike
         `bayesmf.predict.predict` (default None), a recommendation list shows this
@@ -241,7 +242,7 @@ class _Ranker:
         opts = opts.for_model(result.spec)
         self.result, self.opts = result, opts
         self.view = model_view(result, lazy=True)
-        self.thr = opts.threshold_on(self.view.low, self.view.high)
+        self.thr = self.view.threshold_cut(opts.threshold_on(self.view.low, self.view.high), opts.kind)
         if rank_by == "prob" and math.isnan(self.thr):
             raise ValueError(f"rank_by='prob' needs {_prob_needs(self.view.implicit, self.view.binary)}")
         self.base, self.rng = _seeds(opts.random_seed)

@@ -461,15 +461,14 @@ for label, table in [(f"Items with {rare['bin'].iloc[0]} training ratings", rare
 #
 # **Whole stars.** Observed ratings come in steps (whole stars here), while the normal model's
 # rating is continuous: a predicted 3.7 is a 4 when the user types it. So the event
-# "at least 4 stars" is $P(r > 4 - \text{step}/2)$ under the model (a continuity correction;
-# `threshold=` takes the model's scale as it is and applies none).
+# "at least 4 stars" is $P(r > 4 - \text{step}/2)$ under the model, a continuity correction
+# that `threshold=` applies itself on ratings typed in steps (the training data's levels).
 
 # %%
-STEP = float(np.min(np.diff(np.unique(train.rating))))  # 1 star on ML-100K, half a star on ml-latest-small
-THRESHOLD = LIKE - STEP / 2
-print(f"ratings come in steps of {STEP:g} stars: 'at least {LIKE:g} stars' is P(r > {THRESHOLD:g}) under the model")
+STEP = float(np.diff(train.levels)[0])  # 1 star on ML-100K, half a star on ml-latest-small
+print(f"ratings come in steps of {STEP:g} stars: 'at least {LIKE:g} stars' is P(r > {LIKE - STEP / 2:g}) under the model")
 liked = (y >= LIKE).astype(float)
-p_like = {name: fit.predict(test, threshold=THRESHOLD, progressbar=False)["p_at_least"].to_numpy()
+p_like = {name: fit.predict(test, threshold=LIKE, progressbar=False)["p_at_least"].to_numpy()
           for name, fit in fits.items()}
 brier = pd.DataFrame({name: {"Brier score": np.mean((p - liked) ** 2),
                              "Δ vs MAP": np.mean((p - liked) ** 2 - (p_like["MAP"] - liked) ** 2),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +50,33 @@ class ModelView:
     def spec(self) -> Any:
         """The fitted spec."""
         return self.result.spec
+
+    def threshold_cut(self, threshold: float, kind: str) -> float:
+        r"""Return the cut ``c`` of the predictive rating behind :math:`P(r \ge \text{threshold}) = P(y \ge c)`.
+
+        Ratings typed on a grid (whole or half stars: ``levels`` of the training data) are
+        modelled by a continuous normal rating :math:`y`; the rating a user types is
+        :math:`y` rounded to the nearest level. So "at least ``threshold``" is
+        :math:`y \ge \ell - \text{step}/2` with :math:`\ell` the lowest level at or above
+        the threshold (a continuity correction: at least 4 whole stars is
+        :math:`y \ge 3.5`). Without it :math:`P(r \ge 4)` reads far too low (on ML-100K
+        u1, 0.35 predicted on average against 0.56 of held-out ratings at 4 or 5 stars).
+
+        The threshold is returned unchanged for continuous ratings (no levels), for
+        ``kind="expected"`` (a statement about the mean rating, which is continuous), and
+        for the ordinal, Bernoulli and implicit likelihoods, whose summaries are over their
+        discrete levels already. NaN (no threshold) stays NaN.
+        """
+        levels = self.levels
+        if (
+            kind != "predictive" or math.isnan(threshold) or levels is None or len(levels) < 2
+            or self.ordinal or self.binary or self.implicit
+        ):
+            return threshold
+        at = int(np.searchsorted(levels, threshold - 1e-9 * max(1.0, abs(threshold))))
+        if at >= len(levels):
+            return threshold
+        return float(levels[at] - (levels[1] - levels[0]) / 2.0)
 
 
 def model_view(result: FitResult, lazy: bool = False) -> ModelView:
