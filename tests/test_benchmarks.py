@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.special import ndtr
 
@@ -423,3 +424,23 @@ def test_converge_bench_variants(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert bench_converge.spec_for("default", 3, data) == PMF(n_factors=3)
     with pytest.raises(SystemExit):
         bench_converge.main(["--quick", "--no-write", "--seed-variants", "nonsense"])
+
+
+def test_calibration_bench_rows_compare_typed_and_continuous_probabilities() -> None:
+    """bench_calibration's P(r >= t) rows: the package's (as typed) and the uncorrected
+    P(y >= t) differ on whole stars, and the patch that gives the latter is undone after."""
+    import bench_calibration
+    from helpers import fake_result, fake_train
+
+    from bayesmf.predictive.view import model_view
+    from bayesmf.spec import PMF
+
+    train = fake_train(20, 12, seed=3)
+    fit = fake_result(PMF(n_factors=3), n_draws=20, train=train, seed=4)
+    rows = pd.DataFrame(bench_calibration.p_at_least_rows({"fit": fit}, train))
+    typed = rows[rows["P(r >= t)"] == "as typed"].set_index("t")
+    continuous = rows[rows["P(r >= t)"] == "continuous"].set_index("t")
+    assert list(typed.index) == list(bench_calibration.THRESHOLDS)
+    assert (typed["mean predicted"] > continuous["mean predicted"]).all()
+    np.testing.assert_allclose(typed["observed share"], continuous["observed share"])
+    assert model_view(fit).threshold_cut(4.0, "predictive") == 3.5  # unpatched again
