@@ -97,3 +97,21 @@ def test_p_at_least_is_calibrated_on_typed_ratings_from_the_truth(scale, step):
         # the check has power: the continuous model's P(y >= t) misses the typed share
         naive = predict(as_continuous, typed, threshold=threshold, progressbar=False)["p_at_least"].to_numpy()
         assert abs(naive.mean() - hit.mean()) > 10 * se, (threshold, naive.mean(), hit.mean(), se)
+
+
+@pytest.mark.parametrize(("scale", "step"), [((1.0, 5.0), 1.0), ((0.5, 5.0), 0.5)])
+def test_p_at_least_is_the_mass_of_predict_proba_at_or_above_the_threshold(scale, step):
+    """Two routes to one number: `predict_proba` gives each level the mass of its rounding bin,
+    so its levels at or above t must sum to `predict`'s P(r >= t)."""
+    base = fake_train(20, 12, seed=8)
+    rng = np.random.default_rng(1)
+    rating = scale[0] + step * rng.integers(0, round((scale[1] - scale[0]) / step) + 1, size=base.n_ratings)
+    train = _with_ratings(base, rating, scale)
+    result = fake_result(PMF(n_factors=3), n_draws=25, train=train, seed=9)
+    pairs = train.subset(np.arange(30))
+    proba = result.predict_proba(pairs)
+    levels = np.asarray(train.levels)
+    for threshold in (2.0, 4.0, 5.0):
+        cols = [f"p_{lvl:g}" for lvl in levels if lvl >= threshold - 1e-9]
+        p = predict(result, pairs, threshold=threshold, progressbar=False)["p_at_least"]
+        np.testing.assert_allclose(p.to_numpy(), proba[cols].sum(axis=1).to_numpy(), atol=1e-9)
