@@ -67,7 +67,7 @@ def test_a_run_in_stages_makes_the_draws_of_a_fixed_run(sim, converged):
 
 
 def test_monitor_table_is_arviz_summary(sim, converged):
-    """The stopping rule's fast table has az.summary's labels and numbers."""
+    """The stopping rule's fast table has az.summary's labels and numbers (to rounding: sums in another order)."""
     spec, post = converged.spec, converged.posterior
     shapes = variable_shapes(spec, sim.data.n_users, sim.data.n_items)
     chains, draws = converged.n_chains, converged.n_draws
@@ -80,7 +80,7 @@ def test_monitor_table_is_arviz_summary(sim, converged):
     slow = summary_table(identified_quantities(converged))
     assert list(fast.index) == list(slow.index)
     for column in ("r_hat", "ess_bulk", "ess_tail"):
-        np.testing.assert_array_equal(fast[column].to_numpy(), slow[column].to_numpy())
+        np.testing.assert_allclose(fast[column].to_numpy(), slow[column].to_numpy(), rtol=1e-12, atol=0)
 
 
 def test_budget_stop_warns_and_says_so(sim):

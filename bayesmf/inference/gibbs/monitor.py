@@ -12,7 +12,6 @@ same whether the draws go to memory or to a zarr store.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayesmf.convergence_stats import rhat_ess
 from bayesmf.diagnostics import mcmc_problems
 from bayesmf.identified import identified_draws, monitored_pairs, quantity_coords
 from bayesmf.inference.gibbs.sink import compact_draws
@@ -136,11 +136,10 @@ class Monitor:
         """R-hat and bulk and tail ESS of the first ``n`` draws of every chain, one row per scalar.
 
         The numbers of `bayesmf.diagnostics.summary_table` (ArviZ's rank-normalized split
-        R-hat and ESS, called on all scalars at once on one numpy array instead of
-        ``az.summary`` on a tree, which also computes what the rule does not need), with
-        labels as ``az.summary`` writes them.
+        R-hat and ESS), computed for all scalars at once by `bayesmf.convergence_stats`
+        instead of ``az.summary`` on a tree, which loops over the scalars and also computes
+        what the rule does not need; labels as ``az.summary`` writes them.
         """
-        from arviz_stats.base import array_stats
         from arviz_stats.validate import validate_ci_prob
 
         posterior = self.tree(n)["posterior"].to_dataset()
@@ -157,13 +156,8 @@ class Monitor:
                 index = np.stack(np.meshgrid(*grids, indexing="ij"), -1)
                 labels += [f"{name}[{', '.join(str(x) for x in i)}]" for i in index.reshape(-1, da.ndim - 2)]
         stacked = np.concatenate(columns)  # (scalars, chain, draw)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # constant draws: NaN, reported as such
-            values = {
-                "r_hat": array_stats.rhat(stacked, chain_axis=-2, draw_axis=-1),
-                "ess_bulk": array_stats.ess(stacked, chain_axis=-2, draw_axis=-1, method="bulk"),
-                "ess_tail": array_stats.ess(stacked, chain_axis=-2, draw_axis=-1, method="tail", prob=validate_ci_prob(None)),
-            }
+        r_hat, bulk, tail = rhat_ess(stacked, validate_ci_prob(None))
+        values = {"r_hat": r_hat, "ess_bulk": bulk, "ess_tail": tail}
         table = pd.DataFrame(values, index=pd.Index(labels, name="label"))
         table.insert(0, "quantity", [label.split("[", 1)[0] for label in labels])
         return table

@@ -1,0 +1,188 @@
+r"""Rank-normalized split R-hat and bulk and tail ESS of many scalars at once.
+
+The same statistics as ArviZ's (``arviz_stats``: ``rhat(method="rank")``, ``ess(method="bulk")``
+and ``ess(method="tail")``; Vehtari, Gelman, Simpson, Carpenter and Bürkner 2021), computed for
+a stack of scalars ``(quantity, chain, draw)`` in a few array operations instead of one Python
+call per scalar. The Gibbs sampler's stopping rule (`bayesmf.inference.gibbs.monitor`) looks at
+a hundred or so scalars every few hundred sweeps, and ArviZ's per-scalar loop cost it a quarter
+of a second to half a second per look (``benchmarks/RESULTS.md``, "Gibbs until converged").
+
+For each scalar, as ArviZ computes it:
+
+- the chains are split in halves (an odd draw in the middle is dropped);
+- bulk: the split draws are replaced by the normal scores of their pooled ranks
+  (average ranks for ties, Blom's offset 3/8); R-hat is the classic potential scale reduction
+  of those scores, and the bulk ESS their effective sample size by Geyer's initial monotone
+  sequence on FFT autocovariances;
+- rank R-hat is the larger of the bulk R-hat and the R-hat of the folded draws
+  :math:`|x - \text{median}|`, rank-normalized the same way;
+- tail ESS is the smaller of the ESS of the indicators :math:`x \le q_{p}` and
+  :math:`x \le q_{1 - p}` (quantiles of all draws, numpy's linear rule), split as above.
+
+A scalar with a NaN, fewer than 4 draws, or (R-hat) fewer than 2 chains gets NaN. Draws that
+do not vary give an ESS of the number of split draws and a NaN R-hat, as in ArviZ.
+``tests/test_convergence_stats.py`` checks every value against ArviZ's own.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from scipy import special, stats
+from scipy.fft import next_fast_len
+
+__all__ = ["ess_bulk", "ess_tail", "rank_rhat", "rhat_ess"]
+
+#: Blom's offset in the normal scores of ranks
+_BLOM = 3 / 8
+
+
+def _valid(x: np.ndarray, min_chains: int) -> np.ndarray:
+    """(Q,) True where a scalar can be judged: no NaN, at least 4 draws and ``min_chains`` chains."""
+    enough = x.shape[1] >= min_chains and x.shape[2] >= 4
+    return ~np.isnan(x).any(axis=(1, 2)) & enough
+
+
+def _split(x: np.ndarray) -> np.ndarray:
+    """(Q, C, N) -> (Q, 2C, N // 2): first halves of the chains, then their last halves."""
+    half = x.shape[2] // 2
+    return np.concatenate([x[:, :, :half], x[:, :, x.shape[2] - half :]], axis=1)
+
+
+def _z_scale(x: np.ndarray) -> np.ndarray:
+    """Return the normal scores of each scalar's pooled ranks (average ranks for ties), same shape."""
+    flat = x.reshape(x.shape[0], -1)
+    ranks = stats.rankdata(flat, method="average", axis=1)
+    return special.ndtri((ranks - _BLOM) / (flat.shape[1] - 2 * _BLOM + 1)).reshape(x.shape)
+
+
+def _rhat(x: np.ndarray) -> np.ndarray:
+    """(Q,) potential scale reduction of (Q, C, N) draws (ArviZ's ``_rhat``)."""
+    n = x.shape[2]
+    between = n * np.var(x.mean(axis=2), axis=1, ddof=1)
+    within = np.var(x, axis=2, ddof=1).mean(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.sqrt((between / within + n - 1) / n)
+
+
+def _autocov(x: np.ndarray) -> np.ndarray:
+    """(Q, C, N) autocovariances at every lag along the draws (ArviZ's FFT estimate)."""
+    n = x.shape[2]
+    m = next_fast_len(2 * n)
+    centred = x - x.mean(axis=2, keepdims=True)
+    spectrum = np.fft.rfft(centred, n=m, axis=2)
+    spectrum *= np.conjugate(spectrum)
+    return np.fft.irfft(spectrum, n=m, axis=2)[:, :, :n] / n
+
+
+@numba.njit(cache=True)
+def _geyer(acov, chain_var_of_means, relative):  # type: ignore[no-untyped-def]
+    """(Q,) ESS from autocovariances ``acov`` (Q, C, N) and the variance of the chain means (Q,)."""
+    n_q, n_chain, n_draw = acov.shape
+    out = np.empty(n_q)
+    rho = np.empty(n_draw)
+    for q in range(n_q):
+        lag_mean = np.empty(n_draw)
+        for t in range(n_draw):
+            s = 0.0
+            for c in range(n_chain):
+                s += acov[q, c, t]
+            lag_mean[t] = s / n_chain
+        mean_var = lag_mean[0] * n_draw / (n_draw - 1.0)
+        var_plus = mean_var * (n_draw - 1.0) / n_draw
+        if n_chain > 1:
+            var_plus += chain_var_of_means[q]
+        rho[:] = 0.0
+        rho_even = 1.0
+        rho[0] = rho_even
+        rho_odd = 1.0 - (mean_var - lag_mean[1]) / var_plus
+        rho[1] = rho_odd
+        t = 1
+        while t < n_draw - 3 and (rho_even + rho_odd) > 0.0:  # Geyer's initial positive sequence
+            rho_even = 1.0 - (mean_var - lag_mean[t + 1]) / var_plus
+            rho_odd = 1.0 - (mean_var - lag_mean[t + 2]) / var_plus
+            if rho_even + rho_odd >= 0:
+                rho[t + 1] = rho_even
+                rho[t + 2] = rho_odd
+            t += 2
+        max_t = t - 2
+        if rho_even > 0:
+            rho[max_t + 1] = rho_even
+        t = 1
+        while t <= max_t - 2:  # Geyer's initial monotone sequence
+            if rho[t + 1] + rho[t + 2] > rho[t - 1] + rho[t]:
+                rho[t + 1] = (rho[t - 1] + rho[t]) / 2.0
+                rho[t + 2] = rho[t + 1]
+            t += 2
+        total = n_chain * n_draw
+        s = 0.0
+        for k in range(max_t + 1):
+            s += rho[k]
+        tau = -1.0 + 2.0 * s + (rho[max_t + 1] if max_t + 1 < n_draw else 0.0)
+        tau = max(tau, 1.0 / np.log10(total))
+        ess = (1.0 if relative else total) / tau
+        for k in range(n_draw):
+            if np.isnan(rho[k]):
+                ess = np.nan
+        out[q] = ess
+    return out
+
+
+def _ess(x: np.ndarray) -> np.ndarray:
+    """(Q,) effective sample size of (Q, C, N) draws (ArviZ's ``_ess``; constant draws: C N)."""
+    x = np.asarray(x, dtype=np.float64)
+    out = np.full(x.shape[0], float(x.shape[1] * x.shape[2]))
+    varies = (x.max(axis=(1, 2)) - x.min(axis=(1, 2))) >= np.finfo(float).resolution
+    if varies.any():
+        y = x[varies]
+        between = np.var(y.mean(axis=2), axis=1, ddof=1) if y.shape[1] > 1 else np.zeros(len(y))
+        out[varies] = _geyer(_autocov(y), between, False)
+    return out
+
+
+def _judged(x: np.ndarray, min_chains: int, stat) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """``stat`` of the valid scalars of ``x`` (Q, C, N); NaN for the others."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 3:
+        raise ValueError(f"draws must be (quantity, chain, draw); got shape {x.shape}")
+    out = np.full(x.shape[0], np.nan)
+    ok = _valid(x, min_chains)
+    if ok.any():
+        out[ok] = stat(x[ok])
+    return out
+
+
+def rank_rhat(x: np.ndarray) -> np.ndarray:
+    """(Q,) rank-normalized split R-hat of (Q, C, N) draws (``arviz_stats`` ``rhat(method="rank")``)."""
+
+    def stat(y: np.ndarray) -> np.ndarray:
+        split = _split(y)
+        bulk = _rhat(_z_scale(split))
+        median = np.median(split.reshape(len(split), -1), axis=1)
+        tail = _rhat(_z_scale(np.abs(split - median[:, None, None])))
+        # ArviZ takes Python's max(bulk, tail): NaN where the bulk R-hat is, the bulk's where the tail's is
+        return np.where(np.isnan(tail), bulk, np.maximum(bulk, tail))
+
+    return _judged(x, 2, stat)
+
+
+def ess_bulk(x: np.ndarray) -> np.ndarray:
+    """(Q,) bulk ESS of (Q, C, N) draws (``arviz_stats`` ``ess(method="bulk")``)."""
+    return _judged(x, 1, lambda y: _ess(_z_scale(_split(y))))
+
+
+def ess_tail(x: np.ndarray, prob: float) -> np.ndarray:
+    """(Q,) tail ESS of (Q, C, N) draws at the central interval ``prob`` (``ess(method="tail", prob=prob)``)."""
+    low, high = sorted((prob, 1 - prob))
+
+    def stat(y: np.ndarray) -> np.ndarray:
+        flat = y.reshape(len(y), -1)
+        each = [_ess(_split(y <= np.quantile(flat, p, axis=1)[:, None, None])) for p in (low, high)]
+        return np.minimum(*each)
+
+    return _judged(x, 1, stat)
+
+
+def rhat_ess(x: np.ndarray, prob: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """R-hat, bulk ESS and tail ESS of (Q, C, N) draws, each (Q,)."""
+    return rank_rhat(x), ess_bulk(x), ess_tail(x, prob)
