@@ -152,3 +152,4 @@ class FitResult:
     fold_in_items = _Forward("bayesmf.fold_in", "fold_in_items")
     diagnose = _Forward("bayesmf.diagnostics", "diagnose")
     save = _Forward("bayesmf.storage", "save")
+    thin = _Forward("bayesmf.thinning", "thin")

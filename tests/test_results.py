@@ -20,6 +20,7 @@ FORWARDED = {
     "fold_in": "bayesmf.recommend",
     "diagnose": "bayesmf.diagnostics",
     "save": "bayesmf.io",
+    "thin": "bayesmf.thinning",
 }
 
 
