@@ -198,13 +198,24 @@ plt.show()
 # is relevant when its held-out rating is at least 4 stars. Users with no relevant held-out
 # movie are skipped (and counted). Error bars: ±2 standard errors over users.
 
+#
+# Scoring every unrated movie of every test user, and the replay below, work draw by draw, so
+# their cost grows with the draws. They use `post.thin(draws=250)`: at most 250 evenly spaced
+# draws of each chain (a thinned chain is still a sample of the posterior). On ML-100K u1,
+# lists from about 100 draws per chain match the whole posterior's within a standard error of
+# NDCG (`benchmarks/RESULTS.md`, "Top-N from a thinned posterior").
+
 # %%
 t0 = time.perf_counter()
+light = post.thin(draws=250)
+step = light.info.get("thinned", 1)
+print(f"posterior for the per-draw work: {light.n_chains} chains x {light.n_draws} draws "
+      + (f"(one in {step} of {post.n_draws} per chain)" if step > 1 else "(the whole posterior)"))
 scored = test if N_SCORED is None else test.subset(np.flatnonzero(np.asarray(test.user_idx) < N_SCORED))
 runs = {"most popular": evaluate_scores(popularity_scores(train), train, scored, k=K, name="popularity")}
 runs["MAP, mean"] = evaluate_topn(map_fit, scored, k=K, progressbar=False)
 for rule in ("mean", "lower", "prob", "thompson"):
-    runs[f"posterior, {rule}"] = evaluate_topn(post, scored, k=K, rank_by=rule, random_seed=SEED, progressbar=False)
+    runs[f"posterior, {rule}"] = evaluate_topn(light, scored, k=K, rank_by=rule, random_seed=SEED, progressbar=False)
 STEPS["held-out top-N evaluation"] = time.perf_counter() - t0
 first = next(iter(runs.values()))
 print(f"{first.summary['n_users'].iloc[0]} test users scored, {first.per_user.attrs.get('n_users_skipped', '?')} "
@@ -285,7 +296,7 @@ bandit = {}
 for start, kept in (("warm", None), (f"cold ({COLD_KEPT} ratings)", COLD_KEPT)):
     r_map = bayesmf.replay(map_fit, test, rounds=ROUNDS, policies=["greedy-map", "random", "oracle"],
                            random_seed=SEED, train_ratings_kept=kept, progressbar=False)
-    r_post = bayesmf.replay(post, test, rounds=ROUNDS, policies=["greedy-mean", "lower", "thompson"],
+    r_post = bayesmf.replay(light, test, rounds=ROUNDS, policies=["greedy-mean", "lower", "thompson"],
                             random_seed=SEED, train_ratings_kept=kept, progressbar=False)
     bandit[start] = (pd.concat([r_map.summary, r_post.summary], ignore_index=True),
                      pd.concat([r_map.per_user, r_post.per_user], ignore_index=True))
