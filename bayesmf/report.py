@@ -15,6 +15,7 @@ import shutil
 import tempfile
 import time
 import warnings
+from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["compare_fits", "run_demo", "versions"]
+__all__ = ["compare_fits", "run_demo", "run_info", "versions"]
 
 log = logging.getLogger("bayesmf")
 
@@ -38,6 +39,33 @@ def versions() -> dict[str, str]:
         except PackageNotFoundError:
             out[name] = "not installed"
     return out
+
+
+def run_info(steps: Mapping[str, float] | None = None) -> str:
+    """How a run was made, as text: versions, CPU, load average, and the wall seconds of each step.
+
+    The closing cell of every notebook prints it: ``print(run_info(STEPS))``.
+
+    Parameters
+    ----------
+    steps : mapping of str to float, optional
+        Wall seconds of each step of the run, by name, in the order to show.
+
+    Returns
+    -------
+    str
+        A line of versions (`versions`), a line with the CPU, its cores, the 1-minute load
+        average now and ``NUMBA_NUM_THREADS``, then one line per step (seconds to 0.1).
+    """
+    lines = [
+        ", ".join(f"{k} {v}" for k, v in versions().items()),
+        f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+        f"load average at the end {os.getloadavg()[0]:.1f}; "
+        f"NUMBA_NUM_THREADS={os.environ.get('NUMBA_NUM_THREADS', 'default')}",
+    ]
+    if steps:
+        lines.append(pd.Series(dict(steps), name="seconds", dtype=float).round(1).to_string())
+    return "\n".join(lines)
 
 
 def compare_fits(

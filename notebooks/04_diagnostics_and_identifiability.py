@@ -481,11 +481,6 @@ if FAST:
 # ## How this run was made
 
 # %%
-import platform
+from bayesmf.report import run_info
 
-from bayesmf.report import versions
-
-print(", ".join(f"{k} {v}" for k, v in versions().items()))
-print(f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-      f"load average at the end {os.getloadavg()[0]:.1f}; NUMBA_NUM_THREADS={os.environ.get('NUMBA_NUM_THREADS', 'default')}")
-print(pd.Series(STEPS, name="seconds").round(1).to_string())
+print(run_info(STEPS))

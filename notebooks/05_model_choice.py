@@ -544,11 +544,6 @@ print(f"- PSIS-LOO: {loo_table.loc[DEFAULT, 'share above threshold']:.1%} of the
 # ## How this run was made
 
 # %%
-import platform
+from bayesmf.report import run_info
 
-from bayesmf.report import versions
-
-print(", ".join(f"{k} {v}" for k, v in versions().items()))
-print(f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-      f"load average at the end {os.getloadavg()[0]:.1f}; NUMBA_NUM_THREADS={os.environ.get('NUMBA_NUM_THREADS', 'default')}")
-print(pd.Series(STEPS, name="seconds").round(1).to_string())
+print(run_info(STEPS))

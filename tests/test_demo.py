@@ -65,3 +65,17 @@ def test_demo_report_numbers_match_direct_computation(tmp_path: Path) -> None:
     assert rows["posterior (Gibbs)"]["RMSE"] == pytest.approx(np.sqrt(np.mean((y - pred["mean"].to_numpy()) ** 2)), rel=1e-6)
     text = path.read_text()
     assert f"{rows['posterior (Gibbs)']['RMSE']:.3f}" in text
+
+
+def test_run_info_says_how_a_run_was_made(monkeypatch):
+    """The notebooks' closing cell: versions, CPU and load, then each step's seconds in order."""
+    from bayesmf.report import run_info, versions
+
+    monkeypatch.setenv("NUMBA_NUM_THREADS", "3")
+    text = run_info({"load data": 0.04, "fit: Gibbs": 123.456})
+    lines = text.split("\n")
+    assert lines[0] == ", ".join(f"{k} {v}" for k, v in versions().items()) and "bayesmf " in lines[0]
+    assert lines[1].startswith("CPU: ") and "load average at the end " in lines[1] and lines[1].endswith("NUMBA_NUM_THREADS=3")
+    assert [line.split()[-1] for line in lines[2:]] == ["0.0", "123.5"]
+    assert lines[2].startswith("load data") and lines[3].startswith("fit: Gibbs")
+    assert len(run_info().split("\n")) == 2  # no steps: no table
