@@ -70,13 +70,15 @@ def thin(result: FitResult, draws: int | None = None, every: int | None = None) 
         ``scalar_posterior`` group (every sweep's scalars) is kept whole, its
         ``draw_spacing`` multiplied by the step so that posterior draw ``d`` still names
         its sweep; the warm-up groups are kept. ``info["thinned"]`` holds the overall step
-        (steps multiply when a thinned fit is thinned again).
+        (steps multiply when a thinned fit is thinned again) and ``info["draws"]`` the draws
+        per chain now held; the rest of ``info`` describes the run as it was.
 
     Raises
     ------
     ValueError
-        If neither or both of ``draws`` and ``every`` are given, or either is not a
-        positive integer (the message names it).
+        If neither or both of ``draws`` and ``every`` are given, or the one given is below 1.
+    TypeError
+        If the one given is not an integer (the message names it).
 
     Examples
     --------
@@ -101,4 +103,6 @@ def thin(result: FitResult, draws: int | None = None, every: int | None = None) 
         tree[SCALAR_GROUP] = xr.DataTree(scalars.assign_attrs(draw_spacing=spacing))
         info["draw_spacing"] = spacing
     info["thinned"] = int(info.get("thinned", 1)) * step
+    if "draws" in info:  # draws per chain in the posterior
+        info["draws"] = int(tree["posterior"].sizes["draw"])
     return type(result)(spec=result.spec, idata=tree, method=result.method, train=result.train, info=info)

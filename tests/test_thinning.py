@@ -49,6 +49,7 @@ def test_posterior_draws_still_name_their_sweep_in_the_scalar_group(gibbs):
             fit.posterior["sigma"].values, scalars["sigma"].values[:, :: spacing][:, : fit.n_draws]
         )
     assert gibbs.thin(every=3).thin(every=2).info["thinned"] == 6
+    assert gibbs.thin(every=3).info["draws"] == 15 and gibbs.info["draws"] == 45
 
 
 def test_draws_gives_at_most_so_many_evenly_spaced(gibbs):
