@@ -4,7 +4,8 @@
 Usage::
 
     .venv/bin/python benchmarks/bench_replay_choice.py [--folds u1,u2,u3,u4,u5] [--rounds 20]
-        [--reward liked] [--negatives 100] [--kept 3] [--seed 0] [--data-dir ../shared/data]
+        [--reward liked] [--negatives 100] [--negative-confidence 1] [--thin-draws N] [--kept 3]
+        [--seed 0] [--data-dir ../shared/data]
         [--results benchmarks/RESULTS.md] [--no-write] [--json PATH] [--quick]
 
 Protocol (`bayesmf.replay_choice`): on each ML-100K fold, the choice model is fitted on
@@ -14,7 +15,9 @@ their held-out items plus ``--negatives`` items they neither rated in training n
 held-out item (``--reward chosen``) or a held-out item rated >= 4 (``--reward liked``, the
 default; users without one are skipped and counted). The user's response is folded into
 their conditional posterior under the implicit model (a held-out item becomes a choice of
-confidence 1 + alpha; an item not chosen stays an unobserved pair: ``negative_confidence=1``).
+confidence 1 + alpha; an item not chosen stays an unobserved pair: ``negative_confidence=1``,
+or, with ``--negative-confidence w``, a refusal of weight ``w``). ``--thin-draws N`` replays
+the Gibbs policies from ``fit.thin(draws=N)`` (the verdict is the whole fit's).
 
 Fits (rank 10, both ``PMF(likelihood="implicit", priors="fixed")`` so that only the inference
 differs): MAP (``method="map"``, the dense PyMC model) for ``greedy-map``; Gibbs (package
@@ -77,6 +80,10 @@ def run_fold(fold: str, train: RatingsData, test: RatingsData, args: argparse.Na
         fits[method], out["fit_s"][method] = fit_choice(method, train, args.seed, args.quick)
         log(f"{fold} {method}: fit {out['fit_s'][method]:.1f} s")
     out["diagnose"] = verdict(fits["gibbs"])
+    out["gibbs_draws"] = fits["gibbs"].n_draws
+    if args.thin_draws is not None:
+        fits["gibbs"] = fits["gibbs"].thin(draws=args.thin_draws)
+    out["replay_draws"] = fits["gibbs"].n_draws
     for variant, kept in (("warm", None), ("cold", args.kept)):
         runs: list[Replay] = []
         for method, policies in RUNS:
@@ -84,7 +91,8 @@ def run_fold(fold: str, train: RatingsData, test: RatingsData, args: argparse.Na
             runs.append(replay_choice(fits[method], test, rounds=args.rounds, reward=args.reward,
                                       threshold=rb.THRESHOLD, n_negatives=args.negatives, policies=list(policies),
                                       random_seed=args.seed, train_choices_kept=kept,
-                                      timestamp=timestamp if kept is not None else None, progressbar=False))
+                                      timestamp=timestamp if kept is not None else None, progressbar=False,
+                                      negative_confidence=args.negative_confidence))
             out["replay_s"][f"{variant} {method}"] = time.perf_counter() - start
             log(f"{fold} {variant} {method}: replay {out['replay_s'][f'{variant} {method}']:.1f} s")
         out["variants"][variant] = rb.summarize(runs, args.rounds)
@@ -107,10 +115,15 @@ def section_lines(folds: list[dict[str, Any]], args: argparse.Namespace, meta: d
         f"- protocol: `bayesmf.replay_choice`, dataset {args.dataset}, {args.rounds} rounds; pool = the user's "
         f"held-out items + {args.negatives} sampled items they did not rate; hit = {hit}; each response folded "
         "into the user's conditional under the implicit model (a held-out item becomes a choice, an item not "
-        f"chosen stays an unobserved pair); seed {args.seed}; rank {rb.RANK}",
+        + ("chosen stays an unobserved pair" if args.negative_confidence == 1.0
+           else f"chosen becomes a refusal of weight {args.negative_confidence:g}: `negative_confidence`")
+        + f"); seed {args.seed}; rank {rb.RANK}",
         "- fits on `as_implicit(train)`, both `PMF(likelihood=\"implicit\", priors=\"fixed\")`: MAP for "
         f"`greedy-map`; Gibbs ({gibbs}) for `greedy-mean`, `lower` (5 % quantile of the choice score over the "
-        "draws) and `thompson`",
+        "draws) and `thompson`"
+        + ("" if args.thin_draws is None else
+           f", replayed from `fit.thin(draws={args.thin_draws})` (draws per chain, fit / replayed: "
+           + ", ".join(f"{f['fold']} {f['gibbs_draws']} / {f['replay_draws']}" for f in folds) + ")"),
         f"- variants: `warm` (all training choices), `cold` (each test user's first {args.kept}, "
         + ("by the timestamps of `u?.base`" if stamped else "a seeded random subset: no timestamps found") + ")",
         "- columns as in the rating replay's section (Δhits: paired per-user difference against `greedy-map`)",
@@ -130,6 +143,10 @@ def section_lines(folds: list[dict[str, Any]], args: argparse.Namespace, meta: d
 def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reward", default="liked", choices=["liked", "chosen"])
     parser.add_argument("--negatives", type=int, default=None, help="sampled items per pool (default 100; 20 quick)")
+    parser.add_argument("--negative-confidence", type=float, default=1.0,
+                        help="weight of a shown item the user did not choose (1: an unobserved pair, as before)")
+    parser.add_argument("--thin-draws", type=int, default=None,
+                        help="replay the Gibbs policies from fit.thin(draws=N) (default: every draw)")
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
