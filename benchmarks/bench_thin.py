@@ -4,7 +4,8 @@
 Usage::
 
     .venv/bin/python benchmarks/bench_thin.py [--folds u1] [--draws 500,250,100]
-        [--data-dir ../shared/data] [--results benchmarks/RESULTS.md] [--no-write] [--quick]
+        [--dataset ml-100k] [--data-dir ../shared/data] [--results benchmarks/RESULTS.md]
+        [--no-write] [--quick]
 
 On each ML-100K fold, fits the choice model (``PMF(n_factors=10, likelihood="implicit")`` by
 Gibbs on ``as_implicit(train, value="one")``) and the rating model (``PMF(n_factors=10)`` by
@@ -69,6 +70,7 @@ def paired(a, b) -> tuple[float, float]:  # type: ignore[no-untyped-def]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", default="ml-100k", help="ml-100k (folds u1-u5) or tiny (the smoke test's)")
     parser.add_argument("--folds", default="u1")
     parser.add_argument("--draws", default="500,250,100", help="draws per chain to thin to, comma list")
     parser.add_argument("--seed", type=int, default=0)
@@ -81,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(d) for d in args.draws.split(",")]
     folds = [int(f.lstrip("u")) for f in args.folds.split(",")]
     lines = [
-        f"- fits: the choice model and the rating model by Gibbs at the package defaults (rank {RANK})"
+        f"- dataset {args.dataset}; fits: the choice model and the rating model by Gibbs at the package defaults (rank {RANK})"
         + (" (QUICK: short runs, not a measurement)" if args.quick else "")
         + f"; ranked: every test user's unrated items, relevant = test rating >= {THRESHOLD:g}, k = {K}; "
         f"joint over the choice fit's top {TOP_M}",
@@ -91,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         "| fold | ranking | draws per chain (choice / rating) | NDCG@10 | Δ NDCG vs whole | rank s | x whole |",
         "|---|---|---|---|---|---|---|",
     ]
-    for fold, train, test in load_folds("ml-100k", folds, args.data_dir):
+    for fold, train, test in load_folds(args.dataset, folds, args.data_dir):
         log(f"{fold}: fits")
         choice, _ = fit_bayesmf("gibbs-implicit", train, args.seed, args.quick)
         rating, _ = fit_bayesmf("gibbs", train, args.seed, args.quick)
@@ -109,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                 diff = "-" if size is None else "{:+.4f} ± {:.4f}".format(*paired(topn, base))
                 lines.append(
                     f"| {fold} | {name} | {c.n_draws} / {r.n_draws} | {ndcg['mean']:.4f} ± {ndcg['se']:.4f} | {diff} "
-                    f"| {seconds:.1f} | {seconds / base_s:.2f} |"
+                    f"| {seconds:.1f} | {seconds / base_s if base_s > 0 else float('nan'):.2f} |"
                 )
                 log(f"{fold} {name} draws {c.n_draws}: NDCG {ndcg['mean']:.4f}, {seconds:.1f} s")
         lines.append(f"| {fold} | ({verdicts}; {choice.n_chains} chains each) | | | | | |")

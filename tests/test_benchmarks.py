@@ -444,3 +444,33 @@ def test_calibration_bench_rows_compare_typed_and_continuous_probabilities() -> 
     assert (typed["mean predicted"] > continuous["mean predicted"]).all()
     np.testing.assert_allclose(typed["observed share"], continuous["observed share"])
     assert model_view(fit).threshold_cut(4.0, "predictive") == 3.5  # unpatched again
+
+
+def test_thin_bench_smoke_on_tiny_data(tmp_path: Path) -> None:
+    """bench_thin writes its own section: a row per ranking and draw count, the whole posterior first."""
+    import bench_thin
+
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Benchmark results\n\nkeep me\n")
+    argv = ["--dataset", "tiny", "--folds", "1", "--quick", "--draws", "20,5", "--results", str(results)]
+    assert bench_thin.main(argv) == 0
+    text = results.read_text()
+    assert "keep me" in text and text.count("<!-- bench_thin.py:begin -->") == 1
+    rows = [line for line in text.splitlines() if line.startswith("| k1 | ")]
+    assert len(rows) == 2 * 3 + 1  # two rankings x (whole, 20, 5 draws per chain), then the verdicts
+    cells = [row.split(" | ") for row in rows]  # "| k1", ranking, draws, NDCG, difference, ...
+    assert cells[0][2] == "100 / 100" and cells[0][4] == "-"  # the whole posterior
+    assert cells[2][2] == "20 / 20" and cells[4][2] == "5 / 5" and cells[2][4] != "-"
+
+
+def test_thin_bench_paired_difference() -> None:
+    import bench_thin
+
+    class Run:
+        def __init__(self, users: list[int], ndcg: list[float]) -> None:
+            self.per_user = pd.DataFrame({"user": users, "ndcg": ndcg})
+
+    mean, se = bench_thin.paired(Run([1, 2, 3], [0.5, 0.2, 0.9]), Run([1, 2, 3], [0.4, 0.2, 0.6]))
+    assert mean == pytest.approx(0.4 / 3) and se == pytest.approx(np.std([0.1, 0.0, 0.3], ddof=1) / np.sqrt(3))
+    with pytest.raises(RuntimeError, match="same users"):
+        bench_thin.paired(Run([1, 2], [0.5, 0.2]), Run([2, 1], [0.5, 0.2]))
