@@ -76,13 +76,13 @@ def _autocov(x: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(cache=True)
-def _geyer(acov, chain_var_of_means, relative):  # type: ignore[no-untyped-def]
+def _geyer(acov, chain_var_of_means):  # type: ignore[no-untyped-def]
     """(Q,) ESS from autocovariances ``acov`` (Q, C, N) and the variance of the chain means (Q,)."""
     n_q, n_chain, n_draw = acov.shape
     out = np.empty(n_q)
     rho = np.empty(n_draw)
+    lag_mean = np.empty(n_draw)
     for q in range(n_q):
-        lag_mean = np.empty(n_draw)
         for t in range(n_draw):
             s = 0.0
             for c in range(n_chain):
@@ -120,7 +120,7 @@ def _geyer(acov, chain_var_of_means, relative):  # type: ignore[no-untyped-def]
             s += rho[k]
         tau = -1.0 + 2.0 * s + (rho[max_t + 1] if max_t + 1 < n_draw else 0.0)
         tau = max(tau, 1.0 / np.log10(total))
-        ess = (1.0 if relative else total) / tau
+        ess = total / tau
         for k in range(n_draw):
             if np.isnan(rho[k]):
                 ess = np.nan
@@ -136,15 +136,57 @@ def _ess(x: np.ndarray) -> np.ndarray:
     if varies.any():
         y = x[varies]
         between = np.var(y.mean(axis=2), axis=1, ddof=1) if y.shape[1] > 1 else np.zeros(len(y))
-        out[varies] = _geyer(_autocov(y), between, False)
+        out[varies] = _geyer(_autocov(y), between)
     return out
+
+
+def _stack(x: np.ndarray) -> np.ndarray:
+    """``x`` as float64 (Q, C, N), or a ValueError naming its shape."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 3:
+        raise ValueError(f"draws must be (quantity, chain, draw); got shape {x.shape}")
+    return x
+
+
+def _rank_rhat(split: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """(Q,) rank R-hat from the split draws and their normal scores ``z = _z_scale(split)``."""
+    bulk = _rhat(z)
+    median = np.median(split.reshape(len(split), -1), axis=1)
+    tail = _rhat(_z_scale(np.abs(split - median[:, None, None])))
+    # ArviZ takes Python's max(bulk, tail): NaN where the bulk R-hat is, the bulk's where the tail's is
+    return np.where(np.isnan(tail), bulk, np.maximum(bulk, tail))
+
+
+def _tail_ess(y: np.ndarray, prob: float) -> np.ndarray:
+    """(Q,) the smaller ESS of the indicators of the two tail quantiles of ``y`` (Q, C, N)."""
+    flat = y.reshape(len(y), -1)
+    each = [_ess(_split(y <= np.quantile(flat, p, axis=1)[:, None, None])) for p in sorted((prob, 1 - prob))]
+    return np.minimum(*each)
+
+
+def rhat_ess(x: np.ndarray, prob: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """R-hat, bulk ESS and tail ESS of (Q, C, N) draws, each (Q,); the split draws ranked once for both.
+
+    NaN where a scalar cannot be judged: a NaN draw or fewer than 4 draws, and for R-hat
+    fewer than 2 chains.
+    """
+    x = _stack(x)
+    r_hat, bulk, tail = (np.full(x.shape[0], np.nan) for _ in range(3))
+    ok = _valid(x, 1)
+    if ok.any():
+        y = x[ok]
+        split = _split(y)
+        z = _z_scale(split)
+        bulk[ok] = _ess(z)
+        tail[ok] = _tail_ess(y, prob)
+        if x.shape[1] >= 2:
+            r_hat[ok] = _rank_rhat(split, z)
+    return r_hat, bulk, tail
 
 
 def _judged(x: np.ndarray, min_chains: int, stat) -> np.ndarray:  # type: ignore[no-untyped-def]
     """``stat`` of the valid scalars of ``x`` (Q, C, N); NaN for the others."""
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 3:
-        raise ValueError(f"draws must be (quantity, chain, draw); got shape {x.shape}")
+    x = _stack(x)
     out = np.full(x.shape[0], np.nan)
     ok = _valid(x, min_chains)
     if ok.any():
@@ -157,11 +199,7 @@ def rank_rhat(x: np.ndarray) -> np.ndarray:
 
     def stat(y: np.ndarray) -> np.ndarray:
         split = _split(y)
-        bulk = _rhat(_z_scale(split))
-        median = np.median(split.reshape(len(split), -1), axis=1)
-        tail = _rhat(_z_scale(np.abs(split - median[:, None, None])))
-        # ArviZ takes Python's max(bulk, tail): NaN where the bulk R-hat is, the bulk's where the tail's is
-        return np.where(np.isnan(tail), bulk, np.maximum(bulk, tail))
+        return _rank_rhat(split, _z_scale(split))
 
     return _judged(x, 2, stat)
 
@@ -173,16 +211,4 @@ def ess_bulk(x: np.ndarray) -> np.ndarray:
 
 def ess_tail(x: np.ndarray, prob: float) -> np.ndarray:
     """(Q,) tail ESS of (Q, C, N) draws at the central interval ``prob`` (``ess(method="tail", prob=prob)``)."""
-    low, high = sorted((prob, 1 - prob))
-
-    def stat(y: np.ndarray) -> np.ndarray:
-        flat = y.reshape(len(y), -1)
-        each = [_ess(_split(y <= np.quantile(flat, p, axis=1)[:, None, None])) for p in (low, high)]
-        return np.minimum(*each)
-
-    return _judged(x, 1, stat)
-
-
-def rhat_ess(x: np.ndarray, prob: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """R-hat, bulk ESS and tail ESS of (Q, C, N) draws, each (Q,)."""
-    return rank_rhat(x), ess_bulk(x), ess_tail(x, prob)
+    return _judged(x, 1, lambda y: _tail_ess(y, prob))
