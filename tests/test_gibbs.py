@@ -542,27 +542,37 @@ def test_sparse_scale_move_samples_its_conditional(monkeypatch, move):
 # -- the row kernel --------------------------------------------------------------------------
 @pytest.mark.parametrize("has_bias", [True, False], ids=["biases", "no-biases"])
 @pytest.mark.parametrize("alpha", [0.0, -0.8])
-def test_row_kernel_matches_a_dense_solve_row_by_row(has_bias, alpha):
+@pytest.mark.parametrize("K", [3, 30], ids=["narrow-batch", "wide-batch"])
+def test_row_kernel_matches_a_dense_solve_row_by_row(has_bias, alpha, K):
     """Every row's draw, for given normals, is the dense formula; the residual sums too.
 
-    19 rows (two full batches of 8 and a partial one), some with no ratings (prior only) and
-    one with many; each row's draw is computed here with numpy's Cholesky and triangular
-    solves, and the returned residual sums from the new rows directly.
+    Two full batches and a partial one (8 rows a batch at K = 3; 32 at K = 30, where the
+    Gram sums are also blocked), some rows with no ratings (prior only) and one with many;
+    each row's draw is computed here with numpy's Cholesky and triangular solves, and the
+    returned residual sums from the new rows directly.
     """
     from scipy.linalg import solve_triangular
 
-    from bayesmf.inference.gibbs.kernels.rows import ROW_BATCH, sample_rows
+    from bayesmf.inference._rows import BLOCKED_FROM_KP
+    from bayesmf.inference.gibbs.kernels.rows import (
+        ROW_BATCH,
+        WIDE_ROW_BATCH,
+        row_batch,
+        sample_rows,
+    )
 
     rng = np.random.default_rng(11)
-    n_rows, n_other, K = 19, 40, 3
-    assert n_rows > 2 * ROW_BATCH
+    kp = K + int(has_bias)
+    batch = row_batch(kp)
+    assert batch == (ROW_BATCH if K == 3 else WIDE_ROW_BATCH)
+    assert (kp >= BLOCKED_FROM_KP) == (K == 30)
+    n_rows, n_other = 2 * batch + 3, 40
     counts = rng.integers(0, 9, n_rows)
     counts[[2, 9]] = 0
     counts[5] = 35
     indptr = np.r_[0, np.cumsum(counts)]
     other = np.concatenate([rng.choice(n_other, c, replace=False) for c in counts])
     rating = rng.normal(3.0, 1.0, indptr[-1])
-    kp = K + int(has_bias)
     other_params = rng.normal(0.0, 0.7, (n_other, kp))
     mu, inv_sigma2 = (3.1 if has_bias else 0.0), 1.0 / 0.7
     prec = rng.uniform(0.5, 3.0, kp)

@@ -21,7 +21,7 @@ import numba
 import numpy as np
 
 from bayesmf.inference._rows import gram_and_rhs
-from bayesmf.inference.gibbs.kernels.rows import ROW_BATCH, draw_batch
+from bayesmf.inference.gibbs.kernels.rows import draw_batch, row_batch
 
 __all__ = ["WeightedPairs", "dense_sums", "implicit_stats", "sample_implicit_rows"]
 
@@ -193,10 +193,11 @@ def sample_implicit_rows(pairs, rows, other_params, fit, normals, alpha, resid):
         longest = max(longest, indptr[i + 1] - indptr[i])
     X, scaled = np.empty((kp, longest)), np.empty(longest)  # one row's scaled features
     lam, rhs, plain = np.empty((kp, kp)), np.empty(kp), np.empty(kp)
-    L, y, val = np.empty((kp, kp, ROW_BATCH)), np.empty((kp, ROW_BATCH)), np.empty(ROW_BATCH)
+    batch = row_batch(kp)
+    L, y, val = np.empty((kp, kp, batch)), np.empty((kp, batch)), np.empty(batch)
     total, total_sq = 0.0, 0.0
-    for i0 in range(0, n_rows, ROW_BATCH):
-        m = min(ROW_BATCH, n_rows - i0)
+    for i0 in range(0, n_rows, batch):
+        m = min(batch, n_rows - i0)
         for r in range(m):
             _gather_row(pairs, i0 + r, other_params, mu, has_bias, X, scaled, plain, lam, rhs)
             for a in range(kp):
