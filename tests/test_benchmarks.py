@@ -474,3 +474,17 @@ def test_thin_bench_paired_difference() -> None:
     assert mean == pytest.approx(0.4 / 3) and se == pytest.approx(np.std([0.1, 0.0, 0.3], ddof=1) / np.sqrt(3))
     with pytest.raises(RuntimeError, match="same users"):
         bench_thin.paired(Run([1, 2], [0.5, 0.2]), Run([2, 1], [0.5, 0.2]))
+
+
+def test_row_batch_bench_smoke(tmp_path: Path) -> None:
+    """bench_row_batch times old and new kernels side by side and finds them drawing the same rows."""
+    import bench_row_batch
+
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Benchmark results\n\nkeep me\n")
+    assert bench_row_batch.main(["--quick", "--before", "HEAD", "--results", str(results)]) == 0
+    text = results.read_text()
+    assert "keep me" in text and text.count("<!-- bench_row_batch.py:begin -->") == 1
+    rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| sim | ")]
+    assert len(rows) == 2 * 2 + 2  # rating kernel at two ranks, implicit at one; user and item passes
+    assert all(row[-1] == "yes |" for row in rows)

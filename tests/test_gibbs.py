@@ -542,31 +542,24 @@ def test_sparse_scale_move_samples_its_conditional(monkeypatch, move):
 # -- the row kernel --------------------------------------------------------------------------
 @pytest.mark.parametrize("has_bias", [True, False], ids=["biases", "no-biases"])
 @pytest.mark.parametrize("alpha", [0.0, -0.8])
-@pytest.mark.parametrize("K", [3, 30], ids=["narrow-batch", "wide-batch"])
+@pytest.mark.parametrize("K", [3, 30], ids=["K3", "K30-blocked"])
 def test_row_kernel_matches_a_dense_solve_row_by_row(has_bias, alpha, K):
     """Every row's draw, for given normals, is the dense formula; the residual sums too.
 
-    Two full batches and a partial one (8 rows a batch at K = 3; 32 at K = 30, where the
-    Gram sums are also blocked), some rows with no ratings (prior only) and one with many;
+    Two full batches and a partial one, at K = 3 and at K = 30 (where the Gram sums are
+    blocked, `BLOCKED_FROM_KP`), some rows with no ratings (prior only) and one with many;
     each row's draw is computed here with numpy's Cholesky and triangular solves, and the
     returned residual sums from the new rows directly.
     """
     from scipy.linalg import solve_triangular
 
     from bayesmf.inference._rows import BLOCKED_FROM_KP
-    from bayesmf.inference.gibbs.kernels.rows import (
-        ROW_BATCH,
-        WIDE_ROW_BATCH,
-        row_batch,
-        sample_rows,
-    )
+    from bayesmf.inference.gibbs.kernels.rows import ROW_BATCH, sample_rows
 
     rng = np.random.default_rng(11)
     kp = K + int(has_bias)
-    batch = row_batch(kp)
-    assert batch == (ROW_BATCH if K == 3 else WIDE_ROW_BATCH)
     assert (kp >= BLOCKED_FROM_KP) == (K == 30)
-    n_rows, n_other = 2 * batch + 3, 40
+    n_rows, n_other = 2 * ROW_BATCH + 3, 40
     counts = rng.integers(0, 9, n_rows)
     counts[[2, 9]] = 0
     counts[5] = 35

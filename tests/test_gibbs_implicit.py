@@ -19,7 +19,7 @@ from bayesmf.inference.gibbs.kernels.implicit_rows import (
     implicit_stats,
     sample_implicit_rows,
 )
-from bayesmf.inference.gibbs.kernels.rows import row_batch
+from bayesmf.inference.gibbs.kernels.rows import ROW_BATCH
 from bayesmf.inference.gibbs.kernels.structs import RowFit, Side
 from bayesmf.inference.gibbs.problem import build_problem
 from bayesmf.inference.gibbs.start import initial_state
@@ -52,11 +52,11 @@ def _features(other_params, mu, has_bias):
 # -- the row kernel --------------------------------------------------------------------------
 @pytest.mark.parametrize("has_bias", [True, False], ids=["biases", "no-biases"])
 @pytest.mark.parametrize("alpha", [0.0, -0.8])
-@pytest.mark.parametrize("K", [3, 30], ids=["narrow-batch", "wide-batch"])
+@pytest.mark.parametrize("K", [3, 30], ids=["K3", "K30-blocked"])
 def test_row_kernel_matches_a_dense_solve_over_all_pairs(has_bias, alpha, K):
     """Each row's draw, for given normals, is the dense formula over EVERY pair; the sums too.
 
-    Two full batches and a partial one (`row_batch`: 8 rows at K = 3, 32 at K = 30), some
+    Two full batches and a partial one (`ROW_BATCH`), at K = 3 and K = 30, some
     rows with no observed pair (they still see every pair at response 0), one observing
     every pair; general responses and weights (>= 1, some exactly 1). The dense route builds
     the full weight and response matrices (0 and 1 off the observed pairs) and solves each
@@ -64,7 +64,7 @@ def test_row_kernel_matches_a_dense_solve_over_all_pairs(has_bias, alpha, K):
     """
     rng = np.random.default_rng(11)
     n_other = 13
-    n_rows = 2 * row_batch(K + int(has_bias)) + 3
+    n_rows = 2 * ROW_BATCH + 3
     counts = rng.integers(0, 6, n_rows)
     counts[[2, 9]] = 0
     counts[5] = n_other

@@ -21,7 +21,7 @@ import numba
 import numpy as np
 
 from bayesmf.inference._rows import gram_and_rhs
-from bayesmf.inference.gibbs.kernels.rows import draw_batch, row_batch
+from bayesmf.inference.gibbs.kernels.rows import ROW_BATCH, draw_batch
 
 __all__ = ["WeightedPairs", "dense_sums", "implicit_stats", "sample_implicit_rows"]
 
@@ -193,7 +193,7 @@ def sample_implicit_rows(pairs, rows, other_params, fit, normals, alpha, resid):
         longest = max(longest, indptr[i + 1] - indptr[i])
     X, scaled = np.empty((kp, longest)), np.empty(longest)  # one row's scaled features
     lam, rhs, plain = np.empty((kp, kp)), np.empty(kp), np.empty(kp)
-    batch = row_batch(kp)
+    batch = ROW_BATCH
     L, y, val = np.empty((kp, kp, batch)), np.empty((kp, batch)), np.empty(batch)
     total, total_sq = 0.0, 0.0
     for i0 in range(0, n_rows, batch):

@@ -14,27 +14,15 @@ from numba.extending import overload
 
 from bayesmf.inference._rows import gram_and_rhs
 
-__all__ = ["ROW_BATCH", "WIDE_FROM_KP", "WIDE_ROW_BATCH", "draw_batch", "residual_stats", "row_batch", "sample_rows"]
+__all__ = ["ROW_BATCH", "draw_batch", "residual_stats", "sample_rows"]
 
 
 #: rows whose Cholesky factorizations and solves run together, one row per SIMD lane: one
-#: row's factorization is a chain of dependent operations, so alone it leaves the core idle
-ROW_BATCH = 8
-#: the batch from `WIDE_FROM_KP` coordinates per row on (rank 23 with biases): the longer
-#: chains of a large factorization need more rows in flight (rank 64 on ML-100K u1: a sweep
-#: about a quarter faster than with 8; no gain at rank 10, see ``benchmarks/RESULTS.md``)
-WIDE_ROW_BATCH = 32
-WIDE_FROM_KP = 24
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def row_batch(kp):  # type: ignore[no-untyped-def]
-    """Rows per batch for rows of ``kp`` coordinates: `ROW_BATCH`, or `WIDE_ROW_BATCH` from `WIDE_FROM_KP` on.
-
-    Each row sees the same operations in the same order whatever the batch, so the width
-    changes the speed, never a draw.
-    """
-    return WIDE_ROW_BATCH if kp >= WIDE_FROM_KP else ROW_BATCH
+#: row's factorization is a chain of dependent operations, so alone it leaves the core idle.
+#: 32 rather than 8 gives the same draws and, with the blocked Gram sums of `gram_and_rhs`,
+#: passes 3-9 % faster at rank 10 and 25-39 % at rank 64 on ML-100K u1 and ml-latest-small
+#: (``benchmarks/RESULTS.md``, "Row kernels of this tree against an earlier commit")
+ROW_BATCH = 32
 
 
 def _prior_term(prec, mean, row, a):  # type: ignore[no-untyped-def]
@@ -78,9 +66,9 @@ def sample_rows(ratings, rows, other_params, fit, normals, alpha, resid):
     :math:`m = \Lambda_i^{-1} h_i` and the old row read from ``rows.P``, computed as
     :math:`L^{-\top}((1 - \alpha) L^{-1} h_i + \sqrt{1 - \alpha^2} z) + \alpha\,\theta_i^{\text{old}}`.
 
-    Rows go in batches (`row_batch`: 8, or 32 for large ``kp``): each row's Gram matrix is
-    summed on its own, then the batch is factorized and solved together with the row index
-    innermost. Every row sees the same operations in the same order as it would alone.
+    Rows go in batches of `ROW_BATCH`: each row's Gram matrix is summed on its own, then the
+    batch is factorized and solved together with the row index innermost. Every row sees
+    the same operations in the same order as it would alone, whatever the batch.
 
     ``resid``: also return the sum and the sum of squares of the residuals
     :math:`r_{ij} - b_i - c_j - U_i \cdot V_j` (no :math:`\mu`) at the new rows (the item
@@ -104,18 +92,15 @@ def _sample_rows(indptr, other, rating, out, prec, pmean, mu, inv_sigma2, has_bi
     n_rows = indptr.shape[0] - 1
     kp = out.shape[1]
     start = 1 if has_bias else 0
-    batch = row_batch(kp)
+    batch = ROW_BATCH
     longest = 0
     for i in range(n_rows):
         longest = max(longest, indptr[i + 1] - indptr[i])
-    # features gathered row by row as (kp, n) so the Gram sums are contiguous dot products.
-    # With the narrow batch and residuals wanted, each row of the batch keeps its buffer and
-    # the residuals read it back (faster at small kp); with the wide batch one buffer serves
-    # every row, so memory does not grow with the batch, and the residuals read the other
-    # side's rows again. Both compute each residual with the same operations in the same order.
-    keep = batch if resid and batch == ROW_BATCH else 1
-    X = np.empty((keep, kp, longest))
-    target = np.empty((keep, longest))
+    # one row's features gathered as (kp, n) so the Gram sums are contiguous dot products;
+    # one buffer for the batch (its memory does not grow with the batch: the residuals read
+    # the other side's rows again)
+    X = np.empty((kp, longest))
+    target = np.empty(longest)
     lam = np.empty((kp, kp))
     rhs = np.empty(kp)
     L = np.empty((kp, kp, batch))  # lower triangles, row of the batch last
@@ -128,18 +113,16 @@ def _sample_rows(indptr, other, rating, out, prec, pmean, mu, inv_sigma2, has_bi
         for r in range(m):
             first = indptr[i0 + r]
             n = indptr[i0 + r + 1] - first
-            Xr = X[r % keep]
-            tr = target[r % keep]
             for q in range(n):
                 j = other[first + q]
                 if has_bias:
-                    Xr[0, q] = 1.0
-                    tr[q] = rating[first + q] - mu - other_params[j, 0]
+                    X[0, q] = 1.0
+                    target[q] = rating[first + q] - mu - other_params[j, 0]
                 else:
-                    tr[q] = rating[first + q]
+                    target[q] = rating[first + q]
                 for k in range(start, kp):
-                    Xr[k, q] = other_params[j, k]
-            gram_and_rhs(Xr, tr, n, lam, rhs)
+                    X[k, q] = other_params[j, k]
+            gram_and_rhs(X, target, n, lam, rhs)
             for a in range(kp):
                 y[a, r] = rhs[a]
                 for b in range(a + 1):
@@ -147,25 +130,19 @@ def _sample_rows(indptr, other, rating, out, prec, pmean, mu, inv_sigma2, has_bi
         draw_batch(L, y, val, m, i0, prec, pmean, inv_sigma2, normals, alpha, out)
         if not resid:
             continue
-        for r in range(m):
-            i = i0 + r
-            first = indptr[i]
-            for q in range(indptr[i + 1] - first):
-                if keep > 1:  # the gathered features
-                    pred = 0.0
-                    for k in range(kp):
-                        pred += X[r, k, q] * out[i, k]
-                    t = target[r, q]
-                else:  # the other side's row read again: the same operations
-                    j = other[first + q]
-                    pred = 0.0
-                    if has_bias:
-                        pred += 1.0 * out[i, 0]
-                        t = rating[first + q] - mu - other_params[j, 0]
-                    else:
-                        t = rating[first + q]
-                    for k in range(start, kp):
-                        pred += other_params[j, k] * out[i, k]
+        for i in range(i0, i0 + m):
+            for p in range(indptr[i], indptr[i + 1]):
+                j = other[p]
+                # the residual of the features above, in the same order: x_j . theta_i with
+                # x_j = (1, V_j) under biases
+                pred = 0.0
+                if has_bias:
+                    pred += 1.0 * out[i, 0]
+                    t = rating[p] - mu - other_params[j, 0]
+                else:
+                    t = rating[p]
+                for k in range(start, kp):
+                    pred += other_params[j, k] * out[i, k]
                 e = t - pred + mu if has_bias else t - pred
                 total += e
                 total_sq += e * e
