@@ -13,7 +13,11 @@ the public names of `bayesmf.posterior`:
 Every random number comes in as an argument (standard normals, standard gammas, uniforms
 drawn by a numpy ``Generator`` in the caller), so a chain is a deterministic function of its
 generator whatever thread runs it. The kernels release the GIL (``nogil=True``) so chains
-run in parallel threads, and are cached on disk (``cache=True``).
+run in parallel threads, and are cached on disk (``cache=True``). numba checks a cached
+kernel against its own file only: a kernel that inlines a function or reads a constant of
+another module (`implicit_rows` uses `rows.draw_batch` and `rows.ROW_BATCH`) keeps the old
+version until its own file changes. After editing such a shared piece, delete the
+``__pycache__`` folders under ``bayesmf/`` before timing or testing (a fresh install has none).
 
 Modules: `rows` (row updates, residuals), `hypers` (conjugate hyperparameter draws),
 `shifts` (shift moves), `slice_sampler` (the one slice sampler), `bias_var` (collapsed
