@@ -193,11 +193,10 @@ def sample_implicit_rows(pairs, rows, other_params, fit, normals, alpha, resid):
         longest = max(longest, indptr[i + 1] - indptr[i])
     X, scaled = np.empty((kp, longest)), np.empty(longest)  # one row's scaled features
     lam, rhs, plain = np.empty((kp, kp)), np.empty(kp), np.empty(kp)
-    batch = ROW_BATCH
-    L, y, val = np.empty((kp, kp, batch)), np.empty((kp, batch)), np.empty(batch)
+    L, y, val = np.empty((kp, kp, ROW_BATCH)), np.empty((kp, ROW_BATCH)), np.empty(ROW_BATCH)
     total, total_sq = 0.0, 0.0
-    for i0 in range(0, n_rows, batch):
-        m = min(batch, n_rows - i0)
+    for i0 in range(0, n_rows, ROW_BATCH):
+        m = min(ROW_BATCH, n_rows - i0)
         for r in range(m):
             _gather_row(pairs, i0 + r, other_params, mu, has_bias, X, scaled, plain, lam, rhs)
             for a in range(kp):
