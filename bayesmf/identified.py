@@ -17,15 +17,25 @@ quantity               definition
                        the offsets themselves are monitored through the predictions; with
                        ``factor_prior="per_side"`` plus :math:`\bar U \cdot \bar V`, i.e. the
                        mean of the whole predicted matrix (the side means trade with the offsets)
-``sigma_user_bias``,   prior sds of the offsets (hierarchical priors with biases)
-``sigma_item_bias``
+``sigma_user_bias``,   prior sds of the offsets (hierarchical priors with biases); with
+``sigma_item_bias``    ``factor_prior="per_side"`` not monitored: the side means trade with the
+                       offsets (:math:`U_i \to U_i + \delta`, :math:`c_j \to c_j - \delta \cdot V_j`
+                       leaves every prediction unchanged), so the offsets' spread is identified
+                       only through the priors; the next two take their place
+``sd_user_effect``,    per-side prior with biases: the sd over users of the row effects of the
+``sd_item_effect``     predicted matrix, :math:`b_i + U_i \cdot \bar V` (over items of
+                       :math:`c_j + \bar U \cdot V_j`), which that shift leaves unchanged
 ``sigma_factor``       prior sd of the factors (hierarchical); with ``per_factor_scales`` the
                        sds are *sorted* in each draw (factor labels can permute between chains);
                        with ``factor_prior="per_side"`` not monitored: each side's scale and
                        mean are identified only through their priors (U -> cU, V -> V/c)
 ``cutpoints_rel``      ordinal cutpoints minus :math:`\bar b + \bar c` (a shift of both cancels)
 ``norm_UVt``           :math:`\lVert U V^\top \rVert_F = \sqrt{\operatorname{tr}((U^\top U)(V^\top V))}`,
-                       rotation invariant, computed without forming :math:`U V^\top`
+                       rotation invariant, computed without forming :math:`U V^\top`; per-side
+                       prior with biases: of the centred factors,
+                       :math:`\lVert (U - \bar U)(V - \bar V)^\top \rVert_F`, the interaction
+                       left when the row and column effects are taken out (the raw norm moves
+                       with the shift above)
 ``pred_train``         mean rating :math:`E[r_{ij}]` of a seeded random sample of training pairs
 ``pred_test``,         the same on held-out pairs (when ``test`` is given), else on random
 ``pred_unrated``       pairs that are not in the training data
@@ -69,6 +79,8 @@ SCALAR_QUANTITIES = (
     "mean_level",
     "sigma_user_bias",
     "sigma_item_bias",
+    "sd_user_effect",
+    "sd_item_effect",
     "norm_UVt",
 )
 #: draws per block when reducing the factors (bounds the K x K Gram temporaries)
@@ -227,19 +239,24 @@ def identified_draws(
     # a constant moved between mu, the user offsets and the item offsets (and, for the
     # ordinal likelihood, the cutpoints) leaves the likelihood unchanged
     level = np.zeros(n) if mu is None else mu.astype(np.float64)
+    # per-side factor means with offsets: U_i . m_V acts as a user offset (and m_U . V_j as
+    # an item offset), so only the row and column effects of the predicted matrix are
+    # identified, not how they split between the offsets and the factors
+    side_offsets = user_bias is not None and item_bias is not None and "factor_mean_user" in draws
     if user_bias is not None and item_bias is not None:
         level = level + user_bias.mean(axis=1) + item_bias.mean(axis=1)
-        if "factor_mean_user" in draws:
-            # per-side factor means: U_i . m_V acts as a user offset (and m_U . V_j as an
-            # item offset), so only the mean of the whole predicted matrix is identified
-            level = level + np.einsum(
-                "sk,sk->s", U.mean(axis=1, dtype=np.float64), V.mean(axis=1, dtype=np.float64)
-            )
+        if side_offsets:
+            u_bar, v_bar = U.mean(axis=1, dtype=np.float64), V.mean(axis=1, dtype=np.float64)
+            level = level + np.einsum("sk,sk->s", u_bar, v_bar)
         if cutpoints is None:
             out["mean_level"] = ((), level)
-    for name in ("sigma_user_bias", "sigma_item_bias"):
-        if name in draws:
-            out[name] = ((), draws[name])
+    if side_offsets:
+        out["sd_user_effect"] = ((), (user_bias + np.einsum("sik,sk->si", U, v_bar)).std(axis=1))
+        out["sd_item_effect"] = ((), (item_bias + np.einsum("sjk,sk->sj", V, u_bar)).std(axis=1))
+    else:
+        for name in ("sigma_user_bias", "sigma_item_bias"):
+            if name in draws:
+                out[name] = ((), draws[name])
     if "sigma_factor" in draws:
         scales = draws["sigma_factor"]
         if scales.ndim == 2:
@@ -249,7 +266,7 @@ def identified_draws(
             out["sigma_factor"] = ((), scales)
     if cutpoints is not None:
         out["cutpoints_rel"] = (("cutpoint",), cutpoints - level[:, None])
-    out["norm_UVt"] = ((), _frobenius_norm(U, V))
+    out["norm_UVt"] = ((), _frobenius_norm(U, V, centre=side_offsets))
     for name, (dim, users, items, _) in pairs.pairs.items():
         mean = _mean_rating(spec, train, U, V, mu, user_bias, item_bias, cutpoints, users, items)
         out[name] = ((dim,), mean)
@@ -272,12 +289,16 @@ def quantity_coords(
     return coords
 
 
-def _frobenius_norm(U: np.ndarray, V: np.ndarray) -> np.ndarray:
-    r""":math:`\lVert U_s V_s^\top\rVert_F` per sample, via the K x K Gram matrices."""
+def _frobenius_norm(U: np.ndarray, V: np.ndarray, centre: bool = False) -> np.ndarray:
+    r""":math:`\lVert U_s V_s^\top\rVert_F` per sample, via the K x K Gram matrices (``centre``: of
+    the factors less their means over the rows)."""
     out = np.empty(U.shape[0])
     for start in range(0, U.shape[0], _SAMPLE_CHUNK):
         u = U[start : start + _SAMPLE_CHUNK].astype(np.float64)
         v = V[start : start + _SAMPLE_CHUNK].astype(np.float64)
+        if centre:
+            u -= u.mean(axis=1, keepdims=True)
+            v -= v.mean(axis=1, keepdims=True)
         gram_u = np.matmul(u.transpose(0, 2, 1), u)
         gram_v = np.matmul(v.transpose(0, 2, 1), v)
         # tr(A B) = sum(A * B^T); both Gram matrices are symmetric

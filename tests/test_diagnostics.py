@@ -99,6 +99,50 @@ def test_per_side_mean_level_is_the_mean_of_the_predicted_matrix(data):
     assert "sigma_factor" not in post  # the per-side scales are not identified
 
 
+def test_per_side_offsets_quantities_are_the_two_way_decomposition_and_ignore_the_side_shift(data):
+    """Per-side with offsets: the row/column-effect sds and the centred norm are those of the
+    predicted matrix's two-way decomposition, and a side shift (U_i + d, c_j - d . V_j, which
+    leaves every prediction unchanged) leaves them unchanged, where it moves the bias sds."""
+    spec = PMF(n_factors=N_FACTORS, factor_prior="per_side")
+    draws = fake_draws(spec, data, 2, 10, seed=4)
+    draws["U"] = draws["U"].astype(np.float32).astype(np.float64)
+    draws["V"] = draws["V"].astype(np.float32).astype(np.float64)
+
+    def quantities(d):
+        return identified_quantities(fake_result(spec, data, d), n_pairs=5)["posterior"].to_dataset()
+
+    post = quantities(draws)
+    assert not {"sigma_user_bias", "sigma_item_bias"} & set(post.data_vars)
+    eta = (
+        draws["mu"][:, :, None, None]
+        + draws["user_bias"][:, :, :, None]
+        + draws["item_bias"][:, :, None, :]
+        + np.einsum("cdik,cdjk->cdij", draws["U"], draws["V"])
+    )
+    rows, cols = eta.mean(axis=3), eta.mean(axis=2)
+    np.testing.assert_allclose(post["sd_user_effect"].values, rows.std(axis=2), rtol=1e-10)
+    np.testing.assert_allclose(post["sd_item_effect"].values, cols.std(axis=2), rtol=1e-10)
+    interaction = eta - rows[..., None] - cols[:, :, None, :] + eta.mean(axis=(2, 3))[..., None, None]
+    np.testing.assert_allclose(
+        post["norm_UVt"].values, np.sqrt((interaction**2).sum(axis=(2, 3))), rtol=1e-8
+    )
+    # the side shifts: U_i + d with c_j - d . V_j, then V_j + e with b_i - U_i . e
+    shifted = dict(draws)
+    rng = np.random.default_rng(5)
+    d, e = rng.normal(size=(2, N_FACTORS))
+    # float32-exact shifts (the posterior stores the factors in float32)
+    d, e = d.astype(np.float32).astype(np.float64), e.astype(np.float32).astype(np.float64)
+    shifted["U"] = draws["U"] + d
+    shifted["item_bias"] = draws["item_bias"] - np.einsum("cdjk,k->cdj", draws["V"], d)
+    shifted["V"] = draws["V"] + e
+    shifted["user_bias"] = draws["user_bias"] - np.einsum("cdik,k->cdi", shifted["U"], e)
+    moved = quantities(shifted)
+    for name in ("mean_level", "sd_user_effect", "sd_item_effect", "norm_UVt", "pred_train", "pred_unrated"):
+        # (the shifted factors are stored in float32 again: agreement to its rounding)
+        np.testing.assert_allclose(moved[name].values, post[name].values, rtol=1e-5, atol=1e-5, err_msg=name)
+    assert not np.allclose(shifted["item_bias"].std(axis=2), draws["item_bias"].std(axis=2), rtol=1e-3)
+
+
 def test_identified_values_match_definitions(data):
     spec = PMF(n_factors=N_FACTORS)
     draws = fake_draws(spec, data, 2, 10, seed=1)
