@@ -150,6 +150,29 @@ def test_keep_warmup_stores_burn_in(small):
 
 
 # -- reproducibility -------------------------------------------------------------------------
+@pytest.mark.parametrize("per_side", [False, True])
+def test_compiled_variates_are_numpys_draws(per_side):
+    """`fill_variates` gives the numbers of NumPy's calls on each buffer in turn, and leaves the
+    generator where they leave it (gamma shapes below 1, at 1 and large: NumPy's three branches)."""
+    from bayesmf.inference.gibbs.variates import Variates, draw
+
+    shapes = np.array([0.3, 1.0, 2.5, 4.0e4])
+    side = np.empty((4 if per_side else 0, 3))
+    scalar, gammas = np.empty(3), np.empty(len(shapes))
+    variates = Variates(
+        np.empty((5, 4)), np.empty((7, 4)), scalar, side, gammas, shapes, scalar[:1], scalar[1:],
+        gammas[:1], gammas[1:3], gammas[3:],
+    )
+    ours, numpys = np.random.default_rng(11), np.random.default_rng(11)
+    for _ in range(50):
+        draw(ours, variates)
+        expected = [numpys.standard_normal(size=b.shape) for b in (variates.user, variates.item, scalar, side)]
+        expected.append(numpys.standard_gamma(shapes))
+        for got, want in zip((variates.user, variates.item, scalar, side, gammas), expected, strict=True):
+            np.testing.assert_array_equal(got, want)
+    assert ours.random() == numpys.random()
+
+
 def test_same_seed_same_draws_whatever_the_threads(small):
     spec = PMF(n_factors=2)
     opts = {"draws": 15, "tune": 5, "chains": 3, "progressbar": False}
