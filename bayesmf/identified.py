@@ -290,8 +290,10 @@ def quantity_coords(
 
 
 def _frobenius_norm(U: np.ndarray, V: np.ndarray, centre: bool = False) -> np.ndarray:
-    r""":math:`\lVert U_s V_s^\top\rVert_F` per sample, via the K x K Gram matrices (``centre``: of
-    the factors less their means over the rows)."""
+    r""":math:`\lVert U_s V_s^\top\rVert_F` per sample, via the K x K Gram matrices.
+
+    ``centre``: of the factors less their means over the rows.
+    """
     out = np.empty(U.shape[0])
     for start in range(0, U.shape[0], _SAMPLE_CHUNK):
         u = U[start : start + _SAMPLE_CHUNK].astype(np.float64)

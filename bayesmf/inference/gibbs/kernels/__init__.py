@@ -11,8 +11,9 @@ the public names of `bayesmf.posterior`:
   variance of factor ``k`` of U and V (``sigma_factor**2``).
 
 Every random number comes in as an argument (standard normals, standard gammas, uniforms
-drawn by a numpy ``Generator`` in the caller), so a chain is a deterministic function of its
-generator whatever thread runs it. The kernels release the GIL (``nogil=True``) so chains
+drawn from the chain's numpy ``Generator`` in the caller, the sweep's standard variates by
+`variates`, which numba runs on that generator with NumPy's algorithms), so a chain is a
+deterministic function of its generator whatever thread runs it. The kernels release the GIL (``nogil=True``) so chains
 run in parallel threads, and are cached on disk (``cache=True``). numba checks a cached
 kernel against its own file only: a kernel that inlines a function or reads a constant of
 another module (`implicit_rows` uses `rows.draw_batch` and `rows.ROW_BATCH`) keeps the old
@@ -21,6 +22,7 @@ version until its own file changes. After editing such a shared piece, delete th
 
 Modules: `rows` (row updates, residuals), `hypers` (conjugate hyperparameter draws),
 `shifts` (shift moves), `slice_sampler` (the one slice sampler), `bias_var` (collapsed
-bias variance), `scale_moves` (sparse-row scale moves), `typed` (calling a kernel with
+bias variance), `scale_moves` (sparse-row scale moves), `variates` (a sweep's standard
+normals and gammas from the chain's generator), `typed` (calling a kernel with
 the argument types of its first call, skipping numba's per-call typing of NamedTuples).
 """

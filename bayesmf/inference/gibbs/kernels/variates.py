@@ -16,8 +16,11 @@ __all__ = ["fill_variates"]
 
 @numba.njit(cache=True, nogil=True)
 def fill_variates(rng, user, item, scalar, side, shapes, gammas):  # type: ignore[no-untyped-def]
-    """Standard normals into ``user``, ``item``, ``scalar``, ``side`` (in that order, each in
-    C order), then one standard gamma per ``shapes[k]`` into ``gammas``."""
+    """Fill the buffers from ``rng``: normals, then gammas.
+
+    Standard normals into ``user``, ``item``, ``scalar``, ``side`` (in that order, each in C
+    order), then one standard gamma per ``shapes[k]`` into ``gammas``.
+    """
     for buffer in (user.reshape(-1), item.reshape(-1), scalar, side.reshape(-1)):
         for k in range(buffer.shape[0]):
             buffer[k] = rng.standard_normal()
