@@ -8,7 +8,7 @@ import pytest
 from helpers import exact_user_posterior, fake_result, fake_train, known_truth_result
 from scipy import stats
 from scipy.optimize import brentq
-from scipy.special import expit, ndtr
+from scipy.special import expit, ndtr, ndtri
 
 from bayesmf.data import RatingsData
 from bayesmf.datasets import simulate
@@ -108,6 +108,36 @@ def test_predictive_normal_mixture_is_exact(post):
             root = brentq(lambda x, q=q, cdf=cdf: cdf(x) - q, -20, 30, xtol=1e-13)
             assert out[col].iloc[p] == pytest.approx(root, abs=1e-7)
         assert out["p_at_least"].iloc[p] == pytest.approx(1 - cdf(3.5), abs=1e-10)
+
+
+@pytest.mark.parametrize("shape", ["skewed", "bimodal", "heavy"])
+def test_mixture_quantiles_are_exact_far_from_normal(shape):
+    """The kernel's quantiles are the roots of the mixture CDF also where its Cornish-Fisher
+    starting point is poor (strong skew, two modes, a heavy tail)."""
+    from bayesmf import _kernels_predict as kern
+
+    rng = np.random.default_rng(3)
+    n_comp = 400
+    if shape == "skewed":
+        means = 3.0 + rng.standard_exponential(n_comp) ** 2
+    elif shape == "bimodal":
+        means = np.where(rng.random(n_comp) < 0.3, 1.0, 6.0) + 0.05 * rng.standard_normal(n_comp)
+    else:
+        means = 3.0 + 0.5 * rng.standard_t(1.5, n_comp)
+    sds = 0.2 + 0.05 * rng.random(n_comp)
+    qs = np.array([0.005, 0.05, 0.25, 0.5, 0.75, 0.95, 0.995])
+    out = [np.empty(1), np.empty(1), np.empty((1, len(qs))), np.empty(1)]
+    kern.mixture_summary(means[None, :], sds, qs, ndtri(qs), 0.0, 10.0, False, np.nan, 1e-12, 1e-3, *out)
+
+    def cdf(x):
+        return ndtr((x - means) / sds).mean()
+
+    lo, hi = means.min() - 10.0, means.max() + 10.0
+    sd = np.sqrt((means**2 + sds**2).mean() - means.mean() ** 2)
+    for j, q in enumerate(qs):
+        root = brentq(lambda x, q=q: cdf(x) - q, lo, hi, xtol=1e-13)
+        # the iteration stops at a correction below 1e-3 sd; Halley's step then leaves far less
+        assert out[2][0, j] == pytest.approx(root, abs=1e-6 * sd), (shape, q)
 
 
 def test_clipped_predictive_is_the_censored_mixture(post):
