@@ -73,33 +73,6 @@ def _norm_cdf(x):  # type: ignore[no-untyped-def]
     return 0.5 * math.erfc(-x * _INV_SQRT2)
 
 
-@numba.njit(cache=True)
-def _skew_kurtosis(means, sds, mean, var):  # type: ignore[no-untyped-def]
-    """Skewness and excess kurtosis of the normal mixture ``(1/C) sum_c N(means[c], sds[c]^2)``."""
-    if var <= 0.0:
-        return 0.0, 0.0
-    m3 = 0.0
-    m4 = 0.0
-    for c in range(means.shape[0]):
-        d = means[c] - mean
-        v = sds[c] * sds[c]
-        m3 += d * d * d + 3.0 * d * v
-        m4 += d * d * d * d + 6.0 * d * d * v + 3.0 * v * v
-    n = means.shape[0]
-    return m3 / n / (var * math.sqrt(var)), m4 / n / (var * var) - 3.0
-
-
-@numba.njit(cache=True)
-def _cornish_fisher(z, g1, g2):  # type: ignore[no-untyped-def]
-    """Return the standardized quantile at normal quantile ``z`` of a law with those moments.
-
-    The Cornish-Fisher expansion to third order in skewness ``g1`` and excess kurtosis ``g2``:
-    a starting point for the root finding only.
-    """
-    z2 = z * z
-    return z + (z2 - 1.0) * g1 / 6.0 + (z2 - 3.0) * z * g2 / 24.0 - (2.0 * z2 - 5.0) * z * g1 * g1 / 36.0
-
-
 @numba.njit(cache=True, parallel=True)
 def mixture_summary(means, sds, qs, zq, low, high, clip, threshold, tol, stop, mean_out, sd_out, q_out, pge_out):  # type: ignore[no-untyped-def]
     """Exact summaries of the normal mixture ``(1/C) sum_c N(means[p, c], sds[c]^2)``.
@@ -110,9 +83,7 @@ def mixture_summary(means, sds, qs, zq, low, high, clip, threshold, tol, stop, m
     of ``F(x) = qs[j]`` with ``F`` the mixture CDF, by Newton's method safeguarded by
     bisection inside the bracket ``[min_c(m_c + sd_c z), max_c(m_c + sd_c z)]`` (``z =
     zq[j]``, the standard-normal quantile): every component CDF is ``>= q`` at the right end
-    and ``<= q`` at the left, so the root lies inside. The first guess is the mixture's
-    Cornish-Fisher quantile (`_cornish_fisher`, from its skewness and excess kurtosis),
-    which most quantiles accept after one evaluation of ``F``. Censoring is monotone, so quantiles
+    and ``<= q`` at the left, so the root lies inside. Censoring is monotone, so quantiles
     of the censored mixture are the clipped quantiles. Iteration stops once the Newton correction
     (the distance to the root) is below ``stop`` times the mixture sd -- the Halley step
     then leaves an error of order ``stop**3`` sd -- or the bracket is narrower than ``tol``.
@@ -154,7 +125,6 @@ def mixture_summary(means, sds, qs, zq, low, high, clip, threshold, tol, stop, m
         mean0 = s1 / n_comp
         var0 = max(s2 / n_comp - mean0 * mean0, 0.0)
         sd0 = math.sqrt(var0)
-        g1, g2 = _skew_kurtosis(means[p], sds, mean0, var0) if n_q > 0 else (0.0, 0.0)
         if clip:
             mean_c = c1 / n_comp
             mean_out[p] = mean_c
@@ -173,7 +143,7 @@ def mixture_summary(means, sds, qs, zq, low, high, clip, threshold, tol, stop, m
                 v = means[p, c] + sds[c] * z
                 lo = min(lo, v)
                 hi = max(hi, v)
-            x = min(max(mean0 + sd0 * _cornish_fisher(z, g1, g2), lo), hi)
+            x = min(max(mean0 + sd0 * z, lo), hi)
             for _ in range(200):
                 if hi - lo <= tol:
                     break
