@@ -77,12 +77,13 @@ def load(split: str, data_dir: str | None, quick: bool):
     return load_movielens("ml-100k", split=split, data_dir=data_dir, download=False)
 
 
-def fit_row(spec: PMF, train, test, seed: int, thin: int | None = None) -> dict:
-    """Fit until converged (``thin``: None for the sampler's default); time, length, verdicts and RMSE."""
+def fit_row(spec: PMF, train, test, seed: int, thin: int | None = None, tune: int | None = None) -> dict:
+    """Fit until converged (``thin``, ``tune``: None for the sampler's defaults); time, length, verdicts and RMSE."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         t = time.perf_counter()
-        fit = spec.fit(train, method="gibbs", random_seed=seed, progressbar=False, thin=thin)
+        options = {} if tune is None else {"tune": tune}
+        fit = spec.fit(train, method="gibbs", random_seed=seed, progressbar=False, thin=thin, **options)
         seconds = time.perf_counter() - t
         own = fit.diagnose(warn=False)
         held = fit.diagnose(test=test, warn=False)
@@ -97,6 +98,7 @@ def fit_row(spec: PMF, train, test, seed: int, thin: int | None = None) -> dict:
         "looks": len(fit.info["checks"]),
         "ok": bool(own.ok),
         "ok_test": bool(held.ok),
+        "min_ess_test": float(held.table[["ess_bulk", "ess_tail"]].min().min()),
         "worst_test": f"R-hat {held.table['r_hat'].max():.3f}, ESS {held.table[['ess_bulk', 'ess_tail']].min().min():.0f}",
         "rmse": rmse,
         "cpu_ms_per_sweep": fit.info["cpu_ms_per_sweep"],

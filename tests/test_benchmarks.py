@@ -488,3 +488,23 @@ def test_row_batch_bench_smoke(tmp_path: Path) -> None:
     rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| sim | ")]
     assert len(rows) == 2 * 2 + 2  # rating kernel at two ranks, implicit at one; user and item passes
     assert all(row[-1] == "yes |" for row in rows)
+
+
+def test_stop_spread_bench_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``bench_stop_spread --quick``: one row per (variant, burn-in, seed), a summary per variant, nothing written."""
+    import os
+
+    before = os.environ.get("TQDM_DISABLE")
+    import bench_stop_spread
+
+    if before is None:
+        os.environ.pop("TQDM_DISABLE", None)
+    results = tmp_path / "RESULTS.md"
+    argv = ["--quick", "--seeds", "1", "--tunes", "10,20", "--variants", "default", "--results", str(results), "--no-write"]
+    assert bench_stop_spread.main(argv) == 0
+    assert not results.exists()
+    out = capsys.readouterr().out
+    assert out.count("| default | 10 | 0 |") == 1 and out.count("| default | 20 | 0 |") == 1
+    assert "| default | 2 |" in out  # the summary row counts both runs
+    with pytest.raises(SystemExit):
+        bench_stop_spread.main(["--quick", "--no-write", "--variants", "nonsense"])
