@@ -90,8 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Split {args.split}; each fit as in `bench_converge.py` (4 chains, run until converged), with the burn-in "
         f"of its row; myFM (`MyFMRegressor(rank={args.rank})`, {args.myfm_iters} sweeps) in the same process: "
-        f"{fm['seconds']:.1f} s, RMSE {fm['rmse_clipped']:.4f}. `draws`: per chain after the burn-in when the rule "
-        "passed (sweeps; the posterior keeps at most 1,000 factor draws per chain); `held-out`: `diagnose(test=test)` at that point, with the smallest bulk or tail ESS of its pairs.",
+        f"{fm['seconds']:.1f} s, RMSE {fm['rmse_clipped']:.4f}. `sweeps per chain`: after the burn-in, when the rule "
+        "passed (the posterior keeps at most 1,000 factor draws per chain); `held-out`: `diagnose(test=test)` at that point, with the smallest bulk or tail ESS of its pairs.",
         "",
         "| model | burn-in | seed | sweeps per chain | time / myFM | held-out verdict | smallest held-out ESS | RMSE |",
         "|---|---|---|---|---|---|---|---|",
