@@ -494,6 +494,8 @@ def test_stop_spread_bench_quick(tmp_path: Path, capsys: pytest.CaptureFixture[s
     """``bench_stop_spread --quick``: one row per (variant, burn-in, seed), a summary per variant, nothing written."""
     import os
 
+    pytest.importorskip("myfm")  # its peer, timed in the same run: the `bench` extra
+
     before = os.environ.get("TQDM_DISABLE")
     import bench_stop_spread
 
