@@ -12,10 +12,10 @@ ML-100K u1. Whether the rule passes at a look is not monotone in the draws, so f
 one burn-in length are a small sample of a wide distribution. This benchmark fits each
 variant (as in ``bench_converge.py``) for every seed and every burn-in length in ``--tunes``
 (each burn-in length ends the warm-up at another point of the chains, so it is as good as
-another seed for the stopping point), and reports for each run the draws per chain the rule
+another seed for the stopping point), and reports for each run the sweeps per chain the rule
 asked for, the time as a ratio to myFM's ``--myfm-iters`` sweeps in the same process, and
 the held-out verdict (``diagnose(test=test)``: 50 test pairs the rule never saw) with the
-smallest held-out ESS. The summary per variant: the median draws and time ratio over all
+smallest held-out ESS. The summary per variant: the median sweeps and time ratio over all
 runs, and how many runs stopped while a held-out pair had ESS below 400.
 
 Writes the section between ``<!-- bench_stop_spread.py:begin -->`` and
