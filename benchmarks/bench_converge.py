@@ -77,6 +77,12 @@ def load(split: str, data_dir: str | None, quick: bool):
     return load_movielens("ml-100k", split=split, data_dir=data_dir, download=False)
 
 
+def warm_numba() -> None:
+    """Compile the Gibbs kernels on tiny data, so that compilation is not what the fits measure."""
+    tiny = simulate(n_users=20, n_items=15, n_factors=2, density=0.4, seed=0).data
+    PMF(n_factors=2).fit(tiny, method="gibbs", draws=5, tune=5, chains=2, progressbar=False, random_seed=0)
+
+
 def fit_row(spec: PMF, train, test, seed: int, thin: int | None = None, tune: int | None = None) -> dict:
     """Fit until converged (``thin``, ``tune``: None for the sampler's defaults); time, length, verdicts and RMSE."""
     with warnings.catch_warnings():
@@ -129,9 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
     load0 = os.getloadavg()
     started = time.perf_counter()
-    # warm the numba cache (compilation is not what is measured)
-    tiny = simulate(n_users=20, n_items=15, n_factors=2, density=0.4, seed=0).data
-    PMF(n_factors=2).fit(tiny, method="gibbs", draws=5, tune=5, chains=2, progressbar=False, random_seed=0)
+    warm_numba()
 
     rows = []
     seed_rows: dict[str, list[dict]] = {v: [] for v in seed_variants}

@@ -38,10 +38,8 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _sections import log, publish
-from bench_converge import VARIANTS, fit_row, load, spec_for
+from bench_converge import VARIANTS, fit_row, load, spec_for, warm_numba
 from bench_gibbs import run_myfm
-
-from bayesmf import PMF, simulate
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,8 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     tunes = [int(t) for t in args.tunes.split(",")]
     load0 = os.getloadavg()
     started = time.perf_counter()
-    tiny = simulate(n_users=20, n_items=15, n_factors=2, density=0.4, seed=0).data
-    PMF(n_factors=2).fit(tiny, method="gibbs", draws=5, tune=5, chains=2, progressbar=False, random_seed=0)
+    warm_numba()
 
     train, test = load(args.split, args.data_dir, args.quick)
     log(f"{args.split}: myFM")
