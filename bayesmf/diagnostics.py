@@ -30,6 +30,7 @@ from bayesmf.elbo import elbo_convergence
 from bayesmf.exceptions import ConvergenceWarning
 from bayesmf.identified import SCALAR_QUANTITIES as SCALAR_QUANTITIES
 from bayesmf.identified import identified_quantities
+from bayesmf.monitored_pairs import DEFAULT_N_PAIRS
 
 if TYPE_CHECKING:
     from bayesmf.results import FitResult
@@ -133,7 +134,7 @@ class Diagnosis:
 def diagnose(
     result: FitResult,
     *,
-    n_pairs: int = 50,
+    n_pairs: int = DEFAULT_N_PAIRS,
     test: RatingsData | None = None,
     seed: int = 0,
     rhat_max: float = 1.01,

@@ -37,8 +37,9 @@ quantity               definition
                        left when the row and column effects are taken out (the raw norm moves
                        with the shift above)
 ``pred_train``         mean rating :math:`E[r_{ij}]` of a seeded random sample of training pairs
-``pred_test``,         the same on held-out pairs (when ``test`` is given), else on random
-``pred_unrated``       pairs that are not in the training data
+``pred_test``,         the same on held-out pairs (when ``test`` is given), else on pairs
+``pred_unrated``       that are not in the training data, drawn in proportion to the activity
+                       of their user and item (`bayesmf.monitored_pairs`)
 =====================  =========================================================================
 
 The mean rating is :math:`\eta_{ij} = \mu + b_i + c_j + U_i \cdot V_j` for the identity
@@ -50,16 +51,15 @@ logistic link, and :math:`\sum_k \ell_k P(r_{ij} = \ell_k)` for the ordinal like
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
 
-from bayesmf._validate import validate_positive_int
 from bayesmf.data import RatingsData
 from bayesmf.latent import latent_scores_per_draw
 from bayesmf.link import mean_rating
+from bayesmf.monitored_pairs import DEFAULT_N_PAIRS, MonitoredPairs, monitored_pairs
 
 if TYPE_CHECKING:
     from bayesmf.results import FitResult
@@ -89,7 +89,7 @@ _SAMPLE_CHUNK = 256
 
 def identified_quantities(
     result: FitResult,
-    n_pairs: int = 50,
+    n_pairs: int = DEFAULT_N_PAIRS,
     test: RatingsData | None = None,
     seed: int = 0,
 ) -> xr.DataTree:
@@ -104,8 +104,9 @@ def identified_quantities(
         Fewer are used when fewer exist.
     test : RatingsData, optional
         Held-out ratings sharing the training encoders; their pairs are monitored as
-        ``pred_test``. Without it, ``pred_unrated`` monitors random pairs absent from the
-        training data.
+        ``pred_test``. Without it, ``pred_unrated`` monitors pairs absent from the training
+        data, drawn with probability proportional to (the user's training ratings) x (the
+        item's), the pairs a recommender is asked about (`bayesmf.monitored_pairs`).
     seed : int
         Seed of the pair sample (the same seed gives the same pairs).
 
@@ -160,60 +161,6 @@ def identified_quantities(
     if "sample_stats" in result.idata.children:
         groups["sample_stats"] = result.idata["sample_stats"].to_dataset()
     return xr.DataTree.from_dict(groups)
-
-
-@dataclass(frozen=True)
-class MonitoredPairs:
-    """The (user, item) index pairs whose mean rating is monitored, by quantity name.
-
-    ``pairs[name] = (dim, users, items, labels)``: ``name`` is ``pred_train`` and
-    ``pred_test`` or ``pred_unrated``; ``labels`` are ``"<user id>:<item id>"``.
-    """
-
-    pairs: dict[str, tuple[str, np.ndarray, np.ndarray, np.ndarray]]
-
-
-def monitored_pairs(
-    train: RatingsData, n_pairs: int = 50, test: RatingsData | None = None, seed: int = 0
-) -> MonitoredPairs:
-    """Draw the seeded sample of training and held-out (or unrated) pairs to monitor.
-
-    Raises
-    ------
-    TypeError
-        If ``test`` is not a `RatingsData`.
-    ValueError
-        If ``test`` does not share the training encoders.
-    """
-    n_pairs = validate_positive_int("n_pairs", n_pairs)
-    if test is not None:
-        if not isinstance(test, RatingsData):
-            raise TypeError(f"test must be a RatingsData, got {type(test).__name__}")
-        if not (test.users.equals(train.users) and test.items.equals(train.items)):
-            raise ValueError(
-                "test does not share the training encoders; build both from one split "
-                "(or re-encode test with test.with_encoders(train.users, train.items))"
-            )
-    rng = np.random.default_rng(seed)
-    train_pairs = _sample_rows(rng, train.user_idx, train.item_idx, train.n_items, n_pairs)
-    if test is not None:
-        other_name, other_dim = "pred_test", "test_pair"
-        other_pairs = _sample_rows(rng, test.user_idx, test.item_idx, train.n_items, n_pairs)
-    else:
-        other_name, other_dim = "pred_unrated", "unrated_pair"
-        other_pairs = _sample_unrated(rng, train, n_pairs)
-    out = {}
-    for name, dim, (users, items) in (
-        ("pred_train", "train_pair", train_pairs),
-        (other_name, other_dim, other_pairs),
-    ):
-        if len(users) == 0:
-            continue
-        raw_u = train.users.to_raw(users).tolist()
-        raw_i = train.items.to_raw(items).tolist()
-        labels = np.asarray([f"{u}:{i}" for u, i in zip(raw_u, raw_i, strict=True)])
-        out[name] = (dim, users, items, labels)
-    return MonitoredPairs(out)
 
 
 def identified_draws(
@@ -306,35 +253,6 @@ def _frobenius_norm(U: np.ndarray, V: np.ndarray, centre: bool = False) -> np.nd
         # tr(A B) = sum(A * B^T); both Gram matrices are symmetric
         out[start : start + _SAMPLE_CHUNK] = np.einsum("skl,skl->s", gram_u, gram_v)
     return np.sqrt(np.maximum(out, 0.0))
-
-
-def _sample_rows(
-    rng: np.random.Generator, user_idx: np.ndarray, item_idx: np.ndarray, n_items: int, n: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Draw ``n`` distinct (user, item) pairs of the given ratings (without replacement)."""
-    codes = np.unique(
-        np.asarray(user_idx, dtype=np.int64) * n_items + np.asarray(item_idx, dtype=np.int64)
-    )
-    chosen = np.sort(rng.choice(codes, size=min(n, len(codes)), replace=False))
-    return chosen // n_items, chosen % n_items
-
-
-def _sample_unrated(
-    rng: np.random.Generator, train: RatingsData, n: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Draw ``n`` random (user, item) pairs absent from the training data."""
-    n_cells = train.n_users * train.n_items
-    rated = np.unique(train.user_idx * train.n_items + train.item_idx)
-    n = min(n, n_cells - len(rated))
-    if n <= 0:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    chosen: np.ndarray = np.empty(0, np.int64)
-    while len(chosen) < n:  # rejection sampling; data are sparse, so this loops once or twice
-        proposal = rng.integers(0, n_cells, size=2 * n + 16)
-        proposal = proposal[~np.isin(proposal, rated)]
-        chosen = np.unique(np.concatenate([chosen, proposal]))
-    chosen = np.sort(rng.choice(chosen, size=n, replace=False))
-    return chosen // train.n_items, chosen % train.n_items
 
 
 def _mean_rating(

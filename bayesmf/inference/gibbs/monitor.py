@@ -2,10 +2,10 @@
 
 The stopping rule (`bayesmf.inference.gibbs.converge`) judges convergence on the quantities
 `bayesmf.diagnostics.diagnose` judges: `bayesmf.identified.identified_draws` of each kept
-draw, with the same monitored pairs (``n_pairs`` training pairs and as many unrated ones,
-``seed``), cast to the dtypes the posterior stores. So the verdict of the last check is the
-verdict `diagnose` gives the returned fit with the same options. The monitor holds a few
-dozen numbers per draw, never the factors, so checking costs nothing in memory and works the
+draw, with the same monitored pairs (``n_pairs`` training pairs and as many unrated ones
+weighted by activity, ``seed``; `bayesmf.monitored_pairs`), cast to the dtypes the posterior
+stores. So the verdict of the last check is the verdict `diagnose` gives the returned fit
+with the same options. The monitor holds a few hundred numbers per draw, never the factors, so checking costs nothing in memory and works the
 same whether the draws go to memory or to a zarr store.
 """
 
@@ -24,6 +24,7 @@ from bayesmf.convergence_stats import rhat_ess
 from bayesmf.diagnostics import mcmc_problems
 from bayesmf.identified import identified_draws, monitored_pairs, quantity_coords
 from bayesmf.inference.gibbs.sink import compact_draws
+from bayesmf.monitored_pairs import DEFAULT_N_PAIRS
 
 if TYPE_CHECKING:
     from bayesmf.data import RatingsData
@@ -74,7 +75,7 @@ class Monitor:
         chains: int,
         capacity: int,
         *,
-        n_pairs: int = 50,
+        n_pairs: int = DEFAULT_N_PAIRS,
         seed: int = 0,
     ) -> None:
         self.spec, self.train = spec, train
