@@ -71,6 +71,10 @@ def fake_draws(
         "item_bias": rng.normal(0, 0.3, (*cd, train.n_items)),
         "sigma": np.abs(sigma + rng.normal(0, 0.02, cd)) if spec.link == "identity" else np.abs(sigma / (high - low) + rng.normal(0, 0.005, cd)),
         "sigma_factor": np.abs(factor_sd + rng.normal(0, 0.02, (*cd, K) if spec.per_factor_scales else cd)),
+        "sigma_factor_user": np.abs(factor_sd + rng.normal(0, 0.02, (*cd, K) if spec.per_factor_scales else cd)),
+        "sigma_factor_item": np.abs(factor_sd + rng.normal(0, 0.02, (*cd, K) if spec.per_factor_scales else cd)),
+        "factor_mean_user": rng.normal(0, 0.02, (*cd, K)),
+        "factor_mean_item": rng.normal(0, 0.02, (*cd, K)),
         "sigma_user_bias": np.abs(0.3 + rng.normal(0, 0.02, cd)),
         "sigma_item_bias": np.abs(0.3 + rng.normal(0, 0.02, cd)),
     }

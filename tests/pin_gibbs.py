@@ -19,20 +19,21 @@ from bayesmf.inference.gibbs import fit_gibbs
 PINNED = Path(__file__).parent / "data" / "gibbs_pinned.npz"
 
 #: name -> (spec options, fit_gibbs options); covers every prior variant with and without
-#: biases, both inits, plain Gibbs (overrelaxation 0) and the warm-up group
+#: biases, both inits, plain Gibbs (overrelaxation 0) and the warm-up group; every prior is
+#: named (the default, ``factor_prior="auto"``, is one of them: "per_side_per_factor")
 VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "fixed": ({"priors": "fixed"}, {}),
     "fixed_nobias": ({"priors": "fixed", "biases": False}, {}),
-    "shared": ({}, {}),
-    "shared_nobias": ({"biases": False}, {}),
-    "shared_prior_init": ({}, {"init": "prior", "overrelaxation": 0.0}),
-    "per_factor": ({"per_factor_scales": True}, {}),
-    "per_factor_nobias": ({"per_factor_scales": True, "biases": False}, {}),
+    "shared": ({"factor_prior": "shared"}, {}),
+    "shared_nobias": ({"factor_prior": "shared", "biases": False}, {}),
+    "shared_prior_init": ({"factor_prior": "shared"}, {"init": "prior", "overrelaxation": 0.0}),
+    "per_factor": ({"factor_prior": "shared", "per_factor_scales": True}, {}),
+    "per_factor_nobias": ({"factor_prior": "shared", "per_factor_scales": True, "biases": False}, {}),
     "per_side": ({"factor_prior": "per_side"}, {}),
     "per_side_nobias": ({"factor_prior": "per_side", "biases": False}, {}),
     "per_side_per_factor": ({"factor_prior": "per_side", "per_factor_scales": True}, {}),
     "per_side_prior_init": ({"factor_prior": "per_side", "per_factor_scales": True}, {"init": "prior"}),
-    "warmup": ({}, {"keep_warmup": True}),
+    "warmup": ({"factor_prior": "shared"}, {"keep_warmup": True}),
 }
 
 

@@ -196,3 +196,11 @@ def test_the_fit_carries_its_verdict(advi_fit):
     diagnosis = advi_fit.diagnose(warn=False)
     assert advi_fit.info["verdict_ok"] == diagnosis.ok
     assert advi_fit.info["verdict"] == diagnosis.verdict
+
+
+def test_rank_one_with_per_factor_scales_is_refused_by_name(sim):
+    """PyTensor's numba backend cannot compile ADVI for a length-1 factor scale: a clear error
+    instead of its IndexError; the default spec at rank 1 takes one scale per side and fits."""
+    with pytest.raises(ValueError, match="per_factor_scales=True with n_factors=1"):
+        fit_advi(PMF(n_factors=1, per_factor_scales=True), sim.data, progressbar=False)
+    assert PMF(n_factors=1).per_factor_scales is False

@@ -58,7 +58,7 @@ def fake_result(spec, data, draws, method="gibbs", sample_stats=None, info=None)
 
 
 def test_identified_quantities_layout(data):
-    spec = PMF(n_factors=N_FACTORS)
+    spec = PMF(n_factors=N_FACTORS, factor_prior="shared")
     result = fake_result(spec, data, fake_draws(spec, data, 2, 30, seed=0))
     tree = identified_quantities(result, n_pairs=7)
     post = tree["posterior"].to_dataset()
@@ -144,7 +144,7 @@ def test_per_side_offsets_quantities_are_the_two_way_decomposition_and_ignore_th
 
 
 def test_identified_values_match_definitions(data):
-    spec = PMF(n_factors=N_FACTORS)
+    spec = PMF(n_factors=N_FACTORS, factor_prior="shared")
     draws = fake_draws(spec, data, 2, 10, seed=1)
     result = fake_result(spec, data, draws)
     post = identified_quantities(result, n_pairs=5)["posterior"].to_dataset()
@@ -318,7 +318,7 @@ def test_elbo_convergence_direct():
 
 
 def test_per_factor_scales_sorted(data):
-    spec = PMF(n_factors=N_FACTORS, per_factor_scales=True)
+    spec = PMF(n_factors=N_FACTORS, factor_prior="shared", per_factor_scales=True)
     draws = fake_draws(spec, data, 4, 300, seed=10)
     # permute the factor labels differently in each chain: only the sorted scales agree
     permuted = dict(draws)

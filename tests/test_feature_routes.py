@@ -134,9 +134,9 @@ def test_features_refused_without_the_per_side_prior():
     data = featured_data()
     for method in ("nuts", "advi"):
         with pytest.raises(ValueError, match=r"per-side prior they extend.*factor_prior='shared'"):
-            PMF(n_factors=2).fit(data, method=method, progressbar=False)
+            PMF(n_factors=2, factor_prior="shared").fit(data, method=method, progressbar=False)
     with pytest.raises(ValueError, match="per-side prior"):
-        model_priors.latent_variables(PMF(n_factors=2), data.scale, 3.0, {"user": data.feature_matrix("user")})
+        model_priors.latent_variables(PMF(n_factors=2, factor_prior="shared"), data.scale, 3.0, {"user": data.feature_matrix("user")})
     for method in ("map", "als", "sgd"):  # fixed priors only: no feature prior to fit
         with pytest.raises(ValueError, match=f"method='{method}' does not use features"):
             PMF(n_factors=2, priors="fixed").fit(data, method=method, progressbar=False)

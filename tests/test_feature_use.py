@@ -94,7 +94,7 @@ _NEEDS_PER_SIDE = r"this data has {which} features, which need the per-side prio
 
 @pytest.mark.parametrize(
     ("method", "spec", "message"),
-    [("nuts", PMF(n_factors=2), _NEEDS_PER_SIDE), ("advi", PMF(n_factors=2), _NEEDS_PER_SIDE),
+    [("nuts", PMF(n_factors=2, factor_prior="shared"), _NEEDS_PER_SIDE), ("advi", PMF(n_factors=2, factor_prior="shared"), _NEEDS_PER_SIDE),
      ("map", PMF(n_factors=2, priors="fixed"), _NO_FEATURES), ("als", PMF(n_factors=2, priors="fixed"), _NO_FEATURES),
      ("sgd", PMF(n_factors=2, priors="fixed"), _NO_FEATURES)],
 )
@@ -119,7 +119,7 @@ def test_other_routes_refuse_features_before_fitting(data, method, spec, message
 
 
 def test_gibbs_refuses_features_without_the_per_side_prior(data):
-    for spec in (PMF(n_factors=2), PMF(n_factors=2, priors="fixed")):
+    for spec in (PMF(n_factors=2, factor_prior="shared"), PMF(n_factors=2, priors="fixed")):
         with pytest.raises(ValueError, match="features, which need the per-side prior"):
             fit_gibbs(spec, data, **GIBBS)
 

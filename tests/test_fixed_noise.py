@@ -34,7 +34,9 @@ def test_gibbs_holds_a_given_sigma_and_learns_the_scales(data, init):
     fit = _gibbs(PMF(n_factors=2, sigma=0.7), data, init)
     post = fit.posterior
     np.testing.assert_allclose(post["sigma"].values, 0.7)
-    for name in ("sigma_factor", "sigma_user_bias", "sigma_item_bias"):
+    scales = [name for name in post.data_vars if str(name).startswith("sigma_")]
+    assert {"sigma_factor_user", "sigma_factor_item", "sigma_user_bias", "sigma_item_bias"} <= set(scales)
+    for name in scales:
         assert float(post[name].std()) > 0, name  # still learned
 
 
@@ -48,15 +50,15 @@ def test_without_sigma_the_noise_is_learned(data):
 
 def test_the_fixed_noise_changes_the_fit(data):
     """A larger fixed noise sd weighs the data less: the factors shrink (the learned scale with them)."""
-    tight, loose = (_gibbs(PMF(n_factors=2, sigma=s), data) for s in (0.3, 3.0))
+    tight, loose = (_gibbs(PMF(n_factors=2, factor_prior="shared", sigma=s), data) for s in (0.3, 3.0))
     assert float(loose.posterior["sigma_factor"].mean()) < float(tight.posterior["sigma_factor"].mean())
 
 
 def test_pymc_model_and_its_start_have_no_noise_variable(data):
-    spec = PMF(n_factors=2, sigma=0.7)
+    spec = PMF(n_factors=2, factor_prior="shared", sigma=0.7)
     model = spec.build(data)
     assert "sigma2" not in {v.name for v in model.free_RVs}
     assert float(model["sigma"].eval()) == pytest.approx(0.7)
     start = map_start(spec, data, random_seed=0)
     assert "sigma2" not in start and "factor_var" in start
-    assert "sigma2" in map_start(PMF(n_factors=2), data, random_seed=0)
+    assert "sigma2" in map_start(PMF(n_factors=2, factor_prior="shared"), data, random_seed=0)

@@ -50,10 +50,11 @@ def _with_cold_user(data: RatingsData) -> RatingsData:
 
 # -- layout ----------------------------------------------------------------------------------
 SPECS = [
-    PMF(n_factors=2),
-    PMF(n_factors=2, per_factor_scales=True),
-    PMF(n_factors=2, biases=False),
-    PMF(n_factors=2, biases=False, per_factor_scales=True),
+    PMF(n_factors=2),  # the default: per-side, one scale per factor
+    PMF(n_factors=2, factor_prior="shared"),
+    PMF(n_factors=2, factor_prior="shared", per_factor_scales=True),
+    PMF(n_factors=2, factor_prior="shared", biases=False),
+    PMF(n_factors=2, factor_prior="shared", biases=False, per_factor_scales=True),
     PMF(n_factors=2, priors="fixed"),
     PMF(n_factors=2, priors="fixed", biases=False),
     PMF(n_factors=2, factor_prior="per_side"),
@@ -126,7 +127,7 @@ def test_thinning_keeps_every_kth_sweep(small):
     opts = {"tune": 5, "chains": 2, "progressbar": False, "random_seed": 11}
     full = fit_gibbs(spec, small.data, draws=30, thin=1, **opts).posterior
     thinned = fit_gibbs(spec, small.data, draws=10, thin=3, **opts).posterior
-    for name in ("U", "sigma", "mu", "sigma_factor"):
+    for name in ("U", "sigma", "mu", "sigma_factor_user", "factor_mean_item"):
         np.testing.assert_array_equal(
             thinned[name].values, full[name].values[:, 2::3], err_msg=name
         )
@@ -685,11 +686,11 @@ def _prior_draw(rng: np.random.Generator, spec: PMF, n_users: int, n_items: int,
     low, high = scale
     K = spec.n_factors
     out = {}
-    if spec.factor_prior == "per_side":  # shared variance per side (no per_factor_scales here)
+    if spec.factor_prior == "per_side":  # a variance per side, or per side and factor
         from bayesmf.spec import FACTOR_MEAN_KAPPA
 
         for side, name, n in (("user", "U", n_users), ("item", "V", n_items)):
-            sd = np.sqrt(inv_gamma("factor_var"))
+            sd = np.sqrt([inv_gamma("factor_var") for _ in range(K)] if spec.per_factor_scales else inv_gamma("factor_var"))
             mean = rng.normal(0, sd / np.sqrt(FACTOR_MEAN_KAPPA), K)
             out |= {f"sigma_factor_{side}": sd, f"factor_mean_{side}": mean, name: rng.normal(mean, sd, (n, K))}
     else:  # one variance shared by all factors, or one per factor (each shared by U and V)
@@ -715,7 +716,7 @@ def sbc_ranks(n_reps: int, seed: int, fit=fit_gibbs, thin: int = 5, draws: int =
     """
     rng = np.random.default_rng(seed)
     n_users, n_items, scale = 15, 12, (1.0, 5.0)
-    spec = PMF(n_factors=2) if spec is None else spec
+    spec = PMF(n_factors=2, factor_prior="shared") if spec is None else spec
     observed = rng.random((n_users, n_items)) < 0.5
     observed[np.arange(n_users), np.arange(n_users) % n_items] = True  # everyone rates once
     observed[np.arange(n_items) % n_users, np.arange(n_items)] = True
@@ -814,7 +815,7 @@ def test_simulation_based_calibration_with_some_rows_sparse(monkeypatch, per_fac
     from bayesmf.inference.gibbs import moves
 
     monkeypatch.setattr(moves, "SPARSE_ROW_RATINGS", 6)
-    ranks, n_ranks = sbc_ranks(n_reps=300, seed=2025, spec=PMF(n_factors=2, per_factor_scales=per_factor))
+    ranks, n_ranks = sbc_ranks(n_reps=300, seed=2025, spec=PMF(n_factors=2, factor_prior="shared", per_factor_scales=per_factor))
     pvalues = uniformity_pvalues(ranks, n_ranks)
     assert (pvalues > 0.001).all(), pvalues
 
@@ -830,7 +831,7 @@ def test_simulation_based_calibration_with_fixed_noise():
     (``GaussianLikelihood.update`` not skipped) is not seen by these ranks (all p >= 0.26 over
     300 replicates): on these small problems the learned noise stays near the given one.
     """
-    ranks, n_ranks = sbc_ranks(n_reps=300, seed=2027, spec=PMF(n_factors=2, sigma=0.8))
+    ranks, n_ranks = sbc_ranks(n_reps=300, seed=2027, spec=PMF(n_factors=2, factor_prior="shared", sigma=0.8))
     pvalues = uniformity_pvalues(ranks, n_ranks)
     assert (pvalues > 0.001).all(), pvalues
 
@@ -846,6 +847,22 @@ def test_simulation_based_calibration_per_side_prior():
     precision the run stops with a ZeroDivisionError.
     """
     ranks, n_ranks = sbc_ranks(n_reps=300, seed=2025, spec=PMF(n_factors=2, factor_prior="per_side"))
+    pvalues = uniformity_pvalues(ranks, n_ranks)
+    assert (pvalues > 0.001).all(), pvalues
+
+
+@pytest.mark.slow
+def test_simulation_based_calibration_default_prior():
+    """SBC of the default prior, ``PMF(n_factors=2)``: per-side with one scale per factor.
+
+    Ranks the user side's first factor sd and first factor mean, sigma, the item offsets' sd,
+    mu and three predictions (`sbc_ranks`). The per-factor draw of the side variances is
+    the per-side block's with a vector of shapes and rates (`test_simulation_based_calibration_per_side_prior`
+    checks that block against broken variants).
+    """
+    spec = PMF(n_factors=2)
+    assert (spec.factor_prior, spec.per_factor_scales) == ("per_side", True)
+    ranks, n_ranks = sbc_ranks(n_reps=300, seed=2031, spec=spec)
     pvalues = uniformity_pvalues(ranks, n_ranks)
     assert (pvalues > 0.001).all(), pvalues
 

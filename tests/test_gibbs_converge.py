@@ -33,7 +33,9 @@ def sim():
 
 @pytest.fixture(scope="module")
 def converged(sim):
-    return fit_gibbs(PMF(n_factors=2), sim.data, random_seed=3, **QUIET)
+    # the shared prior stops before the posterior's factor draws are thinned (the per-side
+    # default needs ~3,800 sweeps here), so a run of fixed length can make the same draws
+    return fit_gibbs(PMF(n_factors=2, factor_prior="shared"), sim.data, random_seed=3, **QUIET)
 
 
 def test_checkpoints_are_geometric_and_end_at_the_budget():
@@ -60,7 +62,7 @@ def test_runs_until_the_verdict_passes(converged):
 
 
 def test_a_run_in_stages_makes_the_draws_of_a_fixed_run(sim, converged):
-    fixed = fit_gibbs(PMF(n_factors=2), sim.data, draws=converged.n_draws, thin=converged.info["thin"], random_seed=3, **QUIET)
+    fixed = fit_gibbs(converged.spec, sim.data, draws=converged.n_draws, thin=converged.info["thin"], random_seed=3, **QUIET)
     assert fixed.info["stopped_by"] == "draws" and "checks" not in fixed.info
     for name in ("U", "V", "sigma", "user_bias"):
         np.testing.assert_array_equal(converged.posterior[name].values, fixed.posterior[name].values)
@@ -158,7 +160,7 @@ def test_bad_budgets_are_named(sim, kwargs, error, match):
 
 def test_store_backed_run_until_converged(sim, converged, tmp_path):
     """The store grows with the run and holds the draws the in-memory run keeps."""
-    fit = fit_gibbs(PMF(n_factors=2), sim.data, random_seed=3, store=tmp_path / "post.zarr", **QUIET)
+    fit = fit_gibbs(converged.spec, sim.data, random_seed=3, store=tmp_path / "post.zarr", **QUIET)
     assert fit.info["stopped_by"] == "converged" and fit.n_draws == converged.n_draws
     for name in ("U", "sigma", "item_bias"):
         np.testing.assert_array_equal(fit.posterior[name].values, converged.posterior[name].values)
@@ -168,11 +170,16 @@ def test_store_backed_run_until_converged(sim, converged, tmp_path):
 # --- simulation-based calibration of runs stopped by the rule ------------------------------
 
 
+#: the prior of the stopping rule's SBC: the shared one, whose scale is identified (the
+#: per-side default's blocks have their own SBC in test_gibbs; the rule does not depend on them)
+SBC_SPEC = PMF(n_factors=2, factor_prior="shared")
+
+
 def _prior_draw(rng, n_users, n_items, scale):
-    """Parameters from PMF(n_factors=2)'s hierarchical prior (as in test_gibbs)."""
+    """Parameters from SBC_SPEC's hierarchical prior (as in test_gibbs)."""
     from test_gibbs import _prior_draw as draw
 
-    return draw(rng, PMF(n_factors=2), n_users, n_items, scale)
+    return draw(rng, SBC_SPEC, n_users, n_items, scale)
 
 
 def _stopped_ranks(n_reps: int, seed: int, n_keep: int = 99, biased_window: bool = False, **options):
@@ -205,7 +212,7 @@ def _stopped_ranks(n_reps: int, seed: int, n_keep: int = 99, biased_window: bool
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             kwargs = {"tune": 100, "min_draws": 20, "random_seed": int(rng.integers(2**31))} | options
-            fit = fit_gibbs(PMF(n_factors=2), data, **kwargs, **QUIET)
+            fit = fit_gibbs(SBC_SPEC, data, **kwargs, **QUIET)
         stops.append((fit.info["stopped_by"], fit.n_draws))
         if biased_window:
             sigma = fit.posterior["sigma"].values[0]  # chain 0's draws below their median

@@ -170,7 +170,7 @@ def test_layout_names_shapes_coords_and_stored_features():
 
 def test_features_need_the_per_side_prior():
     data = _small_data()
-    for spec in (PMF(n_factors=2), PMF(n_factors=2, priors="fixed")):
+    for spec in (PMF(n_factors=2, factor_prior="shared"), PMF(n_factors=2, priors="fixed")):
         with pytest.raises(ValueError, match="factor_prior='per_side'"):
             build_sweep(build_problem(spec, data))
 

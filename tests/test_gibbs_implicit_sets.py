@@ -340,7 +340,8 @@ def test_bad_values_and_combinations_are_named():
     with pytest.raises(ValueError, match="implicit_sets='users' is not valid"):
         PMF(factor_prior="per_side", implicit_sets="users")
     with pytest.raises(ValueError, match="factor_prior='per_side'"):
-        PMF(implicit_sets="user")
+        PMF(factor_prior="shared", implicit_sets="user")
+    assert PMF(implicit_sets="user").factor_prior == "per_side"  # the default chooses the prior they need
     with pytest.raises(ValueError, match="likelihood='implicit'"):
         PMF(factor_prior="per_side", likelihood="implicit", implicit_sets="item")
     data, test = _tiny()

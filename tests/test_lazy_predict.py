@@ -219,7 +219,7 @@ N_USERS, N_ITEMS, K, CHAINS, DRAWS, BLOCK = 2000, 1000, 8, 2, 100, 5
 def _fake_store(path):
     """A store of 2 x 100 random draws (24 MB; 5 draws a chunk), read lazily; its size in bytes."""
     data = _rated(simulate(n_users=N_USERS, n_items=N_ITEMS, n_factors=K, density=0.01, seed=1).data)
-    spec = PMF(n_factors=K)
+    spec = PMF(n_factors=K, factor_prior="shared")
     rng = np.random.default_rng(0)
     sizes = {"U": (N_USERS, K), "V": (N_ITEMS, K), "user_bias": (N_USERS,), "item_bias": (N_ITEMS,)}
     draws = {}

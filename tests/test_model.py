@@ -112,7 +112,7 @@ def _point_values(model, rng):
 def test_hierarchical_logp_is_the_documented_conjugate_model(per_factor):
     """The priors in build_model's docstring, written out with scipy, give the same density."""
     hyper = {"sigma2": (3.0, 2.0), "factor_var": (2.5, 0.4), "bias_var": (2.0, 0.2)}
-    spec = PMF(n_factors=2, priors="hierarchical", per_factor_scales=per_factor, hyperpriors=hyper)
+    spec = PMF(n_factors=2, priors="hierarchical", factor_prior="shared", per_factor_scales=per_factor, hyperpriors=hyper)
     data = small_data()
     model = build_model(spec, data)
     logp = model.compile_logp(jacobian=False, mode=FAST)

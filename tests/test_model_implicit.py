@@ -55,7 +55,7 @@ def test_fixed_prior_log_density_equals_numpy() -> None:
 def test_hierarchical_model_has_the_rating_models_priors() -> None:
     data = _data()
     implicit = PMF(n_factors=2, likelihood="implicit").build(data)
-    rating = PMF(n_factors=2).build(fake_train(6, 5))
+    rating = PMF(n_factors=2, factor_prior="shared").build(fake_train(6, 5))
     assert [rv.name for rv in implicit.free_RVs] == [rv.name for rv in rating.free_RVs]
     assert implicit["preference"].ndim == 2
     # mu's prior is on the response scale [0, 1] whatever scale the data carry

@@ -173,14 +173,14 @@ def test_ordinal_with_pymc_sampler():
 
 
 def test_map_start_is_not_collapsed(sim, train):
-    spec = PMF(n_factors=2)
+    spec = PMF(n_factors=2, factor_prior="shared")
     start = map_start(spec, sim.data, random_seed=0)
     assert {"U", "V", "mu", "user_bias", "item_bias", "sigma2", "factor_var"} <= set(start)
     assert np.sqrt(np.mean(start["U"] ** 2)) > 0.1  # away from the U = V = 0 saddle
     assert 0.5 * NOISE < np.sqrt(start["sigma2"]) < 2 * NOISE
     again = map_start(spec, sim.data, random_seed=0)
     np.testing.assert_array_equal(start["U"], again["U"])
-    per_factor = map_start(PMF(n_factors=2, per_factor_scales=True), sim.data, random_seed=0)
+    per_factor = map_start(PMF(n_factors=2, factor_prior="shared", per_factor_scales=True), sim.data, random_seed=0)
     assert per_factor["factor_var"].shape == (2,)
     # a user and an item without ratings start at prior-sized values, not at exactly 0
     partial = map_start(spec, train, random_seed=0)

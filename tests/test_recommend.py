@@ -406,10 +406,11 @@ def test_fold_in_cold_start_user_gets_the_prior(post):
     new = fold_in(post, {}, user="nobody", random_seed=1)
     out = predict(new, pd.DataFrame({"user": ["nobody"], "item": [post.train.items.classes[0]]}))
     assert out["new_user"].all()
-    sf = post.posterior["sigma_factor"].values.reshape(-1)
+    # the default prior is per-side with per-factor scales: U_k ~ N(m_k, s_k^2) in each draw
+    mean = post.posterior["factor_mean_user"].values.reshape(-1, 3)
+    sd = post.posterior["sigma_factor_user"].values.reshape(-1, 3)
     U = new.posterior["U"].values[:, :, -1].reshape(-1, 3)
-    # prior draws: U_k / sigma_factor ~ N(0, 1)
-    z = U / sf[:, None]
+    z = (U - mean) / sd
     assert abs(z.mean()) < 4 / np.sqrt(z.size) and abs(z.std() - 1) < 0.1
 
 

@@ -27,7 +27,7 @@ def gibbs(sim):
 def test_every_keeps_every_kth_draw_of_every_group_with_the_posteriors_draws(gibbs):
     light = gibbs.thin(every=4)
     assert light.n_chains == 2 and light.n_draws == 12  # draws 0, 4, ..., 44 of 45
-    for name in ("U", "V", "sigma", "user_bias", "sigma_factor"):
+    for name in ("U", "V", "sigma", "user_bias", "sigma_factor_user", "factor_mean_item"):
         np.testing.assert_array_equal(light.posterior[name].values, gibbs.posterior[name].values[:, ::4])
     stats = light.idata["sample_stats"].to_dataset()
     np.testing.assert_array_equal(

@@ -153,6 +153,13 @@ def fit_advi(
     if blas_threads is not None:
         blas_threads = validate_positive_int("blas_threads", blas_threads)
 
+    if spec.per_factor_scales and spec.n_factors == 1:
+        # PyTensor 3's numba backend fails to compile ADVI's step for a length-1 "factor"
+        # scale (IndexError in its vectorize codegen); at rank 1 the two models are one
+        raise ValueError(
+            "per_factor_scales=True with n_factors=1 cannot be fitted by ADVI (PyTensor's numba "
+            "backend fails to compile it); at rank 1 it is the same model as per_factor_scales=False, use that"
+        )
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
     start_seed, fit_seed, draw_seed = (int(s) for s in rng.integers(0, 2**31 - 1, size=3))
