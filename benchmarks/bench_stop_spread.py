@@ -4,7 +4,7 @@
 Usage::
 
     .venv/bin/python benchmarks/bench_stop_spread.py [--split u1] [--seeds 5] [--tunes 100,200,400]
-        [--variants default,per-side] [--rank 10] [--myfm-iters 200]
+        [--variants default,shared] [--rank 10] [--myfm-iters 200]
         [--data-dir ../shared/data] [--results benchmarks/RESULTS.md] [--no-write] [--quick]
 
 Issue 17's item 2 quotes the median over five seeds of the time to a passing verdict on
@@ -14,7 +14,7 @@ variant (as in ``bench_converge.py``) for every seed and every burn-in length in
 (each burn-in length ends the warm-up at another point of the chains, so it is as good as
 another seed for the stopping point), and reports for each run the sweeps per chain the rule
 asked for, the time as a ratio to myFM's ``--myfm-iters`` sweeps in the same process, and
-the held-out verdict (``diagnose(test=test)``: 50 test pairs the rule never saw) with the
+the held-out verdict (``diagnose(test=test)``: 200 test pairs the rule never saw; 50 before 2026-12-03) with the
 smallest held-out ESS. The summary per variant: the median sweeps and time ratio over all
 runs, and how many runs stopped while a held-out pair had ESS below 400.
 
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="u1")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--tunes", default="100,200,400")
-    parser.add_argument("--variants", default="default,per-side")
+    parser.add_argument("--variants", default="default,shared")
     parser.add_argument("--rank", type=int, default=10)
     parser.add_argument("--myfm-iters", type=int, default=200)
     parser.add_argument("--data-dir", default=os.environ.get("BAYESMF_DATA_DIR"))

@@ -421,7 +421,8 @@ def test_converge_bench_variants(tmp_path: Path, capsys: pytest.CaptureFixture[s
     data = simulate(n_users=20, n_items=15, n_factors=2, density=0.4, seed=0).data
     spec = bench_converge.spec_for("fixed-noise", 3, data)
     assert spec.sigma == PMF(priors="fixed").noise_sd(data.scale) and spec.priors == "hierarchical"
-    assert bench_converge.spec_for("default", 3, data) == PMF(n_factors=3)
+    assert bench_converge.spec_for("default", 3, data) == PMF(n_factors=3) == bench_converge.spec_for("per-side", 3, data)
+    assert bench_converge.spec_for("shared", 3, data).factor_prior == "shared"
     with pytest.raises(SystemExit):
         bench_converge.main(["--quick", "--no-write", "--seed-variants", "nonsense"])
 
