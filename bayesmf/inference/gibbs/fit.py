@@ -181,7 +181,8 @@ def fit_gibbs(
     the chains keep a draw every ``thin`` sweeps; at ``min_draws`` draws per chain and then at
     1.5 times as many each time, the sampler checks the identified quantities (those
     `bayesmf.diagnostics.diagnose` monitors by default: sigma, the scales, the level,
-    :math:`\lVert UV^\top\rVert`, 50 training and 50 unrated predictions) and stops when
+    :math:`\lVert UV^\top\rVert`, 200 training and 200 unrated predictions, the unrated
+    ones drawn in proportion to user x item activity: `bayesmf.monitored_pairs`) and stops when
     every one has R-hat :math:`\le` ``rhat_max`` and bulk and tail ESS :math:`\ge`
     ``ess_min``, or when the budget (``max_sweeps``, ``max_seconds``) runs out, with a
     `bayesmf.exceptions.ConvergenceWarning` naming the last verdict. Every draw after the
