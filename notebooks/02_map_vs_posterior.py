@@ -216,9 +216,9 @@ print("MAP below means ALS at its default tolerance (the faster of the two).")
 #
 # * **Gibbs, fixed prior** (`priors="fixed"`): exactly MAP's model, averaged over instead of
 #   maximized. MAP vs this fit is the **inference effect**.
-# * **Gibbs, hierarchical** (`PMF()`, the default): $\sigma$, the factor scale and the offset
-#   scales get inverse-gamma priors and are learned. This fit vs the fixed-prior one is the
-#   **model effect**.
+# * **Gibbs, hierarchical** (`PMF()`, the default): $\sigma$, each side's factor means and
+#   per-factor scales (as in Bayesian PMF) and the offset scales get priors and are learned.
+#   This fit vs the fixed-prior one is the **model effect**.
 #
 # The hierarchical posterior is also fitted two other ways:
 #
