@@ -124,8 +124,9 @@ class PMF:
         ML-100K splits (u1-u5, ua, ub) it beats myFM (rank 10, 200 sweeps) and the shared
         prior in test RMSE, converges within the default budget, and passes the held-out
         convergence check as often as the shared prior (5 of 7), at about 1.6 times its time
-        to a passing verdict (`benchmarks/RESULTS.md`, "The per-side prior as the default"). The likelihoods for stars as levels, thumbs
-        and implicit feedback keep the shared prior their results were measured with.
+        to a passing verdict (`benchmarks/RESULTS.md`, "The per-side prior as the default").
+        The likelihoods for stars as levels, thumbs and implicit feedback keep the shared
+        prior their results were measured with.
         ``"shared"``: :math:`U_{ik}, V_{jk} \sim \mathcal N(0, s^2)` with
         one variance for both sides (one per factor with ``per_factor_scales``).
         ``"per_side"``: the hyperprior of Bayesian PMF (Salakhutdinov & Mnih 2008, "Bayesian

@@ -52,7 +52,7 @@ FAST = os.environ.get("BAYESMF_FAST") == "1"
 SEED = 2026
 SPLIT_SEED = 0  # the cold split of benchmarks/bench_features.py (its default --seed)
 COLD_FRACTION = 0.1  # share of the rated items held out whole (its default --cold-fraction)
-# full mode: the default run until converged, within the default budget
+# full mode: run until converged, within twice the default budget (why: the markdown above)
 GIBBS = dict(chains=2, tune=40, draws=40) if FAST else dict(max_sweeps=20_000)
 K = 10
 PROB = 0.9
