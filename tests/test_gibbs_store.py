@@ -9,6 +9,7 @@ loads; and the sampler's peak memory does not grow with the number of draws.
 from __future__ import annotations
 
 import errno
+import gc
 import tracemalloc
 
 import numpy as np
@@ -178,10 +179,16 @@ def test_store_backed_fit_saves_and_loads(sim, tmp_path, fmt):
 
 
 def _peak(spec, data, draws, store):
-    """Peak bytes traced by tracemalloc during one fit (the store itself is on disk)."""
+    """Peak bytes traced by tracemalloc during one fit (the store itself is on disk).
+
+    The chains run one after the other (``cores=1``): run side by side, two chains' block
+    writes sometimes coincide, and the peak then holds both writers' transient copies, so it
+    varied by +-10 % from run to run (most in the run with more writes).
+    """
+    gc.collect()
     tracemalloc.start()
     try:
-        fit_gibbs(spec, data, draws=draws, tune=4, thin=1, chains=2, random_seed=0, progressbar=False, store=store)
+        fit_gibbs(spec, data, draws=draws, tune=4, thin=1, chains=2, cores=1, random_seed=0, progressbar=False, store=store)
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -194,24 +201,27 @@ MARGIN = 0.25
 def test_sampler_memory_does_not_grow_with_draws(tmp_path, monkeypatch):
     """N vs 10 N kept draws: the store's peak stays within MARGIN; the in-memory one does not.
 
-    A draw here is ~20 kB (300 users + 200 items, rank 8, float32 factors, biases), so the
-    in-memory run of 10 N = 320 draws x 2 chains holds ~11 MB more than that of N = 32, far
-    beyond a 25 % margin on a peak of a few MB; the store buffers one block (16 draws,
-    `_MAX_BLOCK` set low so that N holds two blocks) per chain whatever N is.
+    A draw here is ~180 kB (3,000 users + 2,000 items, rank 8, float32 factors, biases), so
+    the in-memory run of 10 N = 320 draws x 2 chains holds ~100 MB more than that of N = 32,
+    far beyond a 25 % margin on a peak of ~17 MB; the store buffers one block (16 draws,
+    `_MAX_BLOCK` set low so that N holds two blocks) per chain whatever N is. What does grow
+    with the draws under a store is small against that peak: the scalar trace (~300 bytes a
+    draw with the default prior at rank 8) and the zarr writer's transient buffers (measured:
+    14.6 MB vs 15.0-15.9 MB over 8 repeats). On a problem a tenth this size, with the chains
+    side by side, those made the 25 % margin a coin flip (CI of 4d9d88e: 1.83 vs 2.36 MB).
     """
     monkeypatch.setattr(zarr_sink, "_MAX_BLOCK", 16)
-    data = simulate(n_users=300, n_items=200, n_factors=8, density=0.1, noise=0.5, seed=3).data
+    data = simulate(n_users=3000, n_items=2000, n_factors=8, density=0.01, noise=0.5, seed=3).data
     spec = PMF(n_factors=8)
     n = 32
-    _peak(spec, data, 4, None)  # compile and import outside the measurement
-    _peak(spec, data, 4, tmp_path / "warm.zarr")  # and the store's first use
+    _peak(spec, data, 4, tmp_path / "warm.zarr")  # compile, import and open a store outside the measurement
     small = _peak(spec, data, n, tmp_path / "small.zarr")
     large = _peak(spec, data, 10 * n, tmp_path / "large.zarr")
     assert large <= (1 + MARGIN) * small, (small, large)
     # the check can fail: the in-memory sink grows with the draws
     small_memory, large_memory = _peak(spec, data, n, None), _peak(spec, data, 10 * n, None)
-    assert large_memory > (1 + MARGIN) * small_memory, (small_memory, large_memory)
-    assert large_memory - small_memory > 4 * max(large - small, 0)
+    assert large_memory > 2 * small_memory, (small_memory, large_memory)
+    assert large_memory - small_memory > 20 * max(large - small, 0)
 
 
 @pytest.mark.parametrize("fmt", ["nc", "zarr"])
