@@ -112,11 +112,18 @@ def test_run_until_converged_compacts_and_judges_the_draws_it_keeps(data, tmp_pa
 
 
 def test_memory_does_not_grow_with_the_run():
-    """Ten times the draws, the same peak memory: the posterior stays within factor_draws per chain."""
+    """Ten times the draws, the same peak memory but for the scalar trace: the posterior stays
+    within factor_draws per chain.
+
+    The scalar trace (every kept draw of sigma, the scales and the means: 37 numbers a draw
+    under the default prior at rank 8) is kept whole in memory by design, so it is counted
+    apart; it is what grew (by 1.086-1.088 x the peak over 6 repeats, against the 1.1 once
+    allowed for everything).
+    """
     data = simulate(n_users=300, n_items=200, n_factors=8, density=0.1, noise=0.5, seed=3).data
     opts = {"tune": 4, "thin": 1, "chains": 2, "random_seed": 0, "progressbar": False, "factor_draws": 32}
     fit_gibbs(PMF(n_factors=8), data, draws=8, **opts)  # compile and warm the caches first
-    peaks, sizes = [], []
+    peaks, sizes, traces = [], [], []
     for draws in (64, 640):
         tracemalloc.start()
         fit = fit_gibbs(PMF(n_factors=8), data, draws=draws, **opts)
@@ -124,8 +131,10 @@ def test_memory_does_not_grow_with_the_run():
         tracemalloc.stop()
         assert 16 <= fit.n_draws <= 32
         sizes.append(fit.info["posterior_nbytes"])
+        traces.append(sum(v.nbytes for v in fit.idata[SCALAR_GROUP].data_vars.values()))
     per_draw = sizes[0] / (2 * 32)
-    assert peaks[1] < 1.1 * peaks[0], peaks
+    assert traces[1] > 9 * traces[0]  # the trace does grow (all 640 draws of each chain)
+    assert peaks[1] - (traces[1] - traces[0]) < 1.05 * peaks[0], (peaks, traces)
     assert peaks[0] > 32 * 2 * per_draw  # the posterior is what the peak holds (the test can see it)
 
 
