@@ -210,6 +210,10 @@ def run_demo(
     out = Path(out)
     if (out / "report.md").exists() and not overwrite:
         raise FileExistsError(f"{out / 'report.md'} exists; pass --overwrite to replace it")
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"out={str(out)!r} is a file, not a folder")
+    # made before any fitting: a folder that cannot be made fails now, not after the fits
+    out.parent.mkdir(parents=True, exist_ok=True)
 
     t_start = time.perf_counter()
     if dataset == "ml-100k":
@@ -247,7 +251,7 @@ def run_demo(
     if titles is not None:
         recs = recs.merge(titles, on="item", how="left")
 
-    tmp = Path(tempfile.mkdtemp(prefix=".bayesmf-report-", dir=out.parent if out.parent.exists() else None))
+    tmp = Path(tempfile.mkdtemp(prefix=".bayesmf-report-", dir=out.parent))
     try:
         fig, ax = plt.subplots(figsize=(5, 5))
         plots.plot_calibration(calibration, ax=ax)

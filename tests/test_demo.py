@@ -37,6 +37,28 @@ def test_demo_refuses_to_overwrite_a_report(tmp_path: Path) -> None:
     assert (tmp_path / "report.md").read_text() == "mine"
 
 
+def test_demo_checks_its_folder_before_fitting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file in the way fails before any fit; a folder whose parent is missing is made first
+    (the rename at the end once failed on it, after minutes of fitting)."""
+    (tmp_path / "taken").write_text("mine")
+    with pytest.raises(FileExistsError, match="is a file"):
+        run_demo(out=tmp_path / "taken")
+    assert (tmp_path / "taken").read_text() == "mine"
+    with pytest.raises((FileExistsError, NotADirectoryError)):
+        run_demo(out=tmp_path / "taken" / "report")  # its parent cannot be made: fails before fitting
+
+    class Stop(Exception):
+        pass
+
+    def stop(*args: object, **kwargs: object) -> None:
+        raise Stop
+
+    monkeypatch.setattr("bayesmf.datasets.load_movielens", stop)  # the first step after the checks
+    with pytest.raises(Stop):
+        run_demo(out=tmp_path / "new" / "deeper" / "report")
+    assert (tmp_path / "new" / "deeper").is_dir()
+
+
 @pytest.mark.slow
 def test_demo_report_numbers_match_direct_computation(tmp_path: Path) -> None:
     out = tmp_path / "report"
