@@ -41,6 +41,13 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--thin", type=int, default=None, help="keep every thin-th Gibbs sweep: longer chains (default: the sampler's)"
     )
+    demo.add_argument(
+        "--report-draws",
+        type=_draws_or_all,
+        default=250,
+        help="Gibbs draws per chain, evenly spaced, behind the report's intervals and lists; 'all' for every "
+        "draw (the verdict always judges all of them; default: %(default)s)",
+    )
     demo.add_argument("--seed", type=int, default=2026, help="random seed (default: %(default)s)")
     demo.add_argument("--user", default=None, help="raw id of the user whose recommendations are shown")
     demo.add_argument("--overwrite", action="store_true", help="replace an existing report in --out")
@@ -49,6 +56,18 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("info", help="print versions of bayesmf and its numerical stack")
     return parser
+
+
+def _draws_or_all(text: str) -> int | None:
+    if text == "all":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'all', got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'all', got {text!r}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -82,8 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             user=args.user,
             overwrite=args.overwrite,
             progressbar=not args.no_progress,
+            report_draws=args.report_draws,
         )
-    except (ValueError, FileExistsError, FileNotFoundError) as exc:
+    except (ValueError, OSError) as exc:
         sys.stderr.write(f"bayesmf demo: error: {exc}\n")
         return 2
     sys.stdout.write(f"report written to {path}\n")

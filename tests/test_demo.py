@@ -19,8 +19,23 @@ def test_cli_help_lists_demo_options() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "bayesmf.cli", "demo", "--help"], capture_output=True, text=True, check=True
     )
-    for option in ("--out", "--dataset", "--draws", "--thin", "--seed", "--overwrite"):
+    for option in ("--out", "--dataset", "--draws", "--thin", "--seed", "--overwrite", "--report-draws"):
         assert option in out.stdout
+
+
+@pytest.mark.parametrize("bad", ["0", "-5", "2.5", "most"])
+def test_cli_rejects_bad_report_draws(capsys: pytest.CaptureFixture[str], bad: str) -> None:
+    with pytest.raises(SystemExit) as excinfo:
+        main(["demo", "--report-draws", bad])
+    assert excinfo.value.code == 2
+    assert repr(bad) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, "all"])
+def test_demo_names_bad_report_draws_before_fitting(tmp_path: Path, bad: object) -> None:
+    with pytest.raises((TypeError, ValueError), match="report_draws"):
+        run_demo(out=tmp_path / "r", report_draws=bad)  # type: ignore[arg-type]
+    assert not (tmp_path / "r").exists()
 
 
 def test_cli_rejects_unknown_dataset(capsys: pytest.CaptureFixture[str]) -> None:
@@ -63,8 +78,9 @@ def test_demo_checks_its_folder_before_fitting(tmp_path: Path, monkeypatch: pyte
 def test_demo_report_numbers_match_direct_computation(tmp_path: Path) -> None:
     out = tmp_path / "report"
     seed = 7
-    # thin=2 (not the sampler's default): the Gibbs numbers below match only if it is passed on
-    path = run_demo(out=out, draws=40, tune=40, chains=2, thin=2, seed=seed, progressbar=False)
+    # thin=2 (not the sampler's default): the Gibbs numbers below match only if it is passed on;
+    # report_draws=20: the report's Gibbs numbers come from every second draw
+    path = run_demo(out=out, draws=40, tune=40, chains=2, thin=2, seed=seed, progressbar=False, report_draws=20)
     assert path == out / "report.md"
     for name in ("report.md", "report.json", "calibration.png", "recommendations.png"):
         assert (out / name).stat().st_size > 0
@@ -83,9 +99,11 @@ def test_demo_report_numbers_match_direct_computation(tmp_path: Path) -> None:
     assert rows["MAP (ALS)"]["coverage 90%"] == pytest.approx(inside.mean(), abs=1e-12)
 
     gibbs = PMF().fit(train, method="gibbs", draws=40, tune=40, chains=2, thin=2, random_seed=seed, progressbar=False)
-    pred = gibbs.predict(test, prob=0.9)
+    pred = gibbs.thin(draws=20).predict(test, prob=0.9)
     assert rows["posterior (Gibbs)"]["RMSE"] == pytest.approx(np.sqrt(np.mean((y - pred["mean"].to_numpy()) ** 2)), rel=1e-6)
+    assert facts["report_draws_per_chain"] == 20 and facts["gibbs"]["draws"] == 40
     text = path.read_text()
+    assert "use 20 of its 40 draws per chain, evenly spaced; the verdict below judges all of them" in text
     assert f"{rows['posterior (Gibbs)']['RMSE']:.3f}" in text
 
 
