@@ -511,3 +511,13 @@ def test_stop_spread_bench_quick(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "| default | 2 |" in out  # the summary row counts both runs
     with pytest.raises(SystemExit):
         bench_stop_spread.main(["--quick", "--no-write", "--variants", "nonsense"])
+
+
+@pytest.mark.slow  # ~11 s: a 40-draw fit of ml-latest-small and three calibration tables
+def test_report_draws_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    """bench_report_draws --quick: the whole posterior's row, then one per thinned count."""
+    import bench_report_draws
+
+    assert bench_report_draws.main(["--quick", "--draws", "20,10"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line]
+    assert rows[1].startswith("| 40 (all) |") and rows[2].startswith("| 20 |") and rows[3].startswith("| 10 |")
