@@ -1,6 +1,6 @@
 """Convergence diagnostics of a PMF posterior: the verdict (`diagnose`, `Diagnosis`).
 
-`diagnose` runs R-hat, bulk/tail ESS and MCSE (ArviZ) on the quantities the data identify
+`diagnose` runs R-hat, bulk/tail ESS and MCSE (ArviZ's definitions) on the quantities the data identify
 (`bayesmf.identified.identified_quantities`: the raw factors are not identified, so their
 R-hat says nothing), adds the sampler's own warnings (NUTS divergences and tree depth,
 ADVI's ELBO trace, `bayesmf.elbo.elbo_convergence`) and returns a `Diagnosis`: a verdict,
@@ -25,6 +25,7 @@ import xarray as xr
 
 from bayesmf._validate import validate_positive
 from bayesmf.convergence_plots import plot_diagnostics
+from bayesmf.convergence_stats import convergence_table
 from bayesmf.data import RatingsData
 from bayesmf.elbo import elbo_convergence
 from bayesmf.exceptions import ConvergenceWarning
@@ -301,19 +302,15 @@ def mcmc_problems(table: pd.DataFrame, chains: int, rhat_max: float, ess_min: fl
 
 
 def summary_table(tree: xr.DataTree) -> pd.DataFrame:
-    """ArviZ summary of every monitored scalar, with a ``quantity`` column."""
-    import arviz as az
+    """Mean, sd, R-hat, bulk and tail ESS and MCSE of every monitored scalar, with a ``quantity`` column.
 
-    with warnings.catch_warnings():
-        # single chains and constant draws give NaN diagnostics, which we report ourselves
-        warnings.simplefilter("ignore", RuntimeWarning)
-        table = az.summary(tree, round_to="none")
-    table = pd.DataFrame(table)
-    labels = table.index.astype(str)
-    table.insert(0, "quantity", [label.split("[", 1)[0] for label in labels])
-    table.index = pd.Index(labels, name="label")
-    keep = ["quantity", "mean", "sd", "r_hat", "ess_bulk", "ess_tail", "mcse_mean", "mcse_sd"]
-    return table[[c for c in keep if c in table.columns]]
+    The numbers of ``az.summary(tree, round_to="none")``, computed for all scalars at once
+    (`bayesmf.convergence_stats.convergence_table`; ``tests/test_diagnostics.py`` checks them
+    against ``az.summary``).
+    """
+    from arviz_stats.validate import validate_ci_prob
+
+    return convergence_table(tree["posterior"].to_dataset(), validate_ci_prob(None))
 
 
 def _group_summary(

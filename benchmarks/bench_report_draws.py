@@ -52,20 +52,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--draws", default="250", help="comma-separated draws per chain to thin to")
     parser.add_argument("--seed", type=int, default=2026)
-    parser.add_argument("--quick", action="store_true", help="a short fixed-length fit (smoke test)")
+    parser.add_argument(
+        "--quick", action="store_true", help="a short fixed-length fit (smoke test)"
+    )
     args = parser.parse_args(argv)
     counts = [int(d) for d in args.draws.split(",")]
 
-    train, test = train_test_split(load_movielens("ml-latest-small"), test_size=0.2, seed=args.seed, by="user")
-    als = PMF(n_factors=10, priors="fixed").fit(train, method="als", random_seed=args.seed, progressbar=False)
+    train, test = train_test_split(
+        load_movielens("ml-latest-small"), test_size=0.2, seed=args.seed, by="user"
+    )
+    als = PMF(n_factors=10, priors="fixed").fit(
+        train, method="als", random_seed=args.seed, progressbar=False
+    )
     length = {"draws": 40, "tune": 40} if args.quick else {}
     start = time.perf_counter()
-    gibbs = PMF(n_factors=10).fit(train, method="gibbs", random_seed=args.seed, progressbar=False, **length)
+    gibbs = PMF(n_factors=10).fit(
+        train, method="gibbs", random_seed=args.seed, progressbar=False, **length
+    )
     fit_s = time.perf_counter() - start
     print(f"Gibbs fit {fit_s:.1f} s, {gibbs.n_draws} draws per chain, stopped by {gibbs.info.get('stopped_by')}; "
           f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
     whole, cal_s, cmp_s = _summaries({"MAP (ALS)": als, GIBBS: gibbs}, test)
-    print("\n| draws per chain | calibration s | comparison s | max abs coverage change (se) | max abs width change | RMSE change |")
+    print(
+        "\n| draws per chain | calibration s | comparison s | max abs coverage change (se) | max abs width change | RMSE change |"
+    )
     print("|---|---|---|---|---|---|")
     print(f"| {gibbs.n_draws} (all) | {cal_s:.1f} | {cmp_s:.1f} | - | - | - |")
     for d in counts:

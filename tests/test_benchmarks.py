@@ -521,3 +521,13 @@ def test_report_draws_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
     assert bench_report_draws.main(["--quick", "--draws", "20,10"]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line]
     assert rows[1].startswith("| 40 (all) |") and rows[2].startswith("| 20 |") and rows[3].startswith("| 10 |")
+
+
+@pytest.mark.slow
+def test_diagnose_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    """bench_diagnose --quick: a row per fit, az.summary and summary_table agreeing (checked inside)."""
+    import bench_diagnose
+
+    assert bench_diagnose.main(["--quick", "--repeats", "1"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line]
+    assert rows[1].startswith("| u1-shaped (simulated) | 4 x 40 |") and rows[2].startswith("| sbc | 1 x 99 |")

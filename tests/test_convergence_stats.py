@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from arviz_stats.base import array_stats
 
-from bayesmf.convergence_stats import ess_bulk, ess_tail, rank_rhat, rhat_ess
+from bayesmf.convergence_stats import ess_bulk, ess_tail, mcse_mean_sd, rank_rhat, rhat_ess
 
 
 def _ar1(rng: np.random.Generator, shape: tuple[int, int, int], phi: float) -> np.ndarray:
@@ -76,3 +76,13 @@ def test_it_sees_what_it_should() -> None:
 def test_rejects_a_stack_of_the_wrong_shape() -> None:
     with pytest.raises(ValueError, match=r"\(quantity, chain, draw\); got shape \(4, 100\)"):
         ess_bulk(np.zeros((4, 100)))
+
+
+@pytest.mark.parametrize("case", list(_cases()))
+def test_mcse_matches_arviz_scalar_by_scalar(case: str) -> None:
+    x = _cases()[case]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        expected = [array_stats.mcse(x, chain_axis=-2, draw_axis=-1, method=m) for m in ("mean", "sd")]
+    for name, got, value in zip(("mean", "sd"), mcse_mean_sd(x), expected, strict=True):
+        np.testing.assert_allclose(got, value, rtol=1e-12, atol=0, equal_nan=True, err_msg=name)

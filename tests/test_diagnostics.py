@@ -398,3 +398,32 @@ def test_diagnostics_reexports_its_parts():
     assert diagnostics.elbo_convergence is elbo.elbo_convergence
     assert diagnostics.plot_diagnostics is plots.plot_diagnostics is convergence_plots.plot_diagnostics
     assert diagnostics.ConvergenceWarning is exceptions.ConvergenceWarning
+
+
+@pytest.mark.parametrize(("chains", "draws", "stuck"), [(3, 101, False), (1, 80, False), (4, 60, True)])
+def test_summary_table_is_az_summary(data, chains, draws, stuck):
+    """The table `diagnose` judges by is ``az.summary``'s, number for number, label for label
+    (computed for all scalars at once instead; one chain: R-hat NaN in both)."""
+    from bayesmf.diagnostics import summary_table
+
+    spec = PMF(n_factors=N_FACTORS, factor_prior="per_side", per_factor_scales=True)
+    draws_ = fake_draws(spec, data, chains, draws, seed=5)
+    if stuck:
+        draws_["sigma"][1] += 3.0  # one chain elsewhere: R-hat far above 1
+        draws_["mu"][:, :, ...] = 3.0  # a constant scalar: R-hat NaN, ESS the number of split draws
+    tree = identified_quantities(fake_result(spec, data, draws_), n_pairs=10)
+    ours = summary_table(tree)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ref = az.summary(tree, round_to="none")
+    assert list(ours.index) == [str(label) for label in ref.index]
+    assert list(ours.columns) == ["quantity", "mean", "sd", "r_hat", "ess_bulk", "ess_tail", "mcse_mean", "mcse_sd"]
+    for column in ours.columns[1:]:
+        np.testing.assert_allclose(
+            ours[column].to_numpy(), np.asarray(ref[column], dtype=float), rtol=1e-10, atol=1e-14, equal_nan=True,
+            err_msg=column,
+        )  # fmt: skip
+    if chains == 1:
+        assert ours["r_hat"].isna().all()
+    if stuck:
+        assert ours.loc["sigma", "r_hat"] > 1.5

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayesmf.convergence_stats import rhat_ess
+from bayesmf.convergence_stats import convergence_table
 from bayesmf.diagnostics import mcmc_problems
 from bayesmf.identified import identified_draws, monitored_pairs, quantity_coords
 from bayesmf.inference.gibbs.sink import compact_draws
@@ -136,32 +136,14 @@ class Monitor:
     def table(self, n: int) -> pd.DataFrame:
         """R-hat and bulk and tail ESS of the first ``n`` draws of every chain, one row per scalar.
 
-        The numbers of `bayesmf.diagnostics.summary_table` (ArviZ's rank-normalized split
-        R-hat and ESS), computed for all scalars at once by `bayesmf.convergence_stats`
-        instead of ``az.summary`` on a tree, which loops over the scalars and also computes
-        what the rule does not need; labels as ``az.summary`` writes them.
+        The R-hat and ESS columns of `bayesmf.diagnostics.summary_table` (ArviZ's
+        rank-normalized split R-hat and ESS), by the same function
+        (`bayesmf.convergence_stats.convergence_table`) without the means, sds and MCSEs the
+        rule does not judge.
         """
         from arviz_stats.validate import validate_ci_prob
 
-        posterior = self.tree(n)["posterior"].to_dataset()
-        labels: list[str] = []
-        columns = []
-        for name in self.values:
-            da = posterior[name]
-            flat = da.values.reshape(da.shape[0], da.shape[1], -1)  # (chain, draw, scalars)
-            columns.append(np.moveaxis(flat, -1, 0))
-            if da.ndim == 2:
-                labels.append(name)
-            else:
-                grids = [np.asarray(da.coords[d].values) for d in list(da.dims)[2:]]
-                index = np.stack(np.meshgrid(*grids, indexing="ij"), -1)
-                labels += [f"{name}[{', '.join(str(x) for x in i)}]" for i in index.reshape(-1, da.ndim - 2)]
-        stacked = np.concatenate(columns)  # (scalars, chain, draw)
-        r_hat, bulk, tail = rhat_ess(stacked, validate_ci_prob(None))
-        values = {"r_hat": r_hat, "ess_bulk": bulk, "ess_tail": tail}
-        table = pd.DataFrame(values, index=pd.Index(labels, name="label"))
-        table.insert(0, "quantity", [label.split("[", 1)[0] for label in labels])
-        return table
+        return convergence_table(self.tree(n)["posterior"].to_dataset(), validate_ci_prob(None), full=False)
 
     def check(self, n: int, rhat_max: float, ess_min: float) -> Check:
         """Judge the first ``n`` draws of every chain by `bayesmf.diagnostics.mcmc_problems`."""
