@@ -22,8 +22,9 @@ For each scalar, as ArviZ computes it:
 `convergence_table` gives, for every scalar of a posterior-like dataset, the columns of
 ``az.summary`` that the diagnostics read (mean, sd, R-hat, ESS, MCSE), labelled as
 ``az.summary`` labels them: `bayesmf.diagnostics.summary_table` and the stopping rule's looks
-(`bayesmf.inference.gibbs.monitor`) are built on it, 20 times faster than ``az.summary`` on a
-small fit's 400 monitored quantities (its loop over the scalars cost each fit's verdict 0.4 s).
+(`bayesmf.inference.gibbs.monitor`) are built on it: 3 times faster than ``az.summary``'s loop
+over the scalars on ML-100K u1's 405 monitored quantities, 33 times on a small fit's
+(``benchmarks/RESULTS.md``, "What a verdict costs").
 
 `mcse_mean_sd` gives the Monte Carlo standard errors of the mean and of the sd as
 ``az.summary`` does (the ESS of the split raw draws, and of their squared deviations).
