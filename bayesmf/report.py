@@ -195,9 +195,9 @@ def run_demo(
         Draws per chain, evenly spaced (`bayesmf.FitResult.thin`), behind the report's
         predictions, intervals and recommendations; the verdict judges every draw. None: every
         draw. On the default run (ml-latest-small, 962 draws per chain) 250 moved no coverage
-        by more than 0.0005 (a quarter of its standard error) nor any mean width by more than
-        0.001, and took the intervals from 37 s to 8 s (``benchmarks/RESULTS.md``, "`make demo`
-        wall time").
+        by more than 0.0005 (a seventh of its standard error) nor any mean width by more than
+        0.001, and took the intervals and comparison from 39 s to 9 s
+        (``benchmarks/bench_report_draws.py``; ``benchmarks/RESULTS.md``, "`make demo` wall time").
 
     Returns
     -------
