@@ -402,6 +402,7 @@ def test_mixing_bench_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         q01, q05, median = (float(x) for x in row.split(" | ")[3:6])
         assert 0 < q01 <= q05 <= median <= 2.0, row
     assert "| fixed | fixed |" in rows[1]  # no learned noise sd or scale under the fixed prior
+    assert rows[0].split(" | ")[9] != "fixed"  # the default's per-side scales are learned and reported
     with pytest.raises(SystemExit):
         bench_mixing.main(["--quick", "--variants", "nonsense"])
 
