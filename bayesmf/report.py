@@ -69,7 +69,12 @@ def run_info(steps: Mapping[str, float] | None = None) -> str:
 
 
 def compare_fits(
-    results: dict[str, Any], test: Any, probs: tuple[float, ...] = _PROBS, *, calibration: pd.DataFrame | None = None
+    results: dict[str, Any],
+    test: Any,
+    probs: tuple[float, ...] = _PROBS,
+    *,
+    calibration: pd.DataFrame | None = None,
+    progressbar: bool = True,
 ) -> pd.DataFrame:
     """One row per fit: test RMSE, MAE, coverage of the central intervals, width of the 90 % one, fit time.
 
@@ -85,14 +90,16 @@ def compare_fits(
         `bayesmf.metrics.calibration_table` of these fits on ``test`` at (at least) ``probs``,
         when already computed: its coverage and widths are reused instead of summarizing
         every pair's predictive again (the costly step on a posterior of many draws).
+    progressbar : bool
+        Show progress bars while predicting.
     """
     from bayesmf import metrics
 
-    table = calibration if calibration is not None else metrics.calibration_table(results, test, probs=probs)
+    table = calibration if calibration is not None else metrics.calibration_table(results, test, probs=probs, progressbar=progressbar)
     rows = []
     for name, result in results.items():
         row: dict[str, Any] = {"fit": name, "method": result.method}
-        pred = result.predict(test, prob=0.5, progressbar=False)
+        pred = result.predict(test, prob=0.5, progressbar=progressbar)
         row["RMSE"] = metrics.rmse(pred["rating"], pred["mean"])
         row["MAE"] = metrics.mae(pred["rating"], pred["mean"])
         own = table[table["model"] == name]
@@ -255,8 +262,10 @@ def run_demo(
 
     from bayesmf.metrics import calibration_table
 
-    calibration = calibration_table(fits, test, probs=(0.1, 0.2, 0.3, 0.4, *_PROBS, 0.99))
-    comparison = pd.concat([_baselines(train, test), compare_fits(fits, test, calibration=calibration)])
+    calibration = calibration_table(fits, test, probs=(0.1, 0.2, 0.3, 0.4, *_PROBS, 0.99), progressbar=progressbar)
+    comparison = pd.concat(
+        [_baselines(train, test), compare_fits(fits, test, calibration=calibration, progressbar=progressbar)]
+    )
     shown_user = _pick_user(train, test, user)
     recs = shown_fit.recommend(shown_user, n=10, prob=0.9)
     titles = _titles(dataset, data_dir)

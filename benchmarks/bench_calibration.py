@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
         t_als = time.perf_counter() - t0
         fits = {"Gibbs (posterior)": gibbs, "ALS (MAP plug-in)": als}
         log(f"{name}: intervals")
-        table = calibration_table(fits, test, probs=PROBS)
+        table = calibration_table(fits, test, probs=PROBS, progressbar=False)
         pred_g, pred_a = gibbs.predict(test, progressbar=False), als.predict(test, progressbar=False)
         cov90 = float(table[(table["model"] == "Gibbs (posterior)") & (table["prob"] == 0.9)]["coverage"].iloc[0])
         log(f"{name}: P(r >= t)")

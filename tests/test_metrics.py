@@ -193,3 +193,19 @@ def test_interval_width_by_count(two_fits):
         assert group["n"].sum() == test.n_ratings
     with pytest.raises(ValueError, match="increasing"):
         metrics.interval_width_by_count(two_fits, test, bins=(5, 1))
+
+
+def test_calibration_progress_bar_is_shown_and_changes_nothing(two_fits, capsys):
+    """A bar over the chunks of test pairs (small chunks here, so that there are several); off by flag."""
+    from bayesmf import PredictOptions
+
+    test = two_fits["MAP"].train
+    options = PredictOptions(chunk_size=10)
+    shown = metrics.calibration_table(two_fits, test, probs=(0.5, 0.9), options=options, progressbar=True)
+    assert "predict" in capsys.readouterr().err
+    quiet = metrics.calibration_table(two_fits, test, probs=(0.5, 0.9), options=options, progressbar=False)
+    assert capsys.readouterr().err == ""
+    pd.testing.assert_frame_equal(shown, quiet)
+    widths = [metrics.interval_width_by_count(two_fits, test, options=options, progressbar=flag) for flag in (True, False)]
+    assert "predict" in capsys.readouterr().err
+    pd.testing.assert_frame_equal(*widths)
