@@ -271,14 +271,18 @@ def _labelled_stack(posterior: xr.Dataset) -> tuple[list[str], np.ndarray]:
     return labels, np.concatenate(columns)
 
 
-def convergence_table(posterior: xr.Dataset, prob: float, full: bool = True) -> pd.DataFrame:
+def convergence_table(posterior: xr.Dataset, prob: float | None = None, full: bool = True) -> pd.DataFrame:
     """One row per scalar of ``posterior``: ``quantity``, then ``az.summary``'s diagnostics columns.
 
     ``full``: ``mean``, ``sd`` (ddof 1, as ArviZ), ``r_hat``, ``ess_bulk``, ``ess_tail``
-    (at the central interval ``prob``), ``mcse_mean``, ``mcse_sd``; otherwise the R-hat and ESS
-    columns only (what the stopping rule judges by). Index: the labels ``az.summary`` gives.
+    (at the central interval ``prob``; None: ArviZ's default, as ``az.summary``), ``mcse_mean``,
+    ``mcse_sd``; otherwise the R-hat and ESS columns only (what the stopping rule judges by).
+    Index: the labels ``az.summary`` gives.
     """
     import pandas as pd
+    from arviz_stats.validate import validate_ci_prob
+
+    prob = validate_ci_prob(prob)
 
     labels, stacked = _labelled_stack(posterior)
     r_hat, bulk, tail = rhat_ess(stacked, prob)

@@ -308,9 +308,7 @@ def summary_table(tree: xr.DataTree) -> pd.DataFrame:
     (`bayesmf.convergence_stats.convergence_table`; ``tests/test_diagnostics.py`` checks them
     against ``az.summary``).
     """
-    from arviz_stats.validate import validate_ci_prob
-
-    return convergence_table(tree["posterior"].to_dataset(), validate_ci_prob(None))
+    return convergence_table(tree["posterior"].to_dataset())
 
 
 def _group_summary(

@@ -141,9 +141,7 @@ class Monitor:
         (`bayesmf.convergence_stats.convergence_table`) without the means, sds and MCSEs the
         rule does not judge.
         """
-        from arviz_stats.validate import validate_ci_prob
-
-        return convergence_table(self.tree(n)["posterior"].to_dataset(), validate_ci_prob(None), full=False)
+        return convergence_table(self.tree(n)["posterior"].to_dataset(), full=False)
 
     def check(self, n: int, rhat_max: float, ess_min: float) -> Check:
         """Judge the first ``n`` draws of every chain by `bayesmf.diagnostics.mcmc_problems`."""
