@@ -6,7 +6,7 @@ Usage::
     .venv/bin/python benchmarks/bench_implicit.py [--folds u1] [--ranks 10,64]
         [--scales 1,5,20] [--draws 100] [--tune 50] [--als-iterations 15] [--threads 1]
         [--seed 0] [--data-dir ../shared/data] [--results benchmarks/RESULTS.md]
-        [--no-write] [--json PATH] [--quick]
+        [--no-exact] [--no-write] [--json PATH] [--quick]
 
 Protocol (`bayesmf.topn`, as ``benchmarks/bench_topn.py``): ML-100K's canonical fold(s)
 (``load_folds``); both systems train on the training pairs as implicit feedback; every test
@@ -26,7 +26,12 @@ Systems, at each rank of ``--ranks``:
   the first ``a`` of ``--scales`` (implicit's ALS reads the values as confidences), with
   ``num_threads=--threads`` and BLAS held to one thread; scored by user . item factors,
   evaluated by ``bayesmf.topn.evaluate_scores``. Seconds per iteration: its fit seconds /
-  iterations.
+  iterations. Its default solver: three conjugate-gradient steps per row, an approximate
+  solve that forms neither the row's Gram matrix nor its Cholesky factor.
+- ``implicit-als-exact``: the same with ``use_cg=False``, implicit's exact solver (each
+  row's normal equations solved through a Cholesky factorization, as a Gibbs draw needs),
+  for the same work per row as a sweep; its ratio column is to the conjugate-gradient ALS
+  too. Left out with ``--no-exact``.
 
 The table gives, per rank, the ratio (bayesmf seconds per sweep) / (implicit seconds per
 iteration); the goal of issue 16 is a ratio within 3 at equal rank and equal threads
@@ -79,8 +84,8 @@ def confidences(train: RatingsData, scale: float) -> np.ndarray:
 
 
 def run_implicit_als(train: RatingsData, test: RatingsData, rank: int, scale: float,
-                     args: argparse.Namespace) -> dict[str, Any]:
-    """Fit `implicit`'s ALS; its seconds per iteration and NDCG@k."""
+                     args: argparse.Namespace, exact: bool = False) -> dict[str, Any]:
+    """Fit `implicit`'s ALS (``exact``: its Cholesky solver, ``use_cg=False``); seconds per iteration, NDCG@k."""
     import scipy.sparse as sps
     from implicit.cpu.als import AlternatingLeastSquares
     from threadpoolctl import threadpool_limits
@@ -90,15 +95,15 @@ def run_implicit_als(train: RatingsData, test: RatingsData, rank: int, scale: fl
         shape=(train.n_users, train.n_items),
     )
     with threadpool_limits(1, "blas"):  # implicit checks BLAS's threads when it builds the model
-        model = AlternatingLeastSquares(factors=rank, iterations=args.als_iterations,
+        model = AlternatingLeastSquares(factors=rank, iterations=args.als_iterations, use_cg=not exact,
                                         num_threads=args.threads, random_state=args.seed)
         start = time.perf_counter()
         model.fit(user_items, show_progress=False)
         seconds = time.perf_counter() - start
     scores = np.asarray(model.user_factors, dtype=np.float64) @ np.asarray(model.item_factors, dtype=np.float64).T
-    result = evaluate_scores(scores, train, test, k=K, threshold=THRESHOLD, random_seed=args.seed,
-                             name="implicit-als")
-    return {"system": "implicit-als", "rank": rank, "scale": scale, "fit_s": seconds,
+    system = "implicit-als-exact" if exact else "implicit-als"
+    result = evaluate_scores(scores, train, test, k=K, threshold=THRESHOLD, random_seed=args.seed, name=system)
+    return {"system": system, "rank": rank, "scale": scale, "fit_s": seconds,
             "s_per_step": seconds / args.als_iterations, "ndcg": ndcg(result)}
 
 
@@ -137,6 +142,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--scales", default="1,5,20", help="confidence_scale values (linear confidence)")
     parser.add_argument("--als-iterations", type=int, default=15)
     parser.add_argument("--threads", type=int, default=1, help="implicit's num_threads (bayesmf: one chain, one thread)")
+    parser.add_argument("--no-exact", action="store_true", help="leave out implicit's exact (Cholesky) ALS")
     args = bench.parse(parser, argv, QUICK)
     args.rank_list = [int(r) for r in args.ranks.split(",")]
     args.scale_list = [float(a) for a in args.scales.split(",")]
@@ -155,12 +161,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         records = []
         for rank in args.rank_list:
             records.append(run_implicit_als(train, test, rank, args.scale_list[0], args))
+            if not args.no_exact:
+                records.append(run_implicit_als(train, test, rank, args.scale_list[0], args, exact=True))
             records += [run_gibbs(train, test, rank, scale, args) for scale in args.scale_list]
         return records
 
     def describe(rec: dict[str, Any]) -> str:
-        if rec["system"] == "implicit-als":
-            return f"rank {rec['rank']} implicit ALS: NDCG {rec['ndcg'][0]:.3f}, {rec['s_per_step']:.4f} s/iteration"
+        if rec["system"].startswith("implicit-als"):
+            return f"rank {rec['rank']} {rec['system']}: NDCG {rec['ndcg'][0]:.3f}, {rec['s_per_step']:.4f} s/iteration"
         return f"rank {rec['rank']} Gibbs a={rec['scale']:g}: NDCG {rec['ndcg'][0]:.3f}, {rec['s_per_step']:.4f} s/sweep"
 
     records = bench.run_folds(args, each, describe)
@@ -169,7 +177,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"user did not rate in training; Gibbs: one chain on one thread, tune {args.tune}, draws {args.draws}, thin 1; "
         f"implicit ALS: {args.als_iterations} iterations, num_threads={args.threads}, confidence 1 + "
         f"{args.scale_list[0]:g} r",
-        "- ratio: bayesmf seconds per sweep / implicit seconds per iteration at the same rank (issue 16: within 3)",
+        "- ratio: seconds per sweep or iteration / implicit's conjugate-gradient ALS (`implicit-als`) seconds per "
+        "iteration at the same rank (issue 16: within 3); `implicit-als-exact`: implicit's Cholesky solver "
+        "(`use_cg=False`), the same work per row as a Gibbs draw",
     ]
     return bench.finish(SCRIPT, TITLE, argv, args, clock, protocol, table(records), records)
 

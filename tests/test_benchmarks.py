@@ -317,6 +317,9 @@ def test_myfm_bench_scripts_quick(script: str, tmp_path: Path, capsys: pytest.Ca
     peer = importlib.util.find_spec("implicit" if script == "bench_implicit" else "myfm") is not None
     systems = {r["system"] for r in records}
     assert any(s.startswith(("myfm", "implicit")) for s in systems) == peer
+    if script == "bench_implicit":  # both of implicit's solvers, each row's ratio to the conjugate-gradient one
+        assert {"implicit-als", "implicit-als-exact", "bayesmf-gibbs"} <= systems
+        assert all(line.split(" | ")[-3] != "nan" for line in rows)
     if script in ("bench_binary", "bench_ordinal"):
         assert {"bayesmf-gibbs", "bayesmf-gibbs-myfm-prior"} <= systems
         assert "factor_prior='per_side', per_factor_scales=True" in section
