@@ -68,7 +68,7 @@ def _log_mass_by_quadrature(a: float, b: float) -> float:
 @pytest.mark.parametrize(
     ("a", "b"),
     [(-np.inf, 0.0), (0.0, np.inf), (-1.0, 1.0), (1.0, 1.5), (-40.0, -39.0), (39.0, 40.0), (-3.0, 5.0), (6.0, 7.0),
-     (-np.inf, -30.0), (30.0, np.inf)],
+     (-np.inf, -30.0), (30.0, np.inf), (2.0, 2.01), (-0.5, -0.49), (-8.0, np.inf)],
 )
 def test_log_interval_matches_quadrature(a, b):
     """log(Phi(b) - Phi(a)) agrees with quadrature to 1e-7 (relative), far tails included.
@@ -79,6 +79,27 @@ def test_log_interval_matches_quadrature(a, b):
     assert np.isfinite(got)
     assert got == pytest.approx(_log_mass_by_quadrature(a, b), rel=1e-7, abs=1e-9)
     assert log_interval(a, a) == -np.inf
+
+
+def test_log_interval_fast_path_agrees_with_the_log_space_formula():
+    """Both branches of `log_interval` (erfc where nothing cancels, log_ndtr elsewhere) give one function.
+
+    Against scipy's log-space formula on a grid of intervals of every width, from both far
+    tails through 0 (so both branches and the switch between them are crossed), to 1e-12
+    relative (1e-13 absolute where the log is near 0).
+    """
+    def reference(a, b):  # log(Phi(b) - Phi(a)), mirrored to the lower side, in log space
+        if a + b > 0:
+            a, b = -b, -a
+        hi, lo = special.log_ndtr(b), special.log_ndtr(a)
+        return hi + np.log(-np.expm1(lo - hi))
+
+    got, want = [], []
+    for a in np.linspace(-38.0, 38.0, 381):
+        for width in (1e-6, 1e-3, 0.05, 0.5, 2.0, 10.0, np.inf):
+            got.append(log_interval(a, a + width))
+            want.append(reference(a, a + width))
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
 
 
 def test_draw_interval_draws_each_rating_in_its_levels_interval():

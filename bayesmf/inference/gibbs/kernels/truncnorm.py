@@ -21,6 +21,19 @@ interval of its level between two cutpoints, :math:`(c_{k-1}, c_k]` (`truncated_
 `draw_interval`), and its likelihood is :math:`\log(\Phi(c_k - \eta) - \Phi(c_{k-1} -
 \eta))` (`log_interval`, `interval_log_likelihood`).
 
+Fast paths. Where the normal probabilities in play are neither tiny nor close to 1, the
+same quantities come from :math:`\Phi(x) = \tfrac12\,\mathrm{erfc}(-x/\sqrt 2)` (libm's
+``erfc``, full relative precision on the lower side) and scipy's ``ndtri``, with no logs:
+:math:`\log(\Phi(b) - \Phi(a))` directly when :math:`\Phi(a) \le \Phi(b)/2` (no
+cancellation), and the inverse-CDF draws as :math:`\Phi^{-1}(p)` when the probability
+:math:`p` it inverts lies in :math:`[10^{-280}, 0.99]` (so :math:`x` is resolved to a few
+ulps). Elsewhere (the far tails, narrow intervals, draws near the top) the log-space
+formulas above run as before. Both give the same numbers to rounding (the tests hold
+either path to the exact quantiles). The ordered probit's cutpoint update evaluates the
+interval probability four times per rating and sweep: with the fast paths its sweep on
+ML-100K u1 went from 0.046 to 0.026 s, the binary probit's from 0.012 to 0.0096 s
+(``benchmarks/RESULTS.md``, "Ordinal ratings" and "Binary feedback").
+
 The scipy functions are C function pointers, which numba cannot cache on disk, so
 `draw_latent` and the interval kernels compile once per process (well under a second);
 `latent_scores` is cached.
@@ -51,8 +64,23 @@ _DOUBLE_FN = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_double, ctypes.c_int)
 #: log Phi(x) and its inverse, scipy's (the int argument skips Python dispatch)
 _log_ndtr = _DOUBLE_FN(get_cython_function_address("scipy.special.cython_special", "__pyx_fuse_1log_ndtr"))
 _ndtri_exp = _DOUBLE_FN(get_cython_function_address("scipy.special.cython_special", "ndtri_exp"))
+#: Phi^{-1}(p), scipy's (a plain double function: no fused-type argument)
+_ndtri = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_double)(
+    get_cython_function_address("scipy.special.cython_special", "ndtri"))
 #: log of the standard normal density's constant, sqrt(2 pi)
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+#: 1 / sqrt(2)
+_SQRT1_2 = 1.0 / math.sqrt(2.0)
+#: the fast paths' range of probabilities: below it (far tails) the log-space formulas run
+_FAST_MIN = 1e-280
+#: the largest probability the fast draws invert (above it, Phi^{-1} would lose digits)
+_FAST_MAX = 0.99
+
+
+@numba.njit(nogil=True, inline="always")
+def _cdf(x):  # type: ignore[no-untyped-def]
+    r""":math:`\Phi(x)` by ``erfc``: full relative precision for :math:`x \le 0`, absolute above."""
+    return 0.5 * math.erfc(-x * _SQRT1_2)
 
 
 @numba.njit(nogil=True)
@@ -76,7 +104,11 @@ def truncated_normal(mean, positive, u):  # type: ignore[no-untyped-def]
     docstring). A draw that rounding puts a hair across 0 is put on 0.
     """
     s = 1.0 if positive else -1.0
-    x = _ndtri_exp(math.log(u) + _log_ndtr(s * mean, 0), 0)
+    p = u * _cdf(s * mean)
+    if _FAST_MIN <= p <= _FAST_MAX:  # the fast path (module docstring)
+        x = _ndtri(p)
+    else:
+        x = _ndtri_exp(math.log(u) + _log_ndtr(s * mean, 0), 0)
     z = mean - s * x
     return max(z, 0.0) if positive else min(z, 0.0)
 
@@ -106,13 +138,18 @@ def truncated_interval(mean, lower, upper, u):  # type: ignore[no-untyped-def]
     flip = a + b < 0.0  # the interval's middle lies below the mean: mirror it
     if flip:
         a, b = -b, -a
-    hi = _log_ndtr(-a, 0)
-    lo = _log_ndtr(-b, 0)
-    # log(u + (1 - u) e^d), d = lo - hi <= 0, as a log-sum-exp: exact for u near 0 or 1 and d = -inf
-    t1 = math.log(u)
-    t2 = math.log1p(-u) + (lo - hi)
-    top = max(t1, t2)
-    x = -_ndtri_exp(hi + top + math.log1p(math.exp(min(t1, t2) - top)), 0)
+    # Phi(-x) = u Phi(-a) + (1 - u) Phi(-b); -a + -b <= 0, so both are lower-side probabilities
+    p = u * _cdf(-a) + (1.0 - u) * _cdf(-b)
+    if _FAST_MIN <= p <= _FAST_MAX:  # the fast path (module docstring)
+        x = -_ndtri(p)
+    else:
+        hi = _log_ndtr(-a, 0)
+        lo = _log_ndtr(-b, 0)
+        # log(u + (1 - u) e^d), d = lo - hi <= 0, as a log-sum-exp: exact for u near 0 or 1 and d = -inf
+        t1 = math.log(u)
+        t2 = math.log1p(-u) + (lo - hi)
+        top = max(t1, t2)
+        x = -_ndtri_exp(hi + top + math.log1p(math.exp(min(t1, t2) - top)), 0)
     x = min(max(x, a), b)
     return mean - x if flip else mean + x
 
@@ -129,11 +166,17 @@ def log_interval(a, b):  # type: ignore[no-untyped-def]
     r""":math:`\log(\Phi(b) - \Phi(a))` for :math:`a \le b` (either may be infinite), accurate in both tails.
 
     An interval above 0 is mirrored (:math:`\Phi(-a) - \Phi(-b)`), so the two
-    probabilities subtracted are never both near 1; then
+    probabilities subtracted are never both near 1; then :math:`\log(\Phi(b) - \Phi(a))`
+    directly where that loses nothing (the fast path of the module docstring), else
     :math:`\log\Phi(b) + \log(-\mathrm{expm1}(\log\Phi(a) - \log\Phi(b)))`.
     """
     if a + b > 0.0:
         a, b = -b, -a
+    upper = _cdf(b)
+    if upper >= _FAST_MIN:  # the fast path (module docstring): no cancellation when Phi(a) <= Phi(b) / 2
+        lower = _cdf(a)
+        if lower <= 0.5 * upper:
+            return math.log(upper - lower)
     hi = _log_ndtr(b, 0)
     lo = _log_ndtr(a, 0)
     if lo == -math.inf:
