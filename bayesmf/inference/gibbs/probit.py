@@ -44,7 +44,7 @@ from scipy.special import log_ndtr
 
 from bayesmf.inference.gibbs.kernels.rows import residual_stats
 from bayesmf.inference.gibbs.kernels.structs import MU, SIGMA2, Csr, Ratings, RowFit
-from bayesmf.inference.gibbs.kernels.truncnorm import draw_latent, latent_scores
+from bayesmf.inference.gibbs.kernels.truncnorm import draw_latent, latent_scores, log_cdf_sum
 from bayesmf.inference.gibbs.kernels.typed import TypedKernel
 from bayesmf.inference.gibbs.likelihood import GaussianLikelihood
 
@@ -165,7 +165,7 @@ class ProbitLikelihood(GaussianLikelihood):
 
     def log_likelihood(self, state: ChainState) -> float:
         r""":math:`\sum_{ij} \log\Phi(s_{ij}\eta_{ij})` over the training ratings at the current point."""
-        return float(np.sum(log_ndtr(self._signs * self._eta(state))))
+        return float(log_cdf_sum(self._signs * self._eta(state)))
 
     def draws(self, state: ChainState) -> dict[str, Any]:
         """Nothing: the probit has no noise sd in the posterior."""

@@ -53,6 +53,7 @@ __all__ = [
     "interval_log_likelihood",
     "interval_means",
     "latent_scores",
+    "log_cdf_sum",
     "log_interval",
     "log_ndtr",
     "ndtri_exp",
@@ -159,6 +160,21 @@ def draw_latent(eta, y, uniforms, out):  # type: ignore[no-untyped-def]
     """``out[n]`` = `truncated_normal` (``eta[n]``, ``y[n] > 0.5``, ``uniforms[n]``) for every rating."""
     for n in range(eta.shape[0]):
         out[n] = truncated_normal(eta[n], y[n] > 0.5, uniforms[n])
+
+
+@numba.njit(nogil=True)
+def log_cdf_sum(x):  # type: ignore[no-untyped-def]
+    r""":math:`\sum_n \log\Phi(x_n)`: the binary probit's log-likelihood at :math:`x = s\eta`.
+
+    By ``erfc`` where :math:`\Phi(x_n) \ge 10^{-280}` (the fast path of the module docstring:
+    full relative precision below 0, an absolute error of a few ulps above), scipy's
+    ``log_ndtr`` in the far lower tail.
+    """
+    total = 0.0
+    for n in range(x.shape[0]):
+        p = _cdf(x[n])
+        total += math.log(p) if p >= _FAST_MIN else _log_ndtr(x[n], 0)
+    return total
 
 
 @numba.njit(nogil=True)
