@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import xarray as xr
 
-__all__ = ["convergence_table", "ess_bulk", "ess_tail", "mcse_mean_sd", "rank_rhat", "rhat_ess"]
+__all__ = ["average_ranks", "convergence_table", "ess_bulk", "ess_tail", "mcse_mean_sd", "rank_rhat", "rhat_ess"]
 
 #: Blom's offset in the normal scores of ranks
 _BLOM = 3 / 8
@@ -65,10 +65,33 @@ def _split(x: np.ndarray) -> np.ndarray:
     return np.concatenate([x[:, :, :half], x[:, :, x.shape[2] - half :]], axis=1)
 
 
+def average_ranks(flat: np.ndarray) -> np.ndarray:
+    """Ranks 1..n along each row of ``flat`` (Q, n), ties given their average: ``scipy.stats.rankdata``'s.
+
+    One sort of every row, then each run of equal values gets the mean of its positions, all
+    rows at once (scipy's ``rankdata(..., axis=1)`` took twice as long on a verdict's 405 x
+    2,564 draws). Rows holding a NaN are left to scipy (NaN throughout, its ``propagate``).
+    """
+    q, n = flat.shape
+    order = np.argsort(flat, axis=1)  # ties get their average rank, so the sort need not be stable
+    ordered = np.take_along_axis(flat, order, axis=1)
+    new_run = np.ones((q, n), dtype=bool)
+    np.not_equal(ordered[:, 1:], ordered[:, :-1], out=new_run[:, 1:])
+    starts = np.flatnonzero(new_run)  # every row opens a run, so no run spans two rows
+    ends = np.append(starts[1:], q * n) - 1
+    mean_rank = 0.5 * (starts + ends) - (starts // n) * n + 1.0
+    ranks = np.empty((q, n))
+    np.put_along_axis(ranks, order, mean_rank[np.cumsum(new_run.ravel()) - 1].reshape(q, n), axis=1)
+    nan_rows = np.isnan(ordered[:, -1]) if n else np.zeros(q, dtype=bool)
+    if nan_rows.any():
+        ranks[nan_rows] = stats.rankdata(flat[nan_rows], method="average", axis=1)
+    return ranks
+
+
 def _z_scale(x: np.ndarray) -> np.ndarray:
     """Return the normal scores of each scalar's pooled ranks (average ranks for ties), same shape."""
     flat = x.reshape(x.shape[0], -1)
-    ranks = stats.rankdata(flat, method="average", axis=1)
+    ranks = average_ranks(flat)
     return special.ndtri((ranks - _BLOM) / (flat.shape[1] - 2 * _BLOM + 1)).reshape(x.shape)
 
 

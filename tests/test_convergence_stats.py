@@ -7,8 +7,16 @@ import warnings
 import numpy as np
 import pytest
 from arviz_stats.base import array_stats
+from scipy import stats
 
-from bayesmf.convergence_stats import ess_bulk, ess_tail, mcse_mean_sd, rank_rhat, rhat_ess
+from bayesmf.convergence_stats import (
+    average_ranks,
+    ess_bulk,
+    ess_tail,
+    mcse_mean_sd,
+    rank_rhat,
+    rhat_ess,
+)
 
 
 def _ar1(rng: np.random.Generator, shape: tuple[int, int, int], phi: float) -> np.ndarray:
@@ -86,3 +94,19 @@ def test_mcse_matches_arviz_scalar_by_scalar(case: str) -> None:
         expected = [array_stats.mcse(x, chain_axis=-2, draw_axis=-1, method=m) for m in ("mean", "sd")]
     for name, got, value in zip(("mean", "sd"), mcse_mean_sd(x), expected, strict=True):
         np.testing.assert_allclose(got, value, rtol=1e-12, atol=0, equal_nan=True, err_msg=name)
+
+
+def test_average_ranks_are_scipys() -> None:
+    """The verdict's ranks equal scipy's rankdata(method="average"): ties, runs at the ends, inf, NaN rows."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(6, 41))
+    rows = [x, np.abs(x - np.median(x, axis=1, keepdims=True)),  # folded draws: the middle pair ties
+            np.round(x), np.ones((2, 7)), np.zeros((3, 1)), np.array([[np.inf, -np.inf, 1.0, np.inf, -np.inf]])]
+    with_nan = rng.normal(size=(3, 9))
+    with_nan[1, 4] = np.nan
+    rows.append(with_nan)
+    for flat in rows:
+        np.testing.assert_array_equal(average_ranks(flat), stats.rankdata(flat, method="average", axis=1))
+    for name, case in _cases().items():
+        flat = case.reshape(case.shape[0], -1)
+        np.testing.assert_array_equal(average_ranks(flat), stats.rankdata(flat, method="average", axis=1), err_msg=name)
