@@ -69,7 +69,12 @@ def transpose_tiled(src, dst, reps):  # type: ignore[no-untyped-def]
 
 
 @numba.njit(cache=True)
-def _norm_cdf(x):  # type: ignore[no-untyped-def]
+def norm_cdf(x):  # type: ignore[no-untyped-def]
+    r""":math:`\Phi(x)` by ``erfc``: full relative precision for :math:`x \le 0`, absolute above.
+
+    Also the fast path of the Gibbs sampler's truncated-normal kernels
+    (`bayesmf.inference.gibbs.kernels.truncnorm`).
+    """
     return 0.5 * math.erfc(-x * _INV_SQRT2)
 
 
@@ -106,8 +111,8 @@ def mixture_summary(means, sds, qs, zq, low, high, clip, threshold, tol, stop, m
             if clip:
                 a = (low - m) * inv[c]
                 b = (high - m) * inv[c]
-                pa = _norm_cdf(a)
-                pb = _norm_cdf(b)
+                pa = norm_cdf(a)
+                pb = norm_cdf(b)
                 fa = _INV_SQRT2PI * math.exp(-0.5 * a * a)
                 fb = _INV_SQRT2PI * math.exp(-0.5 * b * b)
                 mid = pb - pa

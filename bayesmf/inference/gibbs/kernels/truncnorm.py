@@ -47,6 +47,8 @@ import math
 import numba
 from numba.extending import get_cython_function_address
 
+from bayesmf._kernels_predict import norm_cdf
+
 __all__ = [
     "draw_interval",
     "draw_latent",
@@ -70,18 +72,10 @@ _ndtri = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_double)(
     get_cython_function_address("scipy.special.cython_special", "ndtri"))
 #: log of the standard normal density's constant, sqrt(2 pi)
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
-#: 1 / sqrt(2)
-_SQRT1_2 = 1.0 / math.sqrt(2.0)
 #: the fast paths' range of probabilities: below it (far tails) the log-space formulas run
 _FAST_MIN = 1e-280
 #: the largest probability the fast draws invert (above it, Phi^{-1} would lose digits)
 _FAST_MAX = 0.99
-
-
-@numba.njit(nogil=True, inline="always")
-def _cdf(x):  # type: ignore[no-untyped-def]
-    r""":math:`\Phi(x)` by ``erfc``: full relative precision for :math:`x \le 0`, absolute above."""
-    return 0.5 * math.erfc(-x * _SQRT1_2)
 
 
 @numba.njit(nogil=True)
@@ -105,7 +99,7 @@ def truncated_normal(mean, positive, u):  # type: ignore[no-untyped-def]
     docstring). A draw that rounding puts a hair across 0 is put on 0.
     """
     s = 1.0 if positive else -1.0
-    p = u * _cdf(s * mean)
+    p = u * norm_cdf(s * mean)
     if _FAST_MIN <= p <= _FAST_MAX:  # the fast path (module docstring)
         x = _ndtri(p)
     else:
@@ -140,7 +134,7 @@ def truncated_interval(mean, lower, upper, u):  # type: ignore[no-untyped-def]
     if flip:
         a, b = -b, -a
     # Phi(-x) = u Phi(-a) + (1 - u) Phi(-b); -a + -b <= 0, so both are lower-side probabilities
-    p = u * _cdf(-a) + (1.0 - u) * _cdf(-b)
+    p = u * norm_cdf(-a) + (1.0 - u) * norm_cdf(-b)
     if _FAST_MIN <= p <= _FAST_MAX:  # the fast path (module docstring)
         x = -_ndtri(p)
     else:
@@ -172,7 +166,7 @@ def log_cdf_sum(x):  # type: ignore[no-untyped-def]
     """
     total = 0.0
     for n in range(x.shape[0]):
-        p = _cdf(x[n])
+        p = norm_cdf(x[n])
         total += math.log(p) if p >= _FAST_MIN else _log_ndtr(x[n], 0)
     return total
 
@@ -188,9 +182,9 @@ def log_interval(a, b):  # type: ignore[no-untyped-def]
     """
     if a + b > 0.0:
         a, b = -b, -a
-    upper = _cdf(b)
+    upper = norm_cdf(b)
     if upper >= _FAST_MIN:  # the fast path (module docstring): no cancellation when Phi(a) <= Phi(b) / 2
-        lower = _cdf(a)
+        lower = norm_cdf(a)
         if lower <= 0.5 * upper:
             return math.log(upper - lower)
     hi = _log_ndtr(b, 0)
