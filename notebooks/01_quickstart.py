@@ -60,13 +60,14 @@ if FAST:
 #
 # `load_movielens()` returns the bundled *ml-latest-small* set (ratings from 0.5 to 5 stars in
 # half stars) as a `RatingsData`: integer codes for users and items plus the encoders that map
-# them back to the raw MovieLens ids. We hold out a tenth of the ratings at random to check
-# the predictions against.
+# them back to the raw MovieLens ids. We hold out a fifth of each user's ratings (seeded; the
+# split `make demo` uses) to check the predictions against, so every user has ratings to learn
+# from and ratings to be judged on.
 
 # %%
 t0 = time.perf_counter()
 data = bayesmf.load_movielens()
-train, test = bayesmf.train_test_split(data, test_size=0.1, seed=SEED)
+train, test = bayesmf.train_test_split(data, test_size=0.2, seed=SEED, by="user")
 STEPS["load data"] = time.perf_counter() - t0
 print(data)
 print("train:", train)
@@ -114,7 +115,11 @@ if FAST:
 # `diagnosis.summary` shows each monitored quantity: the number of scalars it stands for, the
 # worst R-hat and the smallest bulk and tail effective sample sizes among them. A quantity
 # fails when its R-hat is above 1.01 or an ESS below 400 (`pred_train` and `pred_unrated` are
-# 50 predicted ratings each, of rated and of unrated pairs).
+# 200 predicted ratings each: of rated pairs, and of unrated pairs drawn in proportion to the
+# user's and the movie's activity).
+# A pass is not guaranteed: on another split of these ratings (a tenth held out at random)
+# the same rank-10 fit stops at its 10,000-sweep budget with two pairs of chains in two
+# modes of the posterior, and this verdict then says FAILS (`notebooks/README.md`).
 
 # %%
 diagnosis.summary
