@@ -535,3 +535,16 @@ def test_diagnose_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
     assert bench_diagnose.main(["--quick", "--repeats", "1"]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line]
     assert rows[1].startswith("| u1-shaped (simulated) | 4 x 40 |") and rows[2].startswith("| sbc | 1 x 99 |")
+
+
+def test_sweep_steps_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    """bench_sweep_steps --quick: a row per step of the default sweep, shares that add up to the sweep."""
+    import bench_sweep_steps
+
+    assert bench_sweep_steps.main(["--quick"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line]
+    names = [row.split(" | ")[0].lstrip("| ") for row in rows[1:]]
+    assert names[:3] == ["variates (and augment)", "RowUpdate (user)", "RowUpdate (item)"]
+    assert "CollapsedBiasScale" in names and "refresh" in names and names[-1] == "**sweep**"
+    shares = [float(row.split(" | ")[2].rstrip(" |%")) for row in rows[1:-1]]
+    assert 90.0 <= sum(shares) <= 100.5  # the steps are the sweep, up to the clock calls between them

@@ -410,8 +410,8 @@ def test_collapsed_bias_variance_step_agrees_with_plain_gibbs():
     collapsed = np.empty((n_iter, 5))
     var = 0.3
     for t in range(n_iter):
-        var = collapsed_bias_var(Csr(indptr, other, rating), P_items, P_users, mu, sigma2, var, InvGamma(a_b, b_b),
-                                 rng.random(64), rng.standard_normal(n_items), np.empty(n_items))
+        var, _ = collapsed_bias_var(Csr(indptr, other, rating), P_items, P_users, mu, sigma2, var, InvGamma(a_b, b_b),
+                                    rng.random(64), rng.standard_normal(n_items), np.empty(n_items))
         collapsed[t] = var, np.log(var), P_items[0, 0], P_items[4, 0], P_items[5, 0] ** 2
 
     plain = np.empty((n_iter, 5))
@@ -430,6 +430,34 @@ def test_collapsed_bias_variance_step_agrees_with_plain_gibbs():
     (m1, se1), (m2, se2) = mean_and_se(collapsed), mean_and_se(plain)
     z = (m1 - m2) / np.sqrt(se1**2 + se2**2)
     assert np.all(np.abs(z) < 5), (m1, m2, z)
+
+
+
+def test_collapsed_bias_scale_carries_the_residual_sum_of_squares():
+    """After `CollapsedBiasScale` the carried ``state.sse`` equals the SSE recomputed from the
+    ratings at the new biases (and it did move: the biases changed).
+
+    Not a statistical check: the sum of n_j delta_j^2 - 2 delta_j (S_j - n_j c_j) per row
+    must be the exact change; a sign or a missing factor 2 is off by the size of the change.
+    """
+    from bayesmf.inference.gibbs.kernels.rows import residual_stats
+    from bayesmf.inference.gibbs.moves import CollapsedBiasScale
+
+    sim = simulate(n_users=30, n_items=24, n_factors=2, density=0.3, noise=0.6, seed=8)
+    spec = PMF(n_factors=2)  # per side, with biases: the move applies
+    problem, state = _burned_in(spec, sim.data, np.random.default_rng(4), 5)
+    assert CollapsedBiasScale.applies(problem) and not state.sse_stale
+    move = CollapsedBiasScale(problem)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        before = state.sse
+        move(state, None, rng)
+        assert not state.sse_stale
+        total, total_sq = residual_stats(problem.ratings.by_user, state.P_user, state.P_item, True)
+        mu = state.scalars[0]
+        recomputed = total_sq - 2.0 * mu * total + problem.n_obs * mu * mu
+        assert abs(state.sse - before) > 1e-3
+        assert state.sse == pytest.approx(recomputed, rel=1e-10)
 
 
 # -- the scale moves of sparse rows ----------------------------------------------------------

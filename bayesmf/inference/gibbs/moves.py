@@ -194,7 +194,8 @@ class CollapsedBiasScale(_ResponseMove):
     then the biases given it). Drawing the variance given the biases and the biases given
     the variance mixes slowly under this prior, where the spread of the item offsets trades
     with the side means (:math:`c_j + m_U \cdot V_j`); see ``benchmarks/RESULTS.md``, "Gibbs extra moves". The
-    biases move, so the residual sum of squares is left stale.
+    biases move; the kernel returns the change of the residual sum of squares they make, so
+    ``state.sse`` is carried along exactly (left stale if it was stale before).
     """
 
     kernel = collapsed_bias_var
@@ -207,19 +208,21 @@ class CollapsedBiasScale(_ResponseMove):
     def __call__(self, state: ChainState, variates: Variates, rng: np.random.Generator) -> None:
         """Redraw the item side's, then the user side's."""
         ratings = self.responses(state)
+        sse = state.sse
         for csr, own, other, index in (
             (ratings.by_item, state.item, state.P_user, ITEM_BIAS_VAR),
             (ratings.by_user, state.user, state.P_item, USER_BIAS_VAR),
         ):
             u = rng.random(_SLICE_UNIFORMS)
             z = rng.standard_normal(own.P.shape[0])
-            var = self._kernel(
+            var, d_sse = self._kernel(
                 csr, own.P, other, state.scalars[MU], state.scalars[SIGMA2], state.scalars[index],
                 self.problem.hyper.bias, u, z, np.empty(own.P.shape[0]),
             )
             state.scalars[index] = var
             own.prec[0] = 1.0 / var
-        state.sse_stale = True
+            sse += d_sse
+        state.sse = max(float(sse), 0.0)
 
 
 class SparseScaleMoves(_ResponseMove):

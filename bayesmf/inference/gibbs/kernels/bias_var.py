@@ -69,9 +69,15 @@ def collapsed_bias_var(ratings, P_own, P_other, mu, sigma2, bias_var, prior, u, 
     width 0.5, at most 60 steps; uniforms ``u``); then every :math:`c_j \mid s_c^2, \cdot
     \sim \mathcal N(v_j S_j / \sigma^2, v_j)`, :math:`v_j = (n_j / \sigma^2 + 1 / s_c^2)^{-1}`
     (``z``: one standard normal per row). Together a valid update of the block
-    :math:`(s_c^2, c)`, written into ``P_own[:, 0]``; returns the new :math:`s_c^2`.
-    ``ratings``: the side's ratings by row; ``prior`` (`InvGamma`): the variance's prior;
-    ``sums``: scratch space, one per row.
+    :math:`(s_c^2, c)`, written into ``P_own[:, 0]``. ``ratings``: the side's ratings by
+    row; ``prior`` (`InvGamma`): the variance's prior; ``sums``: scratch space, one per row.
+
+    Returns the new :math:`s_c^2` and the change of the residual sum of squares
+    :math:`\sum (r_{ij} - \mu - b_i - c_j - U_i \cdot V_j)^2` that the new biases make:
+    with :math:`\delta_j = c_j^{\text{new}} - c_j^{\text{old}}` and the residual sum
+    :math:`S_j - n_j c_j^{\text{old}}`, it is :math:`\sum_j n_j \delta_j^2 - 2 \delta_j (S_j
+    - n_j c_j^{\text{old}})`, so the caller carries the statistic along without a pass over the
+    ratings.
     """
     bias_free_sums(ratings, P_own, P_other, mu, sums)
     indptr = ratings.indptr
@@ -91,8 +97,12 @@ def collapsed_bias_var(ratings, P_own, P_other, mu, sigma2, bias_var, prior, u, 
             q += 1
     density = BiasVarDensity(chat, noise, prior)
     new_var = np.exp(slice_step(density, np.log(bias_var), _WIDTH, _MAX_STEPS, u))
+    d_sse = 0.0
     for row in range(n_rows):
         n = indptr[row + 1] - indptr[row]
         post_var = 1.0 / (n / sigma2 + 1.0 / new_var)
+        old = P_own[row, 0]
         P_own[row, 0] = post_var * sums[row] / sigma2 + np.sqrt(post_var) * z[row]
-    return new_var
+        delta = P_own[row, 0] - old
+        d_sse += n * delta * delta - 2.0 * delta * (sums[row] - n * old)
+    return new_var, d_sse
