@@ -63,6 +63,16 @@ _KEPT_GROUPS = ("sample_stats", SCALAR_GROUP)
 _NAMES = {"user": ("U", "user_bias"), "item": ("V", "item_bias")}
 
 
+def _columns_as_frame(ratings: Any) -> Any:
+    """Return a dict of columns (list-like values) as ``pd.DataFrame(dict)``; anything else as it is."""
+    if not isinstance(ratings, Mapping) or not ratings or not all(pd.api.types.is_list_like(v) for v in ratings.values()):
+        return ratings
+    try:
+        return pd.DataFrame(dict(ratings))
+    except ValueError as err:  # columns of different lengths
+        raise ValueError(f"ratings given as a dict of columns {list(ratings)}: {err}") from None
+
+
 def _fold_in_frame(ratings: Any, new_id: Any, side: str, cols: dict[str, str], rating_col: str) -> pd.DataFrame:
     other = _OTHER[side]
     if isinstance(ratings, Mapping):
@@ -83,10 +93,14 @@ def _fold_in_frame(ratings: Any, new_id: Any, side: str, cols: dict[str, str], r
                 "name them with user_col=/item_col=/rating_col="
             )
         if new_id is not None:
-            raise ValueError(f"{side}= is only for ratings given as a dict; the frame names its {side}s")
+            raise ValueError(
+                f"{side}={new_id!r} names the {side} of ratings given as a dict {other} -> rating; "
+                f"a frame (or a dict of columns) names its {side}s in its {cols[side]!r} column"
+            )
         return ratings
     raise TypeError(
-        f"ratings must be a DataFrame of (user, item, rating) or a dict {other} -> rating, got {type(ratings).__name__}"
+        f"ratings must be a DataFrame of (user, item, rating), a dict of those columns or a dict {other} -> rating, "
+        f"got {type(ratings).__name__}"
     )
 
 
@@ -109,9 +123,11 @@ def fold_in(
         The fitted model; its users, items and draws are kept as they are.
     ratings : pandas.DataFrame or dict
         The new users' ratings: a frame with columns ``user_col``, ``item_col``,
-        ``rating_col`` (raw ids; users not in the model, items in it), or a dict
-        ``{item: rating}`` for ONE user named by ``user`` (an empty dict folds in a user with
-        no ratings, who gets the prior: cold start, flagged ``new_user`` by `predict`).
+        ``rating_col`` (raw ids; users not in the model, items in it), or a dict of such
+        columns (``{"user": [...], "item": [...], "rating": [...]}``, read as
+        ``pd.DataFrame(ratings)``), or a dict ``{item: rating}`` for ONE user named by
+        ``user`` (an empty dict folds in a user with no ratings, who gets the prior: cold
+        start, flagged ``new_user`` by `predict`).
     user : raw id, optional
         The new user's id when ``ratings`` is a dict.
     random_seed : int or numpy.random.Generator, optional
@@ -169,9 +185,10 @@ def fold_in_items(
     result : FitResult
         The fitted model (left unchanged).
     ratings : pandas.DataFrame or dict
-        A frame of (user, item, rating) whose items are new and users known, or a dict
-        ``{user: rating}`` for ONE item named by ``item`` (an empty dict: an item without
-        ratings, cold start, under any likelihood).
+        A frame of (user, item, rating) whose items are new and users known, a dict of
+        those columns (read as ``pd.DataFrame(ratings)``), or a dict ``{user: rating}`` for
+        ONE item named by ``item`` (an empty dict: an item without ratings, cold start, under
+        any likelihood).
     item : raw id, optional
         The new item's id when ``ratings`` is a dict.
     random_seed : int or numpy.random.Generator, optional
@@ -213,6 +230,7 @@ def _fold_in(
     other = _OTHER[side]
     train = result.train
     encoders = {"user": train.users, "item": train.items}
+    ratings = _columns_as_frame(ratings)
     frame = _fold_in_frame(ratings, new_id, side, cols, rating_col)
     if len(frame) and (spec.likelihood != "normal" or spec.link != "identity"):
         raise ValueError(

@@ -11,6 +11,7 @@ from scipy import stats
 from bayesmf.binary import binarize
 from bayesmf.data import IdEncoder, RatingsData
 from bayesmf.datasets import simulate
+from bayesmf.fold_in import fold_in_items
 from bayesmf.inference.gibbs import fit_gibbs
 from bayesmf.metrics import item_mean_baseline, rmse
 from bayesmf.posterior import make_posterior
@@ -401,6 +402,28 @@ def test_fold_in_extends_users_and_train(post):
     assert not set(out["item"]) & set(items[:3])
     assert not out["new_user"].any()
 
+
+
+def test_fold_in_takes_a_dict_of_columns_as_the_frame_it_spells(post):
+    """``{"user": [...], "item": [...], "rating": [...]}`` (README's "Ten lines") folds in as
+    ``pd.DataFrame`` of it does, for users and for items; ragged columns and ``user=`` beside
+    columns are errors that say so."""
+    items = post.train.items.classes[:3].tolist()
+    columns = {"user": ["ann"] * 3, "item": items, "rating": [5.0, 4.0, 5.0]}
+    by_dict = fold_in(post, columns, random_seed=0)
+    by_frame = fold_in(post, pd.DataFrame(columns), random_seed=0)
+    np.testing.assert_array_equal(by_dict.posterior["U"].values, by_frame.posterior["U"].values)
+    assert by_dict.train.users.classes[-1] == "ann" and by_dict.train.n_ratings == post.train.n_ratings + 3
+    users = post.train.users.classes[:2].tolist()
+    cols_items = {"user": users, "item": ["film"] * 2, "rating": [1.0, 2.0]}
+    np.testing.assert_array_equal(
+        fold_in_items(post, cols_items, random_seed=0).posterior["V"].values,
+        fold_in_items(post, pd.DataFrame(cols_items), random_seed=0).posterior["V"].values,
+    )
+    with pytest.raises(ValueError, match="dict of columns"):
+        fold_in(post, {"user": ["ann"] * 2, "item": items, "rating": [5.0, 4.0, 5.0]})
+    with pytest.raises(ValueError, match="user='ann'"):
+        fold_in(post, columns, user="ann")
 
 def test_fold_in_cold_start_user_gets_the_prior(post):
     new = fold_in(post, {}, user="nobody", random_seed=1)
