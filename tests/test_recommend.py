@@ -403,7 +403,6 @@ def test_fold_in_extends_users_and_train(post):
     assert not out["new_user"].any()
 
 
-
 def test_fold_in_takes_a_dict_of_columns_as_the_frame_it_spells(post):
     """``{"user": [...], "item": [...], "rating": [...]}`` (README's "Ten lines") folds in as
     ``pd.DataFrame`` of it does, for users and for items; ragged columns and ``user=`` beside
@@ -424,6 +423,7 @@ def test_fold_in_takes_a_dict_of_columns_as_the_frame_it_spells(post):
         fold_in(post, {"user": ["ann"] * 2, "item": items, "rating": [5.0, 4.0, 5.0]})
     with pytest.raises(ValueError, match="user='ann'"):
         fold_in(post, columns, user="ann")
+
 
 def test_fold_in_cold_start_user_gets_the_prior(post):
     new = fold_in(post, {}, user="nobody", random_seed=1)
