@@ -9,16 +9,16 @@ Usage::
 Builds the sampler's sweep for the default ``PMF(n_factors=10)`` (`bayesmf.inference.gibbs.sweep`),
 starts one chain as the sampler does (``init="map"``, seed 0), runs 50 sweeps, then
 ``--rounds`` rounds of ``--sweeps`` sweeps on one thread, timing each step (the row passes,
-the global mean, ... the moves), the standard variates drawn first and the likelihood's
-closing refresh with `time.process_time` (CPU time of this process: on a shared virtual
-machine wall time varied by a third between identical rounds, CPU time by much less). The
-table gives, per step, the median over rounds of its milliseconds per sweep, and its share of
-the sweep.
+the global mean, ... the moves) and the likelihood's closing refresh with
+`time.process_time` (CPU time of this process: on a shared virtual machine wall time varied
+by a third between identical rounds, CPU time by much less); the rest of the sweep is the
+standard variates drawn first (and ``augment``). The table gives, per step, the median over
+rounds of its milliseconds per sweep, and its share of the sweep.
 
 To compare two trees, run the script of this tree against the other one on ``PYTHONPATH``
 (`git worktree add /tmp/old COMMIT`, then ``PYTHONPATH=/tmp/old .venv/bin/python
 benchmarks/bench_sweep_steps.py --no-write``), alternating the two a few times: the script
-uses only `build_problem`, `initial_state` and `build_sweep`.
+uses only `build_problem`, `initial_state`, `build_sweep` and the `Sweep` it returns.
 
 Datasets: ``u1`` (ML-100K canonical fold) and ``small`` (ml-latest-small, the demo's split: a
 fifth of each user's ratings held out, seed 2026). ``--quick``: a small simulated set, a few
@@ -28,6 +28,7 @@ sweeps (checks the script; writes nothing).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -46,7 +47,6 @@ from bayesmf.datasets import load_movielens  # noqa: E402
 from bayesmf.inference.gibbs.problem import build_problem  # noqa: E402
 from bayesmf.inference.gibbs.start import initial_state  # noqa: E402
 from bayesmf.inference.gibbs.sweep import build_sweep  # noqa: E402
-from bayesmf.inference.gibbs.variates import draw as draw_variates  # noqa: E402
 from bayesmf.split import train_test_split  # noqa: E402
 
 
@@ -71,8 +71,24 @@ def step_name(step) -> str:
     return f"{name} ({side})" if side else name
 
 
+def _timed(function, spent: dict[str, float], name: str):
+    """``function`` with its CPU time added to ``spent[name]`` at each call."""
+    clock = time.process_time
+
+    def timed(*args):
+        t = clock()
+        function(*args)
+        spent[name] += clock() - t
+
+    return timed
+
+
 def profile(train, sweeps: int, rounds: int) -> dict[str, list[float]]:
-    """Per step, the CPU ms per sweep of each round."""
+    """Per step, the CPU ms per sweep of each round.
+
+    The sweep itself runs (`Sweep.__call__`), with each step and the likelihood's refresh
+    wrapped in a timer; what is left of the sweep's time is the variates and ``augment``.
+    """
     from threadpoolctl import threadpool_limits
 
     spec = PMF(n_factors=10)
@@ -81,30 +97,24 @@ def profile(train, sweeps: int, rounds: int) -> dict[str, list[float]]:
     state = initial_state(problem, spec, train, rng, "map")
     sweep = build_sweep(problem)
     variates = sweep.variates()
+    spent: dict[str, float] = defaultdict(float)
     names = [step_name(s) for s in sweep.steps]
+    timed = dataclasses.replace(sweep, steps=tuple(_timed(s, spent, n) for s, n in zip(sweep.steps, names, strict=True)))
+    timed.likelihood.refresh = _timed(timed.likelihood.refresh, spent, "refresh")  # the instance's, this process only
     per_round: dict[str, list[float]] = defaultdict(list)
-    clock = time.process_time
     with threadpool_limits(limits=1):
         for _ in range(50):
             sweep(state, variates, rng)
         for _ in range(rounds):
-            spent: dict[str, float] = defaultdict(float)
-            total0 = clock()
+            spent.clear()
+            total0 = time.process_time()
             for _ in range(sweeps):
-                t = clock()
-                draw_variates(rng, variates)
-                sweep.likelihood.augment(state, rng)
-                spent["variates (and augment)"] += clock() - t
-                for name, step in zip(names, sweep.steps, strict=True):
-                    t = clock()
-                    step(state, variates, rng)
-                    spent[name] += clock() - t
-                t = clock()
-                sweep.likelihood.refresh(state)
-                spent["refresh"] += clock() - t
-            spent["sweep"] = clock() - total0
-            for name, seconds in spent.items():
-                per_round[name].append(seconds / sweeps * 1e3)
+                timed(state, variates, rng)
+            total = time.process_time() - total0
+            per_round["variates (and augment)"].append((total - sum(spent.values())) / sweeps * 1e3)
+            for name in [*names, "refresh"]:
+                per_round[name].append(spent[name] / sweeps * 1e3)
+            per_round["sweep"].append(total / sweeps * 1e3)
     return per_round
 
 
