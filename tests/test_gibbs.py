@@ -337,6 +337,59 @@ def test_exp_cosh_draws_follow_their_density(lam):
         assert stats.kstest(envelope, cdf).pvalue < 1e-6
 
 
+def _exp_cosh_numpy(rng, lam):
+    """The NumPy form of the scale move's rejection sampler (before it was compiled)."""
+    out = np.empty(lam.shape[0])
+    todo = np.arange(lam.shape[0])
+    while todo.size:
+        u = rng.standard_normal(todo.size) / np.sqrt(lam[todo])
+        with np.errstate(over="ignore"):
+            excess = np.cosh(u) - 1.0 - 0.5 * u * u
+        keep = np.log(rng.random(todo.size)) < -lam[todo] * excess
+        out[todo[keep]] = u[keep]
+        todo = todo[~keep]
+    return out
+
+
+@pytest.mark.parametrize("per_factor", [True, False], ids=["per-factor", "one-scale"])
+def test_compiled_side_rescaling_draws_what_its_numpy_form_drew(per_factor):
+    """`RescaleSides` (compiled) makes the moves its NumPy form made from the same generator, to the bit.
+
+    So a seed gives the draws it gave before the move was compiled.
+    """
+    from bayesmf.inference.gibbs.moves import RescaleSides, exp_cosh_draws
+
+    lam = np.array([1e-6, 0.01, 0.7, 20.0] * 25)
+    np.testing.assert_array_equal(
+        exp_cosh_draws(np.random.default_rng(3), lam), _exp_cosh_numpy(np.random.default_rng(3), lam)
+    )
+    sim = simulate(n_users=30, n_items=20, n_factors=3, density=0.4, seed=4)
+    spec = PMF(n_factors=3, factor_prior="per_side", per_factor_scales=per_factor)
+    problem, state = _burned_in(spec, sim.data, np.random.default_rng(8), 20)
+    P_user, P_item = state.P_user.copy(), state.P_item.copy()
+    prec_user, prec_item = state.prec_user.copy(), state.prec_item.copy()
+    pm_user, pm_item = state.pm_user.copy(), state.pm_item.copy()
+    move, b_f = RescaleSides(problem), problem.hyper.factor.b
+    rng, ref = np.random.default_rng(5), np.random.default_rng(5)
+    for _ in range(200):
+        move(state, None, rng)
+        A, B = b_f / (1.0 / prec_user[1:]), b_f / (1.0 / prec_item[1:])
+        if not per_factor:
+            A, B = A[:1], B[:1]
+        s = 0.5 * np.log(A / B) + _exp_cosh_numpy(ref, 2.0 * np.sqrt(A * B))
+        a = np.broadcast_to(np.exp(0.5 * s), (3,))
+        P_user[:, 1:] *= a
+        pm_user[1:] *= a
+        prec_user[1:] /= a * a
+        P_item[:, 1:] /= a
+        pm_item[1:] /= a
+        prec_item[1:] *= a * a
+    for got, want in ((state.P_user, P_user), (state.P_item, P_item), (state.prec_user, prec_user),
+                      (state.prec_item, prec_item), (state.pm_user, pm_user), (state.pm_item, pm_item)):
+        np.testing.assert_array_equal(got, want)
+    assert rng.random() == ref.random()
+
+
 @pytest.mark.parametrize("per_factor", [True, False], ids=["per-factor", "one-scale"])
 def test_side_rescaling_keeps_the_likelihood_and_draws_its_conditional(per_factor):
     """`RescaleSides` moves each factor's scale between users and items.

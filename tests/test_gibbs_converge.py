@@ -85,6 +85,53 @@ def test_monitor_table_is_arviz_summary(sim, converged):
         np.testing.assert_allclose(fast[column].to_numpy(), slow[column].to_numpy(), rtol=1e-12, atol=0)
 
 
+def test_monitor_batches_give_the_quantities_of_single_draws(sim, converged, monkeypatch):
+    """Draws computed a batch at a time (here 3 per chain) hold the values of draws computed one by one.
+
+    Chains record in turn, in stages (`Monitor.grow` between them), and one `Monitor.compact`
+    and `Monitor.keep` come while draws wait in a batch: each must compute them first.
+    """
+    from bayesmf.inference.gibbs import monitor as monitor_module
+
+    spec, post = converged.spec, converged.posterior
+    shapes = variable_shapes(spec, sim.data.n_users, sim.data.n_items)
+    chains, draws = converged.n_chains, 40
+
+    def recorded(batch_draws: int, compact_at: int | None) -> Monitor:
+        monkeypatch.setattr(monitor_module, "BATCH_DRAWS", batch_draws)
+        monitor = Monitor(spec, sim.data, shapes, chains, 10)
+        for d in range(draws):
+            if d % 10 == 0:
+                monitor.grow(d + 10)
+            if compact_at is not None and d == compact_at:
+                monitor.compact(2)
+            for c in range(chains):
+                if compact_at is None or d < compact_at or d % 2 == 0:
+                    slot = d if compact_at is None or d < compact_at else d // 2
+                    monitor.record(c, slot, {k: post[k].values[c, d] for k in post.data_vars}, {})
+        return monitor
+
+    assert monitor_module.batch_size(shapes) == monitor_module.BATCH_DRAWS  # small draws: the full batch
+    for compact_at in (None, 22):
+        one = recorded(1, compact_at)
+        three = recorded(3, compact_at)
+        assert three.stored == one.stored
+        n = min(one.stored)
+        for name, values in one.tree(n)["posterior"].data_vars.items():
+            np.testing.assert_allclose(three.tree(n)["posterior"][name].values, values.values, rtol=1e-13, atol=1e-15)
+    three.keep([2, 0], 5)
+    np.testing.assert_allclose(three.values["sigma"], one.values["sigma"][[2, 0], :5])
+
+
+def test_monitor_batch_fits_its_byte_budget():
+    from bayesmf.inference.gibbs.monitor import BATCH_BYTES, BATCH_DRAWS, batch_size
+
+    f64 = np.dtype(np.float64)
+    assert batch_size({"U": ((10, 2), f64)}) == BATCH_DRAWS
+    assert batch_size({"U": ((BATCH_BYTES // 8 // 4,), f64)}) == 4
+    assert batch_size({"U": ((BATCH_BYTES,), f64)}) == 1  # a draw above the budget: one at a time
+
+
 def test_budget_stop_warns_and_says_so(sim):
     with pytest.warns(ConvergenceWarning, match=r"stopped by its budget \(max_sweeps\) after 20 draws"):
         fit = fit_gibbs(PMF(n_factors=2), sim.data, max_sweeps=300, thin=5, min_draws=10, random_seed=0, **QUIET)

@@ -7,6 +7,13 @@ weighted by activity, ``seed``; `bayesmf.monitored_pairs`), cast to the dtypes t
 stores. So the verdict of the last check is the verdict `diagnose` gives the returned fit
 with the same options. The monitor holds a few hundred numbers per draw, never the factors, so checking costs nothing in memory and works the
 same whether the draws go to memory or to a zarr store.
+
+The quantities are computed a batch of draws at a time (`batch_size`: up to
+`BATCH_DRAWS` draws of a chain, within `BATCH_BYTES`), not draw by draw: on small problems
+computing them one draw at a time cost more than the sweep that made the draw. A chain's
+draws wait in its own buffer until the batch is full, or until the draws are looked at
+(`Monitor.tree`, `Monitor.table`), moved (`Monitor.compact`, `Monitor.keep`) or the run
+ends (`Monitor.flush`), all of which happen while no chain records.
 """
 
 from __future__ import annotations
@@ -30,7 +37,18 @@ if TYPE_CHECKING:
     from bayesmf.data import RatingsData
     from bayesmf.spec import PMF
 
-__all__ = ["Check", "Monitor"]
+__all__ = ["BATCH_BYTES", "BATCH_DRAWS", "Check", "Monitor", "batch_size"]
+
+#: most draws of one chain whose quantities are computed together
+BATCH_DRAWS = 64
+#: most bytes of posterior variables one chain's waiting draws may hold
+BATCH_BYTES = 8 * 2**20
+
+
+def batch_size(shapes: Mapping[str, tuple[tuple[int, ...], np.dtype]]) -> int:
+    """Draws of one chain computed together: `BATCH_DRAWS`, fewer where they would pass `BATCH_BYTES` (at least 1)."""
+    per_draw = sum(int(np.prod(shape)) * np.dtype(dtype).itemsize for shape, dtype in shapes.values())
+    return max(1, min(BATCH_DRAWS, BATCH_BYTES // max(per_draw, 1)))
 
 
 @dataclass(frozen=True)
@@ -87,6 +105,12 @@ class Monitor:
         self.dims = {name: dims for name, (dims, _) in probe.items()}
         self.values = {name: np.full((chains, capacity, *v.shape[1:]), np.nan) for name, (_, v) in probe.items()}
         self.stored = [0] * chains
+        batch = batch_size(shapes)
+        # per chain: the waiting draws' variables, and the draw index of each
+        self._buffers = [
+            {name: np.empty((batch, *shape), dtype) for name, (shape, dtype) in shapes.items()} for _ in range(chains)
+        ]
+        self._waiting: list[list[int]] = [[] for _ in range(chains)]
 
     @property
     def capacity(self) -> int:
@@ -95,6 +119,7 @@ class Monitor:
 
     def grow(self, capacity: int) -> None:
         """Make room for ``capacity`` draws per chain (keeps what was recorded)."""
+        self.flush()
         if capacity <= self.capacity:
             return
         for name, old in self.values.items():
@@ -103,30 +128,53 @@ class Monitor:
             self.values[name] = new
 
     def record(self, chain: int, draw: int, values: Mapping[str, Any], stats: Mapping[str, float]) -> None:
-        """Compute and keep the identified quantities of one draw (``stats`` are not used)."""
-        one = {k: np.asarray(v, dtype=self.dtypes[k])[None] for k, v in values.items()}
-        for name, (_, value) in identified_draws(self.spec, self.train, one, self.pairs).items():
-            self.values[name][chain, draw] = value[0]
+        """Keep one draw of ``chain`` (a copy) for its batch; compute the batch once full (``stats`` are not used)."""
+        waiting, buffer = self._waiting[chain], self._buffers[chain]
+        slot = len(waiting)
+        for name, array in buffer.items():
+            array[slot] = values[name]
+        waiting.append(draw)
         self.stored[chain] = max(self.stored[chain], draw + 1)
+        if len(waiting) == next(iter(buffer.values())).shape[0]:
+            self._compute(chain)
+
+    def _compute(self, chain: int) -> None:
+        """Compute the identified quantities of ``chain``'s waiting draws and write them in place."""
+        waiting = self._waiting[chain]
+        if not waiting:
+            return
+        n = len(waiting)
+        batch = {name: array[:n] for name, array in self._buffers[chain].items()}
+        index = np.asarray(waiting)
+        for name, (_, value) in identified_draws(self.spec, self.train, batch, self.pairs).items():
+            self.values[name][chain, index] = value
+        waiting.clear()
 
     def compact(self, factor: int) -> None:
         """Keep the quantities of every ``factor``-th recorded draw, as the posterior's sink does."""
+        self.flush()
         for array in self.values.values():
             for chain, n in enumerate(self.stored):
                 compact_draws(array, chain, n, factor)
         self.stored = [math.ceil(n / factor) for n in self.stored]
 
     def flush(self) -> None:
-        """Nothing to do: the arrays are complete as soon as a draw is recorded."""
+        """Compute the quantities of every chain's waiting draws (no chain may be recording)."""
+        for chain in range(len(self._waiting)):
+            self._compute(chain)
 
     def keep(self, chains: Sequence[int], n: int) -> None:
         """Keep ``chains`` (renumbered 0, 1, ...) and their first ``n`` draws."""
+        self.flush()
+        self._buffers = [self._buffers[c] for c in chains]
+        self._waiting = [self._waiting[c] for c in chains]
         index = np.asarray(chains, dtype=np.int64)
         self.values = {k: v[index, :n] for k, v in self.values.items()}
         self.stored = [min(self.stored[c], n) for c in chains]
 
     def tree(self, n: int) -> xr.DataTree:
         """Return the first ``n`` draws of every chain as a posterior-like tree (as `identified_quantities`)."""
+        self.flush()
         chains = len(self.stored)
         out = {name: (self.dims[name], values[0]) for name, values in self.values.items()}  # (draw, ...)
         data_vars = {name: (("chain", "draw", *self.dims[name]), values[:, :n]) for name, values in self.values.items()}

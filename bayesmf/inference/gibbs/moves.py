@@ -31,6 +31,7 @@ import numpy as np
 
 from bayesmf.inference.gibbs.block import Block
 from bayesmf.inference.gibbs.kernels.bias_var import collapsed_bias_var
+from bayesmf.inference.gibbs.kernels.rescale import exp_cosh_fill, rescale_sides
 from bayesmf.inference.gibbs.kernels.scale_moves import sparse_scale_moves
 from bayesmf.inference.gibbs.kernels.shifts import shift_biases, shift_side
 from bayesmf.inference.gibbs.kernels.structs import ITEM_BIAS_VAR, MU, SIGMA2, USER_BIAS_VAR, Marks
@@ -103,20 +104,12 @@ def exp_cosh_draws(rng: np.random.Generator, lam: np.ndarray) -> np.ndarray:
 
     Rejection from the Gaussian envelope :math:`e^{-\lambda} e^{-\lambda u^2 / 2}`, which
     bounds the target everywhere (:math:`\cosh u \ge 1 + u^2/2`); a proposal is kept with
-    probability :math:`e^{-\lambda(\cosh u - 1 - u^2/2)}`. The acceptance rate is
-    :math:`2 K_0(\lambda) e^{\lambda} \sqrt{\lambda / 2\pi}`: 0.89 at :math:`\lambda = 0.7`,
-    0.38 at 0.01, 0.011 at :math:`10^{-6}`.
+    probability :math:`e^{-\lambda(\cosh u - 1 - u^2/2)}` (compiled: `exp_cosh_fill`). The
+    acceptance rate is :math:`2 K_0(\lambda) e^{\lambda} \sqrt{\lambda / 2\pi}`: 0.89 at
+    :math:`\lambda = 0.7`, 0.38 at 0.01, 0.011 at :math:`10^{-6}`.
     """
-    out = np.empty(lam.shape[0])
-    todo = np.arange(lam.shape[0])
-    while todo.size:
-        u = rng.standard_normal(todo.size) / np.sqrt(lam[todo])
-        with np.errstate(over="ignore"):  # cosh(u) = inf far out: rejected, as it should be
-            excess = np.cosh(u) - 1.0 - 0.5 * u * u
-        keep = np.log(rng.random(todo.size)) < -lam[todo] * excess
-        out[todo[keep]] = u[keep]
-        todo = todo[~keep]
-    return out
+    lam = np.ascontiguousarray(lam, dtype=np.float64)
+    return exp_cosh_fill(rng, lam, np.empty(lam.shape[0]))
 
 
 class RescaleSides(_Move):
@@ -135,11 +128,13 @@ class RescaleSides(_Move):
         \pi(s) \propto \exp(-A e^{-s} - B e^{s}), \quad A = b_f / v_{U,k},\ B = b_f / v_{V,k},
 
     that is :math:`s = \tfrac12 \log(A/B) + u` with :math:`u \propto e^{-2\sqrt{AB}\cosh u}`,
-    drawn exactly (`exp_cosh_draws`). Without this move the split of each factor's scale
+    drawn exactly (`exp_cosh_draws`; the move compiled: `rescale_sides`). Without this move the split of each factor's scale
     between the two sides is set by those weak priors alone and drifts in a slow random
     walk (``benchmarks/RESULTS.md``, "Gibbs extra moves"). Without ``per_factor_scales`` each side has one
     variance, and one :math:`a` scales every column.
     """
+
+    kernel = rescale_sides
 
     @staticmethod
     def applies(problem: Problem) -> bool:
@@ -147,23 +142,9 @@ class RescaleSides(_Move):
         return problem.per_side
 
     def __call__(self, state: ChainState, variates: Variates, rng: np.random.Generator) -> None:
-        """Draw the scales and apply them."""
+        """Draw the scales and apply them (`rescale_sides`)."""
         problem = self.problem
-        start = problem.start
-        b_f = problem.hyper.factor.b
-        v_user = 1.0 / state.prec_user[start:]
-        v_item = 1.0 / state.prec_item[start:]
-        if not problem.per_factor:  # one variance per side: one scale for all columns
-            v_user, v_item = v_user[:1], v_item[:1]
-        A, B = b_f / v_user, b_f / v_item
-        s = 0.5 * np.log(A / B) + exp_cosh_draws(rng, 2.0 * np.sqrt(A * B))
-        a = np.broadcast_to(np.exp(0.5 * s), (problem.n_factors,))
-        state.P_user[:, start:] *= a
-        state.pm_user[start:] *= a
-        state.prec_user[start:] /= a * a
-        state.P_item[:, start:] /= a
-        state.pm_item[start:] /= a
-        state.prec_item[start:] *= a * a
+        self._kernel(rng, state.user, state.item, problem.start, problem.hyper.factor.b, problem.per_factor)
 
 
 class _ResponseMove(_Move):

@@ -19,12 +19,16 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from bayesmf.inference.gibbs.kernels.typed import TypedKernel
 from bayesmf.inference.gibbs.kernels.variates import fill_variates
 
 if TYPE_CHECKING:
     from bayesmf.inference.gibbs.problem import Problem
 
 __all__ = ["Variates", "allocate", "draw", "gamma_shapes"]
+
+#: `fill_variates`, typed once: every `Variates` has the same argument types (`allocate`)
+_fill = TypedKernel(fill_variates)
 
 
 class Variates(NamedTuple):
@@ -89,6 +93,7 @@ def draw(rng: np.random.Generator, variates: Variates) -> None:
 
     By `fill_variates` (compiled: the same numbers as ``rng.standard_normal(out=...)`` on
     each buffer in turn, then ``rng.standard_gamma(shapes)``); ``side`` is empty (nothing
-    drawn) unless per side.
+    drawn) unless per side. ``variates`` must come from `allocate` (the kernel is typed for
+    its arrays on the first call).
     """
-    fill_variates(rng, variates.user, variates.item, variates.scalar, variates.side, variates.shapes, variates.gammas)
+    _fill(rng, variates.user, variates.item, variates.scalar, variates.side, variates.shapes, variates.gammas)
