@@ -548,3 +548,15 @@ def test_sweep_steps_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
     assert "CollapsedBiasScale" in names and "refresh" in names and names[-1] == "**sweep**"
     shares = [float(row.split(" | ")[2].rstrip(" |%")) for row in rows[1:-1]]
     assert 90.0 <= sum(shares) <= 100.5  # the steps are the sweep, up to the clock calls between them
+
+
+def test_small_fits_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    """bench_small_fits --quick: a row per prior, with the sweep's and the fit's cost."""
+    import bench_small_fits
+
+    assert bench_small_fits.main(["--quick"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line]
+    assert [row.split(" | ")[0].lstrip("| ") for row in rows[1:]] == ["shared", "per-side"]
+    for row in rows[1:]:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert float(cells[1].split()[0]) > 0 and int(cells[5]) > 0 and float(cells[7]) > 0
