@@ -19,6 +19,12 @@ seed 0), it measures
   its CPU microseconds per sweep made: the sweep's cost plus recording, the stopping
   rule's looks and the threads.
 
+A second table, **threads**: fits of fixed length (4 chains x (100 + 400) sweeps, thin 1) of
+``PMF(n_factors=rank)`` on simulated ratings of growing size, with ``cores=1`` and
+``cores=2`` (the best of ``--reps`` runs each), and what `default_cores` picks for them: on
+small problems two threads handing the interpreter to each other are slower than one
+(`bayesmf.inference.gibbs.runner.SMALL_SWEEP_WORK`). Skipped with ``--no-threads``.
+
 To compare two trees, run the script of this tree against the other one on ``PYTHONPATH``
 (`git worktree add /tmp/old COMMIT`, then ``PYTHONPATH=/tmp/old .venv/bin/python
 benchmarks/bench_small_fits.py --no-write``), alternating: the script uses only
@@ -84,6 +90,40 @@ def fit_cost(spec: PMF, data, seed: int) -> dict[str, float]:
     return {"wall": wall, "cpu": cpu, "sweeps": sweeps, "stopped_by": fit.info["stopped_by"]}
 
 
+SIZES = ((15, 12, 0.5), (60, 40, 0.3), (200, 150, 0.2), (600, 400, 0.1), (1500, 1000, 0.05))
+
+
+def threads_table(ranks: list[int], reps: int, quick: bool) -> list[str]:
+    """Markdown rows: size, rank, sweep work, wall s on 1 and 2 threads, their ratio, the default's pick."""
+    from bayesmf.inference.gibbs.problem import build_problem as problem_of
+    from bayesmf.inference.gibbs.runner import default_cores, sweep_work
+
+    rows = [
+        "| users x items | ratings | rank | sweep work | wall s, 1 thread | wall s, 2 threads | 2 / 1 | default cores |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    draws, tune = (10, 5) if quick else (400, 100)
+    for n_users, n_items, density in SIZES[:2] if quick else SIZES:
+        data = simulate(n_users=n_users, n_items=n_items, n_factors=2, density=density, seed=0).data
+        for rank in ranks:
+            spec = PMF(n_factors=rank)
+            fit_gibbs(spec, data, draws=2, tune=2, progressbar=False, random_seed=0)
+            wall: dict[int, float] = {}
+            for cores in (1, 2):
+                times = []
+                for _ in range(reps):
+                    t = time.perf_counter()
+                    fit_gibbs(spec, data, draws=draws, tune=tune, thin=1, progressbar=False, random_seed=0, cores=cores)
+                    times.append(time.perf_counter() - t)
+                wall[cores] = min(times)
+            problem = problem_of(spec, data)
+            rows.append(
+                f"| {n_users} x {n_items} | {data.n_ratings} | {rank} | {sweep_work(problem):,} | {wall[1]:.2f} | "
+                f"{wall[2]:.2f} | {wall[2] / wall[1]:.2f} | {default_cores(problem, 4)} |"
+            )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the measurements and print (and write) the section."""
     start, load_before = time.perf_counter(), os.getloadavg()
@@ -91,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--sweeps", type=int, default=2000)
     parser.add_argument("--fits", type=int, default=3)
+    parser.add_argument("--ranks", default="2,10", help="ranks of the threads table")
+    parser.add_argument("--reps", type=int, default=2, help="runs per cell of the threads table (the best is kept)")
+    parser.add_argument("--no-threads", action="store_true", help="skip the threads table")
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--quick", action="store_true", help="a few sweeps, one fit: checks the script only")
@@ -125,6 +168,18 @@ def main(argv: list[str] | None = None) -> int:
         "",
         *rows,
     ]
+    if not args.no_threads:
+        log("threads")
+        ranks = [int(r) for r in args.ranks.split(",")]
+        reps = 1 if args.quick else args.reps
+        lines += [
+            "",
+            f"Threads: fixed-length fits ({'4 x (5 + 10)' if args.quick else '4 x (100 + 400)'} sweeps, thin 1, "
+            f"seed 0) of `PMF(n_factors=rank)`, best of {reps} runs; `default cores`: what `fit_gibbs` "
+            "uses when `cores` is not given (on this machine's CPUs)",
+            "",
+            *threads_table(ranks, reps, args.quick),
+        ]
     publish(args.results, "bench_small_fits.py", lines, write=not (args.no_write or args.quick))
     return 0
 

@@ -551,12 +551,16 @@ def test_sweep_steps_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_small_fits_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
-    """bench_small_fits --quick: a row per prior, with the sweep's and the fit's cost."""
+    """bench_small_fits --quick: a row per prior (the sweep's and the fit's cost), and the threads table."""
     import bench_small_fits
 
     assert bench_small_fits.main(["--quick"]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line]
-    assert [row.split(" | ")[0].lstrip("| ") for row in rows[1:]] == ["shared", "per-side"]
-    for row in rows[1:]:
+    fits = rows[1:3]
+    assert [row.split(" | ")[0].lstrip("| ") for row in fits] == ["shared", "per-side"]
+    for row in fits:
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert float(cells[1].split()[0]) > 0 and int(cells[5]) > 0 and float(cells[7]) > 0
+    threads = [[c.strip() for c in row.strip("|").split("|")] for row in rows[4:]]  # after the threads table's header
+    assert [(t[0], t[2]) for t in threads] == [("15 x 12", "2"), ("15 x 12", "10"), ("60 x 40", "2"), ("60 x 40", "10")]
+    assert all(t[7] == "1" for t in threads)  # small sweeps: one thread by default

@@ -188,6 +188,23 @@ def test_same_seed_same_draws_whatever_the_threads(small):
     assert not np.allclose(a["sigma"].values[0], a["sigma"].values[1])
 
 
+def test_small_problems_run_their_chains_on_one_thread_unless_told(small, monkeypatch):
+    """`default_cores`: one thread below `SMALL_SWEEP_WORK`, every CPU (at most one per chain) above; `cores` wins."""
+    from bayesmf.inference.gibbs import runner
+    from bayesmf.inference.gibbs.problem import build_problem
+
+    monkeypatch.setattr(runner, "_available_cpus", lambda: 2)
+    tiny = build_problem(PMF(n_factors=2), small.data)
+    assert runner.sweep_work(tiny) < runner.SMALL_SWEEP_WORK and runner.default_cores(tiny, 4) == 1
+    big = build_problem(PMF(n_factors=10), simulate(n_users=600, n_items=400, n_factors=2, density=0.1, seed=0).data)
+    assert runner.sweep_work(big) > runner.SMALL_SWEEP_WORK
+    assert runner.default_cores(big, 4) == 2 and runner.default_cores(big, 1) == 1
+    opts = {"draws": 3, "tune": 2, "progressbar": False, "random_seed": 0}
+    assert fit_gibbs(PMF(n_factors=2), small.data, **opts).info["cores"] == 1
+    assert fit_gibbs(PMF(n_factors=2), small.data, cores=2, **opts).info["cores"] == 2
+    assert fit_gibbs(PMF(n_factors=2), small.data, cores=8, chains=3, **opts).info["cores"] == 3
+
+
 def test_unseeded_run_records_a_seed_that_reproduces_it(small):
     spec = PMF(n_factors=2)
     opts = {"draws": 5, "tune": 3, "chains": 2, "progressbar": False}

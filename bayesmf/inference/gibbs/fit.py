@@ -21,7 +21,7 @@ from bayesmf.inference.gibbs.assemble import (
 )
 from bayesmf.inference.gibbs.converge import FIXED_RUN_THIN, judge, sample, stopping_rule
 from bayesmf.inference.gibbs.recording import Recording, check_factor_draws
-from bayesmf.inference.gibbs.runner import ChainPool, Schedule
+from bayesmf.inference.gibbs.runner import ChainPool, Schedule, default_cores
 from bayesmf.inference.gibbs.sink import MemorySink
 from bayesmf.inference.gibbs.start import INITS, initial_states
 from bayesmf.inference.gibbs.sweep import build_sweep, problem_for
@@ -50,13 +50,6 @@ def _validate_overrelaxation(value: Any) -> float:
     if not -1.0 < value < 1.0:
         raise ValueError(f"overrelaxation must lie strictly between -1 and 1, got {value!r}")
     return value
-
-
-def _available_cpus() -> int:
-    """CPUs this process may run on (respects taskset / container limits where visible)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
 
 
 def fit_gibbs(
@@ -134,7 +127,11 @@ def fit_gibbs(
     progressbar : bool
         Show a tqdm bar over the sweeps of all chains.
     cores : int, optional
-        Threads running chains at once; default ``min(chains, CPUs available)``.
+        Threads running chains at once; default ``min(chains, CPUs available)``, or 1 for a
+        small problem (`bayesmf.inference.gibbs.runner.SMALL_SWEEP_WORK`), whose sweeps are
+        so short that two threads handing the interpreter to each other run slower than one
+        (1.35 x slower at 60 users x 40 items, rank 10; ``benchmarks/RESULTS.md``, "Gibbs on
+        small problems"). The draws do not depend on it.
     init : {"map", "prior"}
         ``"map"``: a few ALS (conditional-mean) sweeps from a small random start under the
         fixed-prior weights, then jittered per chain. ``"prior"``: a draw from the prior (a
@@ -278,8 +275,7 @@ def fit_gibbs(
     validate_choice("init", init, INITS)
     overrelaxation = _validate_overrelaxation(overrelaxation)
     if cores is not None:
-        cores = validate_positive_int("cores", cores)
-    cores = min(chains, cores if cores is not None else _available_cpus())
+        cores = min(chains, validate_positive_int("cores", cores))
     for name, flag in (("progressbar", progressbar), ("keep_warmup", keep_warmup), ("overwrite", overwrite)):
         if not isinstance(flag, bool):
             raise TypeError(f"{name} must be True or False, got {flag!r}")
@@ -288,6 +284,7 @@ def fit_gibbs(
     seed = int(seed_seq.entropy)  # type: ignore[arg-type]
 
     problem = problem_for(spec, data)
+    cores = default_cores(problem, chains) if cores is None else cores
     sweep = build_sweep(problem, overrelaxation)
     rngs = [np.random.default_rng(child) for child in seed_seq.spawn(chains)]
     shapes = shapes_for(spec, data)

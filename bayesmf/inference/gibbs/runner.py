@@ -18,6 +18,7 @@ makes the same draws as one run to the same length.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 import time
@@ -25,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -34,10 +35,46 @@ from bayesmf.inference.gibbs.sink import Sink
 from bayesmf.inference.gibbs.state import ChainState
 from bayesmf.inference.gibbs.sweep import Sweep
 
-__all__ = ["ChainPool", "ChainRun", "RunReport", "Schedule"]
+if TYPE_CHECKING:
+    from bayesmf.inference.gibbs.problem import Problem
+
+__all__ = ["SMALL_SWEEP_WORK", "ChainPool", "ChainRun", "RunReport", "Schedule", "default_cores", "sweep_work"]
 
 #: sweeps between updates of the progress bar
 _TICK = 10
+
+#: a sweep below this much work (`sweep_work`) runs its chains on one thread by default: the
+#: threads' handoffs of the interpreter cost more than the second core gives
+#: (``benchmarks/RESULTS.md``, "Gibbs on small problems": serial was faster up to 21,000,
+#: two threads from 81,000)
+SMALL_SWEEP_WORK = 40_000
+
+
+def sweep_work(problem: Problem) -> int:
+    """Rough cost of one sweep: ratings x row length plus rows x row length squared.
+
+    A cost model fitted to where two threads beat one (`SMALL_SWEEP_WORK`), not a flop
+    count: on small problems the kernels' per-row and per-rating loops, not their
+    :math:`k^2` and :math:`k^3` arithmetic, set the sweep's time.
+    """
+    kp = problem.kp
+    return problem.n_obs * kp + (problem.n_users + problem.n_items) * kp * kp
+
+
+def default_cores(problem: Problem, chains: int) -> int:
+    """Threads for ``chains`` when the user names none: every CPU, or one for a small sweep (`SMALL_SWEEP_WORK`)."""
+    if sweep_work(problem) < SMALL_SWEEP_WORK:
+        return 1
+    return min(chains, _available_cpus())
+
+
+def _available_cpus() -> int:
+    """CPUs this process may run on (respects taskset / container limits where visible)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 #: seconds between the calling thread's checks on the chains
 _POLL = 0.1
 
