@@ -160,19 +160,12 @@ def main(argv: list[str] | None = None) -> int:
             f"({', '.join(str(f['stopped_by']) for f in fits)}) | {med['wall']:.2f} | {med['cpu']:.2f} | {med['sweeps']:.0f} "
             f"| {per_sweep:.0f} | {per_sweep / b:.1f} |"
         )
-    lines = ["## Gibbs on small problems: the sweep and the fit around it (`benchmarks/bench_small_fits.py`)", ""]
-    lines += provenance("bench_small_fits.py", argv, load_before, start)
-    lines += [
-        f"- bayesmf at `{Path(bayesmf.__file__).parent}`; 15 users x 12 items, rank 2, half the pairs rated (seed 0); "
-        f"sweep: {args.rounds} rounds of {args.sweeps} sweeps; fits: seeds 0-{args.fits - 1}, run until converged",
-        "",
-        *rows,
-    ]
+    threads: list[str] = []
     if not args.no_threads:
         log("threads")
         ranks = [int(r) for r in args.ranks.split(",")]
         reps = 1 if args.quick else args.reps
-        lines += [
+        threads = [
             "",
             f"Threads: fixed-length fits ({'4 x (5 + 10)' if args.quick else '4 x (100 + 400)'} sweeps, thin 1, "
             f"seed 0) of `PMF(n_factors=rank)`, best of {reps} runs; `default cores`: what `fit_gibbs` "
@@ -180,6 +173,15 @@ def main(argv: list[str] | None = None) -> int:
             "",
             *threads_table(ranks, reps, args.quick),
         ]
+    lines = ["## Gibbs on small problems: the sweep and the fit around it (`benchmarks/bench_small_fits.py`)", ""]
+    lines += provenance("bench_small_fits.py", argv, load_before, start)  # after every measurement: total time, load after
+    lines += [
+        f"- bayesmf at `{Path(bayesmf.__file__).parent}`; 15 users x 12 items, rank 2, half the pairs rated (seed 0); "
+        f"sweep: {args.rounds} rounds of {args.sweeps} sweeps; fits: seeds 0-{args.fits - 1}, run until converged",
+        "",
+        *rows,
+        *threads,
+    ]
     publish(args.results, "bench_small_fits.py", lines, write=not (args.no_write or args.quick))
     return 0
 

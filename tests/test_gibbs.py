@@ -530,6 +530,35 @@ def test_collapsed_bias_scale_carries_the_residual_sum_of_squares():
         assert state.sse == pytest.approx(recomputed, rel=1e-10)
 
 
+def test_collapsed_bias_vars_is_the_item_step_then_the_user_step():
+    """`collapsed_bias_vars` (one pass through the factors for both sides) makes the moves of
+    `collapsed_bias_var` on the items, then on the users at the new item biases, from the
+    same variates: the same variances and biases up to rounding (its users' sums are made
+    from the item pass, not recomputed), and the sum of the two SSE changes.
+    """
+    from bayesmf.inference.gibbs.kernels.bias_var import collapsed_bias_var, collapsed_bias_vars
+
+    sim = simulate(n_users=30, n_items=24, n_factors=2, density=0.3, noise=0.6, seed=8)
+    problem, state = _burned_in(PMF(n_factors=2), sim.data, np.random.default_rng(4), 5)
+    ratings, prior, rng = problem.ratings, problem.hyper.bias, np.random.default_rng(1)
+    mu, sigma2, item_var, user_var = state.scalars[0], state.scalars[1], 0.3, 0.05
+    for _ in range(3):
+        u_item, z_item = rng.random(64), rng.standard_normal(problem.n_items)
+        u_user, z_user = rng.random(64), rng.standard_normal(problem.n_users)
+        P_user, P_item = state.P_user.copy(), state.P_item.copy()
+        new_item, d_item = collapsed_bias_var(ratings.by_item, P_item, P_user, mu, sigma2, item_var, prior, u_item, z_item,
+                                              np.empty(problem.n_items))
+        new_user, d_user = collapsed_bias_var(ratings.by_user, P_user, P_item, mu, sigma2, user_var, prior, u_user, z_user,
+                                              np.empty(problem.n_users))
+        got = collapsed_bias_vars(ratings, state.P_user, state.P_item, mu, sigma2, item_var, user_var, prior,
+                                  u_item, z_item, u_user, z_user)
+        np.testing.assert_allclose(got, (new_item, new_user, d_item + d_user), rtol=1e-10)
+        np.testing.assert_allclose(state.P_item[:, 0], P_item[:, 0], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(state.P_user[:, 0], P_user[:, 0], rtol=0, atol=1e-12)
+        assert new_item != item_var and new_user != user_var
+        item_var, user_var = new_item, new_user
+
+
 # -- the scale moves of sparse rows ----------------------------------------------------------
 def _sparse_state(
     monkeypatch, per_factor: bool = False, biases: bool = True, threshold: int = 6, sweeps: int = 30

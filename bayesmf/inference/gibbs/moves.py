@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from bayesmf.inference.gibbs.block import Block
-from bayesmf.inference.gibbs.kernels.bias_var import collapsed_bias_var
+from bayesmf.inference.gibbs.kernels.bias_var import collapsed_bias_vars
 from bayesmf.inference.gibbs.kernels.rescale import exp_cosh_fill, rescale_sides
 from bayesmf.inference.gibbs.kernels.scale_moves import sparse_scale_moves
 from bayesmf.inference.gibbs.kernels.shifts import shift_biases, shift_side
@@ -171,15 +171,16 @@ class _ResponseMove(_Move):
 class CollapsedBiasScale(_ResponseMove):
     r"""Per-side prior with biases: each side's bias variance with its biases integrated out.
 
-    Items, then users (`collapsed_bias_var`: a slice-sampling step on the log variance,
-    then the biases given it). Drawing the variance given the biases and the biases given
-    the variance mixes slowly under this prior, where the spread of the item offsets trades
-    with the side means (:math:`c_j + m_U \cdot V_j`); see ``benchmarks/RESULTS.md``, "Gibbs extra moves". The
+    Items, then users (`collapsed_bias_vars`: per side a slice-sampling step on the log
+    variance, then the biases given it; one pass through the factors serves both sides).
+    Drawing the variance given the biases and the biases given the variance mixes slowly
+    under this prior, where the spread of the item offsets trades with the side means
+    (:math:`c_j + m_U \cdot V_j`); see ``benchmarks/RESULTS.md``, "Gibbs extra moves". The
     biases move; the kernel returns the change of the residual sum of squares they make, so
     ``state.sse`` is carried along exactly (left stale if it was stale before).
     """
 
-    kernel = collapsed_bias_var
+    kernel = collapsed_bias_vars
 
     @staticmethod
     def applies(problem: Problem) -> bool:
@@ -187,23 +188,17 @@ class CollapsedBiasScale(_ResponseMove):
         return problem.per_side and problem.has_bias and not problem.implicit
 
     def __call__(self, state: ChainState, variates: Variates, rng: np.random.Generator) -> None:
-        """Redraw the item side's, then the user side's."""
-        ratings = self.responses(state)
-        sse = state.sse
-        for csr, own, other, index in (
-            (ratings.by_item, state.item, state.P_user, ITEM_BIAS_VAR),
-            (ratings.by_user, state.user, state.P_item, USER_BIAS_VAR),
-        ):
-            u = rng.random(_SLICE_UNIFORMS)
-            z = rng.standard_normal(own.P.shape[0])
-            var, d_sse = self._kernel(
-                csr, own.P, other, state.scalars[MU], state.scalars[SIGMA2], state.scalars[index],
-                self.problem.hyper.bias, u, z, np.empty(own.P.shape[0]),
-            )
-            state.scalars[index] = var
-            own.prec[0] = 1.0 / var
-            sse += d_sse
-        state.sse = max(float(sse), 0.0)
+        """Redraw the item side's, then the user side's (`collapsed_bias_vars`)."""
+        u_item, z_item = rng.random(_SLICE_UNIFORMS), rng.standard_normal(state.P_item.shape[0])
+        u_user, z_user = rng.random(_SLICE_UNIFORMS), rng.standard_normal(state.P_user.shape[0])
+        scalars = state.scalars
+        item_var, user_var, d_sse = self._kernel(
+            self.responses(state), state.P_user, state.P_item, scalars[MU], scalars[SIGMA2],
+            scalars[ITEM_BIAS_VAR], scalars[USER_BIAS_VAR], self.problem.hyper.bias, u_item, z_item, u_user, z_user,
+        )
+        scalars[ITEM_BIAS_VAR], scalars[USER_BIAS_VAR] = item_var, user_var
+        state.item.prec[0], state.user.prec[0] = 1.0 / item_var, 1.0 / user_var
+        state.sse = max(float(state.sse + d_sse), 0.0)
 
 
 class SparseScaleMoves(_ResponseMove):

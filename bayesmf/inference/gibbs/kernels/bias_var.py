@@ -8,7 +8,7 @@ import numpy as np
 from bayesmf.inference.gibbs.kernels.slice_sampler import register_density, slice_step
 from bayesmf.inference.gibbs.kernels.structs import BiasVarDensity
 
-__all__ = ["bias_free_sums", "bias_var_log_density", "collapsed_bias_var"]
+__all__ = ["bias_free_sums", "bias_var_log_density", "collapsed_bias_var", "collapsed_bias_vars", "item_and_user_sums"]
 
 #: stepping-out width and most steps of the slice sampler on log s^2
 _WIDTH, _MAX_STEPS = 0.5, 60
@@ -80,7 +80,12 @@ def collapsed_bias_var(ratings, P_own, P_other, mu, sigma2, bias_var, prior, u, 
     ratings.
     """
     bias_free_sums(ratings, P_own, P_other, mu, sums)
-    indptr = ratings.indptr
+    return draw_from_sums(ratings.indptr, sums, P_own, sigma2, bias_var, prior, u, z)
+
+
+@numba.njit(cache=True, nogil=True)
+def draw_from_sums(indptr, sums, P_own, sigma2, bias_var, prior, u, z):
+    """`collapsed_bias_var` given the bias-free residual sums ``sums`` of the rows (row pointers ``indptr``)."""
     n_rows = indptr.shape[0] - 1
     n_rated = 0
     for row in range(n_rows):
@@ -106,3 +111,59 @@ def collapsed_bias_var(ratings, P_own, P_other, mu, sigma2, bias_var, prior, u, 
         delta = P_own[row, 0] - old
         d_sse += n * delta * delta - 2.0 * delta * (sums[row] - n * old)
     return new_var, d_sse
+
+
+@numba.njit(cache=True, nogil=True)
+def item_and_user_sums(by_item, P_item, P_user, mu, item_sums, user_sums):
+    r"""One pass over the ratings by item: `bias_free_sums` of the items, and per user the sum without either bias.
+
+    ``item_sums[j]`` = :math:`\sum_{i \in I_j} (r_{ij} - \mu - b_i - U_i \cdot V_j)` (the
+    same numbers as `bias_free_sums`); ``user_sums[i]`` = :math:`\sum_{j \in J_i} (r_{ij} -
+    \mu - U_i \cdot V_j)`, from which `subtract_item_biases` makes the users' bias-free sums
+    once the item biases are drawn, without a second pass through the factors.
+    """
+    indptr, other, rating = by_item
+    kp = P_item.shape[1]
+    user_sums[:] = 0.0
+    for row in range(indptr.shape[0] - 1):
+        acc = 0.0
+        for p in range(indptr[row], indptr[row + 1]):
+            i = other[p]
+            pred = mu + P_user[i, 0]
+            for k in range(1, kp):
+                pred += P_item[row, k] * P_user[i, k]
+            resid = rating[p] - pred
+            acc += resid
+            user_sums[i] += resid + P_user[i, 0]
+        item_sums[row] = acc
+
+
+@numba.njit(cache=True, nogil=True)
+def subtract_item_biases(by_item, P_item, user_sums):
+    """Subtract each rating's item bias from its user's sum: ``user_sums`` become the users' `bias_free_sums`."""
+    indptr, other, _ = by_item
+    for row in range(indptr.shape[0] - 1):
+        c = P_item[row, 0]
+        for p in range(indptr[row], indptr[row + 1]):
+            user_sums[other[p]] -= c
+
+
+@numba.njit(cache=True, nogil=True)
+def collapsed_bias_vars(ratings, P_user, P_item, mu, sigma2, item_var, user_var, prior, u_item, z_item, u_user, z_user):
+    r"""`collapsed_bias_var` for the items, then for the users, with one pass through the factors.
+
+    The users' bias-free sums :math:`\sum_j (r_{ij} - \mu - c_j - U_i \cdot V_j)` differ
+    from the sums the item pass saw only by the item biases just drawn, so they are made from
+    that pass (`item_and_user_sums`, `subtract_item_biases`) instead of a second pass through
+    the factors (the same numbers up to rounding). ``ratings`` (`Ratings`): the responses by
+    user and by item. Returns the new item-bias and user-bias variances and the change of the
+    residual sum of squares the new biases make (both sides').
+    """
+    by_item, by_user = ratings.by_item, ratings.by_user
+    item_sums = np.empty(P_item.shape[0])
+    user_sums = np.empty(P_user.shape[0])
+    item_and_user_sums(by_item, P_item, P_user, mu, item_sums, user_sums)
+    new_item, d_item = draw_from_sums(by_item.indptr, item_sums, P_item, sigma2, item_var, prior, u_item, z_item)
+    subtract_item_biases(by_item, P_item, user_sums)
+    new_user, d_user = draw_from_sums(by_user.indptr, user_sums, P_user, sigma2, user_var, prior, u_user, z_user)
+    return new_item, new_user, d_item + d_user
