@@ -45,8 +45,8 @@ _TICK = 10
 
 #: a sweep below this much work (`sweep_work`) runs its chains on one thread by default: the
 #: threads' handoffs of the interpreter cost more than the second core gives
-#: (``benchmarks/RESULTS.md``, "Gibbs on small problems": serial was faster up to 21,000,
-#: two threads from 81,000)
+#: (``benchmarks/RESULTS.md``, "Gibbs on small problems": one thread was faster up to
+#: 20,000, two threads from 81,000)
 SMALL_SWEEP_WORK = 40_000
 
 
