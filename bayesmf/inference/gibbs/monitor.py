@@ -106,9 +106,11 @@ class Monitor:
         self.values = {name: np.full((chains, capacity, *v.shape[1:]), np.nan) for name, (_, v) in probe.items()}
         self.stored = [0] * chains
         batch = batch_size(shapes)
-        # per chain: the waiting draws' variables, and the draw index of each
+        # per chain: the waiting draws' variables, and the draw index of each (no buffers where a
+        # draw is too large to batch: each is computed as it comes, holding nothing beyond it)
         self._buffers = [
-            {name: np.empty((batch, *shape), dtype) for name, (shape, dtype) in shapes.items()} for _ in range(chains)
+            {name: np.empty((batch, *shape), dtype) for name, (shape, dtype) in shapes.items()} if batch > 1 else {}
+            for _ in range(chains)
         ]
         self._waiting: list[list[int]] = [[] for _ in range(chains)]
 
@@ -130,6 +132,12 @@ class Monitor:
     def record(self, chain: int, draw: int, values: Mapping[str, Any], stats: Mapping[str, float]) -> None:
         """Keep one draw of ``chain`` (a copy) for its batch; compute the batch once full (``stats`` are not used)."""
         waiting, buffer = self._waiting[chain], self._buffers[chain]
+        if not buffer:  # one draw at a time
+            one = {k: np.asarray(v, dtype=self.dtypes[k])[None] for k, v in values.items()}
+            for name, (_, value) in identified_draws(self.spec, self.train, one, self.pairs).items():
+                self.values[name][chain, draw] = value[0]
+            self.stored[chain] = max(self.stored[chain], draw + 1)
+            return
         slot = len(waiting)
         for name, array in buffer.items():
             array[slot] = values[name]

@@ -128,9 +128,9 @@ class RescaleSides(_Move):
         \pi(s) \propto \exp(-A e^{-s} - B e^{s}), \quad A = b_f / v_{U,k},\ B = b_f / v_{V,k},
 
     that is :math:`s = \tfrac12 \log(A/B) + u` with :math:`u \propto e^{-2\sqrt{AB}\cosh u}`,
-    drawn exactly (`exp_cosh_draws`; the move compiled: `rescale_sides`). Without this move the split of each factor's scale
-    between the two sides is set by those weak priors alone and drifts in a slow random
-    walk (``benchmarks/RESULTS.md``, "Gibbs extra moves"). Without ``per_factor_scales`` each side has one
+    drawn exactly (`exp_cosh_draws`; the move compiled: `rescale_sides`). Without this move
+    the split of each factor's scale between the two sides is set by those weak priors
+    alone and drifts in a slow random walk (``benchmarks/RESULTS.md``, "Gibbs extra moves"). Without ``per_factor_scales`` each side has one
     variance, and one :math:`a` scales every column.
     """
 

@@ -8,7 +8,15 @@ import numpy as np
 from bayesmf.inference.gibbs.kernels.slice_sampler import register_density, slice_step
 from bayesmf.inference.gibbs.kernels.structs import BiasVarDensity
 
-__all__ = ["bias_free_sums", "bias_var_log_density", "collapsed_bias_var", "collapsed_bias_vars", "item_and_user_sums"]
+__all__ = [
+    "bias_free_sums",
+    "bias_var_log_density",
+    "collapsed_bias_var",
+    "collapsed_bias_vars",
+    "draw_from_sums",
+    "item_and_user_sums",
+    "subtract_item_biases",
+]
 
 #: stepping-out width and most steps of the slice sampler on log s^2
 _WIDTH, _MAX_STEPS = 0.5, 60
