@@ -564,3 +564,17 @@ def test_small_fits_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
     threads = [[c.strip() for c in row.strip("|").split("|")] for row in rows[4:]]  # after the threads table's header
     assert [(t[0], t[2]) for t in threads] == [("15 x 12", "2"), ("15 x 12", "10"), ("60 x 40", "2"), ("60 x 40", "10")]
     assert all(t[7] == "1" for t in threads)  # small sweeps: one thread by default
+
+
+def test_slowest_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    """bench_slowest --quick: a row per checkpoint of the rule, and the parts of the users' effect spread."""
+    import bench_slowest
+
+    assert bench_slowest.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "---" not in line]
+    checkpoints = [int(r.split(" | ")[0].lstrip("| ")) for r in rows if r.split(" | ")[0].lstrip("| ").isdigit()]
+    assert checkpoints == [100, 150, 160]  # the rule's looks, the last one the run's length
+    spread = next(r for r in rows if r.startswith("| `sd_user_effect`"))
+    assert spread.rstrip(" |").endswith("+1.00")  # its own block means correlate perfectly
+    assert any(r.startswith("| each user's own effect") for r in rows)
