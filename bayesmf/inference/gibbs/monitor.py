@@ -133,9 +133,7 @@ class Monitor:
         """Keep one draw of ``chain`` (a copy) for its batch; compute the batch once full (``stats`` are not used)."""
         waiting, buffer = self._waiting[chain], self._buffers[chain]
         if not buffer:  # one draw at a time
-            one = {k: np.asarray(v, dtype=self.dtypes[k])[None] for k, v in values.items()}
-            for name, (_, value) in identified_draws(self.spec, self.train, one, self.pairs).items():
-                self.values[name][chain, draw] = value[0]
+            self._store(chain, np.array([draw]), {k: np.asarray(v, dtype=self.dtypes[k])[None] for k, v in values.items()})
             self.stored[chain] = max(self.stored[chain], draw + 1)
             return
         slot = len(waiting)
@@ -152,11 +150,13 @@ class Monitor:
         if not waiting:
             return
         n = len(waiting)
-        batch = {name: array[:n] for name, array in self._buffers[chain].items()}
-        index = np.asarray(waiting)
-        for name, (_, value) in identified_draws(self.spec, self.train, batch, self.pairs).items():
-            self.values[name][chain, index] = value
+        self._store(chain, np.asarray(waiting), {name: array[:n] for name, array in self._buffers[chain].items()})
         waiting.clear()
+
+    def _store(self, chain: int, index: np.ndarray, draws: Mapping[str, np.ndarray]) -> None:
+        """Write the identified quantities of ``draws`` (one leading axis, a draw per ``index``) at ``chain``, ``index``."""
+        for name, (_, value) in identified_draws(self.spec, self.train, draws, self.pairs).items():
+            self.values[name][chain, index] = value
 
     def compact(self, factor: int) -> None:
         """Keep the quantities of every ``factor``-th recorded draw, as the posterior's sink does."""

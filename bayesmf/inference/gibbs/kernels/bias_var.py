@@ -22,6 +22,15 @@ __all__ = [
 _WIDTH, _MAX_STEPS = 0.5, 60
 
 
+@numba.njit(inline="always")
+def _pred_without_own_bias(mu, P_own, row, P_other, j):
+    """Return one rating's prediction less the own row's bias: ``mu``, the other row's bias, the factors' dot product."""
+    pred = mu + P_other[j, 0]
+    for k in range(1, P_own.shape[1]):
+        pred += P_own[row, k] * P_other[j, k]
+    return pred
+
+
 @numba.njit(cache=True, nogil=True)
 def bias_free_sums(ratings, P_own, P_other, mu, out):
     r"""Per row of one side, the sum of its ratings' residuals without that row's own bias.
@@ -31,15 +40,10 @@ def bias_free_sums(ratings, P_own, P_other, mu, out):
     ``P`` arrays hold the bias in column 0.
     """
     indptr, other, rating = ratings
-    kp = P_own.shape[1]
     for row in range(indptr.shape[0] - 1):
         acc = 0.0
         for p in range(indptr[row], indptr[row + 1]):
-            j = other[p]
-            pred = mu + P_other[j, 0]
-            for k in range(1, kp):
-                pred += P_own[row, k] * P_other[j, k]
-            acc += rating[p] - pred
+            acc += rating[p] - _pred_without_own_bias(mu, P_own, row, P_other, other[p])
         out[row] = acc
 
 
@@ -131,16 +135,12 @@ def item_and_user_sums(by_item, P_item, P_user, mu, item_sums, user_sums):
     once the item biases are drawn, without a second pass through the factors.
     """
     indptr, other, rating = by_item
-    kp = P_item.shape[1]
     user_sums[:] = 0.0
     for row in range(indptr.shape[0] - 1):
         acc = 0.0
         for p in range(indptr[row], indptr[row + 1]):
             i = other[p]
-            pred = mu + P_user[i, 0]
-            for k in range(1, kp):
-                pred += P_item[row, k] * P_user[i, k]
-            resid = rating[p] - pred
+            resid = rating[p] - _pred_without_own_bias(mu, P_item, row, P_user, i)
             acc += resid
             user_sums[i] += resid + P_user[i, 0]
         item_sums[row] = acc
