@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import xarray as xr
 
-__all__ = ["average_ranks", "convergence_table", "ess_bulk", "ess_tail", "mcse_mean_sd", "rank_rhat", "rhat_ess"]
+__all__ = ["average_ranks", "convergence_table", "ess_bulk", "ess_tail", "labelled_stack", "mcse_mean_sd", "rank_rhat", "rhat_ess", "stacked_table"]
 
 #: Blom's offset in the normal scores of ranks
 _BLOM = 3 / 8
@@ -278,7 +278,7 @@ def mcse_mean_sd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out[0], out[1]
 
 
-def _labelled_stack(posterior: xr.Dataset) -> tuple[list[str], np.ndarray]:
+def labelled_stack(posterior: xr.Dataset) -> tuple[list[str], np.ndarray]:
     """Every scalar of ``posterior`` (dims chain, draw, ...) as (Q, C, N), labelled as ``az.summary`` does."""
     labels: list[str] = []
     columns = []
@@ -302,12 +302,16 @@ def convergence_table(posterior: xr.Dataset, prob: float | None = None, full: bo
     ``mcse_sd``; otherwise the R-hat and ESS columns only (what the stopping rule judges by).
     Index: the labels ``az.summary`` gives.
     """
+    labels, stacked = labelled_stack(posterior)
+    return stacked_table(labels, stacked, prob, full)
+
+
+def stacked_table(labels: list[str], stacked: np.ndarray, prob: float | None = None, full: bool = True) -> pd.DataFrame:
+    """`convergence_table` of scalars already stacked as (Q, C, N) (`labelled_stack`), rows ``labels``."""
     import pandas as pd
     from arviz_stats.validate import validate_ci_prob
 
     prob = validate_ci_prob(prob)
-
-    labels, stacked = _labelled_stack(posterior)
     r_hat, bulk, tail = rhat_ess(stacked, prob)
     values: dict[str, np.ndarray] = {"r_hat": r_hat, "ess_bulk": bulk, "ess_tail": tail}
     if full:

@@ -85,6 +85,58 @@ def test_monitor_table_is_arviz_summary(sim, converged):
         np.testing.assert_allclose(fast[column].to_numpy(), slow[column].to_numpy(), rtol=1e-12, atol=0)
 
 
+def _recorded_monitor(sim, fit):
+    """A `Monitor` holding every draw of ``fit``."""
+    shapes = variable_shapes(fit.spec, sim.data.n_users, sim.data.n_items)
+    post = fit.posterior
+    monitor = Monitor(fit.spec, sim.data, shapes, fit.n_chains, fit.n_draws)
+    for c in range(fit.n_chains):
+        for d in range(fit.n_draws):
+            monitor.record(c, d, {k: post[k].values[c, d] for k in post.data_vars}, {})
+    return monitor
+
+
+def test_a_look_judges_the_quantities_that_failed_before_first(sim, converged):
+    monitor = _recorded_monitor(sim, converged)
+    early = monitor.check(30, 1.01, 100.0)  # too few draws: fails
+    assert early.complete and not early.ok and early.failing and early.judged == early.total > len(early.failing)
+    table = monitor.table(30)
+    bad = (table["r_hat"] > 1.01) | (table[["ess_bulk", "ess_tail"]].min(axis=1) < 100.0)
+    assert early.failing == tuple(table.index[bad])
+    # the quantities that failed still fail: only they are judged, and the look fails
+    again = monitor.check(45, 1.01, 100.0, focus=early.failing)
+    assert not again.ok and not again.complete and again.judged == len(early.failing)
+    assert set(again.failing) <= set(early.failing)
+    full = monitor.table(45)
+    np.testing.assert_array_equal(monitor.table(45, early.failing)["r_hat"], full.loc[list(early.failing), "r_hat"])
+    assert again.max_r_hat == full.loc[list(early.failing), "r_hat"].max()
+    # once they pass, every quantity is judged: the look is the one made without a focus
+    n = converged.n_draws
+    passing = tuple(monitor.table(n).index[:3])
+    assert monitor.check(n, 1.01, 400.0, focus=passing) == monitor.check(n, 1.01, 400.0)
+    assert monitor.check(n, 1.01, 400.0).ok
+
+
+def test_looks_with_a_focus_stop_where_full_looks_stop(sim, converged, monkeypatch):
+    """The same draws and the same stopping point as looks that judge everything every time."""
+    looks = converged.info["checks"]
+    assert any(c["judged"] < c["total"] for c in looks) and looks[-1]["judged"] == looks[-1]["total"]
+    full_check = Monitor.check
+    monkeypatch.setattr(Monitor, "check", lambda self, n, r, e, focus=(): full_check(self, n, r, e))
+    everything = fit_gibbs(converged.spec, sim.data, random_seed=3, **QUIET)
+    assert all(c["judged"] == c["total"] for c in everything.info["checks"])
+    assert [c["draws"] for c in everything.info["checks"]] == [c["draws"] for c in looks]
+    np.testing.assert_array_equal(everything.posterior["sigma"].values, converged.posterior["sigma"].values)
+    # a budget stop's last look is complete (its verdict is diagnose()'s) even where the looks before were not
+    monkeypatch.setattr(Monitor, "check", full_check)
+    with pytest.warns(ConvergenceWarning, match="max_sweeps"):  # the run above, stopped at 540 draws
+        budget = fit_gibbs(converged.spec, sim.data, max_sweeps=200 + 540, random_seed=3, **QUIET)
+    looks = budget.info["checks"]
+    assert [c["draws"] for c in looks] == [100, 150, 225, 338, 507, 540]
+    assert budget.info["verdict"] == " ".join(budget.diagnose(warn=False).problems)
+    assert any(c["judged"] < c["total"] for c in looks[:-1]) and looks[-1]["judged"] == looks[-1]["total"]
+
+
 def test_monitor_batches_give_the_quantities_of_single_draws(sim, converged, monkeypatch):
     """Draws computed a batch at a time (here 3 per chain) hold the values of draws computed one by one.
 

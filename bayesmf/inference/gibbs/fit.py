@@ -186,9 +186,11 @@ def fit_gibbs(
     burn-in is kept. ``diagnose(fit)`` then gives the verdict of the last check.
     ``info["stopped_by"]`` says what stopped the run (``"converged"``, ``"max_sweeps"``,
     ``"max_seconds"``, ``"interrupted"``, or ``"draws"`` for a run of fixed length) and
-    ``info["checks"]`` lists each look (draws per chain, worst R-hat, smallest ESS). Why this
-    rule keeps the posterior calibrated: `bayesmf.inference.gibbs.converge`. The progress
-    bar shows the worst R-hat and the smallest ESS of the last look.
+    ``info["checks"]`` lists each look (draws per chain, worst R-hat, smallest ESS, and how
+    many quantities it judged: a look first judges those that failed the look before, and
+    the rest only once they pass). Why this rule keeps the posterior calibrated:
+    `bayesmf.inference.gibbs.converge`. The progress bar shows the worst R-hat and the
+    smallest ESS of the last look.
 
     **Interrupting.** Ctrl-C (SIGINT, Jupyter's "interrupt kernel") stops every chain at
     the end of its current sweep and returns the draws kept so far, with a ``UserWarning``

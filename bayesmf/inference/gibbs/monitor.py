@@ -19,7 +19,7 @@ ends (`Monitor.flush`), all of which happen while no chain records.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayesmf.convergence_stats import convergence_table
+from bayesmf.convergence_stats import labelled_stack, stacked_table
 from bayesmf.diagnostics import mcmc_problems
 from bayesmf.identified import identified_draws, monitored_pairs, quantity_coords
 from bayesmf.inference.gibbs.sink import compact_draws
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from bayesmf.data import RatingsData
     from bayesmf.spec import PMF
 
-__all__ = ["BATCH_BYTES", "BATCH_DRAWS", "Check", "Monitor", "batch_size"]
+__all__ = ["BATCH_BYTES", "BATCH_DRAWS", "Check", "Monitor", "batch_size", "failing_labels"]
 
 #: most draws of one chain whose quantities are computed together
 BATCH_DRAWS = 64
@@ -53,18 +53,32 @@ def batch_size(shapes: Mapping[str, tuple[tuple[int, ...], np.dtype]]) -> int:
 
 @dataclass(frozen=True)
 class Check:
-    """One look at the draws so far: per-chain draws, the worst R-hat, the smallest ESS, problems."""
+    """One look at the draws so far: per-chain draws, the worst R-hat, the smallest ESS, problems.
+
+    ``failing``: the labels of the quantities that failed. ``judged`` of ``total`` quantities
+    were judged: all of them (``complete``), or, where the quantities that failed the look
+    before still fail, only those (`Monitor.check`), and then the extremes and ``problems``
+    are theirs.
+    """
 
     draws: int
     max_r_hat: float
     min_ess_bulk: float
     min_ess_tail: float
     problems: tuple[str, ...]
+    failing: tuple[str, ...] = ()
+    judged: int = 0
+    total: int = 0
 
     @property
     def ok(self) -> bool:
         """Every check passed."""
         return not self.problems
+
+    @property
+    def complete(self) -> bool:
+        """Every monitored quantity was judged."""
+        return self.judged == self.total
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values, for ``FitResult.info``."""
@@ -74,7 +88,17 @@ class Check:
             "min_ess_bulk": self.min_ess_bulk,
             "min_ess_tail": self.min_ess_tail,
             "ok": self.ok,
+            "judged": self.judged,
+            "total": self.total,
         }
+
+
+def failing_labels(table: pd.DataFrame, chains: int, rhat_max: float, ess_min: float) -> tuple[str, ...]:
+    """Labels of the rows of ``table`` that fail `bayesmf.diagnostics.mcmc_problems`'s per-quantity checks."""
+    bad = (table["ess_bulk"] < ess_min) | (table["ess_tail"] < ess_min)
+    if chains >= 2:
+        bad |= table["r_hat"] > rhat_max
+    return tuple(str(label) for label in table.index[bad.to_numpy()])
 
 
 class Monitor:
@@ -189,30 +213,59 @@ class Monitor:
         coords = quantity_coords(out, self.pairs, chains, n)
         return xr.DataTree.from_dict({"posterior": xr.Dataset(data_vars, coords=coords)})
 
-    def table(self, n: int) -> pd.DataFrame:
+    def table(self, n: int, focus: Collection[str] = ()) -> pd.DataFrame:
         """R-hat and bulk and tail ESS of the first ``n`` draws of every chain, one row per scalar.
 
         The R-hat and ESS columns of `bayesmf.diagnostics.summary_table` (ArviZ's
         rank-normalized split R-hat and ESS), by the same function
-        (`bayesmf.convergence_stats.convergence_table`) without the means, sds and MCSEs the
-        rule does not judge.
+        (`bayesmf.convergence_stats.stacked_table`) without the means, sds and MCSEs the
+        rule does not judge. ``focus``: only the scalars with these labels (each scalar's
+        statistics are its own, so they are those of the whole table's rows).
         """
-        return convergence_table(self.tree(n)["posterior"].to_dataset(), full=False)
+        labels, stacked = labelled_stack(self.tree(n)["posterior"].to_dataset())
+        if focus:
+            rows = [i for i, label in enumerate(labels) if label in focus]
+            labels, stacked = [labels[i] for i in rows], stacked[rows]
+        return stacked_table(labels, stacked, full=False)
 
-    def check(self, n: int, rhat_max: float, ess_min: float) -> Check:
-        """Judge the first ``n`` draws of every chain by `bayesmf.diagnostics.mcmc_problems`."""
+    def check(self, n: int, rhat_max: float, ess_min: float, focus: Collection[str] = ()) -> Check:
+        """Judge the first ``n`` draws of every chain by `bayesmf.diagnostics.mcmc_problems`.
+
+        ``focus``: the quantities that failed the look before (`Check.failing`). They are
+        judged first; while one of them still fails, the look fails and the others are not
+        judged (on a verdict's few hundred quantities, most looks of a run are decided by a
+        handful of slow ones, and ranking every quantity was most of a small fit's time).
+        Only when they all pass is everything judged, so the looks pass and fail exactly as
+        they do without ``focus``.
+        """
+        chains = len(self.stored)
+        total = sum(int(np.prod(values.shape[2:])) for values in self.values.values())
+        if focus:
+            table = self.table(n, frozenset(focus))
+            failing = failing_labels(table, chains, rhat_max, ess_min)
+            if failing:
+                return _judged(n, table, chains, rhat_max, ess_min, failing, total)
         table = self.table(n)
-        problems = mcmc_problems(table, len(self.stored), rhat_max, ess_min)
+        return _judged(n, table, chains, rhat_max, ess_min, failing_labels(table, chains, rhat_max, ess_min), total)
 
-        def extreme(column: str, pick: Any) -> float:
-            values = table[column].to_numpy(dtype=np.float64)
-            values = values[np.isfinite(values)]
-            return float(pick(values)) if len(values) else float("nan")
 
-        return Check(
-            draws=n,
-            max_r_hat=extreme("r_hat", np.max),
-            min_ess_bulk=extreme("ess_bulk", np.min),
-            min_ess_tail=extreme("ess_tail", np.min),
-            problems=tuple(problems),
-        )
+def _judged(
+    n: int, table: pd.DataFrame, chains: int, rhat_max: float, ess_min: float, failing: tuple[str, ...], total: int
+) -> Check:
+    """Make the `Check` of ``table`` (all ``total`` quantities or some of them)."""
+
+    def extreme(column: str, pick: Any) -> float:
+        values = table[column].to_numpy(dtype=np.float64)
+        values = values[np.isfinite(values)]
+        return float(pick(values)) if len(values) else float("nan")
+
+    return Check(
+        draws=n,
+        max_r_hat=extreme("r_hat", np.max),
+        min_ess_bulk=extreme("ess_bulk", np.min),
+        min_ess_tail=extreme("ess_tail", np.min),
+        problems=tuple(mcmc_problems(table, chains, rhat_max, ess_min)),
+        failing=failing,
+        judged=len(table),
+        total=total,
+    )
