@@ -578,3 +578,15 @@ def test_slowest_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
     spread = next(r for r in rows if r.startswith("| `sd_user_effect`"))
     assert spread.rstrip(" |").endswith("+1.00")  # its own block means correlate perfectly
     assert any(r.startswith("| each user's own effect") for r in rows)
+
+
+def test_overrelax_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    """bench_overrelax --quick: a row per coefficient, each with its seed and ESS cells."""
+    import bench_overrelax
+
+    assert bench_overrelax.main(["--quick"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| -")]
+    assert [r.split(" | ")[0].lstrip("| ") for r in rows] == ["-0.8", "-0.7"]
+    for r in rows:
+        cells = [c.strip() for c in r.strip("|").split("|")]
+        assert cells[1] == "0" and all(float(c) > 0 for c in cells[3:8])
