@@ -34,11 +34,14 @@ from bayesmf.identified import identified_quantities
 from bayesmf.monitored_pairs import DEFAULT_N_PAIRS
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from bayesmf.results import FitResult
 
 __all__ = [
     "ConvergenceWarning",
     "Diagnosis",
+    "chain_notes",
     "diagnose",
     "elbo_convergence",
     "identified_quantities",
@@ -46,6 +49,7 @@ __all__ = [
     "plot_diagnostics",
     "summary_table",
     "verdict_info",
+    "verdict_text",
 ]
 
 #: methods whose draws are independent draws from an approximation, not a Markov chain
@@ -205,8 +209,7 @@ def diagnose(
             "R-hat and ESS do not measure its quality, the ELBO trace does."
         )
     else:
-        if chains < 2:
-            notes.append("R-hat needs two chains or more: not computed (one chain).")
+        notes += chain_notes(chains)
         problems += mcmc_problems(table, chains, rhat_max, ess_min)
 
     sampler = _nuts_stats(result)
@@ -235,15 +238,7 @@ def diagnose(
         notes.append("no ELBO history in result.info: convergence of the fit not checked.")
 
     ok = not problems
-    head = (
-        f"{method}: {chains} chain(s) x {draws} draw(s), {len(table)} identified quantities "
-        f"monitored (R-hat <= {rhat_max:g}, ESS >= {ess_min:g})."
-    )
-    if ok:
-        body = "All checks passed."
-    else:
-        body = "Problems: " + " ".join(problems)
-    verdict = " ".join([head, body, *notes])
+    verdict = verdict_text(method, chains, draws, len(table), thresholds, problems, notes)
     summary = _group_summary(table, rhat_max, ess_min, check_mcmc=not approximate and chains > 1)
     if warn and not ok:
         warnings.warn(verdict, ConvergenceWarning, stacklevel=2)
@@ -260,12 +255,36 @@ def diagnose(
     )
 
 
+def chain_notes(chains: int) -> list[str]:
+    """Return the notes a verdict on ``chains`` MCMC chains carries (R-hat needs two)."""
+    return ["R-hat needs two chains or more: not computed (one chain)."] if chains < 2 else []
+
+
+def verdict_text(
+    method: str,
+    chains: int,
+    draws: int,
+    quantities: int,
+    thresholds: dict[str, float],
+    problems: Sequence[str],
+    notes: Sequence[str] = (),
+) -> str:
+    """Word a verdict as `diagnose` does: what was judged, then "All checks passed." or the problems, then notes."""
+    head = (
+        f"{method}: {chains} chain(s) x {draws} draw(s), {quantities} identified quantities "
+        f"monitored (R-hat <= {thresholds['rhat_max']:g}, ESS >= {thresholds['ess_min']:g})."
+    )
+    body = "Problems: " + " ".join(problems) if problems else "All checks passed."
+    return " ".join([head, body, *notes])
+
+
 def verdict_info(result: FitResult) -> dict[str, Any]:
     """``{"verdict_ok": ..., "verdict": ...}`` of `diagnose` with its defaults, without warning.
 
     Every sampling route (Gibbs of fixed length, NUTS, ADVI) puts this into its result's
     ``info``, so a fit carries its own verdict wherever it goes (a run of the Gibbs sampler
-    until converged records the verdict its stopping rule reached instead).
+    until converged records the verdict its stopping rule reached instead, in the same words:
+    `verdict_text`).
     """
     diagnosis = diagnose(result, warn=False)
     return {"verdict_ok": diagnosis.ok, "verdict": diagnosis.verdict}

@@ -133,7 +133,7 @@ def test_looks_with_a_focus_stop_where_full_looks_stop(sim, converged, monkeypat
         budget = fit_gibbs(converged.spec, sim.data, max_sweeps=200 + 540, random_seed=3, **QUIET)
     looks = budget.info["checks"]
     assert [c["draws"] for c in looks] == [100, 150, 225, 338, 507, 540]
-    assert budget.info["verdict"] == " ".join(budget.diagnose(warn=False).problems)
+    assert budget.info["verdict"] == budget.diagnose(warn=False).verdict
     assert any(c["judged"] < c["total"] for c in looks[:-1]) and looks[-1]["judged"] == looks[-1]["total"]
 
 
@@ -363,7 +363,8 @@ def test_runs_stopped_by_the_rule_calibrate():
 
 
 def test_every_gibbs_fit_carries_its_verdict(sim, converged):
-    assert converged.info["verdict_ok"] is True and converged.info["verdict"] == "All checks passed."
+    assert converged.info["verdict_ok"] is True and converged.info["verdict"] == converged.diagnose().verdict
+    assert converged.info["verdict"].endswith("All checks passed.")
     short = fit_gibbs(PMF(n_factors=2), sim.data, draws=20, tune=20, random_seed=0, **QUIET)
     diagnosis = short.diagnose(warn=False)
     assert short.info["verdict_ok"] is diagnosis.ok is False

@@ -12,7 +12,7 @@ import numpy as np
 
 from bayesmf._seed import seed_sequence
 from bayesmf._validate import validate_choice, validate_positive, validate_positive_int
-from bayesmf.diagnostics import verdict_info
+from bayesmf.diagnostics import chain_notes, verdict_info, verdict_text
 from bayesmf.inference._contract import check_inputs
 from bayesmf.inference.gibbs.assemble import (
     per_draw_bytes,
@@ -222,7 +222,7 @@ def fit_gibbs(
         ``draws`` (per chain in ``posterior``), ``kept_draws`` (per chain in
         ``scalar_posterior``), ``draw_spacing``,
         ``verdict_ok`` and ``verdict`` (`bayesmf.diagnostics.diagnose`'s, or the stopping
-        rule's, which is the same; not for a fixed-length run into a store) and, with
+        rule's, which is the same, word for word; not for a fixed-length run into a store) and, with
         ``store``, the ``store`` path.
 
     Raises
@@ -401,7 +401,9 @@ def fit_gibbs(
     result = FitResult(spec=spec, idata=idata, method="gibbs", train=data, info=info)
     last = outcome.checks[-1] if outcome.checks else None
     if last is not None and last.draws == n and len(kept) == chains:  # the rule's verdict is diagnose()'s
-        info |= {"verdict_ok": last.ok, "verdict": " ".join(last.problems) or "All checks passed."}
+        thresholds = {"rhat_max": info["rhat_max"], "ess_min": info["ess_min"]}
+        verdict = verdict_text("gibbs", chains, n, last.total, thresholds, last.problems, chain_notes(chains))
+        info |= {"verdict_ok": last.ok, "verdict": verdict}
     elif path is None:  # a store is not read back whole just for this
         info |= verdict_info(result)
     return result
