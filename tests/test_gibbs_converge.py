@@ -117,6 +117,16 @@ def test_a_look_judges_the_quantities_that_failed_before_first(sim, converged):
     assert monitor.check(n, 1.01, 400.0).ok
 
 
+def test_the_progress_bar_says_how_many_quantities_fail(sim, converged):
+    from bayesmf.inference.gibbs.converge import progress_text
+
+    monitor = _recorded_monitor(sim, converged)
+    early = monitor.check(30, 1.01, 100.0)
+    text = progress_text(early)
+    assert text.startswith(f"R-hat {early.max_r_hat:.3f}, ESS ") and text.endswith(f", {len(early.failing)} of {early.total} failing")
+    assert progress_text(monitor.check(45, 1.01, 100.0, focus=early.failing)).endswith(" still failing")
+
+
 def test_looks_with_a_focus_stop_where_full_looks_stop(sim, converged, monkeypatch):
     """The same draws and the same stopping point as looks that judge everything every time."""
     looks = converged.info["checks"]

@@ -36,7 +36,7 @@ from bayesmf.exceptions import ConvergenceWarning
 from bayesmf.inference.gibbs.monitor import Check, Monitor
 from bayesmf.inference.gibbs.runner import ChainPool, RunReport
 
-__all__ = ["DEFAULT_MAX_SWEEPS", "FIXED_RUN_THIN", "Outcome", "StoppingRule", "judge", "run_until_converged", "sample", "stopping_rule"]
+__all__ = ["DEFAULT_MAX_SWEEPS", "FIXED_RUN_THIN", "Outcome", "StoppingRule", "judge", "progress_text", "run_until_converged", "sample", "stopping_rule"]
 
 #: sweeps per chain after the burn-in a run until convergence may make, unless ``max_sweeps`` says otherwise
 DEFAULT_MAX_SWEEPS = 10_000
@@ -116,15 +116,18 @@ def run_until_converged(
             report = RunReport(chains=pool.runs, interrupted=True, error=None)
             return Outcome(report, "interrupted", checks)
         checks.append(check)
-        pool.bar.set_postfix_str(
-            f"R-hat {check.max_r_hat:.3f}, ESS {min(check.min_ess_bulk, check.min_ess_tail):.0f}",
-            refresh=True,
-        )
+        pool.bar.set_postfix_str(progress_text(check), refresh=True)
         if check.ok:
             return Outcome(report, "converged", checks)
         if _past(deadline):
             return Outcome(report, "max_seconds", checks)
     return Outcome(report, "max_sweeps", checks)
+
+
+def progress_text(check: Check) -> str:
+    """Word a look for the progress bar: its worst R-hat, smallest ESS and how many quantities fail."""
+    failing = f"{len(check.failing)} of {check.total} failing" if check.complete else f"{len(check.failing)} still failing"
+    return f"R-hat {check.max_r_hat:.3f}, ESS {min(check.min_ess_bulk, check.min_ess_tail):.0f}, {failing}"
 
 
 def _past(deadline: float | None) -> bool:

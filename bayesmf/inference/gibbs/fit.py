@@ -189,8 +189,8 @@ def fit_gibbs(
     ``info["checks"]`` lists each look (draws per chain, worst R-hat, smallest ESS, and how
     many quantities it judged: a look first judges those that failed the look before, and
     the rest only once they pass). Why this rule keeps the posterior calibrated:
-    `bayesmf.inference.gibbs.converge`. The progress bar shows the worst R-hat and the
-    smallest ESS of the last look.
+    `bayesmf.inference.gibbs.converge`. The progress bar shows the worst R-hat, the
+    smallest ESS and how many quantities fail at the last look.
 
     **Interrupting.** Ctrl-C (SIGINT, Jupyter's "interrupt kernel") stops every chain at
     the end of its current sweep and returns the draws kept so far, with a ``UserWarning``
