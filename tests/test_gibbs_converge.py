@@ -139,7 +139,7 @@ def test_looks_with_a_focus_stop_where_full_looks_stop(sim, converged, monkeypat
     np.testing.assert_array_equal(everything.posterior["sigma"].values, converged.posterior["sigma"].values)
     # a budget stop's last look is complete (its verdict is diagnose()'s) even where the looks before were not
     monkeypatch.setattr(Monitor, "check", full_check)
-    with pytest.warns(ConvergenceWarning, match="max_sweeps"):  # the run above, stopped at 540 draws
+    with pytest.warns(ConvergenceWarning, match="max_sweeps"):  # the run above, cut at 540 draws
         budget = fit_gibbs(converged.spec, sim.data, max_sweeps=200 + 540, random_seed=3, **QUIET)
     looks = budget.info["checks"]
     assert [c["draws"] for c in looks] == [100, 150, 225, 338, 507, 540]
