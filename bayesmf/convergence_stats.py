@@ -22,7 +22,8 @@ For each scalar, as ArviZ computes it:
 `convergence_table` gives, for every scalar of a posterior-like dataset, the columns of
 ``az.summary`` that the diagnostics read (mean, sd, R-hat, ESS, MCSE), labelled as
 ``az.summary`` labels them: `bayesmf.diagnostics.summary_table` and the stopping rule's looks
-(`bayesmf.inference.gibbs.monitor`) are built on it: 3 times faster than ``az.summary``'s loop
+(`bayesmf.inference.gibbs.monitor`, through its parts `labelled_stack` and `stacked_table`,
+to judge some of the scalars only) are built on it: 3 times faster than ``az.summary``'s loop
 over the scalars on ML-100K u1's 405 monitored quantities, 33 times on a small fit's
 (``benchmarks/RESULTS.md``, "What a verdict costs").
 
