@@ -222,11 +222,7 @@ class Monitor:
         rule does not judge. ``focus``: only the scalars with these labels (each scalar's
         statistics are its own, so they are those of the whole table's rows).
         """
-        labels, stacked = labelled_stack(self.tree(n)["posterior"].to_dataset())
-        if focus:
-            rows = [i for i, label in enumerate(labels) if label in focus]
-            labels, stacked = [labels[i] for i in rows], stacked[rows]
-        return stacked_table(labels, stacked, full=False)
+        return _table(*labelled_stack(self.tree(n)["posterior"].to_dataset()), focus)
 
     def check(self, n: int, rhat_max: float, ess_min: float, focus: Collection[str] = ()) -> Check:
         """Judge the first ``n`` draws of every chain by `bayesmf.diagnostics.mcmc_problems`.
@@ -240,14 +236,22 @@ class Monitor:
         they do without ``focus``.
         """
         chains = len(self.stored)
-        total = sum(int(np.prod(values.shape[2:])) for values in self.values.values())
+        labels, stacked = labelled_stack(self.tree(n)["posterior"].to_dataset())  # once for both tables
         if focus:
-            table = self.table(n, frozenset(focus))
+            table = _table(labels, stacked, frozenset(focus))
             failing = failing_labels(table, chains, rhat_max, ess_min)
             if failing:
-                return _judged(n, table, chains, rhat_max, ess_min, failing, total)
-        table = self.table(n)
-        return _judged(n, table, chains, rhat_max, ess_min, failing_labels(table, chains, rhat_max, ess_min), total)
+                return _judged(n, table, chains, rhat_max, ess_min, failing, len(labels))
+        table = _table(labels, stacked)
+        return _judged(n, table, chains, rhat_max, ess_min, failing_labels(table, chains, rhat_max, ess_min), len(labels))
+
+
+def _table(labels: list[str], stacked: np.ndarray, focus: Collection[str] = ()) -> pd.DataFrame:
+    """`Monitor.table` of the stacked scalars (Q, C, N) labelled ``labels``: those in ``focus``, or all."""
+    if focus:
+        rows = [i for i, label in enumerate(labels) if label in focus]
+        labels, stacked = [labels[i] for i in rows], stacked[rows]
+    return stacked_table(labels, stacked, full=False)
 
 
 def _judged(
