@@ -35,23 +35,18 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _sections import log, provenance, publish  # noqa: E402
+from bench_slowest import prefix_verdicts  # noqa: E402
 
 from bayesmf import PMF, load_movielens, simulate  # noqa: E402
 from bayesmf.diagnostics import summary_table  # noqa: E402
 from bayesmf.identified import identified_quantities  # noqa: E402
-from bayesmf.inference.gibbs.converge import StoppingRule  # noqa: E402
 
 SCALARS = ("sd_user_effect", "sd_item_effect", "mean_level")
 
 
 def first_pass(tree, draws: int) -> int | None:
     """The first checkpoint of the rule at which every monitored quantity passes, or None."""
-    for n in StoppingRule(max_draws=draws).checkpoints():
-        table = summary_table(tree.isel(draw=slice(0, n)))
-        ess = table[["ess_bulk", "ess_tail"]].min(axis=1)
-        if not ((table["r_hat"] > 1.01) | (ess < 400)).any():
-            return n
-    return None
+    return next((n for n, _, _, failing in prefix_verdicts(tree, draws) if not failing.any()), None)
 
 
 def row(train, alpha: float, seed: int, draws: int) -> list[str]:

@@ -56,13 +56,19 @@ def block_corr(a: np.ndarray, b: np.ndarray) -> float:
     return float((x * y).sum() / np.sqrt((x * x).sum() * (y * y).sum()))
 
 
-def prefix_rows(tree, draws: int) -> list[str]:
-    """Markdown rows: per checkpoint, the failing quantities and the worst three of them."""
-    rows = ["| draws per chain | failing of monitored | worst R-hat | smallest ESS | failing (R-hat, smallest ESS) |", "|---|---|---|---|---|"]
+def prefix_verdicts(tree, draws: int):
+    """Per checkpoint of the rule: draws per chain, the verdict's table of the first n draws, each row's smaller ESS, the failing rows."""
     for n in StoppingRule(max_draws=draws).checkpoints():
         table = summary_table(tree.isel(draw=slice(0, n)))
         ess = table[["ess_bulk", "ess_tail"]].min(axis=1)
-        bad = table[(table["r_hat"] > 1.01) | (ess < 400)].copy()
+        yield n, table, ess, (table["r_hat"] > 1.01) | (ess < 400)
+
+
+def prefix_rows(tree, draws: int) -> list[str]:
+    """Markdown rows: per checkpoint, the failing quantities and the worst three of them."""
+    rows = ["| draws per chain | failing of monitored | worst R-hat | smallest ESS | failing (R-hat, smallest ESS) |", "|---|---|---|---|---|"]
+    for n, table, ess, failing in prefix_verdicts(tree, draws):
+        bad = table[failing].copy()
         bad["ess"] = ess[bad.index]
         worst = bad.sort_values("r_hat", ascending=False).head(3)
         names = ", ".join(f"`{label}` ({r:.3f}, {e:.0f})" for label, r, e in zip(worst.index, worst["r_hat"], worst["ess"], strict=True))
