@@ -11,6 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from bayesmf.binary import binarize
 from bayesmf.choice_calibration import choice_reliability
+from bayesmf.choice_horizon import ChoiceCalibrator, learn_choice_calibration, p_chosen_within
 from bayesmf.data import IdEncoder, RatingsData
 from bayesmf.datasets import (
     Simulation,
@@ -42,6 +43,7 @@ logging.getLogger("bayesmf").addHandler(logging.NullHandler())
 
 __all__ = [
     "PMF",
+    "ChoiceCalibrator",
     "ColdSplit",
     "CollapsedFactorsWarning",
     "ConvergenceWarning",
@@ -61,11 +63,13 @@ __all__ = [
     "interactions_from_dataframe",
     "joint_scores",
     "kfold",
+    "learn_choice_calibration",
     "load",
     "load_movielens",
     "movielens_features",
     "movielens_items",
     "objective",
+    "p_chosen_within",
     "recommend_joint",
     "replay",
     "replay_choice",

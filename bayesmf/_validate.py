@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "reject_first_bad",
     "validate_bool",
     "validate_choice",
     "validate_in_scale",
@@ -23,6 +24,13 @@ __all__ = [
     "validate_ratings_frame",
     "validate_scale",
 ]
+
+
+def reject_first_bad(name: str, values: np.ndarray, bad: np.ndarray, need: str) -> None:
+    """Raise a ``ValueError`` naming the first of ``values`` where ``bad`` holds, and how many do."""
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{name}[{pos}] = {float(values[pos])!r} must be {need} ({int(bad.sum())} such value(s))")
 
 
 def validate_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:

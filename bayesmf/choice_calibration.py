@@ -24,17 +24,29 @@ frequency, :math:`\sqrt{f(1 - f)/n_\text{eff}}` with Kish's effective size
     \mathrm{Brier} = \frac{\sum_p w_p (\hat p_p - y_p)^2}{\sum_p w_p}.
 
 `plot_choice_reliability` draws the curve against the diagonal.
+
+P(chosen) is fitted to the training choices; it is not the probability of a future choice,
+which depends on how many choices the future holds. ``choice_reliability(...,
+calibration=, horizon=)`` judges the probabilities of `bayesmf.choice_horizon` instead:
+P(item among the user's next n choices), from P(chosen) or from the shape a calibrator
+learned on a held-out share of the training choices.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from bayesmf._seed import SeedLike, generator
-from bayesmf._validate import validate_choice, validate_positive_int
+from bayesmf._validate import (
+    reject_first_bad,
+    validate_choice,
+    validate_positive,
+    validate_positive_int,
+)
 from bayesmf.data import RatingsData
 from bayesmf.latent import latent_scores_per_draw
 from bayesmf.predictive.view import ModelView, model_view
@@ -43,6 +55,7 @@ from bayesmf.topn_protocol import index_pairs
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
+    from bayesmf.choice_horizon import ChoiceCalibrator
     from bayesmf.results import FitResult
 
 __all__ = ["Reliability", "choice_reliability", "plot_choice_reliability", "reliability_table"]
@@ -108,9 +121,9 @@ def reliability_table(
         raise ValueError(
             f"predicted, observed and weights must be non-empty and of one length, got {p.size}, {y.size}, {w.size}"
         )
-    _first_bad("predicted", p, ~((p >= 0) & (p <= 1)), "a probability in [0, 1]")
-    _first_bad("observed", y, (y != 0) & (y != 1), "0 or 1")
-    _first_bad("weights", w, ~(np.isfinite(w) & (w > 0)), "finite and > 0")
+    reject_first_bad("predicted", p, ~((p >= 0) & (p <= 1)), "a probability in [0, 1]")
+    reject_first_bad("observed", y, (y != 0) & (y != 1), "0 or 1")
+    reject_first_bad("weights", w, ~(np.isfinite(w) & (w > 0)), "finite and > 0")
     bins = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
     W = np.bincount(bins, weights=w, minlength=n_bins)
     n = np.bincount(bins, minlength=n_bins)
@@ -128,12 +141,6 @@ def reliability_table(
     brier = float(np.sum(w * (p - y) ** 2) / w.sum())
     table.attrs.update({"ece": ece, "brier": brier, "n_pairs": int(p.size), "n_positive": int(y.sum()), "n_bins": n_bins})
     return Reliability(table, ece, brier)
-
-
-def _first_bad(name: str, values: np.ndarray, bad: np.ndarray, need: str) -> None:
-    if bad.any():
-        pos = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{name}[{pos}] = {float(values[pos])!r} must be {need} ({int(bad.sum())} such value(s))")
 
 
 def _encode(train: RatingsData, test: Any, unknown: str) -> tuple[np.ndarray, np.ndarray, int]:
@@ -155,7 +162,7 @@ def _encode(train: RatingsData, test: Any, unknown: str) -> tuple[np.ndarray, np
     return uidx[keep], iidx[keep], int((~keep).sum())
 
 
-def _p_chosen(view: ModelView, u: int, items: np.ndarray) -> np.ndarray:
+def p_chosen_mean(view: ModelView, u: int, items: np.ndarray) -> np.ndarray:
     """Posterior mean of clip(eta, 0, 1) of user ``u`` and ``items``."""
     a, bias = view.arrays, view.has_bias
     eta = latent_scores_per_draw(
@@ -165,61 +172,27 @@ def _p_chosen(view: ModelView, u: int, items: np.ndarray) -> np.ndarray:
     return np.clip(eta, 0.0, 1.0).mean(axis=0)  # type: ignore[no-any-return]
 
 
-def choice_reliability(
+#: per user: (P(chosen) of its scored pairs, their weights, its number of held-out choices) -> probabilities
+PerUser = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
+
+
+def held_out_choices(
     fit: FitResult,
     test: RatingsData | pd.DataFrame,
-    n_bins: int = 10,
     *,
     negatives: int | None = None,
     unknown: str = "raise",
-    random_seed: SeedLike = None,
-) -> Reliability:
-    """Reliability of an implicit-feedback fit's P(chosen) on held-out choices (module docstring).
+    rng: np.random.Generator | None = None,
+    per_user: PerUser | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    """Score the held-out pairs of `choice_reliability`: (P(chosen), chosen 0/1, weights, counts).
 
-    Parameters
-    ----------
-    fit : FitResult
-        A fit of ``PMF(likelihood="implicit")``.
-    test : RatingsData or pandas.DataFrame
-        Held-out choices: every pair counts as chosen, whatever its value (e.g. the test
-        ratings of a split, or ``as_implicit`` of them); a frame needs columns ``user``
-        and ``item`` (raw ids).
-    n_bins : int
-        Equal-width bins of [0, 1].
-    negatives : int, optional
-        None: every unchosen pair of each test user. An int: that many per user, drawn
-        without replacement (seeded), weighted to stand for all of them.
-    unknown : {"raise", "drop"}
-        Test pairs whose user or item the fit does not know: an error naming them, or
-        dropped and counted.
-    random_seed : int or numpy.random.Generator, optional
-        Seeds the sampled negatives.
-
-    Returns
-    -------
-    Reliability
-        As `reliability_table`; ``table.attrs`` also hold ``n_users``, ``n_unknown_dropped``,
-        ``n_test_in_train`` and ``negatives``.
-
-    Raises
-    ------
-    ValueError
-        ``fit`` is not implicit feedback, a bad option, or no held-out choice left.
-    bayesmf.data.UnknownIdError
-        Unknown ids with ``unknown="raise"``.
+    ``per_user`` replaces each user's P(chosen) (e.g. by `bayesmf.choice_horizon.chosen_within`);
+    the counts are ``n_users``, ``n_unknown_dropped``, ``n_test_in_train``, ``negatives``.
     """
     view = model_view(fit)
-    if not view.implicit:
-        raise ValueError(
-            f"choice_reliability needs an implicit-feedback fit (PMF(likelihood='implicit')), got "
-            f"likelihood={getattr(fit.spec, 'likelihood', None)!r}; for ratings see bayesmf.evaluation.calibration_table"
-        )
-    validate_choice("unknown", unknown, _UNKNOWN)
-    n_bins = validate_positive_int("n_bins", n_bins)
-    if negatives is not None:
-        negatives = validate_positive_int("negatives", negatives)
-    rng = generator(random_seed)
     train = fit.train
+    rng = generator(rng)
     uidx, iidx, n_unknown = _encode(train, test, unknown)
     by_user = np.argsort(train.user_idx, kind="stable")
     starts = np.concatenate([[0], np.cumsum(train.user_counts())])
@@ -242,13 +215,95 @@ def choice_reliability(
         both = np.concatenate([positive, pool])
         y = np.concatenate([np.ones(len(positive)), np.zeros(len(pool))])
         w = np.concatenate([np.ones(len(positive)), np.full(len(pool), weight)])
-        parts.append((_p_chosen(view, u, both), y, w))
+        p = p_chosen_mean(view, u, both)
+        parts.append((p if per_user is None else per_user(p, w, len(positive)), y, w))
     if not parts:
         raise ValueError("no held-out choice left: every test pair is unknown or was chosen in training")
     p, y, w = (np.concatenate(c) for c in zip(*parts, strict=True))
+    counts = {"n_users": len(parts), "n_unknown_dropped": n_unknown, "n_test_in_train": in_train, "negatives": negatives}
+    return p, y, w, counts
+
+
+def choice_reliability(
+    fit: FitResult,
+    test: RatingsData | pd.DataFrame,
+    n_bins: int = 10,
+    *,
+    negatives: int | None = None,
+    unknown: str = "raise",
+    random_seed: SeedLike = None,
+    calibration: ChoiceCalibrator | None = None,
+    horizon: str | float | None = None,
+) -> Reliability:
+    """Reliability of an implicit-feedback fit's P(chosen) on held-out choices (module docstring).
+
+    Parameters
+    ----------
+    fit : FitResult
+        A fit of ``PMF(likelihood="implicit")``.
+    test : RatingsData or pandas.DataFrame
+        Held-out choices: every pair counts as chosen, whatever its value (e.g. the test
+        ratings of a split, or ``as_implicit`` of them); a frame needs columns ``user``
+        and ``item`` (raw ids).
+    n_bins : int
+        Equal-width bins of [0, 1].
+    negatives : int, optional
+        None: every unchosen pair of each test user. An int: that many per user, drawn
+        without replacement (seeded), weighted to stand for all of them.
+    unknown : {"raise", "drop"}
+        Test pairs whose user or item the fit does not know: an error naming them, or
+        dropped and counted.
+    random_seed : int or numpy.random.Generator, optional
+        Seeds the sampled negatives.
+    calibration : ChoiceCalibrator, optional
+        Judge the calibrated P(chosen) instead (`bayesmf.choice_horizon`); without a
+        ``horizon``, the calibrator's own level.
+    horizon : "held-out" or float, optional
+        Judge P(item among the user's next n choices) (`bayesmf.choice_horizon.chosen_within`):
+        ``"held-out"``: n = the user's number of held-out choices; a number: that n for
+        every user. None: P(chosen) as it is.
+
+    Returns
+    -------
+    Reliability
+        As `reliability_table`; ``table.attrs`` also hold ``n_users``, ``n_unknown_dropped``,
+        ``n_test_in_train``, ``negatives`` and ``horizon``.
+
+    Raises
+    ------
+    ValueError
+        ``fit`` is not implicit feedback, a bad option, or no held-out choice left.
+    bayesmf.data.UnknownIdError
+        Unknown ids with ``unknown="raise"``.
+    """
+    from bayesmf.choice_horizon import chosen_within
+
+    view = model_view(fit)
+    if not view.implicit:
+        raise ValueError(
+            f"choice_reliability needs an implicit-feedback fit (PMF(likelihood='implicit')), got "
+            f"likelihood={getattr(fit.spec, 'likelihood', None)!r}; for ratings see bayesmf.evaluation.calibration_table"
+        )
+    validate_choice("unknown", unknown, _UNKNOWN)
+    n_bins = validate_positive_int("n_bins", n_bins)
+    if negatives is not None:
+        negatives = validate_positive_int("negatives", negatives)
+    if isinstance(horizon, str) and horizon != "held-out":
+        raise ValueError(f"horizon must be 'held-out', a number of choices > 0 or None, got {horizon!r}")
+    fixed = None if horizon is None or horizon == "held-out" else validate_positive("horizon", horizon)
+
+    def per_user(p: np.ndarray, w: np.ndarray, n_held_out: int) -> np.ndarray:
+        q = p if calibration is None else calibration(p)
+        if horizon is None:
+            return q
+        return chosen_within(q, n_held_out if fixed is None else fixed, w)
+
+    p, y, w, counts = held_out_choices(
+        fit, test, negatives=negatives, unknown=unknown, rng=generator(random_seed),
+        per_user=None if calibration is None and horizon is None else per_user,
+    )
     out = reliability_table(p, y, w, n_bins)
-    out.table.attrs.update({"n_users": len(parts), "n_unknown_dropped": n_unknown,
-                            "n_test_in_train": in_train, "negatives": negatives})
+    out.table.attrs.update({**counts, "horizon": horizon})
     return out
 
 

@@ -590,3 +590,14 @@ def test_overrelax_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
     for r in rows:
         cells = [c.strip() for c in r.strip("|").split("|")]
         assert cells[1] == "0" and all(float(c) > 0 for c in cells[3:8])
+
+
+def test_choice_horizon_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    """bench_choice_horizon --quick: one row per probability judged, each with an ECE in [0, 1]."""
+    import bench_choice_horizon
+
+    assert bench_choice_horizon.main(["--quick"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| simulated")]
+    assert [r.split(" | ")[1] for r in rows] == [v[0] for v in bench_choice_horizon.VARIANTS]
+    for r in rows:
+        assert 0 <= float(r.split(" | ")[2]) <= 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -176,3 +178,32 @@ def test_plot_is_titled_and_labelled(choice):
     ax = plot_choice_reliability(choice_reliability(fit, test, n_bins=5), label="fit")
     assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
     assert "ECE" in ax.get_legend().get_texts()[1].get_text()
+
+
+def test_a_horizon_spreads_each_users_held_out_choices_over_their_unchosen_items(choice):
+    from bayesmf.choice_horizon import chosen_within, isotonic_calibrator
+
+    fit, test, cells = choice
+    p, y = _numpy_reference(fit, test, cells)
+    users = np.unique(test["user"].to_numpy()[:-1] - 100)  # the last pair was chosen in training
+    starts = np.cumsum([0] + [(~cells[u]).sum() for u in users])  # each user's slice of p and y
+    slices = list(itertools.pairwise(starts))
+    expected = np.concatenate([chosen_within(p[a:b], int(y[a:b].sum())) for a, b in slices])
+    rel = choice_reliability(fit, test, n_bins=8, horizon="held-out")
+    ref = reliability_table(expected, y, n_bins=8)
+    pd.testing.assert_frame_equal(rel.table[ref.table.columns], ref.table, check_exact=False, rtol=1e-10)
+    assert rel.table.attrs["horizon"] == "held-out"
+    fixed = choice_reliability(fit, test, n_bins=8, horizon=2)
+    two = np.concatenate([chosen_within(p[a:b], 2) for a, b in slices])
+    assert fixed.brier == pytest.approx(reliability_table(two, y, n_bins=8).brier)
+    # sampled negatives stand for all of them in each user's sum
+    sampled = choice_reliability(fit, test, n_bins=8, horizon="held-out", negatives=5, random_seed=0)
+    assert sampled.table["weight"].sum() == pytest.approx(rel.table["weight"].sum())
+    # a calibrator changes the shape: the identity changes nothing
+    identity = isotonic_calibrator([0.0, 1.0], [0, 1])
+    assert choice_reliability(fit, test, n_bins=8, calibration=identity).ece == pytest.approx(
+        choice_reliability(fit, test, n_bins=8).ece)
+    with pytest.raises(ValueError, match="horizon must be 'held-out'"):
+        choice_reliability(fit, test, horizon="test")
+    with pytest.raises(ValueError, match="horizon must be a finite number > 0, got -1"):
+        choice_reliability(fit, test, horizon=-1)
