@@ -6,7 +6,7 @@ Usage::
     .venv/bin/python benchmarks/bench_choice_horizon.py [--splits u1,u2,u3,u4,u5] [--seed 0]
         [--results benchmarks/RESULTS.md] [--no-write] [--quick]
 
-Per ML-100K split: the choice model ``PMF(n_factors=10, likelihood="implicit")`` by Gibbs
+Per ML-100K split (or ml-latest-small fold ``k1``-``k5``, those of ``bench_topn.py``): the choice model ``PMF(n_factors=10, likelihood="implicit")`` by Gibbs
 (package defaults) on ``as_implicit(train)``; `learn_choice_calibration` on the same
 training choices (20 % held out, a second fit); then the reliability (`choice_reliability`'s,
 all four from one scoring pass) on the test pairs (every test pair a held-out choice, every other pair of a test user not chosen in
@@ -33,6 +33,7 @@ from _sections import log, provenance, publish  # noqa: E402
 from bayesmf import PMF, as_implicit, load_movielens, simulate, train_test_split  # noqa: E402
 from bayesmf.choice_calibration import held_out_choices, reliability_table  # noqa: E402
 from bayesmf.choice_horizon import chosen_within, learn_choice_calibration  # noqa: E402
+from bayesmf.split import kfold  # noqa: E402
 
 VARIANTS = (
     ("P(chosen) as fitted", False, None),
@@ -78,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the fits; print (and write) the section."""
     start, load_before = time.perf_counter(), os.getloadavg()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--splits", default="u1,u2,u3,u4,u5")
+    parser.add_argument("--splits", default="u1,u2,u3,u4,u5",
+                        help="ML-100K's u1-u5, or k1-k5: ml-latest-small's folds of bench_topn")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", default=os.environ.get("BAYESMF_DATA_DIR"))
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
@@ -95,13 +97,18 @@ def main(argv: list[str] | None = None) -> int:
         table += rows("simulated", split.train, split.test, args.seed, {"draws": 100, "tune": 50, "chains": 2})
     else:
         for name in args.splits.split(","):
-            log(f"ML-100K {name}: the choice fit and the calibration fit")
-            train, test = load_movielens("ml-100k", split=name, data_dir=args.data_dir, download=False)
+            log(f"{name}: the choice fit and the calibration fit")
+            if name.startswith("k"):  # ml-latest-small: bench_topn's folds, kfold(data, 5, seed=0)
+                data = load_movielens("ml-latest-small")
+                train, test = list(kfold(data, n_splits=5, seed=0))[int(name[1:]) - 1]
+                name = f"ml-latest-small {name}"
+            else:
+                train, test = load_movielens("ml-100k", split=name, data_dir=args.data_dir, download=False)
             table += rows(name, train, test, args.seed, {})
     lines = ["## P(chosen) with a horizon (`benchmarks/bench_choice_horizon.py`)", ""]
     lines += provenance("bench_choice_horizon.py", argv, load_before, start)
     lines += [
-        "", "ML-100K, `PMF(n_factors=10, likelihood=\"implicit\")` by Gibbs (defaults: run until converged); "
+        "", "ML-100K (ml-latest-small: `kfold(data, 5, seed=0)`), `PMF(n_factors=10, likelihood=\"implicit\")` by Gibbs (defaults: run until converged); "
         "calibration: `learn_choice_calibration(model, as_implicit(train), 0.2)` (a second fit on 80 % of the "
         "training choices, isotonic map on the other 20 %); reliability: `choice_reliability` on the test pairs, "
         "10 equal-width bins, every non-chosen pair of a test user a non-choice. \"n = user's held-out choices\" "
