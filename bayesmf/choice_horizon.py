@@ -265,46 +265,77 @@ def learn_choice_calibration(
     return cal
 
 
+def _horizons(n_next: Any, ids: list[Any]) -> list[float]:
+    """One horizon per listed user: a number for all, or a mapping / Series user -> number."""
+    if isinstance(n_next, (dict, pd.Series)):
+        mapping = dict(n_next.items())
+        missing = [u for u in ids if u not in mapping]
+        if missing:
+            raise ValueError(f"n_next has no horizon for user(s) {missing[:5]!r}")
+        return [cast(float, validate_positive(f"n_next[{u!r}]", mapping[u])) for u in ids]
+    n = cast(float, validate_positive("n_next", n_next))
+    return [n] * len(ids)
+
+
 def p_chosen_within(
     fit: FitResult,
-    n_next: float,
+    n_next: float | dict[Any, float] | pd.Series,
     users: Any = None,
     calibration: ChoiceCalibrator | None = None,
+    top: int | None = None,
 ) -> pd.DataFrame:
-    """P(item among the user's next ``n_next`` choices), for every item the user has not chosen.
+    """P(item among the user's next ``n_next`` choices), for the items the user has not chosen.
 
     Parameters
     ----------
     fit : FitResult
         An implicit-feedback fit.
-    n_next : float
-        The horizon, > 0 (the same for every user listed).
-    users : list of user ids, optional
+    n_next : float, or dict / pandas.Series of user id -> float
+        The horizon, > 0: one for every user listed, or one per user.
+    users : user id or list of user ids, optional
         Raw ids (None: every user of the fit).
     calibration : ChoiceCalibrator, optional
         The shape learned by `learn_choice_calibration` (None: P(chosen) itself).
+    top : int, optional
+        Keep each user's ``top`` rows (None: every unchosen item; the probabilities are
+        always spread over all of them).
 
     Returns
     -------
     pandas.DataFrame
         ``user``, ``item``, ``p_chosen`` (the fit's posterior mean), ``p_within``; rows by
         user, then by ``p_within`` descending.
+
+    Raises
+    ------
+    ValueError
+        Not an implicit-feedback fit, a horizon that is not a finite number > 0 (named), a
+        user without one, or ``top`` < 1.
+    KeyError
+        A user the fit does not know.
     """
     view = model_view(fit)
     if not view.implicit:
         raise ValueError(f"p_chosen_within needs an implicit-feedback fit, got likelihood={fit.spec.likelihood!r}")
-    n = cast(float, validate_positive("n_next", n_next))
     train = fit.train
-    ids = train.users.classes.tolist() if users is None else list(users)
-    uidx = train.users.to_index(ids)
-    chosen = np.zeros((train.n_users, train.n_items), dtype=bool)
-    chosen[train.user_idx, train.item_idx] = True
+    if users is None:
+        ids = train.users.classes.tolist()
+    else:
+        ids = list(users) if pd.api.types.is_list_like(users) else [users]
+    horizons = _horizons(n_next, ids)
+    if top is not None:
+        top = validate_positive_int("top", top)
+    uidx = np.asarray(train.users.to_index(ids)).tolist()
+    by_user = np.argsort(train.user_idx, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(train.user_counts())])
     frames = []
-    for raw, u in zip(ids, np.asarray(uidx).tolist(), strict=True):
-        items = np.flatnonzero(~chosen[u])
+    for raw, u, n in zip(ids, uidx, horizons, strict=True):
+        free = np.ones(train.n_items, dtype=bool)
+        free[train.item_idx[by_user[starts[u] : starts[u + 1]]]] = False
+        items = np.flatnonzero(free)
         p = p_chosen_mean(view, u, items)
         within = chosen_within(p if calibration is None else calibration(p), n)
-        order = np.argsort(-within, kind="stable")
+        order = np.argsort(-within, kind="stable")[:top]
         frames.append(pd.DataFrame({"user": raw, "item": train.items.to_raw(items[order]),
                                     "p_chosen": p[order], "p_within": within[order]}))
     return pd.concat(frames, ignore_index=True)

@@ -141,8 +141,21 @@ def test_p_chosen_within_lists_every_unchosen_item_and_sums_to_the_horizon(small
             assert rows["p_within"].sum() == pytest.approx(2.0)
     g = isotonic_calibrator([0.0, 1.0], [0, 1])  # the identity: the same numbers
     pd.testing.assert_frame_equal(p_chosen_within(fit, 2.0, users, g), out)
+    # one horizon per user; a top-k cut keeps the probabilities spread over every item
+    per_user = p_chosen_within(fit, {users[0]: 2.0, users[1]: 4.0}, users[:2], top=3)
+    assert per_user.groupby("user").size().tolist() == [3, 3]
+    first = out[out["user"] == users[0]].head(3).reset_index(drop=True)
+    pd.testing.assert_frame_equal(per_user[per_user["user"] == users[0]].reset_index(drop=True), first)
+    second = p_chosen_within(fit, 4.0, users[1]).head(3)  # a single id
+    np.testing.assert_allclose(per_user[per_user["user"] == users[1]]["p_within"], second["p_within"])
     with pytest.raises(ValueError, match="n_next must be a finite number > 0, got 0"):
         p_chosen_within(fit, 0, users)
+    with pytest.raises(ValueError, match=r"no horizon for user\(s\)"):
+        p_chosen_within(fit, {users[0]: 2.0}, users[:2])
+    with pytest.raises(ValueError, match=r"n_next\[.*\] must be a finite number > 0, got nan"):
+        p_chosen_within(fit, pd.Series({users[0]: np.nan}), users[:1])
+    with pytest.raises(ValueError, match="top"):
+        p_chosen_within(fit, 2.0, users, top=0)
     with pytest.raises(KeyError):
         p_chosen_within(fit, 2.0, ["no such user"])
     with pytest.raises(ValueError, match="implicit-feedback fit"):
