@@ -206,6 +206,11 @@ def chosen_within(scores: Any, n_next: float, weights: Any = None) -> np.ndarray
     weights : array_like of float, optional
         Weights that make :math:`\sum_k w_k q_k` the sum over all candidates (sampled
         negatives); None: all 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        One probability per score, in [0, 1] (all 0 when every score is 0).
     """
     q = np.asarray(scores, dtype=np.float64)
     w = np.ones_like(q) if weights is None else np.asarray(weights, dtype=np.float64)
