@@ -262,6 +262,7 @@ def learn_choice_calibration(
         negatives = validate_positive_int("negatives", negatives)
     rng = generator(random_seed)
     split = train_test_split(data, holdout, seed=rng)
+    fit_kwargs.setdefault("method", "gibbs")
     fit_kwargs.setdefault("random_seed", int(rng.integers(2**31)))
     fit = model.fit(split.train, **fit_kwargs)
     p, y, w, _ = held_out_choices(fit, split.test, negatives=negatives, rng=rng)

@@ -1,4 +1,4 @@
-"""README's "Ten lines" and its choice-model block run as written (short chains).
+"""README's "Ten lines", its choice-model block and its horizon block run as written (short chains).
 
 The blocks are read from README.md, not copied here, so an example that drifts from the API
 fails this test. The Gibbs fits are cut to a short fixed run (the README's default run until
@@ -37,11 +37,16 @@ def test_readme_ten_lines_and_choice_block_run(shared_data_dir, monkeypatch) -> 
         return fit(self, data, method=method, **kwargs)
 
     monkeypatch.setattr(bayesmf.PMF, "fit", short)
-    ten_lines, choices = _python_blocks("## Ten lines", 2)
-    assert "fold_in" in ten_lines and "recommend_joint" in choices
+    ten_lines, choices, horizon = _python_blocks("## Ten lines", 3)
+    assert "fold_in" in ten_lines and "recommend_joint" in choices and "p_chosen_within" in horizon
     namespace: dict = {}
     with warnings.catch_warnings():  # short chains fail their verdict, and say so
         warnings.simplefilter("ignore", bayesmf.ConvergenceWarning)
         exec(compile(ten_lines, "README.md: Ten lines", "exec"), namespace)
         assert namespace["new"].train.users.classes[-1] == "ann"
         exec(compile(choices, "README.md: choices", "exec"), namespace)
+        *lines, last = horizon.strip().splitlines()
+        exec(compile("\n".join([*lines, "within = " + last]), "README.md: horizon", "exec"), namespace)
+    within = namespace["within"]
+    assert set(within["user"]) == {42} and list(within.columns) == ["user", "item", "p_chosen", "p_within"]
+    assert 0 < within["p_within"].sum() <= 10 + 1e-9
