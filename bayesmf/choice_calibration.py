@@ -50,7 +50,7 @@ from bayesmf._validate import (
 from bayesmf.data import RatingsData
 from bayesmf.latent import latent_scores_per_draw
 from bayesmf.predictive.view import ModelView, model_view
-from bayesmf.topn_protocol import index_pairs
+from bayesmf.topn_protocol import UnratedItems, index_pairs
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -84,6 +84,24 @@ class Reliability(NamedTuple):
     brier: float
 
 
+def checked_outcomes(predicted: Any, observed: Any, weights: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Predictions in [0, 1], 0/1 outcomes and weights > 0 (all 1 when None), flat float arrays of one length.
+
+    Raises a ``ValueError`` on empty or mismatched inputs, or naming the first bad value.
+    """
+    p = np.asarray(predicted, dtype=np.float64).ravel()
+    y = np.asarray(observed, dtype=np.float64).ravel()
+    w = np.ones_like(p) if weights is None else np.asarray(weights, dtype=np.float64).ravel()
+    if p.size == 0 or p.shape != y.shape or p.shape != w.shape:
+        raise ValueError(
+            f"predicted, observed and weights must be non-empty and of one length, got {p.size}, {y.size}, {w.size}"
+        )
+    reject_first_bad("predicted", p, ~((p >= 0) & (p <= 1)), "a probability in [0, 1]")
+    reject_first_bad("observed", y, (y != 0) & (y != 1), "0 or 1")
+    reject_first_bad("weights", w, ~(np.isfinite(w) & (w > 0)), "finite and > 0")
+    return p, y, w
+
+
 def reliability_table(
     predicted: Any, observed: Any, weights: Any = None, n_bins: int = 10
 ) -> Reliability:
@@ -114,16 +132,7 @@ def reliability_table(
         message names the value).
     """
     n_bins = validate_positive_int("n_bins", n_bins)
-    p = np.asarray(predicted, dtype=np.float64).ravel()
-    y = np.asarray(observed, dtype=np.float64).ravel()
-    w = np.ones_like(p) if weights is None else np.asarray(weights, dtype=np.float64).ravel()
-    if p.size == 0 or p.shape != y.shape or p.shape != w.shape:
-        raise ValueError(
-            f"predicted, observed and weights must be non-empty and of one length, got {p.size}, {y.size}, {w.size}"
-        )
-    reject_first_bad("predicted", p, ~((p >= 0) & (p <= 1)), "a probability in [0, 1]")
-    reject_first_bad("observed", y, (y != 0) & (y != 1), "0 or 1")
-    reject_first_bad("weights", w, ~(np.isfinite(w) & (w > 0)), "finite and > 0")
+    p, y, w = checked_outcomes(predicted, observed, weights)
     bins = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
     W = np.bincount(bins, weights=w, minlength=n_bins)
     n = np.bincount(bins, minlength=n_bins)
@@ -194,13 +203,11 @@ def held_out_choices(
     train = fit.train
     rng = generator(rng)
     uidx, iidx, n_unknown = _encode(train, test, unknown)
-    by_user = np.argsort(train.user_idx, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(train.user_counts())])
+    unchosen = UnratedItems(train)
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     in_train = 0
     for u in np.unique(uidx).tolist():
-        free = np.ones(train.n_items, dtype=bool)
-        free[train.item_idx[by_user[starts[u] : starts[u + 1]]]] = False
+        free = unchosen(u)
         items = np.unique(iidx[uidx == u])
         positive = items[free[items]]
         in_train += len(items) - len(positive)
@@ -222,6 +229,28 @@ def held_out_choices(
     p, y, w = (np.concatenate(c) for c in zip(*parts, strict=True))
     counts = {"n_users": len(parts), "n_unknown_dropped": n_unknown, "n_test_in_train": in_train, "negatives": negatives}
     return p, y, w, counts
+
+
+def horizon_probabilities(calibration: ChoiceCalibrator | None, horizon: str | float | None) -> PerUser | None:
+    """Build the ``per_user`` of `held_out_choices` that `choice_reliability` judges (its ``calibration``, ``horizon``).
+
+    None when both are None (P(chosen) as fitted); a bad ``horizon`` is an error naming it.
+    """
+    from bayesmf.choice_horizon import chosen_within
+
+    if isinstance(horizon, str) and horizon != "held-out":
+        raise ValueError(f"horizon must be 'held-out', a number of choices > 0 or None, got {horizon!r}")
+    fixed = None if horizon is None or horizon == "held-out" else validate_positive("horizon", horizon)
+    if calibration is None and horizon is None:
+        return None
+
+    def per_user(p: np.ndarray, w: np.ndarray, n_held_out: int) -> np.ndarray:
+        q = p if calibration is None else calibration(p)
+        if horizon is None:
+            return q
+        return chosen_within(q, n_held_out if fixed is None else fixed, w)
+
+    return per_user
 
 
 def choice_reliability(
@@ -276,8 +305,6 @@ def choice_reliability(
     bayesmf.data.UnknownIdError
         Unknown ids with ``unknown="raise"``.
     """
-    from bayesmf.choice_horizon import chosen_within
-
     view = model_view(fit)
     if not view.implicit:
         raise ValueError(
@@ -288,19 +315,9 @@ def choice_reliability(
     n_bins = validate_positive_int("n_bins", n_bins)
     if negatives is not None:
         negatives = validate_positive_int("negatives", negatives)
-    if isinstance(horizon, str) and horizon != "held-out":
-        raise ValueError(f"horizon must be 'held-out', a number of choices > 0 or None, got {horizon!r}")
-    fixed = None if horizon is None or horizon == "held-out" else validate_positive("horizon", horizon)
-
-    def per_user(p: np.ndarray, w: np.ndarray, n_held_out: int) -> np.ndarray:
-        q = p if calibration is None else calibration(p)
-        if horizon is None:
-            return q
-        return chosen_within(q, n_held_out if fixed is None else fixed, w)
-
+    per_user = horizon_probabilities(calibration, horizon)
     p, y, w, counts = held_out_choices(
-        fit, test, negatives=negatives, unknown=unknown, rng=generator(random_seed),
-        per_user=None if calibration is None and horizon is None else per_user,
+        fit, test, negatives=negatives, unknown=unknown, rng=generator(random_seed), per_user=per_user
     )
     out = reliability_table(p, y, w, n_bins)
     out.table.attrs.update({**counts, "horizon": horizon})

@@ -52,9 +52,10 @@ from bayesmf._validate import (
     validate_positive_int,
     validate_prob,
 )
-from bayesmf.choice_calibration import held_out_choices, p_chosen_mean
+from bayesmf.choice_calibration import checked_outcomes, held_out_choices, p_chosen_mean
 from bayesmf.predictive.view import model_view
 from bayesmf.split import train_test_split
+from bayesmf.topn_protocol import UnratedItems
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -174,15 +175,7 @@ def isotonic_calibrator(predicted: Any, observed: Any, weights: Any = None) -> C
     ValueError
         Empty or mismatched inputs, or a bad value (named).
     """
-    p = _probabilities("predicted", predicted).ravel()
-    y = np.asarray(observed, dtype=np.float64).ravel()
-    w = np.ones_like(p) if weights is None else np.asarray(weights, dtype=np.float64).ravel()
-    if p.size == 0 or p.shape != y.shape or p.shape != w.shape:
-        raise ValueError(
-            f"predicted, observed and weights must be non-empty and of one length, got {p.size}, {y.size}, {w.size}"
-        )
-    reject_first_bad("observed", y, (y != 0) & (y != 1), "0 or 1")
-    reject_first_bad("weights", w, ~(np.isfinite(w) & (w > 0)), "finite and > 0")
+    p, y, w = checked_outcomes(predicted, observed, weights)
     order = np.argsort(p, kind="stable")
     p, y, w = p[order], y[order], w[order]
     distinct, start = np.unique(p, return_index=True)
@@ -332,13 +325,10 @@ def p_chosen_within(
     if top is not None:
         top = validate_positive_int("top", top)
     uidx = np.asarray(train.users.to_index(ids)).tolist()
-    by_user = np.argsort(train.user_idx, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(train.user_counts())])
+    unchosen = UnratedItems(train)
     frames = []
     for raw, u, n in zip(ids, uidx, horizons, strict=True):
-        free = np.ones(train.n_items, dtype=bool)
-        free[train.item_idx[by_user[starts[u] : starts[u + 1]]]] = False
-        items = np.flatnonzero(free)
+        items = np.flatnonzero(unchosen(u))
         p = p_chosen_mean(view, u, items)
         within = chosen_within(p if calibration is None else calibration(p), n)
         order = np.argsort(-within, kind="stable")[:top]

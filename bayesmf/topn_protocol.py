@@ -30,7 +30,10 @@ from bayesmf.data import RatingsData, UnknownIdError
 from bayesmf.link import IMPLICIT_SCALE
 from bayesmf.predictive.pairs import py_value
 
-__all__ = ["CANDIDATES", "SAMPLED_WARNING", "Plan", "check_protocol", "encode_test", "index_pairs", "make_plan", "test_scale"]
+__all__ = [
+    "CANDIDATES", "SAMPLED_WARNING", "Plan", "UnratedItems", "check_protocol", "encode_test", "index_pairs", "make_plan",
+    "test_scale",
+]
 
 CANDIDATES = ("unrated", "sampled")
 _UNKNOWN = ("raise", "drop")
@@ -137,6 +140,21 @@ def index_pairs(
     return uidx, iidx, ~bad
 
 
+class UnratedItems:
+    """Per user index: a boolean mask over ``train``'s items, True where the user has no training pair."""
+
+    def __init__(self, train: RatingsData) -> None:
+        self._train = train
+        self._by_user = np.argsort(train.user_idx, kind="stable")
+        self._starts = np.concatenate([[0], np.cumsum(train.user_counts())])
+
+    def __call__(self, u: int) -> np.ndarray:
+        """Return a fresh mask of user ``u`` (callers may change it)."""
+        mask = np.ones(self._train.n_items, dtype=bool)
+        mask[self._train.item_idx[self._by_user[self._starts[u] : self._starts[u + 1]]]] = False
+        return mask
+
+
 def make_plan(
     train: RatingsData, test: Any, threshold: float, candidates: str, n_negatives: int | None,
     rng: np.random.Generator, unknown: str, scale: tuple[float, float] | None = None,
@@ -147,9 +165,7 @@ def make_plan(
     choices); ``scale`` is the test ratings' (`test_scale`).
     """
     uidx, iidx, rating, n_unknown = encode_test(train, test, unknown, scale)
-    n_items = train.n_items
-    by_user = np.argsort(train.user_idx, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(train.user_counts())])
+    unrated_of = UnratedItems(train)
     order = np.argsort(uidx, kind="stable")
     test_users, first = np.unique(uidx[order], return_index=True)
     bounds = np.append(first, len(order))
@@ -157,8 +173,7 @@ def make_plan(
                               "n_test_in_train": 0, "n_users_short_of_negatives": 0})
     for pos, u in enumerate(test_users.tolist()):
         rows = order[bounds[pos] : bounds[pos + 1]]
-        unrated = np.ones(n_items, dtype=bool)
-        unrated[train.item_idx[by_user[starts[u] : starts[u + 1]]]] = False
+        unrated = unrated_of(u)
         fresh = unrated[iidx[rows]]
         plan.counts["n_test_in_train"] += int((~fresh).sum())
         items, ratings = iidx[rows][fresh], rating[rows][fresh]

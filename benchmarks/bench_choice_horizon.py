@@ -31,8 +31,8 @@ sys.path.insert(0, str(HERE))
 from _sections import log, provenance, publish  # noqa: E402
 
 from bayesmf import PMF, as_implicit, load_movielens, simulate, train_test_split  # noqa: E402
-from bayesmf.choice_calibration import held_out_choices, reliability_table  # noqa: E402
-from bayesmf.choice_horizon import chosen_within, learn_choice_calibration  # noqa: E402
+from bayesmf.choice_calibration import held_out_choices, horizon_probabilities, reliability_table  # noqa: E402
+from bayesmf.choice_horizon import learn_choice_calibration  # noqa: E402
 from bayesmf.split import kfold  # noqa: E402
 
 VARIANTS = (
@@ -53,13 +53,13 @@ def rows(name: str, train, test, seed: int, fit_kwargs: dict) -> list[str]:  # t
     cal = learn_choice_calibration(model, as_implicit(train), 0.2, random_seed=seed + 1, progressbar=False, **fit_kwargs)
     cal_s = time.perf_counter() - start
     verdicts = "pass" if all("All checks passed" in str(v) for v in (fit.info.get("verdict"), cal.info["verdict"])) else "FAIL"
+    rules = [horizon_probabilities(cal if calibrated else None, horizon) for _, calibrated, horizon in VARIANTS]
     variants: list[list[np.ndarray]] = [[] for _ in VARIANTS]
 
     def every_variant(p: np.ndarray, w: np.ndarray, n_held_out: int) -> np.ndarray:
-        """One scoring pass: each variant's probabilities of this user (as `choice_reliability` computes them)."""
-        for k, (_, calibrated, horizon) in enumerate(VARIANTS):
-            q = cal(p) if calibrated else p
-            variants[k].append(chosen_within(q, n_held_out, w) if horizon else q)
+        """One scoring pass: each variant's probabilities of this user, by `choice_reliability`'s rules."""
+        for rule, parts in zip(rules, variants, strict=True):
+            parts.append(p if rule is None else rule(p, w, n_held_out))
         return p
 
     _, y, w, _ = held_out_choices(fit, test, per_user=every_variant)
