@@ -693,23 +693,21 @@ def test_sparse_scale_move_samples_its_conditional(monkeypatch, move):
 # -- the row kernel --------------------------------------------------------------------------
 @pytest.mark.parametrize("has_bias", [True, False], ids=["biases", "no-biases"])
 @pytest.mark.parametrize("alpha", [0.0, -0.8])
-@pytest.mark.parametrize("K", [3, 30], ids=["K3", "K30-blocked"])
+@pytest.mark.parametrize("K", [3, 30], ids=["K3", "K30"])
 def test_row_kernel_matches_a_dense_solve_row_by_row(has_bias, alpha, K):
     """Every row's draw, for given normals, is the dense formula; the residual sums too.
 
     Two full batches and a partial one, at K = 3 and at K = 30 (where the Gram sums are
-    blocked, `BLOCKED_FROM_KP`), some rows with no ratings (prior only) and one with many;
+    blocked in two-by-four tiles with a ragged edge), some rows with no ratings (prior only) and one with many;
     each row's draw is computed here with numpy's Cholesky and triangular solves, and the
     returned residual sums from the new rows directly.
     """
     from scipy.linalg import solve_triangular
 
-    from bayesmf.inference._rows import BLOCKED_FROM_KP
     from bayesmf.inference.gibbs.kernels.rows import ROW_BATCH, sample_rows
 
     rng = np.random.default_rng(11)
     kp = K + int(has_bias)
-    assert (kp >= BLOCKED_FROM_KP) == (K == 30)
     n_rows, n_other = 2 * ROW_BATCH + 3, 40
     counts = rng.integers(0, 9, n_rows)
     counts[[2, 9]] = 0
@@ -745,6 +743,24 @@ def test_row_kernel_matches_a_dense_solve_row_by_row(has_bias, alpha, K):
     assert sample_rows(Csr(indptr, other, rating), Side(again, prec, pmean), other_params,
                        RowFit(mu, inv_sigma2, has_bias), normals, alpha, False) == (0.0, 0.0)
     np.testing.assert_array_equal(again, out)
+
+
+@pytest.mark.parametrize("kp", [1, 2, 3, 4, 5, 6, 9, 12, 13, 65])
+@pytest.mark.parametrize("n", [0, 1, 7, 40])
+def test_gram_and_rhs_is_the_dense_product(kp, n):
+    """The tiled Gram sums equal X X^T and X t on every lower-triangle entry, at sizes that
+    leave every kind of edge (odd row counts, partial four-column tiles, no ratings)."""
+    from bayesmf.inference._rows import gram_and_rhs
+
+    rng = np.random.default_rng(kp * 100 + n)
+    X = rng.standard_normal((kp, n + 3))  # columns past n must be ignored
+    target = rng.standard_normal(n + 3)
+    lam = np.full((kp, kp), np.nan)
+    rhs = np.full(kp, np.nan)
+    gram_and_rhs(X, target, n, lam, rhs)
+    low = np.tril_indices(kp)
+    np.testing.assert_allclose(lam[low], (X[:, :n] @ X[:, :n].T)[low], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(rhs, X[:, :n] @ target[:n], rtol=1e-12, atol=1e-12)
 
 
 # -- overrelaxation --------------------------------------------------------------------------

@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import numba
 
-__all__ = ["BLOCKED_FROM_KP", "gram_and_rhs"]
-
-#: from this many coordinates per row on, `gram_and_rhs` sums four Gram entries per pass over
-#: the gathered rows (one load of row ``a`` serves four products). Timed alone on u1's user
-#: rows (by hand): 11.3 against 14.3 ms at rank 64, 3.0 against 3.8 ms at rank 32, a little
-#: slower than the plain loops at rank 10
-BLOCKED_FROM_KP = 24
+__all__ = ["gram_and_rhs"]
 
 
 # reassoc lets LLVM vectorize the sums over the gathered rows (about 4x here); results stay
@@ -20,29 +14,14 @@ def gram_and_rhs(X, target, n, lam, rhs):  # type: ignore[no-untyped-def]
     r"""Fill ``rhs = X[:, :n] @ target[:n]`` and the lower triangle of ``lam = X X^T``.
 
     ``X`` is (kp, longest) with one gathered rating per column, so every sum is a
-    contiguous dot product. From `BLOCKED_FROM_KP` rows on, the entries of row ``a`` of
-    ``lam`` are summed four at a time (`_gram_blocked`); each entry is still its own dot
-    product over the ratings, in the same order, so both give the same numbers.
+    contiguous dot product. The lower triangle goes in blocks of two rows by four columns
+    of ``lam``: one pass over the ratings loads six rows of ``X`` for eight products (a
+    block of one row by four, the layout before, loaded five for four), and the triangle's
+    ragged edge entry by entry. Each entry is still its own dot product over the ratings.
+    Timed on u1-like row lengths against the one-by-four blocks, one thread (by hand,
+    ``benchmarks/RESULTS.md``, "Row kernels of this tree against an earlier commit"):
+    0.70 x the time at 65 coordinates, 0.77 x at 33, 0.57-0.79 x at 11-12.
     """
-    if lam.shape[0] >= BLOCKED_FROM_KP:
-        _gram_blocked(X, target, n, lam, rhs)
-        return
-    kp = lam.shape[0]
-    for a in range(kp):
-        acc = 0.0
-        for q in range(n):
-            acc += X[a, q] * target[q]
-        rhs[a] = acc
-        for b in range(a + 1):
-            acc = 0.0
-            for q in range(n):
-                acc += X[a, q] * X[b, q]
-            lam[a, b] = acc
-
-
-@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-def _gram_blocked(X, target, n, lam, rhs):  # type: ignore[no-untyped-def]
-    """`gram_and_rhs` with four entries of a row of ``lam`` per pass over the ratings."""
     kp = lam.shape[0]
     for a in range(kp):
         xa = X[a]
@@ -50,28 +29,60 @@ def _gram_blocked(X, target, n, lam, rhs):  # type: ignore[no-untyped-def]
         for q in range(n):
             acc += xa[q] * target[q]
         rhs[a] = acc
-        b = 0
-        while b + 4 <= a + 1:
-            x0, x1, x2, x3 = X[b], X[b + 1], X[b + 2], X[b + 3]
-            s0 = 0.0
-            s1 = 0.0
-            s2 = 0.0
-            s3 = 0.0
-            for q in range(n):
-                v = xa[q]
-                s0 += v * x0[q]
-                s1 += v * x1[q]
-                s2 += v * x2[q]
-                s3 += v * x3[q]
-            lam[a, b] = s0
-            lam[a, b + 1] = s1
-            lam[a, b + 2] = s2
-            lam[a, b + 3] = s3
-            b += 4
-        while b <= a:
-            xb = X[b]
+    a = 0
+    while a + 2 <= kp:
+        _gram_rows(X, n, lam, a, 2)
+        a += 2
+    if a < kp:
+        _gram_rows(X, n, lam, a, 1)
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"}, inline="always")
+def _gram_rows(X, n, lam, a, rows):  # type: ignore[no-untyped-def]
+    """Entries ``lam[a + s, :a + s + 1]`` for ``s < rows`` (``rows`` 1 or 2)."""
+    top = X[a]
+    bottom = X[a + rows - 1]
+    b = 0
+    while b + 4 <= a + 1:
+        x0, x1, x2, x3 = X[b], X[b + 1], X[b + 2], X[b + 3]
+        s0 = 0.0
+        s1 = 0.0
+        s2 = 0.0
+        s3 = 0.0
+        t0 = 0.0
+        t1 = 0.0
+        t2 = 0.0
+        t3 = 0.0
+        for q in range(n):
+            u = top[q]
+            v = bottom[q]
+            w0 = x0[q]
+            w1 = x1[q]
+            w2 = x2[q]
+            w3 = x3[q]
+            s0 += u * w0
+            s1 += u * w1
+            s2 += u * w2
+            s3 += u * w3
+            t0 += v * w0
+            t1 += v * w1
+            t2 += v * w2
+            t3 += v * w3
+        lam[a, b] = s0
+        lam[a, b + 1] = s1
+        lam[a, b + 2] = s2
+        lam[a, b + 3] = s3
+        if rows == 2:
+            lam[a + 1, b] = t0
+            lam[a + 1, b + 1] = t1
+            lam[a + 1, b + 2] = t2
+            lam[a + 1, b + 3] = t3
+        b += 4
+    for s in range(rows):
+        xa = X[a + s]
+        for c in range(b, a + s + 1):
+            xc = X[c]
             acc = 0.0
             for q in range(n):
-                acc += xa[q] * xb[q]
-            lam[a, b] = acc
-            b += 1
+                acc += xa[q] * xc[q]
+            lam[a + s, c] = acc
