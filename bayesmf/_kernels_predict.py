@@ -20,6 +20,8 @@ import math
 import numba
 import numpy as np
 
+from bayesmf._normal_kernels import norm_cdf
+
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
@@ -66,16 +68,6 @@ def transpose_tiled(src, dst, reps):  # type: ignore[no-untyped-def]
                     v = src[s, p]
                     for r in range(reps):
                         dst[p, r * n_samples + s] = v
-
-
-@numba.njit(cache=True)
-def norm_cdf(x):  # type: ignore[no-untyped-def]
-    r""":math:`\Phi(x)` by ``erfc``: full relative precision for :math:`x \le 0`, absolute above.
-
-    Also the fast path of the Gibbs sampler's truncated-normal kernels
-    (`bayesmf.inference.gibbs.kernels.truncnorm`).
-    """
-    return 0.5 * math.erfc(-x * _INV_SQRT2)
 
 
 @numba.njit(cache=True, parallel=True)

@@ -71,6 +71,15 @@ def validate_prob(value: Any, name: str = "prob") -> float:
     return float(value)
 
 
+def validate_open_interval(name: str, value: Any, low: float, high: float) -> float:
+    """Return ``value`` as a float if it is a number strictly between ``low`` and ``high``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number in ({low:g}, {high:g}), got {value!r}")
+    if not low < float(value) < high:  # NaN fails here too
+        raise ValueError(f"{name} must lie strictly between {low:g} and {high:g}, got {value!r}")
+    return float(value)
+
+
 def validate_bool(name: str, value: Any) -> bool:
     """Return ``value`` if it is True or False (numpy bools included), else a ``TypeError``."""
     if not isinstance(value, (bool, np.bool_)):

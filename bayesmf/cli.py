@@ -80,11 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.write(f"{name:12s} {ver}\n")
         return 0
 
-    logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO,
-        format="%(asctime)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
+    # the package's progress at INFO; other libraries' (arviz's backend choice, ...) only
+    # when they warn
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("bayesmf").setLevel(logging.WARNING if args.quiet else logging.INFO)
     from bayesmf.report import run_demo
 
     try:

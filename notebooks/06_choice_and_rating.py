@@ -30,9 +30,12 @@
 #    (`bayesmf.joint.recommend_joint`, `bayesmf.joint.joint_scores`), so it has an interval.
 #
 # Then: three users' three lists side by side, with intervals; held-out NDCG@10 of every
-# list against "most popular"; and whether P(chosen) means what it says (a reliability
-# curve on held-out choices). Both fits are diagnosed and their verdicts printed beside them;
-# a closing cell sums up the answer and records how the run was made.
+# list against "most popular"; whether P(chosen) means what it says (a reliability
+# curve on held-out choices); and, in section 4, the probability that the user picks a
+# movie among their next n choices, from P(chosen) calibrated on a held-out share of the
+# training choices (`bayesmf.learn_choice_calibration`, `bayesmf.p_chosen_within`). Every
+# fit is diagnosed and its verdict printed beside it; a closing cell sums up the answer and
+# records how the run was made.
 #
 # Data: MovieLens 100K, canonical fold u1 (its training and held-out ratings). The
 # same comparison on all five folds and on ml-latest-small, with the `implicit` ALS and BPR

@@ -1027,6 +1027,7 @@ def test_simulation_based_calibration_default_prior():
         ({"keep_warmup": 1}, TypeError, "keep_warmup"),
         ({"overrelaxation": 1.0}, ValueError, "overrelaxation"),
         ({"overrelaxation": -1}, ValueError, "overrelaxation"),
+        ({"overrelaxation": float("nan")}, ValueError, "overrelaxation.*nan"),
         ({"overrelaxation": "-0.5"}, TypeError, "overrelaxation"),
         ({"overrelaxation": True}, TypeError, "overrelaxation"),
     ],

@@ -11,25 +11,22 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bayesmf._seed import seed_sequence
-from bayesmf._validate import validate_choice, validate_positive, validate_positive_int
+from bayesmf._validate import (
+    validate_choice,
+    validate_open_interval,
+    validate_positive,
+    validate_positive_int,
+)
 from bayesmf.diagnostics import chain_notes, verdict_info, verdict_text
 from bayesmf.inference._contract import check_inputs
-from bayesmf.inference.gibbs.assemble import (
-    per_draw_bytes,
-    posterior_tree,
-    warn_stopped,
-)
+from bayesmf.inference.gibbs.assemble import per_draw_bytes, posterior_tree, warn_stopped
 from bayesmf.inference.gibbs.converge import FIXED_RUN_THIN, judge, sample, stopping_rule
 from bayesmf.inference.gibbs.recording import Recording, check_factor_draws
 from bayesmf.inference.gibbs.runner import ChainPool, Schedule, default_cores
 from bayesmf.inference.gibbs.sink import MemorySink
 from bayesmf.inference.gibbs.start import INITS, initial_states
 from bayesmf.inference.gibbs.sweep import build_sweep, problem_for
-from bayesmf.inference.gibbs.zarr_sink import (
-    check_store_path,
-    finish_store,
-    write_group,
-)
+from bayesmf.inference.gibbs.zarr_sink import check_store_path, finish_store, write_group
 from bayesmf.posterior import SCALAR_GROUP, scalar_posterior, shapes_for
 
 if TYPE_CHECKING:
@@ -40,16 +37,6 @@ if TYPE_CHECKING:
 __all__ = ["fit_gibbs"]
 
 log = logging.getLogger("bayesmf")
-
-
-
-def _validate_overrelaxation(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"overrelaxation must be a number in (-1, 1), got {value!r}")
-    value = float(value)
-    if not -1.0 < value < 1.0:
-        raise ValueError(f"overrelaxation must lie strictly between -1 and 1, got {value!r}")
-    return value
 
 
 def fit_gibbs(
@@ -275,7 +262,7 @@ def fit_gibbs(
     factor_draws = check_factor_draws(factor_draws, chains, None if rule is None else rule.ess_min)
     deadline_after = validate_positive("max_seconds", max_seconds, allow_none=True)
     validate_choice("init", init, INITS)
-    overrelaxation = _validate_overrelaxation(overrelaxation)
+    overrelaxation = validate_open_interval("overrelaxation", overrelaxation, -1.0, 1.0)
     if cores is not None:
         cores = min(chains, validate_positive_int("cores", cores))
     for name, flag in (("progressbar", progressbar), ("keep_warmup", keep_warmup), ("overwrite", overwrite)):

@@ -47,7 +47,7 @@ import math
 import numba
 from numba.extending import get_cython_function_address
 
-from bayesmf._kernels_predict import norm_cdf
+from bayesmf._normal_kernels import norm_cdf
 
 __all__ = [
     "draw_interval",
