@@ -2,12 +2,40 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+from pathlib import Path
 
 import matplotlib
 import pytest
 
 matplotlib.use("Agg")
+
+
+PACKAGE = Path(__file__).resolve().parent.parent / "bayesmf"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Drop numba's on-disk kernels when any source of the package changed since they were made.
+
+    numba checks a cached kernel against its own file only: a kernel that inlines a helper
+    from another module (the row kernels and `bayesmf.inference._rows.gram_and_rhs`, say)
+    keeps running the old helper after that module is edited, and the tests would pass on
+    code that is no longer there. Run once, by the controller (not by xdist's workers, which
+    load the kernels while it waits).
+    """
+    if hasattr(config, "workerinput"):
+        return
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE.rglob("*.py")):
+        digest.update(str(path.relative_to(PACKAGE)).encode() + b"\0" + path.read_bytes())
+    stamp = PACKAGE / "__pycache__" / "numba-sources.sha256"
+    if stamp.is_file() and stamp.read_text() == digest.hexdigest():
+        return
+    for cached in (*PACKAGE.rglob("*.nbi"), *PACKAGE.rglob("*.nbc")):
+        cached.unlink(missing_ok=True)
+    stamp.parent.mkdir(exist_ok=True)
+    stamp.write_text(digest.hexdigest())
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
