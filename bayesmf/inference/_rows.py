@@ -18,9 +18,9 @@ def gram_and_rhs(X, target, n, lam, rhs):  # type: ignore[no-untyped-def]
     of ``lam``: one pass over the ratings loads six rows of ``X`` for eight products (a
     block of one row by four, the layout before, loaded five for four), and the triangle's
     ragged edge entry by entry. Each entry is still its own dot product over the ratings.
-    Timed on u1-like row lengths against the one-by-four blocks, one thread (by hand,
-    ``benchmarks/RESULTS.md``, "Row kernels of this tree against an earlier commit"):
-    0.70 x the time at 65 coordinates, 0.77 x at 33, 0.57-0.79 x at 11-12.
+    Against the one-by-four blocks, one thread, u1-like row lengths: 0.72 x the time at 65
+    coordinates, 0.77 x at 33, 0.82-0.87 x at 11-12; whole row passes 0.82-0.94 x
+    (``benchmarks/RESULTS.md``, "The Gram sums in tiles of two rows by four columns").
     """
     kp = lam.shape[0]
     for a in range(kp):
