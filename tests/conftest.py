@@ -32,10 +32,13 @@ def pytest_configure(config: pytest.Config) -> None:
     stamp = PACKAGE / "__pycache__" / "numba-sources.sha256"
     if stamp.is_file() and stamp.read_text() == digest.hexdigest():
         return
-    for cached in (*PACKAGE.rglob("*.nbi"), *PACKAGE.rglob("*.nbc")):
-        cached.unlink(missing_ok=True)
-    stamp.parent.mkdir(exist_ok=True)
-    stamp.write_text(digest.hexdigest())
+    try:
+        for cached in (*PACKAGE.rglob("*.nbi"), *PACKAGE.rglob("*.nbc")):
+            cached.unlink(missing_ok=True)
+        stamp.parent.mkdir(exist_ok=True)
+        stamp.write_text(digest.hexdigest())
+    except OSError:  # a read-only checkout: numba cannot have written there either
+        pass
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -697,10 +697,10 @@ def test_sparse_scale_move_samples_its_conditional(monkeypatch, move):
 def test_row_kernel_matches_a_dense_solve_row_by_row(has_bias, alpha, K):
     """Every row's draw, for given normals, is the dense formula; the residual sums too.
 
-    Two full batches and a partial one, at K = 3 and at K = 30 (where the Gram sums are
-    blocked in two-by-four tiles with a ragged edge), some rows with no ratings (prior only) and one with many;
-    each row's draw is computed here with numpy's Cholesky and triangular solves, and the
-    returned residual sums from the new rows directly.
+    Two full batches and a partial one, at K = 3 and at K = 30 (where the Gram sums fill
+    two-by-four tiles and a ragged edge), some rows with no ratings (prior only) and one with
+    many; each row's draw is computed here with numpy's Cholesky and triangular solves, and
+    the returned residual sums from the new rows directly.
     """
     from scipy.linalg import solve_triangular
 
