@@ -21,6 +21,7 @@ __all__ = [
     "validate_positive",
     "validate_positive_int",
     "validate_prob",
+    "validate_probabilities",
     "validate_ratings_frame",
     "validate_scale",
 ]
@@ -78,6 +79,14 @@ def validate_open_interval(name: str, value: Any, low: float, high: float) -> fl
     if not low < float(value) < high:  # NaN fails here too
         raise ValueError(f"{name} must lie strictly between {low:g} and {high:g}, got {value!r}")
     return float(value)
+
+
+def validate_probabilities(name: str, values: Any) -> np.ndarray:
+    """Return ``values`` as a float array if every one lies in [0, 1] (NaN does not), else name the first bad one."""
+    p = np.asarray(values, dtype=np.float64)
+    flat = p.ravel()
+    reject_first_bad(name, flat, ~((flat >= 0) & (flat <= 1)), "a probability in [0, 1]")
+    return p
 
 
 def validate_bool(name: str, value: Any) -> bool:

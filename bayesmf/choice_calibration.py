@@ -46,6 +46,7 @@ from bayesmf._validate import (
     validate_choice,
     validate_positive,
     validate_positive_int,
+    validate_probabilities,
 )
 from bayesmf.data import RatingsData
 from bayesmf.latent import latent_scores_per_draw
@@ -89,14 +90,13 @@ def checked_outcomes(predicted: Any, observed: Any, weights: Any = None) -> tupl
 
     Raises a ``ValueError`` on empty or mismatched inputs, or naming the first bad value.
     """
-    p = np.asarray(predicted, dtype=np.float64).ravel()
+    p = validate_probabilities("predicted", predicted).ravel()
     y = np.asarray(observed, dtype=np.float64).ravel()
     w = np.ones_like(p) if weights is None else np.asarray(weights, dtype=np.float64).ravel()
     if p.size == 0 or p.shape != y.shape or p.shape != w.shape:
         raise ValueError(
             f"predicted, observed and weights must be non-empty and of one length, got {p.size}, {y.size}, {w.size}"
         )
-    reject_first_bad("predicted", p, ~((p >= 0) & (p <= 1)), "a probability in [0, 1]")
     reject_first_bad("observed", y, (y != 0) & (y != 1), "0 or 1")
     reject_first_bad("weights", w, ~(np.isfinite(w) & (w > 0)), "finite and > 0")
     return p, y, w
@@ -231,13 +231,38 @@ def held_out_choices(
     return p, y, w, counts
 
 
+def chosen_within(scores: Any, n_next: float, weights: Any = None) -> np.ndarray:
+    r"""One user's :math:`\min(1, n\, q_j / \sum_k w_k q_k)` over all their candidates (`bayesmf.choice_horizon`).
+
+    Parameters
+    ----------
+    scores : array_like of float
+        :math:`q` of every candidate item of the user (>= 0), or of a weighted sample of
+        them.
+    n_next : float
+        The horizon: how many more items the user will choose (> 0).
+    weights : array_like of float, optional
+        Weights that make :math:`\sum_k w_k q_k` the sum over all candidates (sampled
+        negatives); None: all 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        One probability per score, in [0, 1] (all 0 when every score is 0).
+    """
+    q = np.asarray(scores, dtype=np.float64)
+    w = np.ones_like(q) if weights is None else np.asarray(weights, dtype=np.float64)
+    total = float(np.sum(w * q))
+    if total <= 0:
+        return np.zeros_like(q)
+    return np.minimum(1.0, n_next * q / total)  # type: ignore[no-any-return]
+
+
 def horizon_probabilities(calibration: ChoiceCalibrator | None, horizon: str | float | None) -> PerUser | None:
     """Build the ``per_user`` of `held_out_choices` that `choice_reliability` judges (its ``calibration``, ``horizon``).
 
     None when both are None (P(chosen) as fitted); a bad ``horizon`` is an error naming it.
     """
-    from bayesmf.choice_horizon import chosen_within
-
     if isinstance(horizon, str) and horizon != "held-out":
         raise ValueError(f"horizon must be 'held-out', a number of choices > 0 or None, got {horizon!r}")
     fixed = None if horizon is None or horizon == "held-out" else validate_positive("horizon", horizon)

@@ -51,8 +51,14 @@ from bayesmf._validate import (
     validate_positive,
     validate_positive_int,
     validate_prob,
+    validate_probabilities,
 )
-from bayesmf.choice_calibration import checked_outcomes, held_out_choices, p_chosen_mean
+from bayesmf.choice_calibration import (
+    checked_outcomes,
+    chosen_within,
+    held_out_choices,
+    p_chosen_mean,
+)
 from bayesmf.predictive.view import model_view
 from bayesmf.split import train_test_split
 from bayesmf.topn_protocol import UnratedItems
@@ -65,13 +71,6 @@ if TYPE_CHECKING:
     from bayesmf.spec import PMF
 
 __all__ = ["ChoiceCalibrator", "chosen_within", "isotonic_calibrator", "learn_choice_calibration", "p_chosen_within"]
-
-
-def _probabilities(name: str, values: Any) -> np.ndarray:
-    p = np.asarray(values, dtype=np.float64)
-    flat = p.ravel()
-    reject_first_bad(name, flat, ~((flat >= 0) & (flat <= 1)), "a probability in [0, 1]")
-    return p
 
 
 @dataclass(frozen=True)
@@ -100,8 +99,8 @@ class ChoiceCalibrator:
         k, v = np.asarray(self.knots, np.float64), np.asarray(self.values, np.float64)
         if k.ndim != 1 or k.size == 0 or k.shape != v.shape:
             raise ValueError(f"knots and values must be non-empty 1-d arrays of one length, got {k.shape} and {v.shape}")
-        _probabilities("knots", k)
-        _probabilities("values", v)
+        validate_probabilities("knots", k)
+        validate_probabilities("values", v)
         reject_first_bad("knots", k[1:], np.diff(k) <= 0, "greater than the knot before it")
         reject_first_bad("values", v[1:], np.diff(v) < 0, "at least the value before it")
         object.__setattr__(self, "knots", k)
@@ -109,7 +108,7 @@ class ChoiceCalibrator:
 
     def __call__(self, p_chosen: Any) -> np.ndarray:
         """Map each P(chosen) (array_like in [0, 1]; an error names a bad one) to its calibrated value."""
-        return np.interp(_probabilities("p_chosen", p_chosen), self.knots, self.values)
+        return np.interp(validate_probabilities("p_chosen", p_chosen), self.knots, self.values)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (`from_dict` reads it back exactly)."""
@@ -184,33 +183,6 @@ def isotonic_calibrator(predicted: Any, observed: Any, weights: Any = None) -> C
     first = fit.blocks[:-1]
     knots = np.add.reduceat(W * distinct, first) / np.add.reduceat(W, first)
     return ChoiceCalibrator(knots, fit.x[first], {"n_pairs": int(p.size), "n_choices": int(y.sum())})
-
-
-def chosen_within(scores: Any, n_next: float, weights: Any = None) -> np.ndarray:
-    r"""One user's :math:`\min(1, n\, q_j / \sum_k w_k q_k)` over all their candidates (module docstring).
-
-    Parameters
-    ----------
-    scores : array_like of float
-        :math:`q` of every candidate item of the user (>= 0), or of a weighted sample of
-        them.
-    n_next : float
-        The horizon: how many more items the user will choose (> 0).
-    weights : array_like of float, optional
-        Weights that make :math:`\sum_k w_k q_k` the sum over all candidates (sampled
-        negatives); None: all 1.
-
-    Returns
-    -------
-    numpy.ndarray
-        One probability per score, in [0, 1] (all 0 when every score is 0).
-    """
-    q = np.asarray(scores, dtype=np.float64)
-    w = np.ones_like(q) if weights is None else np.asarray(weights, dtype=np.float64)
-    total = float(np.sum(w * q))
-    if total <= 0:
-        return np.zeros_like(q)
-    return np.minimum(1.0, n_next * q / total)  # type: ignore[no-any-return]
 
 
 def learn_choice_calibration(
